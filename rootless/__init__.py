@@ -1,0 +1,3 @@
+"""rl: rootless, daemonless containers."""
+
+__version__ = "0.1.0"

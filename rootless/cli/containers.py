@@ -1,0 +1,1 @@
+"""Container commands: run, create, start, ... (filled by the runtime work)."""

@@ -1,0 +1,1 @@
+"""Image commands: pull, images, rmi, tag, inspect, ... (filled by the images work)."""

@@ -1,0 +1,1 @@
+"""`rl info`, `rl system check`: is this host ready for rootless containers?"""

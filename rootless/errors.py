@@ -1,0 +1,87 @@
+"""Typed errors. Every failure a user can see is an RlError with a message, an
+optional hint (the fix), and a podman-style exit code. Imports nothing from
+the package so any module may raise these."""
+
+from __future__ import annotations
+
+# podman's conventions: 125 the tool failed, 126 the command cannot be
+# invoked, 127 the command was not found, else the container's own status.
+EXIT_RL = 125
+EXIT_CANNOT_INVOKE = 126
+EXIT_NOT_FOUND = 127
+
+
+class RlError(Exception):
+    exit_code = EXIT_RL
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):
+        # errors cross process boundaries (pickled from forked children)
+        return (_rebuild, (type(self), self.message, self.hint, self.exit_code))
+
+
+def _rebuild(cls, message, hint, exit_code):
+    err = cls.__new__(cls)
+    RlError.__init__(err, message, hint, exit_code)
+    return err
+
+
+class UsageError(RlError):
+    """Bad flags or arguments."""
+
+
+class HostSetupError(RlError):
+    """The host is not ready for rootless containers (IDs, devices, sysctls)."""
+
+
+class ToolMissing(HostSetupError):
+    """An external helper binary is not installed."""
+
+
+class ImageError(RlError):
+    """Image references, registries, the image store."""
+
+
+class ImageNotFound(ImageError):
+    pass
+
+
+class RegistryError(ImageError):
+    pass
+
+
+class ContainerError(RlError):
+    """Container records and lifecycle."""
+
+
+class ContainerNotFound(ContainerError):
+    pass
+
+
+class RuntimeSetupError(RlError):
+    """Building the container's namespaces, mounts or security failed."""
+
+
+class CommandNotFound(RlError):
+    exit_code = EXIT_NOT_FOUND
+
+
+class CommandNotExecutable(RlError):
+    exit_code = EXIT_CANNOT_INVOKE
+
+
+class ContainerExit(Exception):
+    """Not an error: carries the container's own exit status to the CLI."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status

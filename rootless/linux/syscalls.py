@@ -1,0 +1,207 @@
+"""All of rl's ctypes code: thin, typed wrappers over the syscalls Python's
+os module lacks (3.11 has no os.unshare/os.setns). Every wrapper raises
+OSError(errno, "<op> <what>: <strerror>", path) and retries EINTR, so callers
+never see "Unknown error -1"."""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import errno
+import os
+import platform
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Clone(enum.IntFlag):
+    NEWNS = 0x00020000
+    NEWCGROUP = 0x02000000
+    NEWUTS = 0x04000000
+    NEWIPC = 0x08000000
+    NEWUSER = 0x10000000
+    NEWPID = 0x20000000
+    NEWNET = 0x40000000
+
+
+class Mount(enum.IntFlag):
+    RDONLY = 1
+    NOSUID = 2
+    NODEV = 4
+    NOEXEC = 8
+    SYNCHRONOUS = 16
+    REMOUNT = 32
+    MANDLOCK = 64
+    DIRSYNC = 128
+    NOSYMFOLLOW = 256
+    NOATIME = 1024
+    NODIRATIME = 2048
+    BIND = 4096
+    MOVE = 8192
+    REC = 16384
+    SILENT = 32768
+    UNBINDABLE = 1 << 17
+    PRIVATE = 1 << 18
+    SLAVE = 1 << 19
+    SHARED = 1 << 20
+    RELATIME = 1 << 21
+    STRICTATIME = 1 << 24
+
+
+class Umount(enum.IntFlag):
+    FORCE = 1
+    DETACH = 2
+    EXPIRE = 4
+    NOFOLLOW = 8
+
+
+# mount_setattr(2) attributes
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+AT_RECURSIVE = 0x8000
+AT_FDCWD = -100
+
+_SYSCALL_NR = {
+    "x86_64": {"pivot_root": 155, "mount_setattr": 442, "setns": 308, "capget": 125, "capset": 126},
+    "aarch64": {"pivot_root": 41, "mount_setattr": 442, "setns": 268, "capget": 90, "capset": 91},
+}[platform.machine()]
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+
+def _check(ret: int, op: str, path: str | None = None) -> int:
+    if ret == -1:
+        err = ctypes.get_errno()
+        what = f"{op} {path}" if path else op
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return ret
+
+
+def _call(fn, op: str, path: str | None, *args) -> int:
+    while True:
+        ret = fn(*args)
+        if ret == -1 and ctypes.get_errno() == errno.EINTR:
+            continue
+        return _check(ret, op, path)
+
+
+def _b(s: str | bytes | None) -> bytes | None:
+    if s is None:
+        return None
+    return s if isinstance(s, bytes) else os.fsencode(s)
+
+
+def unshare(flags: int) -> None:
+    _call(_libc.unshare, "unshare", None, ctypes.c_int(int(flags)))
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    _call(_libc.setns, "setns", None, ctypes.c_int(fd), ctypes.c_int(int(nstype)))
+
+
+def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0,
+          data: str | None = None) -> None:
+    _call(_libc.mount, f"mount {fstype or source or ''}".rstrip() + " on", str(target),
+          _b(source), _b(target), _b(fstype), ctypes.c_ulong(int(flags)), _b(data))
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _call(_libc.umount2, "umount", str(target), _b(target), ctypes.c_int(int(flags)))
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _call(_libc.syscall, "pivot_root", str(new_root), ctypes.c_long(_SYSCALL_NR["pivot_root"]),
+          _b(new_root), _b(put_old))
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(path: str, attr_set: int, attr_clr: int = 0, recursive: bool = True) -> None:
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    flags = AT_RECURSIVE if recursive else 0
+    _call(_libc.syscall, "mount_setattr", str(path), ctypes.c_long(_SYSCALL_NR["mount_setattr"]),
+          ctypes.c_int(AT_FDCWD), _b(path), ctypes.c_uint(flags), ctypes.byref(attr),
+          ctypes.c_size_t(ctypes.sizeof(attr)))
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _call(_libc.sethostname, "sethostname", name, raw, ctypes.c_size_t(len(raw)))
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _call(_libc.prctl, f"prctl({option})", None, ctypes.c_int(option), ctypes.c_ulong(arg2),
+                 ctypes.c_ulong(arg3), ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
+
+
+def set_pdeathsig(sig: int) -> None:
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def set_child_subreaper() -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+# --- capabilities ---------------------------------------------------------
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def capget() -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) of the calling thread, as 64-bit masks."""
+    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _call(_libc.syscall, "capget", None, ctypes.c_long(_SYSCALL_NR["capget"]), ctypes.byref(hdr), data)
+    join = lambda f: getattr(data[0], f) | (getattr(data[1], f) << 32)  # noqa: E731
+    return join("effective"), join("permitted"), join("inheritable")
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in range(2):
+        data[i].effective = (effective >> (32 * i)) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> (32 * i)) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> (32 * i)) & 0xFFFFFFFF
+    _call(_libc.syscall, "capset", None, ctypes.c_long(_SYSCALL_NR["capset"]), ctypes.byref(hdr), data)
+
+
+def cap_bound_drop(cap: int) -> None:
+    prctl(PR_CAPBSET_DROP, cap)
+
+
+def cap_bound_has(cap: int) -> bool:
+    return prctl(PR_CAPBSET_READ, cap) == 1
+
+
+def cap_ambient_raise(cap: int) -> None:
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)
+
+
+def cap_ambient_clear() -> None:
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)

@@ -1,0 +1,218 @@
+"""The user namespace primitive, shared by layer unpacking and the runtime.
+
+A freshly forked child (single-threaded by construction, so unshare(2) of a
+user namespace is allowed) creates the namespace and waits; the parent maps
+the user's ID ranges with the setuid newuidmap/newgidmap; then the child goes
+on as root of the namespace. Other namespaces are unshared afterwards, so the
+user namespace owns them."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rootless import config, linux, tools
+from rootless.errors import EXIT_RL, HostSetupError, RlError, RuntimeSetupError
+from rootless.runtime import idmap
+from rootless.runtime.idmap import IdMap
+
+SUBUID_FILE = "/etc/subuid"
+SUBGID_FILE = "/etc/subgid"
+
+
+@dataclass(frozen=True)
+class IdMappings:
+    uids: list[IdMap]
+    gids: list[IdMap]
+
+
+def _read(path: str) -> list[idmap.SubIdEntry]:
+    try:
+        with open(path) as f:
+            return idmap.parse_subid(f.read())
+    except FileNotFoundError:
+        return []
+
+
+def setup_hint(user: str, entries: list[idmap.SubIdEntry]) -> str:
+    r = idmap.suggest_free_range(entries)
+    span = f"{r.start}-{r.end - 1}"
+    return f"sudo usermod --add-subuids {span} --add-subgids {span} {user}"
+
+
+def user_ranges() -> tuple[list[idmap.SubRange], list[idmap.SubRange]]:
+    """The calling user's subordinate uid and gid ranges; a clear error when
+    either is missing or too small for a container."""
+    user, uid, gid = config.user_name(), os.getuid(), os.getgid()
+    result = []
+    all_entries = _read(SUBUID_FILE) + _read(SUBGID_FILE)
+    for path, own in ((SUBUID_FILE, uid), (SUBGID_FILE, uid)):
+        ranges = idmap.ranges_for(_read(path), user, own)
+        if not ranges:
+            raise HostSetupError(f'cannot map user IDs: no range for "{user}" in {path}',
+                                 hint=setup_hint(user, all_entries))
+        if idmap.total(ranges) < idmap.SUBID_MIN:
+            raise HostSetupError(
+                f'cannot map user IDs: "{user}" has {idmap.total(ranges)} IDs in {path}, '
+                f'a container needs {idmap.SUBID_MIN}', hint=setup_hint(user, all_entries))
+        result.append(ranges)
+    del gid
+    return result[0], result[1]
+
+
+def user_mappings(keep_id: bool = False) -> IdMappings:
+    uranges, granges = user_ranges()
+    uid, gid = os.getuid(), os.getgid()
+    if keep_id:
+        try:
+            return IdMappings(idmap.keep_id_maps(uid, uranges), idmap.keep_id_maps(gid, granges))
+        except ValueError as e:
+            raise HostSetupError(f"--userns=keep-id: {e}") from None
+    return IdMappings(idmap.root_maps(uid, uranges), idmap.root_maps(gid, granges))
+
+
+def write_maps(pid: int, maps: IdMappings) -> None:
+    for tool, m in (("newuidmap", maps.uids), ("newgidmap", maps.gids)):
+        exe = tools.require(tool, "it maps the subordinate IDs into the user namespace")
+        res = subprocess.run([exe, str(pid), *idmap.newidmap_args(m)], capture_output=True, text=True)
+        if res.returncode != 0:
+            detail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"
+            hint = None
+            st = os.stat(exe)
+            if not (st.st_mode & 0o4000 and st.st_uid == 0) and not _has_file_caps(exe):
+                hint = f"{exe} must be setuid root: sudo chmod u+s {exe}   (or reinstall the uidmap package)"
+            raise HostSetupError(f"cannot map user IDs: {tool} failed: {detail}", hint=hint)
+
+
+def _has_file_caps(path: str) -> bool:
+    try:
+        return bool(os.getxattr(path, "security.capability"))
+    except OSError:
+        return False
+
+
+def _child_fail(exc: BaseException) -> int:
+    if isinstance(exc, RlError):
+        print(f"Error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    if isinstance(exc, OSError):
+        print(f"Error: {exc.strerror}", file=sys.stderr)
+        return EXIT_RL
+    traceback.print_exc()
+    return EXIT_RL
+
+
+def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: int = 0,
+                pdeathsig: int = signal.SIGKILL) -> int:
+    """Fork a child that enters a new, mapped user namespace (then unshares
+    `more_flags`) and runs child_main(); its return value is the child's exit
+    status. Returns the child's pid once the maps are written."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = EXIT_RL
+        try:
+            os.close(ready_r)
+            os.close(go_w)
+            if pdeathsig:
+                linux.set_pdeathsig(pdeathsig)
+            linux.unshare(linux.Clone.NEWUSER)
+            os.write(ready_w, b"1")
+            os.close(ready_w)
+            if os.read(go_r, 1) != b"1":
+                os._exit(EXIT_RL)  # the parent reported why
+            os.close(go_r)
+            if more_flags:
+                linux.unshare(more_flags)
+            code = child_main()
+        except BaseException as exc:  # noqa: BLE001 - a forked child must never return
+            code = _child_fail(exc)
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code if isinstance(code, int) else EXIT_RL)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            _, status = os.waitpid(pid, 0)
+            raise HostSetupError(
+                "cannot create a user namespace",
+                hint="check `sysctl user.max_user_namespaces` (must be > 0) and, on Ubuntu, "
+                     "kernel.apparmor_restrict_unprivileged_userns=0; `rl system check` tells more")
+        write_maps(pid, maps)
+        os.write(go_w, b"1")
+    except BaseException:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        raise
+    finally:
+        os.close(ready_r)
+        os.close(go_w)
+    return pid
+
+
+def wait_status(pid: int) -> int:
+    """Wait for a child; return its exit code, or 128+N when killed by N."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def run_in_userns(func: Callable[..., Any], *args: Any, maps: IdMappings | None = None,
+                  more_flags: int = 0, **kwargs: Any) -> Any:
+    """Call func(*args, **kwargs) as root of a fresh mapped user namespace
+    and return its result; an exception raised there is raised here."""
+    maps = maps or user_mappings()
+    res_r, res_w = os.pipe()
+
+    def child() -> int:
+        os.close(res_r)
+        try:
+            out = ("ok", func(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - carried to the parent
+            if not isinstance(exc, (RlError, OSError, ValueError)):
+                exc = RuntimeSetupError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            out = ("err", exc)
+        try:
+            payload = pickle.dumps(out)
+        except Exception as exc:  # noqa: BLE001
+            payload = pickle.dumps(("err", RuntimeSetupError(f"unpicklable result: {exc}")))
+        with os.fdopen(res_w, "wb") as f:
+            f.write(payload)
+        return 0
+
+    try:
+        pid = fork_userns(maps, child, more_flags=more_flags)
+    except BaseException:
+        os.close(res_r)
+        os.close(res_w)
+        raise
+    os.close(res_w)
+    with os.fdopen(res_r, "rb") as f:
+        data = f.read()
+    code = wait_status(pid)
+    if not data:
+        raise RuntimeSetupError(f"user namespace helper died (status {code})")
+    kind, value = pickle.loads(data)
+    if kind == "err":
+        raise value
+    return value

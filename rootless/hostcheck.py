@@ -1,0 +1,248 @@
+"""Is this host ready for rootless containers? Each check tries the real
+thing where it can (a user namespace, a mount) and returns a finding with
+the exact fix. No printing: the CLI renders findings."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rootless import config, tools
+from rootless.errors import RlError
+from rootless.runtime import idmap, userns
+
+OK, WARN, ERROR = "ok", "warn", "error"
+
+
+@dataclass
+class Finding:
+    name: str
+    status: str  # ok | warn | error
+    detail: str
+    fix: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        return Path("/proc/sys", name.replace(".", "/")).read_text().strip()
+    except OSError:
+        return None
+
+
+def check_idmap_tools() -> list[Finding]:
+    out = []
+    for name in ("newuidmap", "newgidmap"):
+        path = tools.find(name)
+        if path is None:
+            out.append(Finding(name, ERROR, "not installed", "sudo apt-get install uidmap"))
+            continue
+        st = os.stat(path)
+        setuid = bool(st.st_mode & stat.S_ISUID) and st.st_uid == 0
+        caps = _file_caps(path)
+        if setuid or caps:
+            how = "setuid root" if setuid else "file capabilities"
+            out.append(Finding(name, OK, f"{path} ({how})"))
+        else:
+            out.append(Finding(name, ERROR, f"{path} is neither setuid root nor has file capabilities",
+                               f"sudo chmod u+s {path}   (or: sudo setcap cap_set{name[3:6]}id+ep {path})"))
+    return out
+
+
+def _file_caps(path: str) -> bool:
+    try:
+        return bool(os.getxattr(path, "security.capability"))
+    except OSError:
+        return False
+
+
+def check_subids() -> list[Finding]:
+    user, uid = config.user_name(), os.getuid()
+    out = []
+    all_entries = userns._read(userns.SUBUID_FILE) + userns._read(userns.SUBGID_FILE)
+    for path in (userns.SUBUID_FILE, userns.SUBGID_FILE):
+        entries = userns._read(path)
+        mine = idmap.ranges_for(entries, user, uid)
+        name = Path(path).name
+        fix = userns.setup_hint(user, all_entries)
+        if not mine:
+            out.append(Finding(name, ERROR, f'no range for "{user}" in {path}', fix))
+        elif idmap.total(mine) < idmap.SUBID_MIN:
+            out.append(Finding(name, ERROR, f"{idmap.total(mine)} IDs for {user}; a container needs "
+                                            f"{idmap.SUBID_MIN}", fix))
+        else:
+            clashes = [(a, b) for a, b in idmap.overlaps(entries) if user in (a.owner, b.owner)
+                       or str(uid) in (a.owner, b.owner)]
+            if clashes:
+                a, b = clashes[0]
+                out.append(Finding(name, ERROR, f"range of {a.owner} ({a.start}+{a.count}) overlaps "
+                                                f"{b.owner} ({b.start}+{b.count}) in {path}",
+                                   f"give each user a distinct range, e.g. {fix}"))
+            else:
+                spans = ", ".join(f"{r.start}-{r.end - 1}" for r in mine)
+                out.append(Finding(name, OK, f"{idmap.total(mine)} IDs ({spans})"))
+    return out
+
+
+def check_userns() -> list[Finding]:
+    out = []
+    mx = _sysctl("user.max_user_namespaces")
+    if mx == "0":
+        out.append(Finding("user namespaces", ERROR, "user.max_user_namespaces = 0",
+                           "sudo sysctl -w user.max_user_namespaces=28633"))
+        return out
+    clone = _sysctl("kernel.unprivileged_userns_clone")
+    if clone == "0":
+        out.append(Finding("user namespaces", ERROR, "kernel.unprivileged_userns_clone = 0",
+                           "sudo sysctl -w kernel.unprivileged_userns_clone=1"))
+        return out
+    restrict = _sysctl("kernel.apparmor_restrict_unprivileged_userns")
+    try:
+        maps = userns.user_mappings()
+    except RlError as e:
+        out.append(Finding("user namespaces", ERROR, f"not tried: {e.message}", e.hint))
+        return out
+    try:
+        got = userns.run_in_userns(_read_uid_map, maps=maps)
+    except RlError as e:
+        fix = e.hint
+        if restrict == "1":
+            fix = "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+        out.append(Finding("user namespaces", ERROR, e.message, fix))
+        return out
+    except OSError as e:
+        out.append(Finding("user namespaces", ERROR, f"unshare: {e.strerror}",
+                           "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+                           if restrict == "1" else "check user.max_user_namespaces"))
+        return out
+    mapped = sum(m.size for m in idmap.parse_proc_map(got))
+    out.append(Finding("user namespaces", OK, f"created one; {mapped} IDs mapped (max {mx})"))
+    return out
+
+
+def _read_uid_map() -> str:
+    return Path("/proc/self/uid_map").read_text()
+
+
+def _device(path: str, label: str, helper: str, why: str) -> list[Finding]:
+    out = []
+    dev = os.environ.get(f"RL_{label.upper()}_DEVICE", path)  # lets tests point at a 0600 copy
+    try:
+        st = os.stat(dev)
+    except FileNotFoundError:
+        out.append(Finding(label, ERROR, f"{dev} does not exist",
+                           f"sudo modprobe {label}  (and check the container/VM exposes {dev})"))
+    else:
+        try:
+            os.close(os.open(dev, os.O_RDWR))
+            out.append(Finding(label, OK, f"{dev} usable (mode {stat.S_IMODE(st.st_mode):04o})"))
+        except OSError as e:
+            mode = f"{stat.S_IMODE(st.st_mode):04o}"
+            out.append(Finding(label, ERROR, f"{dev} not usable by this user: {e.strerror} (mode {mode}; "
+                                             f"ordinary distributions ship it 0666)",
+                               f"sudo chmod 0666 {dev}   (persist with a udev rule: "
+                               f'KERNEL=="{Path(dev).name}", MODE="0666")'))
+    if tools.find(helper):
+        out.append(Finding(helper, OK, f"{tools.find(helper)} ({why})"))
+    else:
+        out.append(Finding(helper, ERROR, f"not installed ({why})",
+                           f"sudo apt-get install {tools.PACKAGES.get(helper, helper)}"))
+    return out
+
+
+def check_fuse() -> list[Finding]:
+    return _device("/dev/fuse", "fuse", "fuse-overlayfs", "the default storage driver")
+
+
+def check_tun() -> list[Finding]:
+    return _device("/dev/net/tun", "tun", "slirp4netns", "the default network")
+
+
+_OVERLAY_PROBE = r"""
+import os, sys, tempfile
+from rootless import linux
+from rootless.runtime import userns
+def probe():
+    linux.unshare(linux.Clone.NEWNS)
+    linux.mount(None, "/", None, linux.Mount.REC | linux.Mount.PRIVATE)
+    d = tempfile.mkdtemp(prefix="rl-overlay-probe-")
+    for s in ("l", "u", "w", "m"):
+        os.mkdir(os.path.join(d, s))
+    try:
+        linux.mount("overlay", d + "/m", "overlay", 0,
+                    f"lowerdir={d}/l,upperdir={d}/u,workdir={d}/w,userxattr")
+        linux.umount2(d + "/m")
+    finally:
+        for s in ("w/work", "w/index", "l", "u", "w", "m"):
+            try: os.rmdir(os.path.join(d, s))
+            except OSError: pass
+        os.rmdir(d)
+userns.run_in_userns(probe)
+"""
+
+
+def check_overlay() -> list[Finding]:
+    res = subprocess.run([sys.executable, "-c", _OVERLAY_PROBE], capture_output=True, text=True, timeout=30)
+    if res.returncode == 0:
+        return [Finding("kernel overlay", OK, "mountable in a user namespace with userxattr")]
+    why = (res.stderr.strip().splitlines() or ["failed"])[-1]
+    return [Finding("kernel overlay", WARN, f"not usable rootless ({why}); fuse-overlayfs or vfs is used",
+                    "kernel >= 5.11 mounts overlay in a user namespace")]
+
+
+def cgroup_layout() -> str:
+    try:
+        fstype = subprocess.run(["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        fstype = ""
+    if fstype == "cgroup2fs":
+        return "v2"
+    if os.path.isdir("/sys/fs/cgroup/unified") or fstype == "tmpfs":
+        return "hybrid" if os.path.ismount("/sys/fs/cgroup/unified") else "v1"
+    return "v1" if fstype else "none"
+
+
+def check_cgroups() -> list[Finding]:
+    layout = cgroup_layout()
+    if layout != "v2":
+        return [Finding("cgroups", WARN, f"cgroup {layout}: resource limits are unavailable to rootless "
+                                         "containers (they need the unified v2 hierarchy)",
+                        "boot with systemd.unified_cgroup_hierarchy=1 and run rl in a systemd user session")]
+    own = ""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            own = line[3:]
+    base = Path("/sys/fs/cgroup") / own.lstrip("/")
+    try:
+        ctrls = (base / "cgroup.controllers").read_text().split()
+    except OSError:
+        ctrls = []
+    writable = os.access(base, os.W_OK)
+    if not writable or not ctrls:
+        return [Finding("cgroups", WARN, f"cgroup v2, but {own or '/'} is not delegated to this user "
+                                         f"(controllers: {' '.join(ctrls) or 'none'})",
+                        "loginctl enable-linger $USER and add Delegate=cpu cpuset io memory pids to "
+                        "user@.service (systemctl edit user@.service)")]
+    return [Finding("cgroups", OK, f"cgroup v2, delegated controllers: {' '.join(ctrls)}")]
+
+
+def run_all() -> list[Finding]:
+    findings: list[Finding] = []
+    for check in (check_idmap_tools, check_subids, check_userns, check_fuse, check_tun, check_overlay,
+                  check_cgroups):
+        try:
+            findings += check()
+        except Exception as e:  # noqa: BLE001 - a broken probe is itself a finding
+            findings.append(Finding(check.__name__.removeprefix("check_"), ERROR, f"probe failed: {e}"))
+    return findings
+
+
+def ready(findings: list[Finding]) -> bool:
+    return all(f.status != ERROR for f in findings)

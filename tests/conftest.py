@@ -1,0 +1,122 @@
+"""Shared test plumbing.
+
+Markers declare what a test needs; each need is probed once per session by
+trying the real thing. Locally a missing need skips with the exact reason; in
+CI (CI=true) it fails, so a broken set-up can never pass silently."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _probe_python(code: str) -> str | None:
+    """Run `code` in a fresh interpreter; None if it exits 0, else the reason."""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    if res.returncode == 0:
+        return None
+    return (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+
+
+@functools.cache
+def need_reason(marker: str) -> str | None:
+    """Why a marker's requirement is not met here, or None when it is."""
+    if marker in ("userns", "fuse", "slirp4netns", "registry") and os.getuid() == 0:
+        return "rootless tests must not run as root: use helpers/test (it runs them as an unprivileged user)"
+    if marker == "userns":
+        return _probe_python(
+            "from rootless.runtime import userns; import os\n"
+            "assert userns.run_in_userns(os.getuid) == 0")
+    if marker == "fuse":
+        if need_reason("userns"):
+            return need_reason("userns")
+        if not shutil.which("fuse-overlayfs"):
+            return "fuse-overlayfs is not installed (helpers/setup-host installs it)"
+        try:
+            os.close(os.open("/dev/fuse", os.O_RDWR))
+        except OSError as e:
+            return f"/dev/fuse: {e.strerror} (helpers/setup-host makes it usable)"
+        return None
+    if marker == "slirp4netns":
+        if not shutil.which("slirp4netns"):
+            return "slirp4netns is not installed (helpers/setup-host installs it)"
+        try:
+            os.close(os.open("/dev/net/tun", os.O_RDWR))
+        except OSError as e:
+            return f"/dev/net/tun: {e.strerror} (helpers/setup-host makes it usable)"
+        return need_reason("userns")
+    if marker == "registry":
+        missing = [t for t in ("docker-registry", "skopeo", "umoci", "mmdebstrap") if not shutil.which(t)]
+        if missing:
+            return f"not installed: {', '.join(missing)} (helpers/setup-host installs them)"
+        return need_reason("userns")
+    return None
+
+
+NEEDS = ("userns", "fuse", "slirp4netns", "registry")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for name in NEEDS:
+        if item.get_closest_marker(name) is None:
+            continue
+        reason = need_reason(name)
+        if reason:
+            if IN_CI:
+                pytest.fail(f"[{name}] required in CI but unavailable: {reason}", pytrace=False)
+            pytest.skip(f"[{name}] {reason}")
+
+
+@dataclass
+class RlEnv:
+    """An isolated rl: its own storage root, runtime dir and config home."""
+    base: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *args: str, input: str | bytes | None = None, timeout: float = 300,
+            check: bool = False, text: bool = True, **kw) -> subprocess.CompletedProcess:
+        if isinstance(input, bytes):
+            text = False
+        res = subprocess.run([sys.executable, "-m", "rootless", *args], input=input, capture_output=True,
+                             text=text, env=self.env, timeout=timeout, **kw)
+        if check and res.returncode != 0:
+            raise AssertionError(f"rl {' '.join(args)} -> {res.returncode}\nstdout: {res.stdout}\n"
+                                 f"stderr: {res.stderr}")
+        return res
+
+    def popen(self, *args: str, **kw) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "rootless", *args], env=self.env, **kw)
+
+
+def make_rl_env(base: Path) -> RlEnv:
+    data, cfg, run = base / "data", base / "config", base / "run"
+    for d in (data, cfg, run):
+        d.mkdir(parents=True, exist_ok=True)
+    run.chmod(0o700)
+    env = dict(os.environ)
+    env.update(XDG_DATA_HOME=str(data), XDG_CONFIG_HOME=str(cfg), XDG_RUNTIME_DIR=str(run),
+               PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    return RlEnv(base, env)
+
+
+@pytest.fixture
+def rl(tmp_path: Path) -> RlEnv:
+    return make_rl_env(tmp_path / "rl")
+
+
+# the registry fixture lives in tests/fixture (a session fixture named `registry`)
+try:
+    from tests.fixture.registry import registry  # noqa: F401,E402
+except ImportError as _e:  # pragma: no cover - only while the fixture is being written
+    if "tests.fixture.registry" not in str(_e):
+        raise

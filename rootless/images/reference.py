@@ -1,0 +1,187 @@
+"""Image references: parse, validate and normalise them the way podman does.
+
+    debian                      -> docker.io/library/debian:latest
+    quay.io/ns/name:1.0         -> quay.io/ns/name:1.0
+    localhost:5000/a/b@sha256:… -> localhost:5000/a/b@sha256:…
+    name:tag@sha256:…           -> both kept; the digest is what gets pulled
+
+The grammar is the distribution reference grammar: the first component is a
+registry host when it contains "." or ":" or is "localhost"; repository path
+components are lowercase alphanumerics joined by "." "_" "__" or dashes; a
+tag is at most 128 word characters, dots and dashes (not leading "." or "-");
+a digest is "algorithm:hex". Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rootless.errors import ImageError
+
+DEFAULT_DOMAIN = "docker.io"
+DEFAULT_TAG = "latest"
+LEGACY_DOMAINS = ("index.docker.io", "registry-1.docker.io")
+OFFICIAL_NAMESPACE = "library"
+
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = re.compile(
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?\Z")
+_TAG = re.compile(r"[\w][\w.-]{0,127}\Z")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}\Z")
+_HEX64 = re.compile(r"[a-f0-9]{64}\Z")
+_ID_PREFIX = re.compile(r"[a-f0-9]{3,64}\Z")
+NAME_MAX = 255
+
+_HINT = "a reference looks like [HOST[:PORT]/]NAMESPACE/NAME[:TAG][@sha256:DIGEST]"
+
+
+@dataclass(frozen=True)
+class Reference:
+    domain: str                 # registry host[:port], e.g. "docker.io"
+    path: str                   # repository path, e.g. "library/debian"
+    tag: str | None = None      # None when only a digest was given
+    digest: str | None = None   # "sha256:<64 hex>"
+
+    @property
+    def repository(self) -> str:
+        """host/path, what podman calls the name (no tag, no digest)."""
+        return f"{self.domain}/{self.path}"
+
+    @property
+    def short_path(self) -> str:
+        """The path without docker.io's implicit library/ (as `docker` shows it)."""
+        if self.domain == DEFAULT_DOMAIN and self.path.startswith(OFFICIAL_NAMESPACE + "/"):
+            return self.path[len(OFFICIAL_NAMESPACE) + 1:]
+        return self.path
+
+    def with_tag(self, tag: str | None) -> "Reference":
+        return Reference(self.domain, self.path, tag, self.digest)
+
+    def with_digest(self, digest: str | None) -> "Reference":
+        return Reference(self.domain, self.path, self.tag, digest)
+
+    @property
+    def tagged(self) -> str:
+        """repository:tag (tag defaulted to latest)."""
+        return f"{self.repository}:{self.tag or DEFAULT_TAG}"
+
+    @property
+    def digested(self) -> str | None:
+        return f"{self.repository}@{self.digest}" if self.digest else None
+
+    @property
+    def manifest_ref(self) -> str:
+        """What to ask the registry for: the digest when known, else the tag."""
+        return self.digest or self.tag or DEFAULT_TAG
+
+    def __str__(self) -> str:
+        s = self.repository
+        if self.tag:
+            s += f":{self.tag}"
+        if self.digest:
+            s += f"@{self.digest}"
+        return s
+
+
+def _bad(text: str, why: str) -> ImageError:
+    return ImageError(f'invalid reference "{text}": {why}', hint=_HINT)
+
+
+def validate_digest(digest: str, text: str | None = None) -> str:
+    if not _DIGEST.match(digest):
+        raise _bad(text or digest, f'invalid digest "{digest}"')
+    algo, _, hexpart = digest.partition(":")
+    if algo == "sha256":
+        if not _HEX64.match(hexpart):
+            raise _bad(text or digest, "a sha256 digest is 64 lowercase hex characters")
+    elif algo in ("sha384", "sha512"):
+        want = 96 if algo == "sha384" else 128
+        if len(hexpart) != want or not re.fullmatch(r"[a-f0-9]+", hexpart):
+            raise _bad(text or digest, f"a {algo} digest is {want} lowercase hex characters")
+    else:
+        raise _bad(text or digest, f'unsupported digest algorithm "{algo}"')
+    return digest
+
+
+def split_domain(name: str) -> tuple[str | None, str]:
+    """("host[:port]", "rest") when the first component names a registry, else (None, name)."""
+    first, sep, rest = name.partition("/")
+    if not sep:
+        return None, name
+    if "." in first or ":" in first or first == "localhost" or first.lower() != first:
+        return first, rest
+    return None, name
+
+
+def is_short_name(text: str) -> bool:
+    """True when no registry host is named (podman resolves these through
+    unqualified-search-registries or aliases)."""
+    name = text.split("@", 1)[0]
+    return split_domain(name)[0] is None
+
+
+def parse(text: str, default_domain: str = DEFAULT_DOMAIN, default_tag: bool = True) -> Reference:
+    """Parse and normalise a reference. A short name gets `default_domain`
+    (and library/ on docker.io); a reference with neither tag nor digest
+    gets :latest unless default_tag is False."""
+    if not isinstance(text, str) or not text:
+        raise _bad(str(text), "empty")
+    if text != text.strip() or any(c.isspace() for c in text):
+        raise _bad(text, "whitespace is not allowed")
+    if text.startswith(("docker://", "oci://")):
+        raise _bad(text, "transport prefixes are not supported here; give the bare reference")
+    rest, digest = text, None
+    if "@" in rest:
+        rest, _, digest = rest.partition("@")
+        if "@" in digest:
+            raise _bad(text, "more than one @")
+        validate_digest(digest, text)
+    tag = None
+    # a ":" after the last "/" is a tag; one before it belongs to host:port
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        rest, tag = rest[:colon], rest[colon + 1:]
+        if not _TAG.match(tag):
+            raise _bad(text, f'invalid tag "{tag}"')
+    if not rest:
+        raise _bad(text, "no repository name")
+    domain, path = split_domain(rest)
+    if domain is None:
+        domain = default_domain
+    else:
+        if not _DOMAIN.match(domain):
+            raise _bad(text, f'invalid registry host "{domain}"')
+        if domain in LEGACY_DOMAINS:
+            domain = DEFAULT_DOMAIN
+    if not path:
+        raise _bad(text, "no repository name")
+    for comp in path.split("/"):
+        if not comp:
+            raise _bad(text, "empty path component")
+        if not _COMPONENT.match(comp):
+            if comp.lower() != comp and _COMPONENT.match(comp.lower()):
+                raise _bad(text, "repository name must be lowercase")
+            raise _bad(text, f'invalid repository name component "{comp}"')
+    if domain == DEFAULT_DOMAIN and "/" not in path:
+        path = f"{OFFICIAL_NAMESPACE}/{path}"
+    if len(domain) + 1 + len(path) > NAME_MAX:
+        raise _bad(text, f"repository name longer than {NAME_MAX} characters")
+    if tag is None and digest is None and default_tag:
+        tag = DEFAULT_TAG
+    return Reference(domain, path, tag, digest)
+
+
+def looks_like_id(text: str) -> bool:
+    """A full or short image ID (hex prefix, optionally sha256:)."""
+    if text.startswith("sha256:"):
+        text = text[7:]
+    return bool(_ID_PREFIX.match(text))
+
+
+def short_candidates(text: str, search_registries: list[str]) -> list[Reference]:
+    """The fully-qualified references a short name may mean, in the order
+    podman tries them (one per unqualified-search registry)."""
+    return [parse(text, default_domain=reg) for reg in search_registries]
+

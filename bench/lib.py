@@ -1,0 +1,121 @@
+"""Shared benchmark plumbing: rl and podman side by side on the same machine
+in one run, interleaved (so drift hits both alike), reported as medians and
+ratios. No thresholds: numbers are for reading, not for failing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+def require_unprivileged() -> None:
+    if os.getuid() == 0:
+        sys.exit("benchmarks compare rootless tools: run them as an ordinary user (bench/run does)")
+
+
+class Podman:
+    """Rootless podman on its own throw-away store. Native overlay storage and
+    runc are forced: on this host crun refuses the cgroup hybrid, and without
+    driver=overlay podman silently falls back to vfs (10x slower, an unfair
+    anchor)."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        (base / "storage").mkdir(parents=True, exist_ok=True)
+        (base / "run").mkdir(parents=True, exist_ok=True)
+        conf = base / "storage.conf"
+        conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{base}/storage"\n'
+                        f'runroot = "{base}/run"\n')
+        self.env = dict(os.environ, CONTAINERS_STORAGE_CONF=str(conf))
+        self.argv = [shutil.which("podman") or "podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs",
+                     "--events-backend", "file", "--storage-driver", "overlay"]
+
+    def cmd(self, *args: str) -> list[str]:
+        return [*self.argv, *args]
+
+    def run(self, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(self.cmd(*args), env=self.env, check=check, capture_output=True, text=True, **kw)
+
+    def reset(self) -> None:
+        subprocess.run(self.cmd("system", "reset", "-f"), env=self.env, capture_output=True)
+
+
+class Rl:
+    """rl on its own throw-away store."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        for d in ("data", "config", "run"):
+            (base / d).mkdir(parents=True, exist_ok=True)
+        (base / "run").chmod(0o700)
+        self.env = dict(os.environ, XDG_DATA_HOME=str(base / "data"), XDG_CONFIG_HOME=str(base / "config"),
+                        XDG_RUNTIME_DIR=str(base / "run"))
+        exe = Path(sys.executable).with_name("rl")
+        self.argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "rootless"]
+
+    def cmd(self, *args: str) -> list[str]:
+        return [*self.argv, *args]
+
+    def run(self, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(self.cmd(*args), env=self.env, check=check, capture_output=True, text=True, **kw)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def interleave(cases: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
+               before_each: dict[str, Callable[[], object]] | None = None) -> dict[str, list[float]]:
+    """Run every case once per round, in rotating order; `before_each[name]`
+    (untimed) resets state, e.g. empties a store for a cold pull."""
+    names = list(cases)
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(warmup + rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            if before_each and n in before_each:
+                before_each[n]()
+            t = timed(cases[n])
+            if r >= warmup:
+                samples[n].append(t)
+    return samples
+
+
+def report(name: str, samples: dict[str, list[float]], anchor: str, unit: str = "s",
+           extra: dict | None = None) -> dict:
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    rows = []
+    for k, v in samples.items():
+        ratio = med[k] / med[anchor] if med.get(anchor) else float("nan")
+        rows.append({"case": k, "median": med[k], "min": min(v), "max": max(v), "n": len(v),
+                     f"ratio_vs_{anchor}": ratio})
+    width = max(len(k) for k in samples)
+    print(f"== {name} (median of {len(next(iter(samples.values())))} interleaved rounds; ratio = case / {anchor})")
+    for row in rows:
+        print(f"  {row['case']:<{width}}  median {row['median']:.4f}{unit}  "
+              f"[{row['min']:.4f}..{row['max']:.4f}]  ratio {row[f'ratio_vs_{anchor}']:.2f}")
+    out = {"benchmark": name, "anchor": anchor, "unit": unit, "rows": rows, "host": os.uname().release,
+           "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    try:
+        (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1))
+    except OSError:
+        pass  # a read-only checkout still prints the table
+    return out
+
+
+def scratch(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"rl-bench-{prefix}-", dir=os.environ.get("RL_BENCH_TMP")))

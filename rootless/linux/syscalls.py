@@ -69,6 +69,7 @@ _SYSCALL_NR = {
 }[platform.machine()]
 
 PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
@@ -205,3 +206,37 @@ def cap_ambient_raise(cap: int) -> None:
 
 def cap_ambient_clear() -> None:
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+def set_keepcaps(on: bool = True) -> None:
+    """Keep permitted capabilities across setuid() away from 0 (for --user
+    with --cap-add: the caps are re-raised afterwards)."""
+    prctl(PR_SET_KEEPCAPS, 1 if on else 0)
+
+
+def cap_last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+            return int(f.read())
+    except OSError:
+        return 40
+
+
+# --- seccomp ----------------------------------------------------------------
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_load_bpf(program: bytes) -> None:
+    """Install a classic-BPF seccomp program (8-byte sock_filter entries, as
+    libseccomp's export_bpf writes them) on the calling thread. Needs
+    no_new_privs or CAP_SYS_ADMIN in the current user namespace."""
+    if not program or len(program) % 8:
+        raise OSError(errno.EINVAL, "seccomp: malformed BPF program")
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))

@@ -1,0 +1,143 @@
+"""`rl run`: options + image -> record + spec -> runtime, and back to an
+exit status. The CLI builds a RunRequest and calls run(); nothing here
+prints except what the container itself writes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from rootless import network, storage, tools
+from rootless.config import Paths, ensure_dir
+from rootless.containers import options
+from rootless.containers.records import Store
+from rootless.errors import ImageError, UsageError
+from rootless.runtime import create, security
+from rootless.runtime.spec import Spec, Storage
+
+
+@dataclass
+class RunRequest:
+    image: str                       # an image reference, or a directory with rootfs=True
+    command: list[str] = field(default_factory=list)
+    rootfs: bool = False
+    name: str | None = None
+    rm: bool = False
+    interactive: bool = False
+    tty: bool = False
+    hostname: str | None = None
+    env: list[str] = field(default_factory=list)
+    env_files: list[str] = field(default_factory=list)
+    entrypoint: str | None = None
+    workdir: str | None = None
+    user: str | None = None
+    volumes: list[str] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=list)
+    read_only: bool = False
+    init: bool = False
+    network: str | None = None
+    userns: str | None = None
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)
+    storage_driver: str | None = None
+    quiet: bool = False
+
+
+@dataclass
+class _Source:
+    ref: str
+    layers: list[str]
+    config: dict
+
+
+def _image(paths: Paths, req: RunRequest) -> _Source:
+    if req.rootfs:
+        path = os.path.abspath(req.image)
+        if not os.path.isdir(path):
+            raise UsageError(f"--rootfs {req.image}: not a directory")
+        return _Source(path, [path], {})
+    try:
+        from rootless.images import ImageStore, pull
+    except ImportError:
+        raise ImageError("image support is not available in this build",
+                         hint="run a directory instead: rl run --rootfs DIR COMMAND") from None
+    from rootless.errors import ImageNotFound
+    try:
+        img = ImageStore(paths).lookup(req.image)
+    except ImageNotFound:
+        img = pull(paths, req.image, quiet=req.quiet)
+    cfg = (img.config or {}).get("config") or {}
+    return _Source(req.image, [str(d) for d in img.layer_dirs()], cfg)
+
+
+def _init_binary() -> str:
+    # statically linked, so it runs whatever libc the image has
+    for name in ("catatonit", "tini-static"):
+        path = tools.find(name)
+        if path:
+            return path
+    return tools.require("catatonit", "--init runs it as the container's PID 1")
+
+
+def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> Spec:
+    cfg = src.config
+    env = options.image_env(cfg.get("Env"))
+    env_items = [item for path in req.env_files for item in options.read_env_file(path)] + list(req.env)
+    env.update(options.parse_env(env_items))
+    args = options.command(cfg, req.entrypoint, req.command)
+    if not args:
+        raise UsageError("no command specified", hint="give a command after the image, or use --entrypoint")
+    caps, added = security.resolve_caps(req.cap_add, req.cap_drop, req.privileged)
+    seccomp_setting, nnp = security.parse_security_opts(req.security_opt)
+    if req.privileged:
+        seccomp_setting = None
+    hostname = req.hostname or rec.short_id
+    rundir = store.run_dir(rec.id)
+    etc = {}
+    try:
+        with open("/etc/resolv.conf") as f:
+            host_resolv = f.read()
+    except OSError:
+        host_resolv = ""
+    for ctr_path, text in (("/etc/hostname", hostname + "\n"), ("/etc/hosts", network.hosts(mode, hostname)),
+                           ("/etc/resolv.conf", network.resolv_conf(mode, host_resolv))):
+        host_file = rundir / os.path.basename(ctr_path)
+        host_file.write_text(text)
+        etc[ctr_path] = str(host_file)
+    cdir = store.container_dir(rec.id)
+    return Spec(
+        args=args,
+        storage=Storage(rec.driver, tuple(src.layers), str(cdir / "diff"), str(cdir / "work"), str(cdir / "merged")),
+        env=env, cwd=req.workdir or cfg.get("WorkingDir") or "/", user=req.user or cfg.get("User") or "",
+        hostname=hostname, terminal=req.tty, stdin=req.interactive, readonly=req.read_only,
+        binds=[options.parse_volume(v) for v in req.volumes], tmpfs=[options.parse_tmpfs(t) for t in req.tmpfs],
+        etc_files=etc, caps=caps, added_caps=added,
+        seccomp_bpf=security.seccomp_program(seccomp_setting, caps, str(store.paths.runroot / "seccomp")), no_new_privs=nnp,
+        masked=not req.privileged, netns=mode != "host", wait_network=mode == "slirp4netns",
+        init=_init_binary() if req.init else None, remove_storage=req.rm)
+
+
+def run(paths: Paths, req: RunRequest) -> int:
+    mode = network.parse_mode(req.network)
+    keep_id = False
+    if req.userns:
+        if req.userns not in ("keep-id", "auto", ""):
+            raise UsageError(f"unsupported --userns {req.userns!r}", hint="keep-id, or leave it unset")
+        keep_id = req.userns == "keep-id"
+    ensure_dir(paths.root)
+    driver = storage.choose(req.storage_driver, paths.root)
+    src = _image(paths, req)
+    store = Store(paths)
+    rec = store.create(src.ref, req.command, driver, req.name)
+    try:
+        spec = build_spec(req, src, store, rec, mode)
+        store.set_state(rec, "created")
+        opts = create.RunOptions(network=mode, keep_id=keep_id, state_dir=str(store.run_dir(rec.id)))
+        code = create.run(spec, opts, on_started=lambda pid: store.set_state(rec, "running", pid=pid))
+        store.set_state(rec, "exited", exit_code=code)
+        return code
+    finally:
+        if req.rm:
+            store.remove(rec)

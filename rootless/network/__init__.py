@@ -1,0 +1,92 @@
+"""Container networking for `rl run`: `none` (loopback only) and the
+default `slirp4netns` (user-mode TCP/IP: outbound access and DNS). Port
+publishing and user networks belong to a fuller module; this one never
+imports pyroute2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from rootless import tools
+from rootless.errors import RuntimeSetupError, UsageError
+
+MODES = ("slirp4netns", "none", "host")
+SLIRP_DNS = "10.0.2.3"
+SLIRP_ADDR = "10.0.2.100"
+
+
+def parse_mode(value: str | None) -> str:
+    mode = (value or "slirp4netns").split(":", 1)[0]
+    if mode == "private":
+        mode = "slirp4netns"
+    if mode not in MODES:
+        raise UsageError(f"unsupported --network {value!r}", hint="none, slirp4netns or host")
+    return mode
+
+
+class Network:
+    """A started network helper; close() stops it."""
+
+    def __init__(self, proc: subprocess.Popen | None = None, exit_w: int | None = None):
+        self.proc = proc
+        self.exit_w = exit_w
+
+    def close(self) -> None:
+        if self.exit_w is not None:
+            os.close(self.exit_w)  # slirp4netns exits when its exit-fd closes
+            self.exit_w = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def start_slirp4netns(pid: int, log_path: str) -> Network:
+    """Attach slirp4netns to the network namespace of pid (it joins the
+    owning user namespace itself); returns once tap0 is configured."""
+    exe = tools.require("slirp4netns", "the default network gives containers outbound access with it")
+    ready_r, ready_w = os.pipe()
+    exit_r, exit_w = os.pipe()
+    log = open(log_path, "wb")
+    try:
+        proc = subprocess.Popen(
+            [exe, "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd", str(ready_w),
+             "--exit-fd", str(exit_r), str(pid), "tap0"],
+            pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=log)
+    finally:
+        log.close()
+        os.close(ready_w)
+        os.close(exit_r)
+    with os.fdopen(ready_r, "rb") as f:
+        ok = f.read(1) == b"1"
+    net = Network(proc, exit_w)
+    if not ok:
+        net.close()
+        with open(log_path, "rb") as f:
+            err = f.read().decode(errors="replace").strip().splitlines()
+        raise RuntimeSetupError(f"slirp4netns failed: {err[-1] if err else 'no ready signal'}",
+                                hint="check that /dev/net/tun exists and is usable; or use --network none")
+    return net
+
+
+def resolv_conf(mode: str, host_text: str) -> str:
+    if mode == "slirp4netns":
+        search = [line for line in host_text.splitlines() if line.startswith(("search", "options"))]
+        return "\n".join(search + [f"nameserver {SLIRP_DNS}"]) + "\n"
+    # loopback resolvers of the host are unreachable from the container
+    lines = [line for line in host_text.splitlines()
+             if not (line.startswith("nameserver") and (" 127." in line or " ::1" in line))]
+    return "\n".join(lines) + "\n"
+
+
+def hosts(mode: str, hostname: str) -> str:
+    out = "127.0.0.1 localhost localhost.localdomain\n::1 localhost localhost.localdomain\n"
+    addr = SLIRP_ADDR if mode == "slirp4netns" else "127.0.1.1"
+    if mode != "host":
+        out += f"{addr} {hostname}\n"
+    return out

@@ -1,0 +1,157 @@
+"""The container's PID 1 before it becomes the command: builds the rootfs,
+pivots into it, drops privileges and execs.
+
+After pivot_root the container's files sit where rl's own sys.path points,
+so nothing may be imported from then on: every module used here is imported
+at the top, and sys.meta_path is emptied before the pivot so a stray lazy
+import fails loudly instead of running a file the image planted."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import socket
+import stat
+import sys
+import termios
+from dataclasses import dataclass
+
+from rootless import linux
+from rootless.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RL
+from rootless.runtime import mounts, security, users
+from rootless.runtime.spec import DEFAULT_PATH, Spec
+
+
+@dataclass
+class ChildIO:
+    err_w: int                 # setup failures: b"CODE\tmessage"; EOF at exec means success
+    go_r: int | None           # the parent writes one byte once the network is up
+    console: socket.socket | None  # -t: the pty master goes back to the host side here
+
+
+class Failed(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def find_executable(cmd: str, path_env: str) -> str:
+    """execvp's search, by hand, inside the container: 127 when nothing is
+    found, 126 when only non-executable candidates are."""
+    if not cmd:
+        raise Failed(EXIT_NOT_FOUND, "no command specified")
+    candidates = [cmd] if "/" in cmd else [os.path.join(d or ".", cmd) for d in path_env.split(":")]
+    denied = None
+    for c in candidates:
+        try:
+            st = os.stat(c)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(c, os.X_OK):
+            return c
+        denied = denied or c
+    if denied:
+        raise Failed(EXIT_CANNOT_INVOKE, f"{denied}: permission denied")
+    if "/" in cmd:
+        raise Failed(EXIT_NOT_FOUND, f"{cmd}: no such file or directory")
+    raise Failed(EXIT_NOT_FOUND, f"executable file `{cmd}` not found in $PATH: No such file or directory")
+
+
+def _stdio(spec: Spec, io: ChildIO) -> None:
+    if spec.terminal:
+        master, slave = os.openpty()  # from the container's own devpts instance
+        socket.send_fds(io.console, [b"p"], [master])
+        os.close(master)
+        io.console.close()
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for fd in (0, 1, 2):
+            if fd != 0 or spec.stdin:
+                os.dup2(slave, fd)
+        if not spec.stdin:
+            os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
+        os.close(slave)
+    elif not spec.stdin:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+
+
+def _workdir(cwd: str) -> None:
+    try:
+        os.chdir(cwd)
+    except FileNotFoundError:
+        try:
+            os.makedirs(cwd, 0o755)  # podman creates a missing WorkingDir
+            os.chdir(cwd)
+        except OSError as e:
+            raise Failed(EXIT_RL, f"workdir {cwd}: {e.strerror}") from None
+    except OSError as e:
+        raise Failed(EXIT_CANNOT_INVOKE, f"workdir {cwd}: {e.strerror}") from None
+
+
+def _after_pivot(spec: Spec, io: ChildIO) -> None:
+    if io.go_r is not None:
+        if os.read(io.go_r, 1) != b"1":
+            raise Failed(EXIT_RL, "network setup failed")
+        os.close(io.go_r)
+    try:
+        creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"))
+    except users.UnknownUser as e:
+        raise Failed(EXIT_RL, str(e)) from None
+    env = dict(spec.env)
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.setdefault("HOME", creds.home)
+    env.setdefault("HOSTNAME", spec.hostname)
+    env.setdefault("container", "rl")
+    if spec.terminal:
+        env.setdefault("TERM", "xterm")
+    _workdir(spec.cwd)
+    _stdio(spec, io)
+    security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
+                   added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
+    path = find_executable(spec.args[0], env["PATH"])
+    args = spec.args
+    if spec.init:
+        path, args = mounts.INIT_PATH, [mounts.INIT_PATH, "--", *spec.args]
+    try:
+        os.execve(path, args, env)
+    except OSError as e:
+        code = EXIT_CANNOT_INVOKE if e.errno in (errno.EACCES, errno.ENOEXEC, errno.EISDIR) else (
+            EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_RL)
+        raise Failed(code, f"{args[0]}: {e.strerror}") from None
+
+
+def run(spec: Spec, io: ChildIO) -> None:
+    """Never returns: execs the command or exits with 125/126/127 after
+    writing why to the error pipe."""
+    code, message = EXIT_RL, "container setup failed"
+    try:
+        linux.set_pdeathsig(signal.SIGKILL)  # the namespace side died: so does the container
+        for sig in range(1, signal.NSIG):
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                try:  # Python ignores SIGPIPE/SIGXFSZ; an ignored signal would survive exec
+                    signal.signal(sig, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+        linux.unshare(linux.Clone.NEWNS)  # our own mount ns: pivot_root must not move the fuse daemon
+        mounts.build_rootfs(spec.storage.target, spec)
+        sys.meta_path.clear()  # from here on an import is an error, never container code
+        sys.path_importer_cache.clear()
+        mounts.pivot(spec.storage.target)
+        _after_pivot(spec, io)
+    except Failed as e:
+        code, message = e.code, e.message
+    except OSError as e:
+        message = e.strerror or str(e)
+        if e.filename and str(e.filename) not in message:
+            message = f"{e.filename}: {message}"
+    except BaseException as e:  # noqa: BLE001 - a forked child must never return
+        message = f"{type(e).__name__}: {e}"
+    try:
+        os.write(io.err_w, f"{code}\t{message}\t".encode("utf-8", "replace"))
+    finally:
+        os._exit(code)

@@ -1,0 +1,173 @@
+"""The host side of `run`: fork the user-namespace side, map IDs, start the
+network helper, hand stdio over (or pump a pty), forward signals, and
+return the container's exit status. The choreography:
+
+    rl (host)                      namespace side (userns root)   PID 1
+    fork_userns ------------------> mount rootfs (fuse daemon)
+                                    unshare pid/net/uts/ipc/cgroup
+    <--- netns ready -------------- fork --------------------------> own mount ns, /proc, /dev, ...
+    start slirp4netns                                              pivot_root
+    go ----------------------------------------------------------> (waits for the network)
+    <--- pty master (-t) ---------------------------------------- drop privileges
+    <--- error pipe EOF = exec'd -------------------------------- execve
+    pump / wait     <--- status --- wait, unmount, reap
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from dataclasses import dataclass
+
+from rootless import network
+from rootless.errors import RlError, RuntimeSetupError
+from rootless.linux import Clone
+from rootless.runtime import child, parent, tty, userns
+from rootless.runtime.spec import Spec
+
+
+@dataclass
+class RunOptions:
+    network: str = "slirp4netns"
+    keep_id: bool = False
+    state_dir: str = "/tmp"      # per-container volatile files (slirp4netns log)
+
+
+class _Forwarder:
+    """rl's signal handlers: forward to the namespace side (which forwards to
+    the container's PID 1); signals before it exists are delivered later."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+               signal.SIGUSR2, signal.SIGCONT, signal.SIGALRM)
+
+    def __init__(self, with_winch: bool):
+        self.pid: int | None = None
+        self.pending: list[int] = []
+        sigs = self.SIGNALS + ((signal.SIGWINCH,) if with_winch else ())
+        self.saved = {s: signal.signal(s, self._handle) for s in sigs}
+
+    def _handle(self, sig, _frame) -> None:
+        if self.pid is None:
+            self.pending.append(sig)
+            return
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def attach(self, pid: int) -> None:
+        self.pid = pid
+        for sig in self.pending:
+            self._handle(sig, None)
+
+    def restore(self) -> None:
+        for s, h in self.saved.items():
+            signal.signal(s, h)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        data = os.read(fd, 4096)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def _setup_error(raw: bytes) -> RlError:
+    code, message, hint = (raw.decode("utf-8", "replace").split("\t", 2) + ["", ""])[:3]
+    exit_code = int(code) if code.isdigit() else 125
+    return RlError(message or "container setup failed", hint=hint or None, exit_code=exit_code)
+
+
+def report(fd: int, code: int, message: str, hint: str | None = None) -> None:
+    """Setup failure -> the error pipe (both container sides use it)."""
+    os.write(fd, f"{code}\t{message}\t{hint or ''}".encode("utf-8", "replace"))
+
+
+def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
+    """Run the container to completion; its exit status (128+N if killed).
+    Raises RlError (125/126/127) when it could not be started."""
+    maps = userns.user_mappings(keep_id=opts.keep_id)
+    err_r, err_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    pid_r, pid_w = os.pipe()
+    go_r = go_w = None
+    if spec.wait_network:
+        go_r, go_w = os.pipe()
+    console_host = console_ctr = None
+    if spec.terminal:
+        console_host, console_ctr = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    io = child.ChildIO(err_w=err_w, go_r=go_r, console=console_ctr)
+    fwd = _Forwarder(with_winch=not spec.terminal)
+    net = None
+    pid = None
+    try:
+        def ns_side() -> int:
+            for fd in (err_r, ready_r, pid_r) + ((go_w,) if go_w is not None else ()):
+                os.close(fd)
+            if console_host is not None:
+                console_host.close()
+            try:
+                return parent.main(spec, io, ready_w, pid_w)
+            except RlError as e:
+                report(err_w, e.exit_code, e.message, e.hint)
+            except OSError as e:
+                report(err_w, 125, e.strerror or str(e))
+            return 125
+
+        pid = userns.fork_userns(maps, ns_side, more_flags=Clone.NEWNS)
+        fwd.attach(pid)
+        for fd in (err_w, ready_w, pid_w) + ((go_r,) if go_r is not None else ()):
+            os.close(fd)
+        if console_ctr is not None:
+            console_ctr.close()
+        netns_ready = os.read(ready_r, 1) == b"1"
+        os.close(ready_r)
+        if spec.wait_network:
+            if netns_ready and opts.network == "slirp4netns":
+                net = network.start_slirp4netns(pid, os.path.join(opts.state_dir, "slirp4netns.log"))
+            try:
+                os.write(go_w, b"1")
+            except BrokenPipeError:
+                pass  # the namespace side failed; the error pipe says why
+            os.close(go_w)
+            go_w = None
+        master = None
+        if console_host is not None:
+            _, fds, _, _ = socket.recv_fds(console_host, 16, 1)
+            console_host.close()
+            master = fds[0] if fds else None
+        failure = _read_all(err_r)
+        os.close(err_r)
+        if failure:
+            if master is not None:
+                os.close(master)
+            userns.wait_status(pid)
+            pid = None
+            raise _setup_error(failure)
+        ctr_pid = _read_all(pid_r)
+        os.close(pid_r)
+        if on_started is not None:
+            on_started(int(ctr_pid) if ctr_pid.isdigit() else None)
+        if master is not None:
+            tty.pump(master, 0 if spec.stdin else None, 1)
+            os.close(master)
+        code = userns.wait_status(pid)
+        pid = None
+        return code
+    except OSError as e:
+        raise RuntimeSetupError(f"cannot start the container: {e.strerror or e}") from None
+    finally:
+        if go_w is not None:
+            os.close(go_w)
+        if pid is not None:  # failed half-way: nothing may outlive rl
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        if net is not None:
+            net.close()
+        fwd.restore()

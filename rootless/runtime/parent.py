@@ -1,0 +1,123 @@
+"""The namespace side of a container: runs as root of the fresh user
+namespace (forked by userns.fork_userns with a new mount namespace). Mounts
+the rootfs there - before the PID namespace exists, because fuse-overlayfs
+daemonizes and a helper forked after unshare(CLONE_NEWPID) would become the
+namespace's PID 1 - then unshares the rest, forks the container's PID 1,
+forwards signals to it, and tears the storage down when it exits."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+
+from rootless import linux, storage
+from rootless.linux import Clone, netdev
+from rootless.runtime import child
+from rootless.runtime.spec import Spec
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM)
+
+
+def _forward_to(pid: int) -> None:
+    def handler(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    for sig in FORWARDED:
+        signal.signal(sig, handler)
+
+
+def _wait_for(pid: int) -> int:
+    """Reap children (the fuse daemon is ours too, as subreaper) until pid
+    exits; its status podman-style."""
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 125
+        if got == pid:
+            return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(*_):
+    raise _Timeout
+
+
+def _reap_all(timeout: float = 5.0) -> None:
+    """Wait for helpers (the fuse daemon exits once unmounted); kill stragglers."""
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                return
+            except _Timeout:
+                break
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    for pid in _children():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children", "rb") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def main(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
+    """Body of the user-namespace child. Returns the container's exit status."""
+    os.setsid()  # keyboard signals reach rl only, which forwards them once
+    linux.set_child_subreaper()
+    driver = storage.driver(spec.storage.driver)
+    st = spec.storage
+    driver.mount(list(st.lower_dirs), st.upper, st.work, st.target)
+    try:
+        flags = Clone.NEWPID | Clone.NEWUTS | Clone.NEWIPC | Clone.NEWCGROUP
+        if spec.netns:
+            flags |= Clone.NEWNET
+        linux.unshare(flags)
+        if spec.netns:
+            netdev.link_up("lo")
+        os.write(netns_ready_w, b"1")
+        os.close(netns_ready_w)
+        linux.sethostname(spec.hostname)
+        pid = os.fork()
+        if pid == 0:
+            child.run(spec, io)  # never returns
+        os.close(io.err_w)
+        if io.go_r is not None:
+            os.close(io.go_r)
+        if io.console is not None:
+            io.console.close()
+        _forward_to(pid)
+        os.write(pid_w, str(pid).encode())
+        os.close(pid_w)
+        code = _wait_for(pid)
+        for sig in FORWARDED:
+            signal.signal(sig, signal.SIG_IGN)
+    finally:
+        try:
+            driver.unmount(st.target)
+        finally:
+            _reap_all()
+    if spec.remove_storage:
+        for d in (st.upper, st.work, st.target):
+            shutil.rmtree(d, ignore_errors=True)
+    return code

@@ -1,0 +1,58 @@
+"""What to run: everything the runtime needs, decided before any fork. The
+runtime knows nothing of images or records; it gets a mounted-rootfs recipe
+and this spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class BindMount:
+    source: str            # host path (a file or a directory)
+    target: str            # path inside the container
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class TmpfsMount:
+    target: str
+    options: str = "rw,noexec,nosuid,nodev"
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The rootfs recipe: the driver stacks lower_dirs (bottom to top) under
+    a writable upper dir and mounts the result on target."""
+    driver: str
+    lower_dirs: tuple[str, ...]
+    upper: str
+    work: str
+    target: str
+
+
+@dataclass
+class Spec:
+    args: list[str]
+    storage: Storage
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str = "/"
+    user: str = ""                 # "" (root), "name", "uid", "name:group", "uid:gid"
+    hostname: str = "rl"
+    terminal: bool = False         # -t
+    stdin: bool = False            # -i
+    readonly: bool = False         # --read-only
+    binds: list[BindMount] = field(default_factory=list)
+    tmpfs: list[TmpfsMount] = field(default_factory=list)
+    etc_files: dict[str, str] = field(default_factory=dict)  # /etc/hosts -> host file
+    caps: frozenset[str] = frozenset()   # bounding set, names without CAP_
+    added_caps: frozenset[str] = frozenset()  # --cap-add: also ambient for a non-root user
+    seccomp_bpf: bytes | None = None     # compiled filter (security.seccomp_program); None: unconfined
+    no_new_privs: bool = False
+    masked: bool = True            # masked and read-only /proc, /sys paths (off when --privileged)
+    netns: bool = True             # own network namespace (else the host's)
+    wait_network: bool = False     # block exec until the parent says the network is up
+    init: str | None = None        # host path of a static init binary to run as PID 1
+    remove_storage: bool = False   # --rm: the namespace side deletes upper/work (subuid-owned)

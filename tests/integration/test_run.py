@@ -1,0 +1,316 @@
+"""`rl run` end to end, as the unprivileged user: every check runs inside a
+real container built from a minbase bookworm rootfs."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_run_support import bookworm_rootfs
+
+pytestmark = [pytest.mark.userns, pytest.mark.fuse]
+
+DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE", "SETFCAP",
+                "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT")
+CAP_NUM = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "FSETID": 4, "KILL": 5, "SETGID": 6, "SETUID": 7,
+           "SETPCAP": 8, "NET_BIND_SERVICE": 10, "NET_ADMIN": 12, "SYS_CHROOT": 18, "SYS_ADMIN": 21,
+           "SETFCAP": 31}
+
+
+def capmask(names) -> int:
+    return sum(1 << CAP_NUM[n] for n in names)
+
+
+def subuid_start() -> int:
+    import pwd
+    user = pwd.getpwuid(os.getuid()).pw_name
+    for line in Path("/etc/subuid").read_text().splitlines():
+        name, start, _ = line.split(":")
+        if name in (user, str(os.getuid())):
+            return int(start)
+    raise AssertionError("no subuid range")
+
+
+@pytest.fixture(scope="session")
+def rootfs() -> str:
+    path = bookworm_rootfs()
+    if path is None:
+        pytest.skip("no bookworm rootfs tarball (set RL_TEST_ROOTFS_TAR)")
+    return str(path)
+
+
+@pytest.fixture
+def run(rl, rootfs):
+    """run(*cmd, opts=[...]) -> CompletedProcess of `rl run --rm --network none [opts] --rootfs ROOTFS cmd`."""
+    def _run(*cmd: str, opts=(), network="none", **kw):
+        return rl.run("run", "--rm", "--network", network, *opts, "--rootfs", rootfs, *cmd, **kw)
+    return _run
+
+
+def ok(res) -> str:
+    assert res.returncode == 0, f"exit {res.returncode}\nstdout: {res.stdout}\nstderr: {res.stderr}"
+    return res.stdout
+
+
+def caps_of(out: str) -> dict[str, int]:
+    return {m.group(1): int(m.group(2), 16) for m in re.finditer(r"^(Cap\w+):\s+([0-9a-f]+)$", out, re.M)}
+
+
+def test_uid_map_is_the_full_subordinate_range(run):
+    lines = [line.split() for line in ok(run("cat", "/proc/self/uid_map")).splitlines()]
+    assert lines == [["0", str(os.getuid()), "1"], ["1", str(subuid_start()), "65536"]]
+
+
+def test_pid_namespace_shows_only_the_container(run):
+    out = ok(run("sh", "-c", "echo $$; ls /proc | grep -E '^[0-9]+$'; cat /proc/1/cmdline | tr '\\0' ' '"))
+    lines = out.splitlines()
+    assert lines[0] == "1"  # the command is PID 1
+    pids = [int(x) for x in lines[1:-1]]
+    assert 1 in pids and max(pids) < 10, pids  # sh, ls, grep and cat: nothing of the host
+    assert lines[-1].startswith("sh -c")
+
+
+def test_hostname_default_and_flag(run):
+    short = ok(run("hostname")).strip()
+    assert re.fullmatch(r"[0-9a-f]{12}", short)
+    assert ok(run("sh", "-c", "hostname; cat /etc/hostname", opts=["--hostname", "box1"])).split() == ["box1", "box1"]
+
+
+def test_file_created_as_uid_1000_is_owned_by_mapped_subuid(run, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    ok(run("sh", "-c", "touch /out/f && chown 1000:1000 /out/f", opts=["-v", f"{out_dir}:/out"]))
+    st = (out_dir / "f").stat()
+    assert (st.st_uid, st.st_gid) == (subuid_start() + 999, subuid_start() + 999)
+
+
+def test_host_root_is_not_reachable(run, tmp_path):
+    marker = tmp_path / "host-marker"
+    marker.write_text("x")
+    out = ok(run("sh", "-c", f"test -e {marker} && echo LEAK; test -e /work/main && echo LEAK2;"
+                             "cat /proc/self/mountinfo; echo END"))
+    assert "LEAK" not in out
+    assert out.rstrip().endswith("END")
+    mountinfo = out.splitlines()
+    assert not any(" /home" in line.split(" - ")[0] for line in mountinfo)
+
+
+def test_proc_sys_and_sysrq_are_not_writable(run):
+    res = run("sh", "-c", "echo h > /proc/sysrq-trigger")
+    assert res.returncode != 0
+    res = run("sh", "-c", "echo 1 > /proc/sys/kernel/shm_rmid_forced")
+    assert res.returncode != 0 and "Read-only" in res.stderr
+
+
+def test_masked_paths_are_empty(run):
+    host = [p for p in ("/proc/kcore", "/proc/keys", "/proc/timer_list") if os.path.exists(p)]
+    assert host
+    script = "; ".join(f"echo {p}=$(wc -c < {p})" for p in host) + "; echo $(ls -A /proc/acpi /sys/firmware)"
+    lines = ok(run("sh", "-c", script)).splitlines()
+    assert lines[:-1] == [f"{p}=0" for p in host]
+    assert lines[-1] == "/proc/acpi: /sys/firmware:"  # both directories are empty
+
+
+def test_default_capabilities_match_podman(run):
+    caps = caps_of(ok(run("grep", "Cap", "/proc/self/status")))
+    want = capmask(DEFAULT_CAPS)
+    assert caps == {"CapInh": 0, "CapPrm": want, "CapEff": want, "CapBnd": want, "CapAmb": 0}
+
+
+def test_cap_add_and_drop_change_exactly_that(run):
+    caps = caps_of(ok(run("grep", "Cap", "/proc/self/status", opts=["--cap-add", "NET_ADMIN", "--cap-drop", "chown"])))
+    want = capmask(set(DEFAULT_CAPS) - {"CHOWN"} | {"NET_ADMIN"})
+    assert (caps["CapBnd"], caps["CapEff"], caps["CapPrm"]) == (want, want, want)
+
+
+def test_privileged_gets_every_capability_and_no_seccomp(run):
+    out = ok(run("grep", "-E", "^(Cap|Seccomp:)", "/proc/self/status", opts=["--privileged"]))
+    caps = caps_of(out)
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    assert caps["CapEff"] == caps["CapBnd"] == (1 << (last + 1)) - 1
+    assert re.search(r"^Seccomp:\s+0$", out, re.M)
+
+
+# x86_64 syscall numbers; perl-base is in minbase, python is not
+KEYRING = "add_key=248 request_key=249 keyctl=250"
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers are x86_64's")
+def test_seccomp_denies_keyring_with_eperm(run):
+    script = ("for my $p (split / /, $ARGV[0]) { my ($n, $nr) = split /=/, $p; $! = 0;"
+              " syscall($nr, 0, 0, 0, 0); print \"$n \", $!+0, \"\\n\" }")
+    out = ok(run("perl", "-e", script, KEYRING))
+    assert out.split("\n")[:3] == ["add_key 1", "request_key 1", "keyctl 1"]  # EPERM
+    unconfined = ok(run("perl", "-e", script, KEYRING, opts=["--security-opt", "seccomp=unconfined"]))
+    assert "keyctl 1\n" not in unconfined
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers are x86_64's")
+def test_seccomp_unlisted_syscall_is_enosys(run):
+    # io_uring_setup (425) is not in the profile: the default action answers ENOSYS
+    script = "$!=0; syscall(425, 0, 0); print $!+0"
+    assert ok(run("perl", "-e", script)) == "38"
+    assert ok(run("perl", "-e", script, opts=["--security-opt", "seccomp=unconfined"])) != "38"
+
+
+def test_no_new_privileges(run):
+    out = ok(run("grep", "NoNewPrivs", "/proc/self/status", opts=["--security-opt", "no-new-privileges"]))
+    assert out.split() == ["NoNewPrivs:", "1"]
+    assert ok(run("grep", "NoNewPrivs", "/proc/self/status")).split() == ["NoNewPrivs:", "0"]
+
+
+@pytest.mark.parametrize("cmd,code", [
+    (["true"], 0), (["false"], 1), (["sh", "-c", "exit 42"], 42),
+    (["/etc/passwd"], 126), (["no-such-command"], 127), (["/no/such/path"], 127),
+])
+def test_exit_codes_propagate(run, cmd, code):
+    res = run(*cmd)
+    assert res.returncode == code, res.stderr
+    if code in (126, 127):
+        assert res.stderr.startswith("Error: ")
+
+
+def _state(rl) -> dict:
+    import json
+    states = list((rl.base / "run" / "rl" / "containers").glob("*/state.json"))
+    return json.loads(states[0].read_text()) if states else {}
+
+
+def _wait_running(rl, proc, timeout=20) -> int:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = _state(rl)
+        if st.get("state") == "running" and st.get("pid"):
+            return st["pid"]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("container did not start")
+
+
+def test_killed_container_exits_137(rl, rootfs):
+    proc = rl.popen("run", "--rm", "--network", "none", "--rootfs", rootfs, "sleep", "60",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid = _wait_running(rl, proc)
+    os.kill(pid, signal.SIGKILL)  # container root is us: the host may kill it
+    assert proc.wait(timeout=20) == 137
+
+
+def test_sigterm_to_rl_reaches_the_container(rl, rootfs):
+    script = 'trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.1; done'
+    proc = rl.popen("run", "--rm", "--network", "none", "--rootfs", rootfs, "sh", "-c", script,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 3, err
+    assert "got-term" in out
+
+
+def test_env_workdir_user_and_groups(run, tmp_path):
+    envfile = tmp_path / "envfile"
+    envfile.write_text("# comment\nFROM_FILE=yes\n")
+    out = ok(run("sh", "-c", 'echo "$FOO $FROM_FILE $HOME"; pwd; id -u; id -g; id -G',
+                 opts=["-e", "FOO=bar", "--env-file", str(envfile), "-w", "/newdir/sub", "-u", "daemon"]))
+    lines = out.splitlines()
+    assert lines[0] == "bar yes /usr/sbin"
+    assert lines[1] == "/newdir/sub"
+    assert lines[2:4] == ["1", "1"]
+    out = ok(run("id", opts=["-u", "1234:5678"]))
+    assert "uid=1234" in out and "gid=5678" in out
+
+
+def test_non_root_user_has_no_capabilities_unless_added(run):
+    caps = caps_of(ok(run("grep", "Cap", "/proc/self/status", opts=["-u", "1000"])))
+    assert caps["CapEff"] == caps["CapPrm"] == caps["CapAmb"] == 0
+    assert caps["CapBnd"] == capmask(DEFAULT_CAPS)
+    caps = caps_of(ok(run("grep", "Cap", "/proc/self/status", opts=["-u", "1000", "--cap-add", "NET_ADMIN"])))
+    assert caps["CapEff"] == caps["CapAmb"] == capmask(["NET_ADMIN"])
+
+
+def test_unknown_user_fails_125(run):
+    res = run("true", opts=["-u", "nobody-here"])
+    assert res.returncode == 125 and "unable to find user nobody-here" in res.stderr
+
+
+def test_entrypoint_override(run):
+    assert ok(run("hello", opts=["--entrypoint", "echo"])).strip() == "hello"
+    assert ok(run("a", "b", opts=["--entrypoint", '["echo", "-n"]'])) == "a b"
+
+
+def test_read_only_rootfs_keeps_scratch_dirs_writable(run):
+    res = run("sh", "-c", "touch /tmp/ok /run/ok /var/tmp/ok && touch /etc/nope", opts=["--read-only"])
+    assert res.returncode == 1 and "Read-only file system" in res.stderr
+
+
+def test_volumes_and_tmpfs(run, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in").write_text("hello")
+    out = ok(run("sh", "-c", "cat /data/in; touch /data/x 2>&1 || echo RO; grep ' /scratch ' /proc/mounts",
+                 opts=["-v", f"{tmp_path / 'data'}:/data:ro", "--tmpfs", "/scratch:size=1m"]))
+    assert out.startswith("hello")
+    assert "RO" in out and "tmpfs /scratch tmpfs" in out and "noexec" in out
+
+
+def test_volume_target_symlink_cannot_escape_rootfs(run, tmp_path):
+    # /var/run -> /run inside the image: the mount must land on the container's /run
+    (tmp_path / "v").mkdir()
+    out = ok(run("sh", "-c", "grep -c ' /run/x ' /proc/mounts", opts=["-v", f"{tmp_path / 'v'}:/var/run/x"]))
+    assert out.strip() == "1"
+
+
+def test_dev_is_minimal_and_pty_capable(run):
+    out = ok(run("sh", "-c", "echo $(ls /dev); readlink /dev/ptmx; grep -c devpts /proc/mounts"))
+    names = set(out.split("\n")[0].split())
+    assert names == {"core", "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
+                     "stdout", "tty", "urandom", "zero"}
+    assert "pts/ptmx" in out
+
+
+def test_init_runs_as_pid_1(run):
+    out = ok(run("sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$", opts=["--init"]))
+    first, pid = out.splitlines()
+    assert first.startswith("/run/podman-init -- sh")
+    assert pid != "1"
+
+
+def test_network_none_has_only_loopback_up(run):
+    out = ok(run("cat", "/proc/net/dev"))
+    ifaces = [line.split(":")[0].strip() for line in out.splitlines()[2:]]
+    assert ifaces == ["lo"]
+    # loopback is usable: a TCP connection to ourselves (perl, no extra packages)
+    script = ("use IO::Socket::INET; my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:7777',"
+              " ReuseAddr => 1) or die $!; my $c = IO::Socket::INET->new('127.0.0.1:7777') or die $!; print 'ok'")
+    assert ok(run("perl", "-e", script)) == "ok"
+
+
+@pytest.mark.slirp4netns
+def test_slirp4netns_network_and_dns_config(run):
+    out = ok(run("sh", "-c", "cat /proc/net/dev; cat /etc/resolv.conf; cat /proc/net/route", network="slirp4netns"))
+    assert "tap0:" in out and "nameserver 10.0.2.3" in out
+    assert re.search(r"^tap0\s+00000000\s+0202000A", out, re.M)  # default route via 10.0.2.2
+
+
+def test_name_must_be_unique(rl, rootfs):
+    proc = rl.popen("run", "--rm", "--network", "none", "--name", "dup", "--rootfs", rootfs, "sleep", "30",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_running(rl, proc)
+        res = rl.run("run", "--rm", "--network", "none", "--name", "dup", "--rootfs", rootfs, "true")
+        assert res.returncode == 125 and "already in use" in res.stderr
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def test_rm_leaves_no_container_behind(rl, run):
+    ok(run("sh", "-c", "echo x > /root/file"))
+    containers = rl.base / "data" / "rl" / "containers"
+    leftovers = [p for p in containers.iterdir() if p.name != "names"] if containers.exists() else []
+    assert leftovers == []
+    assert not list((containers / "names").iterdir())

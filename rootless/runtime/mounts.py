@@ -117,7 +117,8 @@ def mask_paths(root: str) -> None:
 
 
 def mount_volumes(root: str, spec: Spec) -> None:
-    for b in spec.binds:
+    # parents before children, as podman sorts them: /a must not hide /a/b
+    for b in sorted(spec.binds, key=lambda b: b.target.rstrip("/").count("/")):
         target = secure_join(root, b.target)
         make_target(target, os.path.isdir(b.source))
         bind(b.source, target, readonly=b.readonly)

@@ -1,0 +1,112 @@
+"""`rl run -it` over a real pty, driven as a terminal would: type, read the
+prompt, resize, exit."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import sys
+import termios
+import time
+
+import pytest
+
+from tests.integration.test_run_support import bookworm_rootfs
+
+pytestmark = [pytest.mark.userns, pytest.mark.fuse]
+
+
+def read_until(fd: int, needle: bytes, timeout: float = 20) -> bytes:
+    buf = b""
+    deadline = time.time() + timeout
+    while needle not in buf:
+        left = deadline - time.time()
+        if left <= 0:
+            raise AssertionError(f"timed out waiting for {needle!r}; got {buf!r}")
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    assert needle in buf, buf
+    return buf
+
+
+def spawn(rl, *args: str) -> tuple[int, int]:
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir("/")
+        os.execve(sys.executable, [sys.executable, "-m", "rootless", *args], rl.env)
+    return pid, fd
+
+
+def set_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+@pytest.fixture(scope="module")
+def rootfs() -> str:
+    path = bookworm_rootfs()
+    if path is None:
+        pytest.skip("no bookworm rootfs tarball")
+    return str(path)
+
+
+def test_interactive_shell_in_a_pty(rl, rootfs):
+    pid, fd = spawn(rl, "run", "--rm", "-it", "--network", "none", "--rootfs", rootfs, "sh")
+    set_size(fd, 30, 100)
+    try:
+        read_until(fd, b"# ")
+        os.write(fd, b"tty; echo sum-$((40+2))\r")
+        out = read_until(fd, b"sum-42")
+        assert b"/dev/pts/0" in out
+        os.write(fd, b"stty size\r")
+        read_until(fd, b"30 100")
+        set_size(fd, 40, 120)  # rl follows SIGWINCH
+        time.sleep(0.3)
+        os.write(fd, b"stty size\r")
+        read_until(fd, b"40 120")
+        os.write(fd, b"exit 5\r")
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 5
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
+def test_ctrl_c_reaches_the_foreground_program(rl, rootfs):
+    pid, fd = spawn(rl, "run", "--rm", "-it", "--network", "none", "--rootfs", rootfs, "sh")
+    try:
+        read_until(fd, b"# ")
+        os.write(fd, b"sleep 30; echo after-$?\r")
+        time.sleep(0.5)
+        os.write(fd, b"\x03")  # raw mode on our side: the container's pty turns it into SIGINT
+        read_until(fd, b"# ")
+        os.write(fd, b"exit 0\r")
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
+def test_tty_with_piped_stdin(rl, rootfs):
+    res = rl.run("run", "--rm", "-i", "-t", "--network", "none", "--rootfs", rootfs, "sh", "-c",
+                 "test -t 0 && echo is-a-tty; read line; echo got-$line", input="hello\n", timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "is-a-tty" in res.stdout and "got-hello" in res.stdout

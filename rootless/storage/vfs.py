@@ -92,6 +92,7 @@ class Vfs:
             links: dict = {}
             for layer in lower_dirs:
                 apply_layer(layer, upper, links)
+                _copy_meta(layer, upper, os.lstat(layer))  # the root directory's own mode/owner
             os.close(os.open(done, os.O_CREAT | os.O_WRONLY, 0o600))
         linux.mount(upper, target, None, linux.Mount.BIND | linux.Mount.REC)
 

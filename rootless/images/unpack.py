@@ -401,10 +401,12 @@ def _rmtree_at(dfd: int, name: str) -> None:
     os.rmdir(name, dir_fd=dfd)
 
 
-def unpack(src: str, dest: str) -> UnpackResult:
+def unpack(src: str, dest: str, lowers: list[str] | None = None) -> UnpackResult:
     """Unpack the layer blob at `src` (gzip, zstd or plain tar, detected by
-    magic) into the existing, empty directory `dest`. Call it as root of the
-    user namespace."""
+    magic) into the existing, empty directory `dest`. `lowers` are the
+    unpacked layers below, top first: a hard link whose target is not in this
+    layer gets a copy of the file from there. Call it as root of the user
+    namespace."""
     os.umask(0)
     src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -416,7 +418,7 @@ def unpack(src: str, dest: str) -> UnpackResult:
         try:
             reader = _Reader(producer)
             try:
-                res = _extract(reader, tree)
+                res = _extract(reader, tree, lowers or [])
                 reader.drain()
             finally:
                 producer.stop = True
@@ -437,7 +439,7 @@ def unpack(src: str, dest: str) -> UnpackResult:
     return res
 
 
-def _extract(r: _Reader, tree: _Tree) -> UnpackResult:
+def _extract(r: _Reader, tree: _Tree, lowers: list[str]) -> UnpackResult:
     res = UnpackResult("", 0, 0, 0)
     dirs: dict[tuple[str, ...], tuple[int, int, int, int]] = {}
     long_name: str | None = None
@@ -584,22 +586,17 @@ def _extract(r: _Reader, tree: _Tree) -> UnpackResult:
                 raise LayerUnsafe(f'hard link "{name}" points at the layer root')
             if tparts == parts:
                 continue
-            try:
-                tfd = tree.dir(tparts[:-1], create=False)
-            except FileNotFoundError:
-                raise ImageError(f'hard link "{name}" points at "{linkname}", which is not in the layer'
-                                 ) from None
+            pfd = tree.dir(parts[:-1])
+            _remove(pfd, base, tree)
             pfd = tree.dir(parts[:-1])
             try:
-                os.link(tparts[-1], base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
-            except FileExistsError:
-                _remove(pfd, base, tree)
-                pfd = tree.dir(parts[:-1])
                 tfd = tree.dir(tparts[:-1], create=False)
                 os.link(tparts[-1], base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
-            except FileNotFoundError:
-                raise ImageError(f'hard link "{name}" points at "{linkname}", which is not in the layer'
-                                 ) from None
+            except (FileNotFoundError, NotADirectoryError):
+                # the target lives in a lower layer: copy it up (a layer cannot link across)
+                if not _copy_from_lower(lowers, tparts, pfd, base):
+                    raise ImageError(f'hard link "{name}" points at "{linkname}", which is not in the image',
+                                     hint="the image is malformed") from None
         elif typ == b"6":
             r.skip(padded)
             _remove(pfd, base, tree)
@@ -636,6 +633,64 @@ def _extract(r: _Reader, tree: _Tree) -> UnpackResult:
         os.fchmod(dfd, perm)
         os.utime(dfd, ns=(mtime_ns, mtime_ns))
     return res
+
+
+def _open_lower(root: str, parts: list[str]) -> int | None:
+    """A directory fd for parts under a lower layer, never following symlinks;
+    None when absent (or hidden by a whiteout)."""
+    fd = os.open(root, _DIR_FLAGS)
+    for comp in parts:
+        try:
+            nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                return None
+            raise
+        os.close(fd)
+        fd = nfd
+    return fd
+
+
+def _copy_from_lower(lowers: list[str], tparts: list[str], pfd: int, base: str) -> bool:
+    for root in lowers:
+        dfd = _open_lower(root, tparts[:-1])
+        if dfd is None:
+            continue
+        try:
+            try:
+                st = os.stat(tparts[-1], dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return False  # whited out
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(tparts[-1], dir_fd=dfd), base, dir_fd=pfd)
+                os.chown(base, st.st_uid, st.st_gid, dir_fd=pfd, follow_symlinks=False)
+                return True
+            if not stat.S_ISREG(st.st_mode):
+                return False
+            src = os.open(tparts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            try:
+                dst = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
+                try:
+                    left = st.st_size
+                    while left > 0:
+                        n = os.copy_file_range(src, dst, left)
+                        if n == 0:
+                            break
+                        left -= n
+                    os.fchown(dst, st.st_uid, st.st_gid)
+                    os.fchmod(dst, stat.S_IMODE(st.st_mode))
+                    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+                finally:
+                    os.close(dst)
+            finally:
+                os.close(src)
+            return True
+        finally:
+            os.close(dfd)
+    return False
 
 
 def _pax_time(val: str) -> int:

@@ -227,7 +227,7 @@ def test_hardlink_to_host_file_refused(tmp_path, cleanup):
     src = tmp_path / "l.tar"
     make_tar(src, [("hl", "hard", {"link": "/etc/passwd"})])
     cleanup.append(tmp_path / "out")
-    with pytest.raises(ImageError, match="not in the layer"):
+    with pytest.raises(ImageError, match="not in the image"):
         unpack_in_ns(src, tmp_path / "out")
 
 

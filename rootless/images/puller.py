@@ -1,0 +1,242 @@
+"""Pull: resolve the name, fetch manifest and config, download missing layers
+in parallel, unpack them in the user namespace in order, verify, commit."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rootless.config import Paths
+from rootless.errors import ImageError, RegistryError
+from rootless.images import reference as R
+from rootless.images import regconf, registry
+from rootless.images.store import Image, ImageStore, write_atomic
+
+LAYER_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+}
+CONFIG_TYPES = {"application/vnd.oci.image.config.v1+json",
+                "application/vnd.docker.container.image.v1+json"}
+PARALLEL_DOWNLOADS = 3
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Resolved:
+    client: registry.Client
+    source: R.Reference          # where it came from (mirror or location)
+    wanted: R.Reference          # the name the user asked for, normalised
+    manifest: bytes
+    manifest_digest: str
+    top_digest: str              # the digest of what the tag points at (index or manifest)
+    index_digest: str | None
+
+
+def _creds(creds) -> tuple[str, str] | None:
+    if creds is None or isinstance(creds, tuple):
+        return creds
+    user, sep, pw = str(creds).partition(":")
+    if not user:
+        raise ImageError("--creds needs USER[:PASSWORD]")
+    if not sep:
+        import getpass
+        pw = getpass.getpass(f"Password for {user}: ")
+    return user, pw
+
+
+def candidates(reference: str, conf: regconf.RegistriesConf) -> list[R.Reference]:
+    if R.is_short_name(reference):
+        return conf.resolve_short(reference)
+    return [R.parse(reference)]
+
+
+def resolve(reference: str, *, platform: str | None, tls_verify: bool | None, creds, authfile: str | None,
+            cert_dir: str | None, progress: Progress) -> Resolved:
+    conf = regconf.load()
+    want_platform = registry.parse_platform(platform)
+    errors: list[tuple[str, Exception]] = []
+    for wanted in candidates(reference, conf):
+        progress(f"Trying to pull {wanted}...")
+        for src in conf.sources(wanted):
+            client = registry.Client(src.ref.domain, insecure=src.insecure or conf.insecure_host(src.ref.domain),
+                                     tls_verify=tls_verify, creds=creds, authfile=authfile, cert_dir=cert_dir)
+            try:
+                body, mt, digest = client.get_manifest(src.ref.path, src.ref.manifest_ref)
+                top, index_digest = digest, None
+                if mt in registry.INDEX_TYPES:
+                    index_digest = digest
+                    desc = registry.select_platform(json.loads(body), want_platform)
+                    body, mt, digest = client.get_manifest(src.ref.path, desc["digest"])
+                    if mt in registry.INDEX_TYPES:
+                        raise RegistryError(f"{wanted}: nested manifest lists are not supported")
+                return Resolved(client, src.ref, wanted, body, digest, top, index_digest)
+            except RegistryError as e:
+                client.close()
+                errors.append((str(src.ref), e))
+                continue
+    if len(errors) == 1:
+        raise errors[0][1]
+    last = errors[-1][1]
+    tried = "; ".join(f"{where}: {e}" for where, e in errors)
+    raise RegistryError(f"pulling {reference}: every source failed: {tried}",
+                        hint=getattr(last, "hint", None))
+
+
+def _check_manifest(m: dict, name: str) -> None:
+    cfg = m.get("config") or {}
+    if cfg.get("mediaType") not in CONFIG_TYPES:
+        raise ImageError(f"{name} is not a container image (config type {cfg.get('mediaType')!r})")
+    for layer in m.get("layers", []):
+        if layer.get("mediaType") not in LAYER_TYPES:
+            raise ImageError(f"{name}: unsupported layer type {layer.get('mediaType')!r}")
+
+
+def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bool = False,
+         tls_verify: bool | None = None, creds=None, authfile: str | None = None,
+         cert_dir: str | None = None, progress: Progress | None = None) -> Image:
+    """Pull an image into the store and return it. `progress` gets one line
+    per step (podman's wording); nothing is printed here."""
+    say: Progress = (lambda s: None) if quiet or progress is None else progress
+    store = ImageStore(paths).ensure()
+    res = resolve(reference, platform=platform, tls_verify=tls_verify, creds=_creds(creds),
+                  authfile=authfile, cert_dir=cert_dir, progress=say)
+    client, repo = res.client, res.source.path
+    try:
+        m = json.loads(res.manifest)
+        _check_manifest(m, str(res.wanted))
+        cdesc = m["config"]
+        config_digest = cdesc["digest"]
+        say("Getting image source signatures")
+        if store.has_blob(config_digest):
+            config_raw = store.read_blob(config_digest)
+        else:
+            config_raw = client.get_blob_bytes(repo, config_digest, cdesc.get("size"))
+        try:
+            config = json.loads(config_raw)
+        except ValueError:
+            raise ImageError(f"{res.wanted}: the image config is not JSON") from None
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        layers = m.get("layers", [])
+        if len(diff_ids) != len(layers):
+            raise ImageError(f"{res.wanted}: the config lists {len(diff_ids)} layers, the manifest {len(layers)}",
+                             hint="the image is malformed")
+        for d in diff_ids:
+            if not (isinstance(d, str) and d.startswith("sha256:") and len(d) == 71):
+                raise ImageError(f"{res.wanted}: invalid diff_id {d!r} in the config")
+        with store.lock("gc", shared=True):
+            records = _fetch_layers(store, client, repo, layers, diff_ids, say)
+            store.put_blob(config_digest, config_raw)
+            store.put_blob(res.manifest_digest, res.manifest)
+            say(f"Copying config {config_digest[7:19]} done")
+            say("Writing manifest to image destination")
+            digests = [f"{res.wanted.repository}@{res.top_digest}"]
+            if res.manifest_digest != res.top_digest:
+                digests.append(f"{res.wanted.repository}@{res.manifest_digest}")
+            names = [res.wanted.tagged] if res.wanted.tag else []
+            img = store.commit(config_digest=config_digest, manifest_digest=res.manifest_digest,
+                               layers=records, names=names, digests=digests)
+        return img
+    finally:
+        client.close()
+
+
+def _fetch_layers(store: ImageStore, client: registry.Client, repo: str, layers: list[dict],
+                  diff_ids: list[str], say: Progress) -> list[dict]:
+    missing = [i for i, d in enumerate(diff_ids) if not store.has_layer(d)]
+    records: list[dict] = [{} for _ in layers]
+    for i, d in enumerate(diff_ids):
+        if i not in missing:
+            say(f"Copying blob {layers[i]['digest'][7:19]} skipped: already exists")
+    stale = store.stale_tmp()
+    if not missing and not stale:
+        return [_layer_record(store, layers[i], diff_ids[i]) for i in range(len(layers))]
+    from rootless.images.nsworker import NsWorker
+    with store.workdir() as work:
+        worker = NsWorker()  # fork before any thread starts
+        try:
+            for p in stale:
+                with contextlib.suppress(OSError, ImageError):
+                    worker.call("remove_tree", str(p))
+                    with contextlib.suppress(FileNotFoundError):
+                        (store.tmp / f"{p.name}.lock").unlink()
+            if missing:
+                _download_and_unpack(store, client, repo, layers, diff_ids, missing, work, worker, say)
+        finally:
+            try:
+                worker.call("remove_tree", str(work))
+            except Exception:  # noqa: BLE001 - the next pull sweeps it
+                pass
+            worker.close()
+            if not work.exists():
+                store.drop_lock_file(work)
+    for i in range(len(layers)):
+        records[i] = _layer_record(store, layers[i], diff_ids[i])
+    return records
+
+
+def _layer_record(store: ImageStore, desc: dict, diff_id: str) -> dict:
+    info = store.layer_info(diff_id)
+    return {"diff_id": diff_id, "digest": desc["digest"], "size": desc.get("size"),
+            "media_type": desc.get("mediaType"), "tar_size": info.get("tar_size", 0)}
+
+
+def _download_and_unpack(store: ImageStore, client: registry.Client, repo: str, layers: list[dict],
+                         diff_ids: list[str], missing: list[int], work: Path, worker, say: Progress) -> None:
+    def download(i: int) -> Path:
+        desc = layers[i]
+        path = work / f"blob-{i}"
+        with open(path, "wb") as f:
+            client.fetch_blob(repo, desc["digest"], desc.get("size"), f)
+        return path
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL_DOWNLOADS, thread_name_prefix="rl-pull")
+    try:
+        futures = {i: pool.submit(download, i) for i in missing}
+        for i in missing:
+            diff_id, desc = diff_ids[i], layers[i]
+            short = desc["digest"][7:19]
+            hexid = diff_id[7:]
+            with store.lock(f"layer-{hexid}"):
+                if store.has_layer(diff_id):  # another pull made it meanwhile
+                    say(f"Copying blob {short} skipped: already exists")
+                    continue
+                t0 = time.monotonic()
+                blob = futures[i].result()
+                stage = work / f"layer-{hexid}"
+                (stage / "diff").mkdir(parents=True, mode=0o700)
+                lowers = [str(store.layer_path(d)) for d in reversed(diff_ids[:i]) if store.has_layer(d)]
+                res = worker.call("unpack", str(blob), str(stage / "diff"), lowers)
+                if res.diff_id != diff_id:
+                    raise ImageError(f"layer {desc['digest'][:19]}: its content does not match the image config "
+                                     f"(diff_id {res.diff_id[:19]}, expected {diff_id[:19]})",
+                                     hint="the image is corrupted or was tampered with")
+                write_atomic(stage / "layer.json", json.dumps({
+                    "diff_id": diff_id, "digest": desc["digest"], "compressed_size": desc.get("size"),
+                    "tar_size": res.tar_size, "size": res.size, "entries": res.entries,
+                    "skipped": res.skipped}).encode())
+                try:
+                    os.rename(stage, store.layers / hexid)
+                except OSError as e:
+                    raise ImageError(f"cannot store layer {diff_id[:19]}: {e.strerror}") from None
+                with contextlib.suppress(OSError):
+                    blob.unlink()
+                say(f"Copying blob {short} done   {time.monotonic() - t0:.1f}s")
+    finally:
+        for f in futures.values() if "futures" in locals() else []:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+

@@ -1,0 +1,476 @@
+"""The content-addressed image store under Paths.images ($XDG_DATA_HOME/rl/images):
+
+    blobs/sha256/HEX          manifests and configs, as pulled (byte-exact)
+    layers/HEX/diff/          an unpacked layer, HEX = its diff_id (shared by
+    layers/HEX/layer.json     every image that has it, stored once)
+    records/HEX.json          an image, HEX = its config digest (= the image ID):
+                              names (repo:tag), digests (repo@sha256), layers
+    tmp/                      work in progress, invisible until renamed
+    locks/                    flock(2) files
+
+Writes are atomic (temp file + fsync + rename); a layer appears by renaming
+its finished directory into layers/, so a killed pull leaves nothing
+half-visible (its tmp/ leftovers are removed by the next pull). Locks:
+`records.lock` guards record read-modify-write; `gc.lock` is held shared by
+pulls and exclusively by layer garbage collection; `layer-HEX.lock` by
+whoever creates that layer. Layer trees belong to subordinate IDs, so
+removing them happens in the user namespace."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from rootless.config import Paths
+from rootless.errors import ImageError, ImageNotFound
+from rootless.images import reference as R
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _hex(digest: str) -> str:
+    algo, _, hexpart = digest.partition(":")
+    if algo != "sha256" or len(hexpart) != 64 or not set(hexpart) <= _HEX:
+        raise ImageError(f"invalid digest {digest!r}")
+    return hexpart
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+
+
+def fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class Image:
+    """An image in the store. `config` is the OCI image config JSON."""
+    store: "ImageStore" = field(repr=False)
+    record: dict[str, Any] = field(repr=False)
+    _config: dict | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.record["id"]
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.record.get("names", []))
+
+    @property
+    def digests(self) -> list[str]:
+        return list(self.record.get("digests", []))
+
+    @property
+    def digest(self) -> str:
+        """The manifest digest (what `podman images --digests` shows)."""
+        return self.record.get("manifest_digest", "")
+
+    @property
+    def config(self) -> dict:
+        if self._config is None:
+            self._config = json.loads(self.store.read_blob("sha256:" + self.id))
+        return self._config
+
+    @property
+    def manifest(self) -> dict:
+        return json.loads(self.store.read_blob(self.record["manifest_digest"]))
+
+    @property
+    def layers(self) -> list[dict]:
+        return list(self.record.get("layers", []))
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return [layer["diff_id"] for layer in self.record.get("layers", [])]
+
+    def layer_dirs(self) -> list[Path]:
+        """The unpacked layer trees, bottom -> top (overlay wants them reversed)."""
+        return [self.store.layer_path(d) for d in self.diff_ids]
+
+    @property
+    def created(self) -> str | None:
+        return self.config.get("created")
+
+    @property
+    def size(self) -> int:
+        return int(self.record.get("size", 0))
+
+    def __str__(self) -> str:
+        return self.names[0] if self.names else self.short_id
+
+
+class ImageStore:
+    def __init__(self, paths: Paths):
+        self.paths = paths
+        self.root = Path(paths.images)
+        self.blobs = self.root / "blobs" / "sha256"
+        self.layers = self.root / "layers"
+        self.records = self.root / "records"
+        self.tmp = self.root / "tmp"
+        self.locks = self.root / "locks"
+
+    def ensure(self) -> "ImageStore":
+        for d in (self.blobs, self.layers, self.records, self.tmp, self.locks):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self
+
+    # -------------------------------------------------------------- locks
+
+    @contextlib.contextmanager
+    def lock(self, name: str, shared: bool = False) -> Iterator[None]:
+        self.locks.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.locks / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+                    break
+                except InterruptedError:
+                    continue
+            yield
+        finally:
+            os.close(fd)
+
+    # -------------------------------------------------------------- blobs
+
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / _hex(digest)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).exists()
+
+    def put_blob(self, digest: str, data: bytes) -> None:
+        import hashlib
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise ImageError(f"blob {digest[:19]}: content does not match its digest")
+        self.ensure()
+        path = self.blob_path(digest)
+        if not path.exists():
+            write_atomic(path, data)
+
+    def read_blob(self, digest: str) -> bytes:
+        try:
+            return self.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"blob {digest[:19]} is missing from the image store",
+                             hint="the store is damaged: remove the image (rl rmi -f) and pull it again") from None
+
+    # -------------------------------------------------------------- layers
+
+    def layer_path(self, diff_id: str) -> Path:
+        return self.layers / _hex(diff_id) / "diff"
+
+    def has_layer(self, diff_id: str) -> bool:
+        return (self.layers / _hex(diff_id) / "layer.json").exists()
+
+    def layer_info(self, diff_id: str) -> dict:
+        try:
+            return json.loads((self.layers / _hex(diff_id) / "layer.json").read_text())
+        except FileNotFoundError:
+            return {}
+
+    # -------------------------------------------------------------- records
+
+    def _record_path(self, image_id: str) -> Path:
+        return self.records / f"{image_id}.json"
+
+    def _load(self, path: Path) -> dict | None:
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            raise ImageError(f"image record {path} is damaged",
+                             hint=f"remove it ({path}) and pull the image again") from None
+
+    def images(self) -> list[Image]:
+        """Every image, newest pull first."""
+        out = []
+        try:
+            entries = list(os.scandir(self.records))
+        except FileNotFoundError:
+            return []
+        for e in entries:
+            if e.name.endswith(".json") and not e.name.startswith("."):
+                rec = self._load(Path(e.path))
+                if rec:
+                    out.append(Image(self, rec))
+        out.sort(key=lambda i: i.record.get("pulled", 0), reverse=True)
+        return out
+
+    def get(self, image_id: str) -> Image | None:
+        rec = self._load(self._record_path(image_id))
+        return Image(self, rec) if rec else None
+
+    def _save(self, rec: dict) -> None:
+        self.ensure()
+        write_atomic(self._record_path(rec["id"]), json.dumps(rec, indent=1).encode())
+
+    # -------------------------------------------------------------- lookup
+
+    def lookup(self, name_or_id: str) -> Image:
+        """By reference (short names as podman matches them), full ID or
+        unique ID prefix. Raises ImageNotFound."""
+        text = name_or_id.strip()
+        images = self.images()
+        if not text:
+            raise ImageNotFound("no image name given")
+        hexid = text[7:] if text.startswith("sha256:") else text
+        if len(hexid) == 64 and set(hexid) <= _HEX:
+            for img in images:
+                if img.id == hexid:
+                    return img
+            raise ImageNotFound(f"{text}: image not known")
+        found = self._by_name(text, images)
+        if found is not None:
+            return found
+        if R.looks_like_id(text):
+            matches = [img for img in images if img.id.startswith(hexid)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise ImageError(f'"{text}" matches {len(matches)} images', hint="give more characters of the ID")
+        raise ImageNotFound(f"{text}: image not known",
+                            hint=f"pull it first: rl pull {text}" if not R.looks_like_id(text) else None)
+
+    def _by_name(self, text: str, images: list[Image]) -> Image | None:
+        try:
+            ref = R.parse(text)
+        except ImageError:
+            return None
+        want_tag = ref.tagged if ref.tag else None
+        short = R.is_short_name(text)
+
+        def match(img: Image, full: R.Reference) -> bool:
+            if full.digest:
+                if f"{full.repository}@{full.digest}" in img.digests:
+                    return True
+                return full.digest == img.digest and any(
+                    n.rsplit(":", 1)[0] == full.repository for n in img.names)
+            return full.tagged in img.names
+
+        if not short:
+            for img in images:
+                if match(img, ref):
+                    return img
+            return None
+        # short name: localhost/, the search registries, then any registry
+        # whose repository path ends with the given path (podman's matching)
+        cands = [R.parse(text, default_domain="localhost")]
+        try:
+            from rootless.images import regconf
+            cands += regconf.load().resolve_short(text)
+        except ImageError:
+            pass
+        for c in cands:
+            for img in images:
+                if match(img, c):
+                    return img
+        path = R.parse(text, default_domain="x").path
+        tag = ref.tag or R.DEFAULT_TAG
+        for img in images:
+            for n in img.names:
+                repo, _, t = n.rpartition(":")
+                if (repo.endswith("/" + path) or repo.endswith("/library/" + path)) and (
+                        ref.digest or t == tag):
+                    if ref.digest and ref.digest not in (img.digest,) and not any(
+                            d.endswith("@" + ref.digest) for d in img.digests):
+                        continue
+                    return img
+        del want_tag
+        return None
+
+    # -------------------------------------------------------------- changes
+
+    def commit(self, *, config_digest: str, manifest_digest: str, layers: list[dict],
+               names: list[str], digests: list[str]) -> Image:
+        """Create or update an image record; names move from other images."""
+        image_id = _hex(config_digest)
+        with self.lock("records"):
+            for img in self.images():
+                if img.id == image_id:
+                    continue
+                moved = [n for n in img.record.get("names", []) if n in names]
+                if moved:
+                    img.record["names"] = [n for n in img.record["names"] if n not in names]
+                    self._save(img.record)
+            rec = self._load(self._record_path(image_id)) or {
+                "id": image_id, "names": [], "digests": [], "created_at": time.time()}
+            rec["manifest_digest"] = manifest_digest
+            rec["layers"] = layers
+            rec["size"] = sum(int(layer.get("tar_size", 0)) for layer in layers)
+            rec["pulled"] = time.time()
+            rec["names"] = names + [n for n in rec.get("names", []) if n not in names]
+            rec["digests"] = list(dict.fromkeys(digests + rec.get("digests", [])))
+            self._save(rec)
+        return Image(self, rec)
+
+    def tag(self, image: Image, name: str) -> str:
+        ref = R.parse(name, default_domain="localhost") if R.is_short_name(name) else R.parse(name)
+        if ref.digest:
+            raise ImageError(f"cannot tag with a digest: {name}", hint="give NAME[:TAG]")
+        full = ref.tagged
+        with self.lock("records"):
+            for img in self.images():
+                if full in img.record.get("names", []) and img.id != image.id:
+                    img.record["names"].remove(full)
+                    self._save(img.record)
+            rec = self._load(self._record_path(image.id))
+            if rec is None:
+                raise ImageNotFound(f"{image.id[:12]}: image not known")
+            if full not in rec["names"]:
+                rec["names"].append(full)
+            self._save(rec)
+            image.record = rec
+        return full
+
+    def untag(self, image: Image, name: str) -> bool:
+        full = R.parse(name).tagged if not R.is_short_name(name) else None
+        with self.lock("records"):
+            rec = self._load(self._record_path(image.id))
+            if rec is None:
+                return False
+            cands = [full] if full else [n for n in rec["names"] if self._by_name(name, [Image(self, {
+                "id": image.id, "names": [n], "digests": []})])]
+            removed = [n for n in rec["names"] if n in cands]
+            if not removed:
+                return False
+            rec["names"] = [n for n in rec["names"] if n not in removed]
+            self._save(rec)
+            image.record = rec
+        return True
+
+    def remove(self, image: Image) -> list[str]:
+        """Delete the record (not the layers: see gc). Returns the names it had."""
+        with self.lock("records"):
+            rec = self._load(self._record_path(image.id))
+            if rec is None:
+                raise ImageNotFound(f"{image.id[:12]}: image not known")
+            self._record_path(image.id).unlink()
+            fsync_dir(self.records)
+        return rec.get("names", [])
+
+    def unreferenced_layers(self) -> list[Path]:
+        used = {_hex(d) for img in self.images() for d in img.diff_ids}
+        try:
+            return [Path(e.path) for e in os.scandir(self.layers) if e.name not in used and len(e.name) == 64]
+        except FileNotFoundError:
+            return []
+
+    def unreferenced_blobs(self) -> list[Path]:
+        used = set()
+        for img in self.images():
+            used.add(img.id)
+            used.add(_hex(img.record["manifest_digest"]))
+            used.update(_hex(d) for d in img.record.get("index_digests", []))
+        try:
+            return [Path(e.path) for e in os.scandir(self.blobs) if e.name not in used]
+        except FileNotFoundError:
+            return []
+
+    def gc(self) -> int:
+        """Remove layers and blobs no image references. Waits for running pulls."""
+        with self.lock("gc"):
+            layers = self.unreferenced_layers()
+            stale_tmp = self.stale_tmp()
+            if layers or stale_tmp:
+                self.ensure()
+                trash = []
+                for p in layers:
+                    dest = self.tmp / f"trash-{p.name}-{os.getpid()}"
+                    try:
+                        os.rename(p, dest)  # gone from view at once
+                        trash.append(str(dest))
+                    except FileNotFoundError:
+                        pass
+                from rootless.runtime.userns import run_in_userns
+                from rootless.images import unpack
+                for p in trash + [str(p) for p in stale_tmp]:
+                    run_in_userns(unpack.remove_tree, p)
+            for b in self.unreferenced_blobs():
+                with contextlib.suppress(FileNotFoundError):
+                    b.unlink()
+            return len(layers)
+
+    def stale_tmp(self) -> list[Path]:
+        """tmp/ entries whose owner is gone (its lock file is not held)."""
+        out = []
+        try:
+            entries = list(os.scandir(self.tmp))
+        except FileNotFoundError:
+            return []
+        for e in entries:
+            if e.name.endswith(".lock"):
+                continue
+            if e.name.startswith("trash-"):
+                out.append(Path(e.path))
+                continue
+            lock = self.tmp / f"{e.name}.lock"
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                out.append(Path(e.path))
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                out.append(Path(e.path))
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    raise
+            finally:
+                os.close(fd)
+        return out
+
+    @contextlib.contextmanager
+    def workdir(self) -> Iterator[Path]:
+        """A private tmp/ directory, locked while in use; removed by the caller
+        (its content may belong to subordinate IDs) or by a later stale sweep."""
+        self.ensure()
+        name = f"pull-{os.getpid()}-{time.monotonic_ns()}"
+        lock = self.tmp / f"{name}.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        path = self.tmp / name
+        path.mkdir(mode=0o700)
+        try:
+            yield path
+        finally:
+            os.close(fd)
+            if not path.exists():
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+
+    def drop_lock_file(self, work: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.tmp / f"{work.name}.lock").unlink()

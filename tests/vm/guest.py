@@ -1,0 +1,243 @@
+"""Boot the systemd guest with qemu and drive it over ssh.
+
+    guest = Guest.boot()                     # builds/caches the image on first use
+    guest.run("systemctl --user is-system-running")      # as tester
+    guest.run(["cat", "/proc/1/comm"], user="root")
+    home_src = guest.copy_in(Path("."), "src")            # tar over ssh
+    guest.close()
+
+The guest runs under TCG (`-accel tcg,thread=multi -cpu max`: KVM on this
+kind of host is a paravirtual backend that a stock kernel dies on), on a
+throw-away qcow2 overlay of the cached base image, with qemu user-mode
+networking restricted to what the host forwards: ssh from 127.0.0.1:PORT and,
+optionally, the guest's REGISTRY_ADDR:port to a registry on host loopback.
+
+As a command:  python -m tests.vm.guest --build     build/cache the image only
+               python -m tests.vm.guest --shell     boot, interactive ssh, close
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.vm import image
+from tests.vm.qmp import QMP, QMPError
+
+HERE = Path(__file__).resolve().parent
+REGISTRY_ADDR = "10.0.2.100"   # where the guest finds the host's registry forward
+SMP, MEM_MB = 2, 2048
+ACCEL = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+
+
+class GuestError(RuntimeError):
+    pass
+
+
+def missing_tools() -> list[str]:
+    return [t for t in ("qemu-system-x86_64", "qemu-img", "ssh") if not shutil.which(t)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # runs in the qemu child before exec
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+class Guest:
+    """A running guest. Use Guest.boot(); always close() (or use `with`)."""
+
+    def __init__(self, image_dir: Path, workdir: Path, registry_port: int | None):
+        self.image_dir = image_dir
+        self.workdir = workdir
+        self.registry_port = registry_port
+        # the guest's address for the host's registry ("10.0.2.100:PORT"), if forwarded
+        self.registry = f"{REGISTRY_ADDR}:{registry_port}" if registry_port else None
+        self.serial_log = workdir / "serial.log"
+        self.proc: subprocess.Popen | None = None
+        self.ssh_port = 0
+        self.boot_seconds = 0.0
+        self._masters: set[str] = set()
+
+    # ---- life cycle -------------------------------------------------------------------
+    @classmethod
+    def boot(cls, image_dir: Path | None = None, *, registry_port: int | None = None,
+             timeout: float = 600, log=print) -> "Guest":
+        """Boot a fresh guest and wait until `tester` can log in over ssh."""
+        if missing_tools():
+            raise GuestError(f"not installed: {', '.join(missing_tools())} "
+                             "(apt-get install qemu-system-x86 qemu-utils openssh-client)")
+        image_dir = image_dir or image.ensure(log)
+        workdir = Path(tempfile.mkdtemp(prefix="rl-vm-"))  # short: unix socket paths are limited
+        g = cls(image_dir, workdir, registry_port)
+        try:
+            g._start(timeout)
+        except BaseException:
+            g.close()
+            raise
+        log(f"guest up: ssh as {image.USER} after {g.boot_seconds:.1f}s (port {g.ssh_port})")
+        return g
+
+    def _qemu_argv(self, disk: Path) -> list[str]:
+        fwd = f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22"
+        if self.registry_port:
+            relay = f"{sys.executable} {HERE / 'relay.py'} 127.0.0.1 {self.registry_port}"
+            fwd += f",guestfwd=tcp:{REGISTRY_ADDR}:{self.registry_port}-cmd:{relay}"
+        d = self.image_dir
+        return ["qemu-system-x86_64", "-machine", "q35", *ACCEL, "-smp", str(SMP), "-m", str(MEM_MB),
+                "-no-reboot", "-nodefaults", "-display", "none",
+                "-kernel", str(d / image.KERNEL), "-initrd", str(d / image.INITRD),
+                "-append", image.CMDLINE,
+                "-drive", f"file={disk},if=virtio,format=qcow2,cache=unsafe",
+                "-netdev", f"user,id=n0,restrict=on,{fwd}", "-device", "virtio-net-pci,netdev=n0",
+                "-serial", f"file:{self.serial_log}",
+                "-qmp", f"unix:{self.workdir / 'qmp.sock'},server=on,wait=off"]
+
+    def _start(self, timeout: float) -> None:
+        disk = self.workdir / "overlay.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(self.image_dir / image.BASE),
+                        "-F", "raw", str(disk)], check=True, capture_output=True)
+        for attempt in range(3):  # the picked port can be taken before qemu binds it
+            self.ssh_port = _free_port()
+            t0 = time.monotonic()
+            with open(self.workdir / "qemu.log", "wb") as qlog:
+                self.proc = subprocess.Popen(self._qemu_argv(disk), stdin=subprocess.DEVNULL, stdout=qlog,
+                                             stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            try:
+                self._wait_ssh(t0, timeout)
+                self.boot_seconds = time.monotonic() - t0
+                return
+            except GuestError:
+                if "hostfwd" in _tail(self.workdir / "qemu.log") and attempt < 2:
+                    continue
+                raise
+
+    def _wait_ssh(self, t0: float, timeout: float) -> None:
+        # qemu's forward accepts at once; only a finished login proves sshd,
+        # PAM and the user's systemd are there.
+        while True:
+            if self.proc.poll() is not None:
+                raise GuestError(f"qemu exited {self.proc.returncode}: {_tail(self.workdir / 'qemu.log')}\n"
+                                 f"serial console:\n{_tail(self.serial_log)}")
+            res = subprocess.run(self._ssh_argv(image.USER, master=False) + ["true"], capture_output=True,
+                                 stdin=subprocess.DEVNULL, timeout=60)
+            if res.returncode == 0:
+                return
+            if time.monotonic() - t0 > timeout:
+                raise GuestError(f"no ssh login after {timeout:.0f}s (last: {res.stderr.decode().strip()})\n"
+                                 f"serial console:\n{_tail(self.serial_log)}")
+            time.sleep(0.5)
+
+    def close(self) -> None:
+        """Stop the guest at once (its disk is a throw-away overlay) and clean up."""
+        for user in list(self._masters):
+            subprocess.run(self._ssh_argv(user) + ["-O", "exit"], capture_output=True, timeout=10)
+        self._masters.clear()
+        if self.proc and self.proc.poll() is None:
+            try:
+                q = QMP(self.workdir / "qmp.sock", timeout=5)
+                q.execute("quit")
+                q.close()
+            except (OSError, QMPError):
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "Guest":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- commands -----------------------------------------------------------------------
+    def _ssh_argv(self, user: str, master: bool = True) -> list[str]:
+        argv = ["ssh", "-F", "/dev/null", "-p", str(self.ssh_port), "-i", str(self.image_dir / image.KEY),
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=8"]
+        if master:  # one connection per user: later commands skip the handshake and PAM
+            argv += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.workdir}/ssh-{user}",
+                     "-o", "ControlPersist=yes"]
+            self._masters.add(user)
+        return argv + [f"{user}@127.0.0.1"]
+
+    def run(self, cmd: str | list[str], user: str = image.USER, *, input: str | bytes | None = None,
+            check: bool = False, timeout: float = 600, text: bool = True) -> subprocess.CompletedProcess:
+        """Run `cmd` in the guest as `user` (a string goes to the login shell)."""
+        remote = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        if isinstance(input, bytes):
+            text = False
+        res = subprocess.run(self._ssh_argv(user) + ["--", remote], input=input, capture_output=True,
+                             text=text, timeout=timeout,
+                             stdin=subprocess.DEVNULL if input is None else None)
+        if check and res.returncode != 0:
+            raise GuestError(f"guest ({user}): {remote} -> {res.returncode}\nstdout: {res.stdout}\n"
+                             f"stderr: {res.stderr}")
+        return res
+
+    def copy_in(self, path: Path, dest: str | None = None, user: str = image.USER,
+                exclude: tuple[str, ...] = (".git", "__pycache__", ".pytest_cache", "*.egg-info", ".venv"),
+                timeout: float = 600) -> str:
+        """Copy a host file or directory into the guest (tar over ssh), owned by
+        `user`; `dest` relative to the user's home. Returns the guest path."""
+        path = Path(path).resolve()
+        dest = dest or path.name
+        tar = subprocess.Popen(["tar", "-C", str(path.parent), *(f"--exclude={e}" for e in exclude),
+                                "-cf", "-", "--transform", f"s,^{path.name},{dest},", path.name],
+                               stdout=subprocess.PIPE)
+        try:
+            res = subprocess.run(self._ssh_argv(user) + ["--", f"rm -rf {shlex.quote(dest)} && mkdir -p \"$(dirname {shlex.quote(dest)})\" && tar -xf - "
+                                                         f"&& cd {shlex.quote(dest)} 2>/dev/null; pwd"],
+                                 stdin=tar.stdout, capture_output=True, text=True, timeout=timeout)
+        finally:
+            tar.stdout.close()
+            tar.wait()
+        if res.returncode or tar.returncode:
+            raise GuestError(f"copy of {path} into the guest failed: {res.stderr.strip()}")
+        return res.stdout.strip() if path.is_dir() else res.stdout.strip() + "/" + dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.vm.guest", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", action="store_true", help="build (or find) the cached image and print its path")
+    ap.add_argument("--shell", action="store_true", help="boot a guest and open a shell in it")
+    ap.add_argument("--user", default=image.USER)
+    args = ap.parse_args(argv)
+    if args.build:
+        print(image.ensure())
+        return 0
+    if args.shell:
+        with Guest.boot() as g:
+            return subprocess.call(g._ssh_argv(args.user, master=False))
+    ap.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

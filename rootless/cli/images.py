@@ -1,1 +1,435 @@
-"""Image commands: pull, images, rmi, tag, inspect, ... (filled by the images work)."""
+"""Image commands: pull, images, rmi, tag, inspect, history, image prune,
+login, logout, import. Parsing and rendering only; the work is in
+rootless.images (imported lazily: `rl run` must start fast)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import List, Optional
+
+import typer
+
+from rootless.cli import OPTIONS, app
+from rootless.errors import ImageError, UsageError
+
+image_app = typer.Typer(help="Manage images.", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+
+# other engines may add inspectors for other object kinds (containers):
+# name -> dict or None when the name is not theirs
+INSPECTORS: list = []
+
+
+def _paths():
+    from rootless.config import default_paths
+    return default_paths(OPTIONS.root, OPTIONS.runroot)
+
+
+def _bool(value: Optional[str], flag: str) -> Optional[bool]:
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v in ("true", "1", "yes", ""):
+        return True
+    if v in ("false", "0", "no"):
+        return False
+    raise UsageError(f"{flag}: expected true or false, got {value!r}")
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ pull
+
+@app.command("pull")
+@image_app.command("pull")
+def pull_cmd(
+    reference: str = typer.Argument(..., help="IMAGE[:TAG|@DIGEST]"),
+    platform: Optional[str] = typer.Option(None, "--platform", help="OS/ARCH[/VARIANT] (default: this host)"),
+    arch: Optional[str] = typer.Option(None, "--arch", help="architecture (with --os), like --platform"),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress output"),
+    tls_verify: Optional[str] = typer.Option(None, "--tls-verify", help="true/false: require HTTPS and valid certificates"),
+    creds: Optional[str] = typer.Option(None, "--creds", help="USER[:PASSWORD] for the registry"),
+    authfile: Optional[str] = typer.Option(None, "--authfile", help="auth.json to use"),
+    cert_dir: Optional[str] = typer.Option(None, "--cert-dir", help="directory of CA certificates (*.crt)"),
+) -> None:
+    """Pull an image from a registry."""
+    from rootless.images import puller
+    if arch and not platform:
+        platform = f"linux/{arch}"
+    progress = None
+    if not quiet and sys.stderr.isatty():
+        progress = _err
+    img = puller.pull(_paths(), reference, platform=platform, quiet=quiet, tls_verify=_bool(tls_verify, "--tls-verify"),
+                      creds=creds, authfile=authfile, cert_dir=cert_dir, progress=progress)
+    print(img.id)
+
+
+# ------------------------------------------------------------------ images
+
+def _rows(images, *, show_all: bool = True):
+    from rootless.images import render
+    rows = []
+    for img in images:
+        created = img.created
+        base = {"ID": img.id, "Id": img.id, "Digest": img.digest, "Created": created,
+                "CreatedSince": render.since(created), "CreatedAt": created or "",
+                "Size": render.human_size(img.size), "VirtualSize": img.size, "Names": img.names,
+                "Digests": img.digests, "Dangling": not img.names}
+        if img.names:
+            for n in img.names:
+                repo, _, tag = n.rpartition(":")
+                rows.append({**base, "Repository": repo, "Tag": tag})
+        else:
+            rows.append({**base, "Repository": "<none>", "Tag": "<none>"})
+    return rows
+
+
+def _filter(images, filters: List[str]):
+    out = list(images)
+    for f in filters:
+        key, _, val = f.partition("=")
+        if key == "dangling":
+            want = val.lower() in ("true", "1", "")
+            out = [i for i in out if (not i.names) == want]
+        elif key == "reference":
+            import fnmatch
+            out = [i for i in out if any(fnmatch.fnmatch(n, val) or fnmatch.fnmatch(n, f"*/{val}")
+                                         or fnmatch.fnmatch(n.rsplit(":", 1)[0], val)
+                                         or fnmatch.fnmatch(n.rsplit(":", 1)[0], f"*/{val}") for n in i.names)]
+        else:
+            raise UsageError(f"unsupported filter {key!r}", hint="supported: dangling=true|false, reference=PATTERN")
+    return out
+
+
+@app.command("images")
+@image_app.command("ls")
+@image_app.command("list")
+def images_cmd(
+    name: Optional[str] = typer.Argument(None, help="only images matching this reference"),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="image IDs only"),
+    digests: bool = typer.Option(False, "--digests", help="show digests"),
+    fmt: Optional[str] = typer.Option(None, "--format", help="json, or a Go template like {{.Repository}}:{{.Tag}}"),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="full image IDs"),
+    noheading: bool = typer.Option(False, "-n", "--noheading", help="no header line"),
+    all_: bool = typer.Option(False, "-a", "--all", help="all images (rl keeps no intermediate images)"),
+    filters: List[str] = typer.Option([], "-f", "--filter", help="dangling=true|false, reference=PATTERN"),
+) -> None:
+    """List images in local storage."""
+    from rootless.images import render
+    from rootless.images.store import ImageStore
+    store = ImageStore(_paths())
+    imgs = store.images()
+    if name:
+        filters = list(filters) + [f"reference={name}"]
+    imgs = _filter(imgs, filters)
+    rows = _rows(imgs)
+    if quiet:
+        seen = []
+        for r in rows:
+            i = r["ID"] if no_trunc else r["ID"][:12]
+            if i not in seen:
+                seen.append(i)
+        for i in seen:
+            print(i)
+        return
+    if fmt and fmt.strip() == "json":
+        out = []
+        for img in imgs:
+            out.append({"Id": img.id, "ParentId": "", "RepoTags": img.names or None,
+                        "RepoDigests": img.digests, "Size": img.size, "SharedSize": 0,
+                        "VirtualSize": img.size, "Labels": (img.config.get("config") or {}).get("Labels"),
+                        "Containers": 0, "Names": img.names or None, "Digest": img.digest,
+                        "History": img.names or None,
+                        "Created": int(render.parse_time(img.created) or 0),
+                        "CreatedAt": img.created, "Dangling": not img.names})
+        print(json.dumps(out, indent=4))
+        return
+    if fmt:
+        tpl = fmt
+        if tpl.startswith("table"):
+            tpl = tpl[5:].lstrip()
+            if not noheading:
+                print(render.template_header(tpl))
+        for r in rows:
+            print(render.render_template(tpl, r))
+        return
+    header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    table = []
+    for r in rows:
+        table.append([r["Repository"], r["Tag"]] + ([r["Digest"]] if digests else []) +
+                     [r["ID"] if no_trunc else r["ID"][:12], r["CreatedSince"], r["Size"]])
+    text = render.table(table, header)
+    if noheading:
+        text = "\n".join(text.splitlines()[1:])
+    if text:
+        print(text)
+
+
+# ------------------------------------------------------------------ rmi / prune / tag
+
+@app.command("rmi")
+@image_app.command("rm")
+def rmi_cmd(
+    names: List[str] = typer.Argument(None, help="images to remove"),
+    all_: bool = typer.Option(False, "-a", "--all", help="remove all images"),
+    force: bool = typer.Option(False, "-f", "--force", help="remove even when it has several names or is in use"),
+) -> None:
+    """Remove images."""
+    from rootless.images import ops
+    if not names and not all_:
+        raise UsageError("give at least one image, or -a", hint="rl rmi IMAGE...")
+    rep = ops.remove(_paths(), names or [], force=force, all_images=all_)
+    for n in rep.untagged:
+        print(f"Untagged: {n}")
+    for i in rep.deleted:
+        print(f"Deleted: {i}")
+    if rep.errors:
+        for e in rep.errors[:-1]:
+            _err(f"Error: {e}")
+        last = rep.errors[-1]
+        raise last if isinstance(last, ImageError) else ImageError(str(last))
+
+
+@image_app.command("prune")
+def prune_cmd(
+    all_: bool = typer.Option(False, "-a", "--all", help="all unused images, not only dangling ones"),
+    force: bool = typer.Option(False, "-f", "--force", help="do not ask"),
+) -> None:
+    """Remove dangling images (and layers nothing uses)."""
+    from rootless.images import ops
+    if not force and sys.stdin.isatty():
+        what = "all images without at least one container" if all_ else "all dangling images"
+        ans = input(f"WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ")
+        if ans.strip().lower() not in ("y", "yes"):
+            return
+    for i in ops.prune(_paths(), all_images=all_):
+        print(i)
+
+
+@app.command("tag")
+@image_app.command("tag")
+def tag_cmd(
+    image: str = typer.Argument(..., help="existing image"),
+    targets: List[str] = typer.Argument(..., help="new NAME[:TAG]"),
+) -> None:
+    """Add names to an image."""
+    from rootless.images.store import ImageStore
+    store = ImageStore(_paths())
+    img = store.lookup(image)
+    for t in targets:
+        store.tag(img, t)
+
+
+@app.command("untag")
+@image_app.command("untag")
+def untag_cmd(image: str = typer.Argument(...), names: List[str] = typer.Argument(None)) -> None:
+    """Remove names from an image (all names when none are given)."""
+    from rootless.images.store import ImageStore
+    store = ImageStore(_paths())
+    img = store.lookup(image)
+    for n in (names or img.names):
+        if not store.untag(img, n):
+            raise ImageError(f"{n}: not a name of image {img.short_id}")
+
+
+# ------------------------------------------------------------------ inspect / history
+
+def _print_inspect(objs: list, fmt: Optional[str]) -> None:
+    from rootless.images import render
+    if fmt and fmt != "json":
+        for o in objs:
+            print(render.render_template(fmt, o))
+    else:
+        print(json.dumps(objs, indent=4))
+
+
+@image_app.command("inspect")
+def image_inspect_cmd(
+    names: List[str] = typer.Argument(..., help="images"),
+    fmt: Optional[str] = typer.Option(None, "-f", "--format", help="json or a Go template ({{.Id}})"),
+) -> None:
+    """Show an image's configuration and layers as JSON."""
+    from rootless.images import ops
+    from rootless.images.store import ImageStore
+    store = ImageStore(_paths())
+    _print_inspect([ops.inspect(store.lookup(n)) for n in names], fmt)
+
+
+@app.command("inspect")
+def inspect_cmd(
+    names: List[str] = typer.Argument(..., help="images (or containers, when their engine registers)"),
+    fmt: Optional[str] = typer.Option(None, "-f", "--format", help="json or a Go template"),
+    type_: str = typer.Option("all", "-t", "--type", help="image, container or all"),
+) -> None:
+    """Show low-level information about images (and containers)."""
+    from rootless.errors import ImageNotFound
+    from rootless.images import ops
+    from rootless.images.store import ImageStore
+    store = ImageStore(_paths())
+    out = []
+    for n in names:
+        found = None
+        if type_ in ("all", "container"):
+            for insp in INSPECTORS:
+                found = insp(n)
+                if found is not None:
+                    break
+        if found is None and type_ in ("all", "image"):
+            try:
+                found = ops.inspect(store.lookup(n))
+            except ImageNotFound:
+                found = None
+        if found is None:
+            raise ImageNotFound(f"no such object: {n!r}")
+        out.append(found)
+    _print_inspect(out, fmt)
+
+
+@app.command("history")
+@image_app.command("history")
+def history_cmd(
+    image: str = typer.Argument(...),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="IDs only"),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="do not truncate"),
+    human: bool = typer.Option(True, "-H", "--human", help="human sizes and times"),
+    fmt: Optional[str] = typer.Option(None, "--format", help="json or a Go template"),
+) -> None:
+    """Show the history of an image."""
+    from rootless.images import ops, render
+    from rootless.images.store import ImageStore
+    img = ImageStore(_paths()).lookup(image)
+    rows = ops.history(img)
+    if quiet:
+        for r in rows:
+            print(r["id"] if no_trunc or r["id"] == "<missing>" else r["id"][:12])
+        return
+    if fmt == "json":
+        print(json.dumps(rows, indent=4))
+        return
+    if fmt:
+        for r in rows:
+            print(render.render_template(fmt, {"ID": r["id"], "Created": r["created"], "CreatedBy": r["created_by"],
+                                               "Size": r["size"], "Comment": r["comment"]}))
+        return
+    table = []
+    for r in rows:
+        by = r["created_by"] if no_trunc or len(r["created_by"]) <= 45 else r["created_by"][:42] + "..."
+        table.append([r["id"] if no_trunc or r["id"] == "<missing>" else r["id"][:12],
+                      render.since(r["created"]) if human else (r["created"] or ""), by,
+                      render.human_size(r["size"]) if human else str(r["size"]), r["comment"]])
+    print(render.table(table, ["ID", "CREATED", "CREATED BY", "SIZE", "COMMENT"]))
+
+
+# ------------------------------------------------------------------ import
+
+@app.command("import")
+@image_app.command("import")
+def import_cmd(
+    source: str = typer.Argument(..., help="rootfs tarball (plain, gzip or zstd), or - for stdin"),
+    reference: Optional[str] = typer.Argument(None, help="NAME[:TAG] for the new image"),
+    message: Optional[str] = typer.Option(None, "-m", "--message", help="commit message"),
+    change: List[str] = typer.Option([], "-c", "--change", help='CMD ["sh"], ENV K=V, WORKDIR /x, USER u, ENTRYPOINT [...]'),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+) -> None:
+    """Create an image from a root filesystem tarball."""
+    from rootless.images import ops
+    changes = _changes(change)
+    img = ops.import_tarball(_paths(), source, reference, message=message, changes=changes)
+    print(img.id if quiet else img.id)
+
+
+def _changes(changes: List[str]) -> dict:
+    cfg: dict = {}
+    for c in changes:
+        word, _, rest = c.strip().partition(" ")
+        word = word.upper()
+        rest = rest.strip()
+
+        def arg_list(text: str) -> list:
+            if text.startswith("["):
+                try:
+                    val = json.loads(text)
+                    if isinstance(val, list):
+                        return [str(x) for x in val]
+                except ValueError:
+                    pass
+            return ["/bin/sh", "-c", text]
+        if word == "CMD":
+            cfg["Cmd"] = arg_list(rest)
+        elif word == "ENTRYPOINT":
+            cfg["Entrypoint"] = arg_list(rest)
+        elif word == "ENV":
+            k, sep, v = rest.partition("=")
+            if not sep:
+                k, _, v = rest.partition(" ")
+            cfg.setdefault("Env", []).append(f"{k.strip()}={v.strip()}")
+        elif word == "WORKDIR":
+            cfg["WorkingDir"] = rest
+        elif word == "USER":
+            cfg["User"] = rest
+        elif word == "LABEL":
+            k, _, v = rest.partition("=")
+            cfg.setdefault("Labels", {})[k.strip()] = v.strip().strip('"')
+        elif word == "EXPOSE":
+            for p in rest.split():
+                cfg.setdefault("ExposedPorts", {})[p if "/" in p else f"{p}/tcp"] = {}
+        elif word == "STOPSIGNAL":
+            cfg["StopSignal"] = rest
+        else:
+            raise UsageError(f"--change: unsupported instruction {word!r}",
+                             hint="CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL")
+    return cfg
+
+
+# ------------------------------------------------------------------ login / logout
+
+@app.command("login")
+def login_cmd(
+    server: str = typer.Argument(..., help="registry host[:port]"),
+    username: Optional[str] = typer.Option(None, "-u", "--username"),
+    password: Optional[str] = typer.Option(None, "-p", "--password"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
+    authfile: Optional[str] = typer.Option(None, "--authfile"),
+    tls_verify: Optional[str] = typer.Option(None, "--tls-verify"),
+    cert_dir: Optional[str] = typer.Option(None, "--cert-dir"),
+) -> None:
+    """Log in to a registry (stores the credentials in auth.json)."""
+    from rootless.images import ops
+    if password_stdin:
+        if password:
+            raise UsageError("--password and --password-stdin are mutually exclusive")
+        password = sys.stdin.read().rstrip("\r\n")
+    if not username:
+        if not sys.stdin.isatty() or password_stdin:
+            raise UsageError("give --username when the password comes from stdin")
+        username = input("Username: ").strip()
+    if password is None:
+        import getpass
+        password = getpass.getpass("Password: ")
+    if not username or not password:
+        raise UsageError("a username and a password are required")
+    ops.login(server, username, password, authfile=authfile, tls_verify=_bool(tls_verify, "--tls-verify"),
+              cert_dir=cert_dir)
+    print("Login Succeeded!")
+
+
+@app.command("logout")
+def logout_cmd(
+    server: Optional[str] = typer.Argument(None, help="registry host[:port]"),
+    all_: bool = typer.Option(False, "-a", "--all", help="remove every stored credential"),
+    authfile: Optional[str] = typer.Option(None, "--authfile"),
+) -> None:
+    """Remove stored registry credentials."""
+    from rootless.images import ops
+    if not server and not all_:
+        raise UsageError("give a registry, or --all")
+    removed = ops.logout(None if all_ else server, authfile=authfile)
+    if all_:
+        print("Removed login credentials for all registries")
+    elif removed:
+        print(f"Removed login credentials for {server}")
+    else:
+        raise ImageError(f"not logged into {server}")

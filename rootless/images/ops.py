@@ -1,0 +1,280 @@
+"""Image operations behind the CLI verbs (rmi, prune, inspect, history,
+import, login/logout). No printing: each returns data for the CLI to render."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from rootless.config import Paths
+from rootless.errors import ImageError, ImageNotFound, RegistryError
+from rootless.images import reference as R
+from rootless.images import regconf, registry
+from rootless.images.store import Image, ImageStore, write_atomic
+
+# Other engines (containers) may register a function image_id -> [container names]
+# so that rmi refuses to delete an image a container still uses.
+IN_USE_CHECKS: list[Callable[[str], list[str]]] = []
+
+
+@dataclass
+class RemoveReport:
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    errors: list[Exception] = field(default_factory=list)
+
+
+def _users(image_id: str) -> list[str]:
+    out: list[str] = []
+    for check in IN_USE_CHECKS:
+        try:
+            out += check(image_id)
+        except Exception:  # noqa: BLE001 - a broken checker must not block rmi -f
+            pass
+    return out
+
+
+def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: bool = False) -> RemoveReport:
+    store = ImageStore(paths)
+    rep = RemoveReport()
+    targets: list[tuple[str, Image]] = []
+    if all_images:
+        targets = [(img.id, img) for img in store.images()]
+    else:
+        for name in names:
+            try:
+                targets.append((name, store.lookup(name)))
+            except ImageError as e:
+                rep.errors.append(e)
+    seen = set()
+    for name, img in targets:
+        if img.id in seen:
+            continue
+        by_id = all_images or name.startswith("sha256:") or (R.looks_like_id(name) and img.id.startswith(
+            name.removeprefix("sha256:")) and name not in [n.rsplit(":", 1)[0] for n in img.names])
+        if not by_id and len(img.names) > 1:
+            # a name of an image with other names: untag only
+            try:
+                full = _full_name(store, name, img)
+                store.untag(img, full)
+                rep.untagged.append(full)
+            except ImageError as e:
+                rep.errors.append(e)
+            continue
+        if by_id and len(img.names) > 1 and not force:
+            rep.errors.append(ImageError(
+                f"unable to delete image {img.short_id} by ID with more than one tag ({', '.join(img.names)})",
+                hint="remove the tags one by one, or use -f"))
+            continue
+        users = _users(img.id)
+        if users and not force:
+            rep.errors.append(ImageError(f"image {img.short_id} is in use by container(s): {', '.join(users)}",
+                                         hint="remove the containers first, or use -f"))
+            continue
+        seen.add(img.id)
+        removed_names = store.remove(img)
+        rep.untagged += removed_names
+        rep.deleted.append(img.id)
+    if rep.deleted:
+        store.gc()
+    return rep
+
+
+def _full_name(store: ImageStore, name: str, img: Image) -> str:
+    for n in img.names:
+        probe = Image(store, {"id": img.id, "names": [n], "digests": [], "manifest_digest": ""})
+        if store._by_name(name, [probe]) is not None:
+            return n
+    raise ImageNotFound(f"{name}: no such name on image {img.short_id}")
+
+
+def prune(paths: Paths, all_images: bool = False) -> list[str]:
+    store = ImageStore(paths)
+    deleted = []
+    for img in store.images():
+        if img.names and not all_images:
+            continue
+        if _users(img.id):
+            continue
+        store.remove(img)
+        deleted.append(img.id)
+    store.gc()
+    return deleted
+
+
+def inspect(img: Image) -> dict:
+    """podman image inspect's shape."""
+    cfg = img.config
+    repo_tags = img.names
+    layers_dirs = [str(p) for p in img.layer_dirs()]
+    return {
+        "Id": img.id,
+        "Digest": img.digest,
+        "RepoTags": repo_tags,
+        "RepoDigests": img.digests,
+        "Parent": "",
+        "Comment": cfg.get("comment", ""),
+        "Created": cfg.get("created"),
+        "Config": cfg.get("config") or {},
+        "Version": cfg.get("docker_version", ""),
+        "Author": cfg.get("author", ""),
+        "Architecture": cfg.get("architecture", ""),
+        "Variant": cfg.get("variant", ""),
+        "Os": cfg.get("os", ""),
+        "Size": img.size,
+        "VirtualSize": img.size,
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "LowerDir": ":".join(reversed(layers_dirs[:-1])) if len(layers_dirs) > 1 else "",
+            "UpperDir": layers_dirs[-1] if layers_dirs else ""}},
+        "RootFS": {"Type": "layers", "Layers": img.diff_ids},
+        "Labels": (cfg.get("config") or {}).get("Labels"),
+        "Annotations": img.manifest.get("annotations", {}),
+        "ManifestType": img.manifest.get("mediaType", ""),
+        "User": (cfg.get("config") or {}).get("User", ""),
+        "History": cfg.get("history", []),
+        "NamesHistory": repo_tags,
+    }
+
+
+def history(img: Image) -> list[dict]:
+    """Newest first: id (or <missing>), created, created_by, size, comment."""
+    cfg = img.config
+    hist = cfg.get("history") or []
+    layers = img.layers
+    sizes = [ImageStore(img.store.paths).layer_info(layer["diff_id"]).get("tar_size", 0) for layer in layers]
+    rows = []
+    li = 0
+    for h in hist:
+        size = 0
+        if not h.get("empty_layer"):
+            size = sizes[li] if li < len(sizes) else 0
+            li += 1
+        rows.append({"created": h.get("created"), "created_by": h.get("created_by", ""),
+                     "size": size, "comment": h.get("comment", "")})
+    if not hist:
+        rows = [{"created": cfg.get("created"), "created_by": "", "size": s, "comment": ""} for s in sizes]
+    rows.reverse()
+    for i, r in enumerate(rows):
+        r["id"] = img.id if i == 0 else "<missing>"
+    return rows
+
+
+# ------------------------------------------------------------------ import
+
+def import_tarball(paths: Paths, src: str, reference: str | None = None, *,
+                   message: str | None = None, changes: dict | None = None) -> Image:
+    """A root filesystem tarball (plain, gzip or zstd; "-" = stdin) -> a one-layer image."""
+    from rootless.images.nsworker import NsWorker
+    store = ImageStore(paths).ensure()
+    with store.lock("gc", shared=True), store.workdir() as work:
+        blob = work / "blob"
+        h = hashlib.sha256()
+        size = 0
+        try:
+            inp = sys.stdin.buffer if src == "-" else open(src, "rb")
+        except OSError as e:
+            raise ImageError(f"cannot read {src}: {e.strerror}") from None
+        with inp, open(blob, "wb") as out:
+            while True:
+                chunk = inp.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        if size == 0:
+            raise ImageError(f"{src} is empty")
+        digest = "sha256:" + h.hexdigest()
+        worker = NsWorker()
+        try:
+            stage = work / "layer"
+            (stage / "diff").mkdir(parents=True)
+            res = worker.call("unpack", str(blob), str(stage / "diff"), [])
+            hexid = res.diff_id[7:]
+            with store.lock(f"layer-{hexid}"):
+                if not store.has_layer(res.diff_id):
+                    write_atomic(stage / "layer.json", json.dumps({
+                        "diff_id": res.diff_id, "digest": digest, "compressed_size": size,
+                        "tar_size": res.tar_size, "size": res.size, "entries": res.entries,
+                        "skipped": res.skipped}).encode())
+                    os.rename(stage, store.layers / hexid)
+        finally:
+            try:
+                worker.call("remove_tree", str(work))
+            except Exception:  # noqa: BLE001
+                pass
+            worker.close()
+            store.drop_lock_file(work)
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        plat = registry.host_platform()
+        config = {"created": now, "architecture": plat.arch, "os": plat.os,
+                  "config": changes or {}, "rootfs": {"type": "layers", "diff_ids": [res.diff_id]},
+                  "history": [{"created": now, "created_by": f"rl import {os.path.basename(src)}",
+                               "comment": message or ""}]}
+        if plat.variant:
+            config["variant"] = plat.variant
+        craw = json.dumps(config, separators=(",", ":")).encode()
+        cdigest = "sha256:" + hashlib.sha256(craw).hexdigest()
+        comp = {"gzip": "+gzip", "zstd": "+zstd"}.get(_compression(blob) if blob.exists() else "none", "")
+        manifest = {"schemaVersion": 2, "mediaType": registry.OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                               "digest": cdigest, "size": len(craw)},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar" + comp,
+                                "digest": digest, "size": size}]}
+        mraw = json.dumps(manifest, separators=(",", ":")).encode()
+        mdigest = "sha256:" + hashlib.sha256(mraw).hexdigest()
+        store.put_blob(cdigest, craw)
+        store.put_blob(mdigest, mraw)
+        names = []
+        if reference:
+            ref = R.parse(reference, default_domain="localhost") if R.is_short_name(reference) else R.parse(reference)
+            names = [ref.tagged]
+        layers = [{"diff_id": res.diff_id, "digest": digest, "size": size,
+                   "media_type": manifest["layers"][0]["mediaType"], "tar_size": res.tar_size}]
+        return store.commit(config_digest=cdigest, manifest_digest=mdigest, layers=layers, names=names,
+                            digests=[])
+
+
+def _compression(path: Path) -> str:
+    from rootless.images.unpack import detect_compression
+    with open(path, "rb") as f:
+        return detect_compression(f.read(4))
+
+
+# ------------------------------------------------------------------ login
+
+def _registry_key(server: str) -> str:
+    server = server.removeprefix("https://").removeprefix("http://").rstrip("/")
+    if server in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        return "docker.io"
+    return server
+
+
+def login(server: str, user: str, password: str, *, authfile: str | None = None,
+          tls_verify: bool | None = None, cert_dir: str | None = None) -> Path:
+    key = _registry_key(server)
+    host = key.split("/", 1)[0]
+    conf = regconf.load()
+    client = registry.Client(host, insecure=conf.insecure_host(host), tls_verify=tls_verify,
+                             creds=(user, password), cert_dir=cert_dir)
+    try:
+        client.check_login()
+    except RegistryError as e:
+        if "authentication required" in e.message or "refused" in e.message:
+            raise RegistryError(f"logging into {host}: invalid username/password",
+                                hint="check the credentials") from None
+        raise
+    finally:
+        client.close()
+    return regconf.save_credentials(key, user, password, authfile)
+
+
+def logout(server: str | None, *, authfile: str | None = None) -> bool:
+    return regconf.remove_credentials(_registry_key(server) if server else None, authfile)
+

@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tarfile
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.fixture import images, layers
+from tests.fixture import cache, images, layers
 from tests.fixture.registry import Registry
 
 pytestmark = pytest.mark.registry
@@ -292,3 +291,32 @@ def test_servers_die_with_their_parent(registry: Registry, tmp_path: Path) -> No
         kids = {k for k in kids if (st := _stat(k)) and st[0] != "Z"}
         time.sleep(0.05)
     assert not kids, f"servers outlived their parent: {kids}"
+
+
+# ------------------------------------------------------------------ the cache
+
+def test_cache_never_keeps_a_half_built_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RL_TEST_CACHE", str(tmp_path))
+    root = tmp_path / "registry"
+
+    def broken(out: Path) -> None:
+        (out / "half").write_text("x")
+        raise RuntimeError("build failed half-way")
+
+    with pytest.raises(RuntimeError):
+        cache.entry("thing", "k1", broken)
+    assert sorted(p.name for p in root.iterdir()) == [".lock"]
+
+    # a builder killed outright (SIGKILL) cannot clean up: the next one sweeps its remains
+    (root / ".partial-thing-dead").mkdir()
+    builds = []
+
+    def good(out: Path) -> None:
+        builds.append(out)
+        (out / "f").write_text("ok")
+
+    path, built = cache.entry("thing", "k1", good)
+    assert built and (path / "f").read_text() == "ok" and path.name == "thing-k1"
+    assert not list(root.glob(".partial-*"))
+    again, built_again = cache.entry("thing", "k1", good)
+    assert again == path and not built_again and len(builds) == 1

@@ -11,7 +11,11 @@ pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse]
 @pytest.fixture
 def rlr(rl, registry):
     rl.env.update(registry.env())
-    return rl
+    yield rl
+    # image layers belong to subordinate IDs: only the user namespace can delete them
+    import shutil
+    from rootless.runtime import userns
+    userns.run_in_userns(shutil.rmtree, str(rl.base / "data"), ignore_errors=True)
 
 
 def test_run_pulls_and_runs_an_image(rlr):

@@ -170,6 +170,9 @@ def test_multi_arch_index_and_list_have_both_platforms(registry: Registry) -> No
     assert platforms("rl-test/multi:oci") == both
     assert platforms("rl-test/multi:docker") == both
     assert platforms("rl-test/multi:attest") == both + [("unknown", "unknown", None)]
+    children = {tag: {m["mediaType"] for m in registry.images[tag]["manifests"]}
+                for tag in ("rl-test/multi:oci", "rl-test/multi:docker")}
+    assert children == {"rl-test/multi:oci": {OCI_MANIFEST}, "rl-test/multi:docker": {DOCKER_MANIFEST}}
     # the registry resolves each platform to its own image
     for arch, variant in (("amd64", None), ("arm64", "v8")):
         flags = ["--override-arch", arch] + (["--override-variant", variant] if variant else [])

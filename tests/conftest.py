@@ -109,9 +109,56 @@ def make_rl_env(base: Path) -> RlEnv:
     return RlEnv(base, env)
 
 
+_RECLAIM = ("import shutil, sys\nfrom rootless.runtime import userns\n"
+            "for p in sys.argv[1:]:\n    userns.run_in_userns(shutil.rmtree, p, ignore_errors=True)\n")
+
+
+def reclaim(*paths: Path) -> None:
+    """Remove trees that hold files owned by subordinate IDs (left by
+    containers and unpacked layers): only root of a user namespace mapping
+    those IDs may delete them, so the removal runs in one."""
+    todo = [str(p) for p in paths if p.exists()]
+    if not todo:
+        return
+    if os.getuid() != 0 and need_reason("userns") is None:
+        subprocess.run([sys.executable, "-c", _RECLAIM, *todo], cwd=REPO, timeout=300, capture_output=True)
+    for p in todo:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _foreign_owned(root: Path) -> bool:
+    me = os.getuid()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            try:
+                if os.lstat(os.path.join(dirpath, name)).st_uid != me:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest keeps old temp dirs and fails to delete subordinate-ID files in
+    them; reclaim stale ones (not touched for 30 min, so concurrent sessions
+    of the same user are left alone)."""
+    import tempfile
+    import time
+    base = Path(tempfile.gettempdir()) / f"pytest-of-{os.environ.get('USER') or os.getuid()}"
+    if os.getuid() == 0 or not base.is_dir():
+        return
+    stale = [p for p in base.glob("pytest-*") if p.is_dir() and not p.is_symlink()
+             and time.time() - p.stat().st_mtime > 1800 and _foreign_owned(p)]
+    if stale:
+        reclaim(*stale)
+
+
 @pytest.fixture
-def rl(tmp_path: Path) -> RlEnv:
-    return make_rl_env(tmp_path / "rl")
+def rl(tmp_path: Path):
+    env = make_rl_env(tmp_path / "rl")
+    yield env
+    if _foreign_owned(env.base):
+        reclaim(env.base)
 
 
 # the registry fixture lives in tests/fixture (a session fixture named `registry`)

@@ -221,11 +221,14 @@ def test_killed_pull_leaves_nothing_half_visible(rlr, registry):
     tmp = store_dir(rlr) / "tmp"
     deadline = time.monotonic() + 60
     # wait until the unpack has started (a layer dir is being written), then kill
+    started = False
     while time.monotonic() < deadline and p.poll() is None:
         if tmp.exists() and any((tmp / n).is_dir() and any((tmp / n).glob("layer-*/diff/*"))
                                 for n in os.listdir(tmp)):
+            started = True
             break
         time.sleep(0.02)
+    assert started and p.poll() is None, "the pull ended before it could be killed mid-unpack"
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert records(rlr) == []

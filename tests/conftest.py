@@ -149,6 +149,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     stale = [p for p in base.glob("pytest-*") if p.is_dir() and not p.is_symlink()
              and time.time() - p.stat().st_mtime > 1800 and _foreign_owned(p)]
+    stale += [p for p in base.glob("garbage-*") if p.is_dir()]  # pytest's own failed deletions
     if stale:
         reclaim(*stale)
 

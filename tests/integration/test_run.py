@@ -314,3 +314,31 @@ def test_rm_leaves_no_container_behind(rl, run):
     leftovers = [p for p in containers.iterdir() if p.name != "names"] if containers.exists() else []
     assert leftovers == []
     assert not list((containers / "names").iterdir())
+
+
+def _procs_mentioning(text: str) -> list[int]:
+    found = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if text.encode() in (p / "cmdline").read_bytes():
+                    found.append(int(p.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_sigkill_to_rl_leaves_nothing_behind(rl, rootfs):
+    """rl killed outright: the container, the namespace side and the fuse
+    daemon all die with it (parent-death signals, slirp4netns's exit-fd)."""
+    proc = rl.popen("run", "--rm", "--rootfs", rootfs, "sleep", "300",
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctr = _wait_running(rl, proc)
+    assert _procs_mentioning(str(rl.base))  # the fuse daemon, by its mount path
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and (_procs_mentioning(str(rl.base)) or os.path.exists(f"/proc/{ctr}")):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{ctr}")
+    assert _procs_mentioning(str(rl.base)) == []

@@ -35,7 +35,10 @@ from tests.vm import image
 from tests.vm.qmp import QMP, QMPError
 
 HERE = Path(__file__).resolve().parent
-REGISTRY_ADDR = "10.0.2.100"   # where the guest finds the host's registry forward
+# The guest's one way out: REGISTRY_ADDR:REGISTRY_PORT is relayed to whatever
+# host loopback port forward_registry() named (a qemu guestfwd runs relay.py
+# per connection, which reads the target then: no reboot to change it).
+REGISTRY_ADDR, REGISTRY_PORT = "10.0.2.100", 5000
 SMP, MEM_MB = 2, 2048
 ACCEL = ["-accel", "tcg,thread=multi", "-cpu", "max"]
 
@@ -69,12 +72,11 @@ def _tail(path: Path, n: int = 15) -> str:
 class Guest:
     """A running guest. Use Guest.boot(); always close() (or use `with`)."""
 
-    def __init__(self, image_dir: Path, workdir: Path, registry_port: int | None):
+    def __init__(self, image_dir: Path, workdir: Path):
         self.image_dir = image_dir
         self.workdir = workdir
-        self.registry_port = registry_port
-        # the guest's address for the host's registry ("10.0.2.100:PORT"), if forwarded
-        self.registry = f"{REGISTRY_ADDR}:{registry_port}" if registry_port else None
+        self.registry_target = workdir / "registry-target"
+        self.registry: str | None = None   # "10.0.2.100:5000" once forwarded
         self.serial_log = workdir / "serial.log"
         self.proc: subprocess.Popen | None = None
         self.ssh_port = 0
@@ -91,8 +93,10 @@ class Guest:
                              "(apt-get install qemu-system-x86 qemu-utils openssh-client)")
         image_dir = image_dir or image.ensure(log)
         workdir = Path(tempfile.mkdtemp(prefix="rl-vm-"))  # short: unix socket paths are limited
-        g = cls(image_dir, workdir, registry_port)
+        g = cls(image_dir, workdir)
         try:
+            if registry_port:
+                g.forward_registry(registry_port)
             g._start(timeout)
         except BaseException:
             g.close()
@@ -101,10 +105,9 @@ class Guest:
         return g
 
     def _qemu_argv(self, disk: Path) -> list[str]:
-        fwd = f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22"
-        if self.registry_port:
-            relay = f"{sys.executable} {HERE / 'relay.py'} 127.0.0.1 {self.registry_port}"
-            fwd += f",guestfwd=tcp:{REGISTRY_ADDR}:{self.registry_port}-cmd:{relay}"
+        relay = f"{sys.executable} {HERE / 'relay.py'} {self.registry_target}"
+        fwd = (f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22,"
+               f"guestfwd=tcp:{REGISTRY_ADDR}:{REGISTRY_PORT}-cmd:{relay.replace(',', ',,')}")
         d = self.image_dir
         return ["qemu-system-x86_64", "-machine", "q35", *ACCEL, "-smp", str(SMP), "-m", str(MEM_MB),
                 "-no-reboot", "-nodefaults", "-display", "none",
@@ -149,6 +152,19 @@ class Guest:
                 raise GuestError(f"no ssh login after {timeout:.0f}s (last: {res.stderr.decode().strip()})\n"
                                  f"serial console:\n{_tail(self.serial_log)}")
             time.sleep(0.5)
+
+    def forward_registry(self, host: int | str) -> str:
+        """Relay the guest's REGISTRY_ADDR:REGISTRY_PORT to a host loopback port
+        (`5000` or `"127.0.0.1:5000"`); returns the address the guest uses."""
+        target = str(host) if ":" in str(host) else f"127.0.0.1:{host}"
+        h, _, port = target.rpartition(":")
+        if h not in ("127.0.0.1", "localhost"):
+            raise ValueError(f"only host loopback is forwarded, not {target}")
+        tmp = self.registry_target.with_suffix(".tmp")
+        tmp.write_text(f"127.0.0.1 {int(port)}\n")
+        tmp.rename(self.registry_target)
+        self.registry = f"{REGISTRY_ADDR}:{REGISTRY_PORT}"
+        return self.registry
 
     def close(self) -> None:
         """Stop the guest at once (its disk is a throw-away overlay) and clean up."""

@@ -1,5 +1,7 @@
 """stdin/stdout <-> TCP relay that qemu runs for each guest connection to a
-`guestfwd=...-cmd:` forward: `python3 relay.py HOST PORT`.
+`guestfwd=...-cmd:` forward: `python3 relay.py TARGET_FILE`, where the file
+holds "HOST PORT" (read per connection, so the target can change while the
+guest runs; no file: the connection is refused by closing it).
 
 (A `guestfwd` to a `tcp:` chardev would carry one connection for the life of
 the guest; a command is started per connection.)"""
@@ -11,8 +13,11 @@ import sys
 
 
 def main() -> None:
-    host, port = sys.argv[1], int(sys.argv[2])
-    s = socket.create_connection((host, port))
+    try:
+        host, port = open(sys.argv[1]).read().split()
+        s = socket.create_connection((host, int(port)))
+    except OSError:
+        return
     sel = selectors.DefaultSelector()
     sel.register(0, selectors.EVENT_READ)
     sel.register(s, selectors.EVENT_READ)

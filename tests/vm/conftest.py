@@ -1,0 +1,75 @@
+"""The `vm` marker's fixtures: one systemd guest per session.
+
+Locally, a host that cannot build or boot the guest skips the `vm` tests with
+the reason; in CI (CI=true) that is a failure."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Iterator
+
+import pytest
+
+from tests.vm import image
+from tests.vm.guest import Guest, GuestError, missing_tools
+from tests.vm.pyenv import GuestRl, install_rl
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(why: str) -> None:
+    if IN_CI:
+        pytest.fail(f"[vm] required in CI but unavailable: {why}", pytrace=False)
+    pytest.skip(f"[vm] {why}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.vm)
+
+
+_failed: list[str] = []   # a session fixture that failed once: later tests skip/fail fast
+
+
+@pytest.fixture(scope="session")
+def guest() -> Iterator[Guest]:
+    """A booted guest (systemd PID 1, cgroup v2, lingering `tester`)."""
+    if _failed:
+        _unavailable(_failed[0])
+    why = None
+    if missing_tools():
+        why = f"not installed: {', '.join(missing_tools())} (apt-get install qemu-system-x86 qemu-utils)"
+    else:
+        try:
+            image_dir = image.ensure(log=_say)
+        except (image.BuildError, OSError) as e:
+            why = f"cannot build the guest image: {e}"
+    if why is None:
+        try:
+            g = Guest.boot(image_dir, log=_say)
+        except (GuestError, OSError) as e:
+            why = f"guest did not boot: {e}"
+    if why:
+        _failed.append(why)
+        _unavailable(why)
+    try:
+        yield g
+    finally:
+        g.close()
+
+
+@pytest.fixture(scope="session")
+def guest_rl(guest: Guest) -> GuestRl:
+    """rl from this checkout, runnable in the guest as `tester`."""
+    t0 = time.monotonic()
+    r = install_rl(guest, log=_say)
+    _say(f"rl installed in the guest in {time.monotonic() - t0:.1f}s")
+    return r
+
+
+def _say(msg: str) -> None:
+    # visible with -s; otherwise kept in the captured output of the first vm test
+    print(f"[vm] {msg}", flush=True)

@@ -19,6 +19,7 @@ As a command:  python -m tests.vm.guest --build     build/cache the image only
 from __future__ import annotations
 
 import argparse
+import json
 import ctypes
 import os
 import shlex
@@ -69,6 +70,62 @@ def _tail(path: Path, n: int = 15) -> str:
         return ""
 
 
+SNAP_STATE, SNAP_DISK = "state.zst", "disk.qcow2"
+# A snapshot resumes only on the very machine it was saved from: bump this when
+# _qemu_argv's devices change (a mismatch is also caught: dropped, cold boot).
+SNAP_VERSION = 1
+
+
+def _compress_cmd(path: Path) -> str:
+    return f"zstd -q -1 -T2 -o {path}" if shutil.which("zstd") else f"gzip -1 > {path}"
+
+
+def _decompress_cmd(path: Path) -> str:
+    return f"zstd -q -dc {path}" if shutil.which("zstd") else f"gzip -dc {path}"
+
+
+def _qemu_version() -> str:
+    return subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+                          text=True).stdout.splitlines()[0]
+
+
+def ensure_snapshot(image_dir: Path, timeout: float, log=print) -> Path:
+    """The booted-guest snapshot for this image and this qemu, made first if
+    missing: one cold boot, the system settled, RAM saved with QMP migrate."""
+    import fcntl
+    import hashlib
+    key = hashlib.sha256(json.dumps([SNAP_VERSION, ACCEL, SMP, MEM_MB, image.CMDLINE, _qemu_version(),
+                                     bool(shutil.which("zstd"))]).encode()).hexdigest()[:12]
+    final = image_dir / f"snapshot-{key}"
+    if (final / SNAP_STATE).is_file():
+        return final
+    with open(image_dir / ".snapshot.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / SNAP_STATE).is_file():
+            return final
+        for p in image_dir.glob("snapshot-*"):   # another qemu or driver: useless now
+            shutil.rmtree(p, ignore_errors=True)
+        for p in image_dir.glob(".partial-snapshot-*"):
+            shutil.rmtree(p, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-snapshot-", dir=image_dir))
+        t0 = time.monotonic()
+        g = Guest._boot(image_dir, None, timeout, log, None)
+        try:
+            # settled: every unit started, the user's manager up, nothing in flight
+            g.run("systemctl is-system-running --wait; systemctl --user is-system-running --wait; sync",
+                  timeout=300)
+            g._save(tmp)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        finally:
+            g.close()
+        size = (final / SNAP_STATE).stat().st_size >> 20
+        log(f"snapshot of the booted guest saved in {time.monotonic() - t0:.1f}s ({size} MiB state)")
+    return final
+
+
 class Guest:
     """A running guest. Use Guest.boot(); always close() (or use `with`)."""
 
@@ -86,22 +143,49 @@ class Guest:
     # ---- life cycle -------------------------------------------------------------------
     @classmethod
     def boot(cls, image_dir: Path | None = None, *, registry_port: int | None = None,
-             timeout: float = 600, log=print) -> "Guest":
-        """Boot a fresh guest and wait until `tester` can log in over ssh."""
+             snapshot: bool | None = None, timeout: float = 600, log=print) -> "Guest":
+        """A fresh guest, ready for `tester` to log in over ssh.
+
+        With snapshot (the default unless RL_TEST_VM_SNAPSHOT=0) the guest is
+        resumed from a saved booted state (made by one cold boot and cached
+        beside the image); a snapshot that does not resume is dropped and the
+        guest cold-boots."""
         if missing_tools():
             raise GuestError(f"not installed: {', '.join(missing_tools())} "
                              "(apt-get install qemu-system-x86 qemu-utils openssh-client)")
         image_dir = image_dir or image.ensure(log)
+        if snapshot is None:
+            snapshot = os.environ.get("RL_TEST_VM_SNAPSHOT", "1") != "0"
+        snap = None
+        if snapshot:
+            try:
+                snap = ensure_snapshot(image_dir, timeout, log)
+            except GuestError as e:
+                log(f"no snapshot, cold boot instead: {e}")
+        if snap:
+            try:
+                return cls._boot(image_dir, registry_port, timeout, log, snap)
+            except GuestError as e:
+                log(f"snapshot {snap} did not resume, dropped; cold boot instead: {e}")
+                shutil.rmtree(snap, ignore_errors=True)
+        return cls._boot(image_dir, registry_port, timeout, log, None)
+
+    @classmethod
+    def _boot(cls, image_dir: Path, registry_port: int | None, timeout: float, log,
+              snap: Path | None) -> "Guest":
         workdir = Path(tempfile.mkdtemp(prefix="rl-vm-"))  # short: unix socket paths are limited
         g = cls(image_dir, workdir)
         try:
             if registry_port:
                 g.forward_registry(registry_port)
-            g._start(timeout)
+            g._start(timeout, snap)
+            if snap:  # the saved clock is stale
+                g.run(f"date -u -s @{time.time():.3f} >/dev/null", user="root", check=True)
         except BaseException:
             g.close()
             raise
-        log(f"guest up: ssh as {image.USER} after {g.boot_seconds:.1f}s (port {g.ssh_port})")
+        how = "resumed from a snapshot" if snap else "cold boot"
+        log(f"guest up ({how}): ssh as {image.USER} after {g.boot_seconds:.1f}s (port {g.ssh_port})")
         return g
 
     def _qemu_argv(self, disk: Path) -> list[str]:
@@ -118,24 +202,50 @@ class Guest:
                 "-serial", f"file:{self.serial_log}",
                 "-qmp", f"unix:{self.workdir / 'qmp.sock'},server=on,wait=off"]
 
-    def _start(self, timeout: float) -> None:
+    def _start(self, timeout: float, snap: Path | None = None) -> None:
         disk = self.workdir / "overlay.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(self.image_dir / image.BASE),
-                        "-F", "raw", str(disk)], check=True, capture_output=True)
+        if snap:
+            backing, fmt = snap / SNAP_DISK, "qcow2"
+        else:
+            backing, fmt = self.image_dir / image.BASE, "raw"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(backing), "-F", fmt, str(disk)],
+                       check=True, capture_output=True)
+        extra = ["-incoming", f"exec:{_decompress_cmd(snap / SNAP_STATE)}"] if snap else []
         for attempt in range(3):  # the picked port can be taken before qemu binds it
             self.ssh_port = _free_port()
             t0 = time.monotonic()
             with open(self.workdir / "qemu.log", "wb") as qlog:
-                self.proc = subprocess.Popen(self._qemu_argv(disk), stdin=subprocess.DEVNULL, stdout=qlog,
-                                             stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                self.proc = subprocess.Popen(self._qemu_argv(disk) + extra, stdin=subprocess.DEVNULL,
+                                             stdout=qlog, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
             try:
-                self._wait_ssh(t0, timeout)
+                self._wait_ssh(t0, 120 if snap else timeout)
                 self.boot_seconds = time.monotonic() - t0
                 return
             except GuestError:
                 if "hostfwd" in _tail(self.workdir / "qemu.log") and attempt < 2:
+                    self.proc.wait()
                     continue
                 raise
+
+    def _save(self, dest: Path) -> None:
+        """Save the running guest's RAM and device state to dest/SNAP_STATE
+        and its disk to dest/SNAP_DISK; the guest is stopped afterwards."""
+        self._close_masters()   # no live ssh connection in the saved state
+        q = QMP(self.workdir / "qmp.sock")
+        try:
+            q.execute("migrate", uri=f"exec:{_compress_cmd(dest / SNAP_STATE)}")
+            while True:
+                st = q.execute("query-migrate")
+                if st.get("status") == "completed":
+                    break
+                if st.get("status") in ("failed", "cancelled"):
+                    raise GuestError(f"migrate to {dest}: {st}")
+                time.sleep(0.2)
+            q.execute("quit")
+        finally:
+            q.close()
+        self.proc.wait(30)
+        os.rename(self.workdir / "overlay.qcow2", dest / SNAP_DISK)
 
     def _wait_ssh(self, t0: float, timeout: float) -> None:
         # qemu's forward accepts at once; only a finished login proves sshd,
@@ -168,9 +278,7 @@ class Guest:
 
     def close(self) -> None:
         """Stop the guest at once (its disk is a throw-away overlay) and clean up."""
-        for user in list(self._masters):
-            subprocess.run(self._ssh_argv(user) + ["-O", "exit"], capture_output=True, timeout=10)
-        self._masters.clear()
+        self._close_masters()
         if self.proc and self.proc.poll() is None:
             try:
                 q = QMP(self.workdir / "qmp.sock", timeout=5)
@@ -190,6 +298,12 @@ class Guest:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _close_masters(self) -> None:
+        for user in sorted(self._masters):
+            argv = self._ssh_argv(user)
+            subprocess.run(argv[:-1] + ["-O", "exit", argv[-1]], capture_output=True, timeout=10)
+        self._masters.clear()
 
     # ---- commands -----------------------------------------------------------------------
     def _ssh_argv(self, user: str, master: bool = True) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import List, Optional
 
 import typer
@@ -13,8 +14,7 @@ from rootless.errors import ContainerExit
 _RUN_CTX = {"allow_interspersed_args": False}
 
 
-@app.command("run", context_settings=_RUN_CTX)
-def run(
+def _flags(
     image: str = typer.Argument(..., metavar="IMAGE", help="image reference (or a directory with --rootfs)"),
     command: Optional[List[str]] = typer.Argument(None, metavar="[COMMAND [ARG...]]"),
     interactive: bool = typer.Option(False, "--interactive", "-i", help="keep stdin open"),
@@ -40,13 +40,75 @@ def run(
     rootfs: bool = typer.Option(False, "--rootfs", help="IMAGE is a root filesystem directory"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no pull progress"),
 ) -> None:
-    """Run a command in a new container."""
-    from rootless.containers.run import RunRequest, run as run_container
+    pass
 
-    req = RunRequest(
-        image=image, command=list(command or []), rootfs=rootfs, name=name, rm=rm, interactive=interactive,
-        tty=tty, hostname=hostname, env=env, env_files=env_file, entrypoint=entrypoint, workdir=workdir,
-        user=user, volumes=volume, tmpfs=tmpfs, read_only=read_only, init=init, network=network,
-        userns=userns, cap_add=cap_add, cap_drop=cap_drop, privileged=privileged, security_opt=security_opt,
-        storage_driver=OPTIONS.storage_driver, quiet=quiet)
-    raise ContainerExit(run_container(default_paths(OPTIONS.root, OPTIONS.runroot), req))
+
+def _request(flags: dict):
+    from rootless.containers.run import RunRequest
+    f = dict(flags)
+    f["command"] = list(f["command"] or [])
+    return RunRequest(
+        image=f["image"], command=f["command"], rootfs=f["rootfs"], name=f["name"], rm=f["rm"],
+        interactive=f["interactive"], tty=f["tty"], hostname=f["hostname"], env=f["env"], env_files=f["env_file"],
+        entrypoint=f["entrypoint"], workdir=f["workdir"], user=f["user"], volumes=f["volume"], tmpfs=f["tmpfs"],
+        read_only=f["read_only"], init=f["init"], network=f["network"], userns=f["userns"], cap_add=f["cap_add"],
+        cap_drop=f["cap_drop"], privileged=f["privileged"], security_opt=f["security_opt"],
+        storage_driver=OPTIONS.storage_driver, quiet=f["quiet"])
+
+
+def _paths():
+    return default_paths(OPTIONS.root, OPTIONS.runroot)
+
+
+def _with_flags(fn):
+    """Give fn(**flags) the full `run` flag signature (run and create share it)."""
+    fn.__signature__ = inspect.signature(_flags)
+    fn.__annotations__ = dict(_flags.__annotations__)
+    return fn
+
+
+@app.command("run", context_settings=_RUN_CTX)
+@_with_flags
+def run(**flags) -> None:
+    """Run a command in a new container."""
+    from rootless.containers import run as engine
+    raise ContainerExit(engine.run(_paths(), _request(flags)))
+
+
+@app.command("create", context_settings=_RUN_CTX)
+@_with_flags
+def create(**flags) -> None:
+    """Create a container without starting it; prints its ID."""
+    from rootless.containers import run as engine
+    print(engine.create(_paths(), _request(flags)).id)
+
+
+@app.command("start")
+def start(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
+    attach: bool = typer.Option(False, "--attach", "-a", help="attach stdout/stderr; exit with its status"),
+    interactive: bool = typer.Option(False, "--interactive", "-i", help="attach stdin"),
+) -> None:
+    """Start created or exited containers."""
+    from rootless.containers import run as engine
+    from rootless.containers.records import Store
+    from rootless.errors import UsageError
+    if not attach:
+        raise UsageError("detached start needs the container monitor, which is not there yet",
+                         hint=f"attach instead: rl start -a {containers[0]}")
+    if len(containers) != 1:
+        raise UsageError("--attach takes exactly one container")
+    paths = _paths()
+    raise ContainerExit(engine.start(paths, Store(paths).lookup(containers[0]), interactive=interactive or None))
+
+
+@app.command("rm")
+def rm(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
+    force: bool = typer.Option(False, "--force", "-f", help="kill a running container first"),
+) -> None:
+    """Remove containers: record, storage, state."""
+    from rootless.containers import run as engine
+    for name in containers:
+        engine.remove(_paths(), name, force=force)
+        print(name)

@@ -5,14 +5,17 @@ prints except what the container itself writes."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import signal
+import time
+from dataclasses import asdict, dataclass, field
 
 from rootless import network, storage, tools
 from rootless.config import Paths, ensure_dir
 from rootless.containers import options
 from rootless.containers.records import Store
-from rootless.errors import ImageError, UsageError
-from rootless.runtime import create, security
+from rootless.containers.records import Record
+from rootless.errors import ContainerError, ImageError, UsageError
+from rootless.runtime import create as runtime, security
 from rootless.runtime.spec import Spec, Storage
 
 
@@ -119,25 +122,67 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> S
         init=_init_binary() if req.init else None, remove_storage=req.rm)
 
 
-def run(paths: Paths, req: RunRequest) -> int:
-    mode = network.parse_mode(req.network)
-    keep_id = False
-    if req.userns:
-        if req.userns not in ("keep-id", "auto", ""):
-            raise UsageError(f"unsupported --userns {req.userns!r}", hint="keep-id, or leave it unset")
-        keep_id = req.userns == "keep-id"
+def _keep_id(req: RunRequest) -> bool:
+    if req.userns and req.userns not in ("keep-id", "auto", ""):
+        raise UsageError(f"unsupported --userns {req.userns!r}", hint="keep-id, or leave it unset")
+    return req.userns == "keep-id"
+
+
+def create(paths: Paths, req: RunRequest) -> Record:
+    """Resolve the image and record the container; nothing runs yet."""
+    network.parse_mode(req.network)
+    _keep_id(req)
     ensure_dir(paths.root)
     driver = storage.choose(req.storage_driver, paths.root)
     src = _image(paths, req)
     store = Store(paths)
-    rec = store.create(src.ref, req.command, driver, req.name)
+    rec = store.create(src.ref, req.command, driver, req.name, layers=src.layers, image_config=src.config,
+                       request=asdict(req))
+    store.set_state(rec, "created")
+    return rec
+
+
+def start(paths: Paths, rec: Record, *, interactive: bool | None = None) -> int:
+    """Run a recorded container attached to this terminal; its exit status."""
+    store = Store(paths)
+    req = RunRequest(**rec.request)
+    if interactive is not None:
+        req.interactive = interactive
+    st = store.state(rec)
+    if st.get("state") in ("running", "starting"):
+        raise ContainerError(f"container {rec.name} is already running")
+    store.set_state(rec, "starting", pid=os.getpid())  # rl itself until PID 1 exists
     try:
-        spec = build_spec(req, src, store, rec, mode)
-        store.set_state(rec, "created")
-        opts = create.RunOptions(network=mode, keep_id=keep_id, state_dir=str(store.run_dir(rec.id)))
-        code = create.run(spec, opts, on_started=lambda pid: store.set_state(rec, "running", pid=pid))
+        mode = network.parse_mode(req.network)
+        spec = build_spec(req, _Source(rec.image, rec.layers, rec.image_config), store, rec, mode)
+        opts = runtime.RunOptions(network=mode, keep_id=_keep_id(req), state_dir=str(store.run_dir(rec.id)))
+        code = runtime.run(spec, opts, on_started=lambda pid: store.set_state(rec, "running", pid=pid))
         store.set_state(rec, "exited", exit_code=code)
         return code
     finally:
         if req.rm:
             store.remove(rec)
+
+
+def run(paths: Paths, req: RunRequest) -> int:
+    rec = create(paths, req)
+    return start(paths, rec)
+
+
+def remove(paths: Paths, name_or_id: str, force: bool = False) -> Record:
+    store = Store(paths)
+    rec = store.lookup(name_or_id)
+    st = store.state(rec)
+    if st.get("state") in ("running", "starting"):
+        if not force:
+            raise ContainerError(f"container {rec.name} is running",
+                                 hint=f"stop it first, or: rl rm -f {rec.name}")
+        try:
+            os.kill(st["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10
+        while store.state(rec).get("state") in ("running", "starting") and time.monotonic() < deadline:
+            time.sleep(0.02)
+    store.remove(rec)
+    return rec

@@ -1,0 +1,69 @@
+"""`rl create` + `rl start -a` give the same container as `rl run`; `rl rm`
+removes it, storage owned by subordinate IDs included."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.test_run_support import bookworm_rootfs
+
+pytestmark = [pytest.mark.userns, pytest.mark.fuse]
+
+
+@pytest.fixture(scope="module")
+def rootfs() -> str:
+    path = bookworm_rootfs()
+    if path is None:
+        pytest.skip("no bookworm rootfs tarball")
+    return str(path)
+
+
+def test_create_start_attach_keeps_the_container_filesystem(rl, rootfs):
+    script = "cat /data 2>/dev/null; echo run >> /data; chown 1000 /data; exit 4"
+    res = rl.run("create", "--name", "c1", "--network", "none", "--rootfs", rootfs, "sh", "-c", script, check=True)
+    cid = res.stdout.strip()
+    assert len(cid) == 64 and all(c in "0123456789abcdef" for c in cid)
+    first = rl.run("start", "-a", "c1")
+    assert (first.returncode, first.stdout) == (4, "")
+    second = rl.run("start", "-a", cid[:10])  # an ID prefix works too
+    assert (second.returncode, second.stdout) == (4, "run\n")
+    assert rl.run("rm", "c1").returncode == 0
+    containers = rl.base / "data" / "rl" / "containers"
+    assert [p.name for p in containers.iterdir()] == ["names"]
+    assert rl.run("start", "-a", "c1").returncode == 125
+
+
+def test_run_without_rm_then_rm(rl, rootfs):
+    assert rl.run("run", "--name", "keep", "--network", "none", "--rootfs", rootfs, "touch", "/x").returncode == 0
+    res = rl.run("run", "--name", "keep", "--network", "none", "--rootfs", rootfs, "true")
+    assert res.returncode == 125 and "already in use" in res.stderr
+    assert rl.run("rm", "keep").returncode == 0
+    assert rl.run("run", "--rm", "--name", "keep", "--network", "none", "--rootfs", rootfs, "true").returncode == 0
+
+
+def test_rm_running_needs_force(rl, rootfs):
+    proc = rl.popen("run", "--name", "busy", "--network", "none", "--rootfs", rootfs, "sleep", "60",
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            res = rl.run("rm", "busy")
+            if "is running" in res.stderr:
+                break
+            time.sleep(0.1)
+        assert res.returncode == 125 and "is running" in res.stderr
+        assert rl.run("rm", "-f", "busy").returncode == 0
+        assert proc.wait(timeout=20) == 137
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_detached_start_is_explained(rl, rootfs):
+    rl.run("create", "--name", "c2", "--network", "none", "--rootfs", rootfs, "true", check=True)
+    res = rl.run("start", "c2")
+    assert res.returncode == 125 and "rl start -a c2" in res.stderr
+    rl.run("rm", "c2", check=True)

@@ -204,6 +204,9 @@ def import_tarball(paths: Paths, src: str, reference: str | None = None, *,
                         "tar_size": res.tar_size, "size": res.size, "entries": res.entries,
                         "skipped": res.skipped}).encode())
                     os.rename(stage, store.layers / hexid)
+            comp = {"gzip": "+gzip", "zstd": "+zstd"}.get(_compression(blob), "")
+            if not store.has_blob(digest):
+                os.rename(blob, store.blob_path(digest))  # kept for push and save
         finally:
             try:
                 worker.call("remove_tree", str(work))
@@ -221,7 +224,6 @@ def import_tarball(paths: Paths, src: str, reference: str | None = None, *,
             config["variant"] = plat.variant
         craw = json.dumps(config, separators=(",", ":")).encode()
         cdigest = "sha256:" + hashlib.sha256(craw).hexdigest()
-        comp = {"gzip": "+gzip", "zstd": "+zstd"}.get(_compression(blob) if blob.exists() else "none", "")
         manifest = {"schemaVersion": 2, "mediaType": registry.OCI_MANIFEST,
                     "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                "digest": cdigest, "size": len(craw)},

@@ -138,7 +138,10 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
             if not (isinstance(d, str) and d.startswith("sha256:") and len(d) == 71):
                 raise ImageError(f"{res.wanted}: invalid diff_id {d!r} in the config")
         with store.lock("gc", shared=True):
-            records = _fetch_layers(store, client, repo, layers, diff_ids, say)
+            def download(i: int, path: Path) -> None:
+                with open(path, "wb") as f:
+                    client.fetch_blob(repo, layers[i]["digest"], layers[i].get("size"), f)
+            records = install_layers(store, layers, diff_ids, download, say)
             store.put_blob(config_digest, config_raw)
             store.put_blob(res.manifest_digest, res.manifest)
             say(f"Copying config {config_digest[7:19]} done")
@@ -154,8 +157,14 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
         client.close()
 
 
-def _fetch_layers(store: ImageStore, client: registry.Client, repo: str, layers: list[dict],
-                  diff_ids: list[str], say: Progress) -> list[dict]:
+def install_layers(store: ImageStore, layers: list[dict], diff_ids: list[str],
+                   fetch: Callable[[int, Path], None], say: Progress, parallel: int = PARALLEL_DOWNLOADS
+                   ) -> list[dict]:
+    """Make every layer present: fetch(i, path) writes layer i's blob (already
+    verified against layers[i]["digest"]) to path; blobs are fetched in
+    parallel threads, unpacked in order in one user-namespace helper, checked
+    against diff_ids, renamed into place. The verified compressed blob is kept
+    (push and save send it unchanged). Returns the layer records."""
     missing = [i for i, d in enumerate(diff_ids) if not store.has_layer(d)]
     records: list[dict] = [{} for _ in layers]
     for i, d in enumerate(diff_ids):
@@ -174,7 +183,7 @@ def _fetch_layers(store: ImageStore, client: registry.Client, repo: str, layers:
                     with contextlib.suppress(FileNotFoundError):
                         (store.tmp / f"{p.name}.lock").unlink()
             if missing:
-                _download_and_unpack(store, client, repo, layers, diff_ids, missing, work, worker, say)
+                _download_and_unpack(store, fetch, layers, diff_ids, missing, work, worker, say, parallel)
         finally:
             try:
                 worker.call("remove_tree", str(work))
@@ -194,16 +203,15 @@ def _layer_record(store: ImageStore, desc: dict, diff_id: str) -> dict:
             "media_type": desc.get("mediaType"), "tar_size": info.get("tar_size", 0)}
 
 
-def _download_and_unpack(store: ImageStore, client: registry.Client, repo: str, layers: list[dict],
-                         diff_ids: list[str], missing: list[int], work: Path, worker, say: Progress) -> None:
+def _download_and_unpack(store: ImageStore, fetch: Callable[[int, Path], None], layers: list[dict],
+                         diff_ids: list[str], missing: list[int], work: Path, worker, say: Progress,
+                         parallel: int) -> None:
     def download(i: int) -> Path:
-        desc = layers[i]
         path = work / f"blob-{i}"
-        with open(path, "wb") as f:
-            client.fetch_blob(repo, desc["digest"], desc.get("size"), f)
+        fetch(i, path)
         return path
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL_DOWNLOADS, thread_name_prefix="rl-pull")
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="rl-pull")
     try:
         futures = {i: pool.submit(download, i) for i in missing}
         for i in missing:
@@ -233,7 +241,10 @@ def _download_and_unpack(store: ImageStore, client: registry.Client, repo: str, 
                 except OSError as e:
                     raise ImageError(f"cannot store layer {diff_id[:19]}: {e.strerror}") from None
                 with contextlib.suppress(OSError):
-                    blob.unlink()
+                    if store.has_blob(desc["digest"]):
+                        blob.unlink()
+                    else:
+                        os.rename(blob, store.blob_path(desc["digest"]))
                 say(f"Copying blob {short} done   {time.monotonic() - t0:.1f}s")
     finally:
         for f in futures.values() if "futures" in locals() else []:

@@ -394,6 +394,7 @@ class ImageStore:
             used.add(img.id)
             used.add(_hex(img.record["manifest_digest"]))
             used.update(_hex(d) for d in img.record.get("index_digests", []))
+            used.update(_hex(layer["digest"]) for layer in img.record.get("layers", []) if layer.get("digest"))
         try:
             return [Path(e.path) for e in os.scandir(self.blobs) if e.name not in used]
         except FileNotFoundError:

@@ -83,7 +83,15 @@ def clean_name(name: str) -> list[str]:
     """Tar entry name -> path components under the root. Leading "/" and "./"
     are dropped, "." removed, ".." resolved lexically; raises LayerUnsafe when
     the path climbs above the root. [] is the root itself."""
-    parts: list[str] = []
+    if name.startswith("./"):
+        name = name[2:]
+    if "//" not in name and "/./" not in name and ".." not in name and not name.startswith(("/", "./")):
+        parts = name.rstrip("/").split("/")
+        if parts[-1] != "." and parts[0]:
+            return parts
+        if parts == [""] or parts == ["."]:
+            return []
+    parts = []
     for comp in name.split("/"):
         if comp in ("", "."):
             continue

@@ -84,6 +84,12 @@ def _init_binary() -> str:
     return tools.require("catatonit", "--init runs it as the container's PID 1")
 
 
+def _default_user(req: RunRequest, cfg: dict) -> str:
+    if _keep_id(req):
+        return f"{os.getuid()}:{os.getgid()}"  # podman: keep-id runs as your own IDs
+    return cfg.get("User") or ""
+
+
 def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> Spec:
     cfg = src.config
     env = options.image_env(cfg.get("Env"))
@@ -113,7 +119,7 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> S
     return Spec(
         args=args,
         storage=Storage(rec.driver, tuple(src.layers), str(cdir / "diff"), str(cdir / "work"), str(cdir / "merged")),
-        env=env, cwd=req.workdir or cfg.get("WorkingDir") or "/", user=req.user or cfg.get("User") or "",
+        env=env, cwd=req.workdir or cfg.get("WorkingDir") or "/", user=req.user or _default_user(req, cfg),
         hostname=hostname, terminal=req.tty, stdin=req.interactive, readonly=req.read_only,
         binds=[options.parse_volume(v) for v in req.volumes], tmpfs=[options.parse_tmpfs(t) for t in req.tmpfs],
         etc_files=etc, caps=caps, added_caps=added,
@@ -134,6 +140,10 @@ def create(paths: Paths, req: RunRequest) -> Record:
     _keep_id(req)
     ensure_dir(paths.root)
     driver = storage.choose(req.storage_driver, paths.root)
+    if _keep_id(req) and driver == "fuse-overlayfs":
+        # the kernel refuses a FUSE mount in a user namespace whose root is not
+        # the user (EPERM); kernel overlay mounts fine there
+        driver = "overlay"
     src = _image(paths, req)
     store = Store(paths)
     rec = store.create(src.ref, req.command, driver, req.name, layers=src.layers, image_config=src.config,

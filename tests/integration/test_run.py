@@ -342,3 +342,22 @@ def test_sigkill_to_rl_leaves_nothing_behind(rl, rootfs):
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{ctr}")
     assert _procs_mentioning(str(rl.base)) == []
+
+
+def test_userns_keep_id(run, tmp_path):
+    vol = tmp_path / "kv"
+    vol.mkdir()
+    out = ok(run("sh", "-c", "cat /proc/self/uid_map; id -u; id -g; touch /kv/f",
+                 opts=["--userns", "keep-id", "-v", f"{vol}:/kv"]))
+    lines = out.splitlines()
+    uid = os.getuid()
+    assert [str(uid), str(uid), "1"] in [line.split() for line in lines[:3]]
+    assert lines[3:5] == [str(uid), str(os.getgid())]
+    assert (vol / "f").stat().st_uid == uid  # the same ID on both sides
+
+
+def test_network_host_shares_the_hosts_interfaces(run):
+    out = ok(run("cat", "/proc/net/dev", network="host"))
+    host = Path("/proc/net/dev").read_text()
+    assert sorted(line.split(":")[0].strip() for line in out.splitlines()[2:]) == \
+        sorted(line.split(":")[0].strip() for line in host.splitlines()[2:])

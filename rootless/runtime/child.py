@@ -68,11 +68,8 @@ def _stdio(spec: Spec, io: ChildIO) -> None:
         io.console.close()
         os.setsid()
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-        for fd in (0, 1, 2):
-            if fd != 0 or spec.stdin:
-                os.dup2(slave, fd)
-        if not spec.stdin:
-            os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
+        for fd in (0, 1, 2):  # -t without -i: still a terminal, rl just sends it nothing (podman)
+            os.dup2(slave, fd)
         os.close(slave)
     elif not spec.stdin:
         null = os.open("/dev/null", os.O_RDONLY)

@@ -110,3 +110,10 @@ def test_tty_with_piped_stdin(rl, rootfs):
                  "test -t 0 && echo is-a-tty; read line; echo got-$line", input="hello\n", timeout=60)
     assert res.returncode == 0, res.stderr
     assert "is-a-tty" in res.stdout and "got-hello" in res.stdout
+
+
+def test_tty_without_interactive_is_still_a_terminal(rl, rootfs):
+    res = rl.run("run", "--rm", "-t", "--network", "none", "--rootfs", rootfs, "sh", "-c", "tty; test -t 0 && echo in-tty",
+                 input="ignored\n", timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["/dev/pts/0", "in-tty"]  # the pty turns \n into \r\n

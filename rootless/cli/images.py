@@ -384,6 +384,50 @@ def _changes(changes: List[str]) -> dict:
     return cfg
 
 
+# ------------------------------------------------------------------ save / load
+
+@app.command("save")
+@image_app.command("save")
+def save_cmd(
+    names: List[str] = typer.Argument(..., help="images"),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="file to write (default: stdout)"),
+    fmt: str = typer.Option("docker-archive", "--format", help="docker-archive or oci-archive"),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+) -> None:
+    """Save images to an archive."""
+    from rootless.images import archive
+    if output is None:
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write an archive to a terminal", hint="use -o FILE or redirect stdout")
+        archive.save(_paths(), names, sys.stdout.buffer, fmt)
+        sys.stdout.flush()
+        return
+    import os
+    tmp = f"{output}.rl-tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            archive.save(_paths(), names, f, fmt)
+        os.replace(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@app.command("load")
+@image_app.command("load")
+def load_cmd(
+    input_: Optional[str] = typer.Option(None, "-i", "--input", help="archive to read (default: stdin)"),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+) -> None:
+    """Load images from a docker-archive or oci-archive."""
+    from rootless.images import archive
+    if input_ is None and sys.stdin.isatty():
+        raise UsageError("no archive given", hint="use -i FILE or pipe one on stdin")
+    for img in archive.load(_paths(), input_):
+        print(f"Loaded image: {', '.join(img.names) if img.names else 'sha256:' + img.id}")
+
+
 # ------------------------------------------------------------------ login / logout
 
 @app.command("login")

@@ -1,0 +1,310 @@
+"""`save` and `load`: docker-archive (docker save's manifest.json layout,
+uncompressed layer.tar files) and oci-archive (an OCI image layout in a tar).
+
+Save sends the layer blobs kept at pull/import time unchanged (oci-archive)
+or decompressed (docker-archive, whose layer tars are the diff_ids), so image
+IDs survive a save/load round trip."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from rootless.config import Paths
+from rootless.errors import ImageError
+from rootless.images import reference as R
+from rootless.images import registry
+from rootless.images.store import Image, ImageStore
+
+FORMATS = ("docker-archive", "oci-archive")
+OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+_MTIME = 0
+
+
+def _add_bytes(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.mode, ti.mtime = len(data), 0o644, _MTIME
+    tf.addfile(ti, io.BytesIO(data))
+
+
+def _add_dir(tf: tarfile.TarFile, name: str) -> None:
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, _MTIME
+    tf.addfile(ti)
+
+
+def _decompressed(f: BinaryIO) -> BinaryIO:
+    head = f.read(4)
+    f.seek(0)
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        import zstandard
+        return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)  # type: ignore
+    return f
+
+
+def _blob(store: ImageStore, img: Image, layer: dict) -> Path:
+    p = store.blob_path(layer["digest"])
+    if not p.exists():
+        raise ImageError(f"{img}: the blob of layer {layer['digest'][:19]} was not kept "
+                         "(the layer came with another image in a different compression)",
+                         hint=f"rl rmi {img} && rl pull {img}")
+    return p
+
+
+def save(paths: Paths, names: list[str], out: BinaryIO, fmt: str = "docker-archive") -> list[Image]:
+    if fmt not in FORMATS:
+        raise ImageError(f"unsupported format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+    store = ImageStore(paths)
+    images = [store.lookup(n) for n in names]
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        if fmt == "oci-archive":
+            _save_oci(store, images, names, tf)
+        else:
+            _save_docker(store, images, names, tf)
+    return images
+
+
+def _tags_for(img: Image, asked: str) -> list[str]:
+    if asked in img.names:
+        return [asked]
+    try:
+        ref = R.parse(asked)
+    except ImageError:
+        return img.names[:1]
+    if ref.tagged in img.names:
+        return [ref.tagged]
+    return [n for n in img.names if n.endswith("/" + asked) or n.endswith("/" + ref.path + ":" + (ref.tag or ""))][
+        :1] or img.names[:1]
+
+
+def _save_oci(store: ImageStore, images: list[Image], names: list[str], tf: tarfile.TarFile) -> None:
+    _add_bytes(tf, "oci-layout", OCI_LAYOUT)
+    _add_dir(tf, "blobs")
+    _add_dir(tf, "blobs/sha256")
+    written: set[str] = set()
+    index = {"schemaVersion": 2, "manifests": []}
+    for img, asked in zip(images, names):
+        blobs = [img.record["manifest_digest"], "sha256:" + img.id] + [layer["digest"] for layer in img.layers]
+        for d in blobs:
+            if d in written:
+                continue
+            if d in blobs[:2]:
+                path = store.blob_path(d)
+            else:
+                path = _blob(store, img, next(layer for layer in img.layers if layer["digest"] == d))
+            ti = tarfile.TarInfo(f"blobs/sha256/{d[7:]}")
+            ti.size, ti.mode, ti.mtime = path.stat().st_size, 0o644, _MTIME
+            with open(path, "rb") as f:
+                tf.addfile(ti, f)
+            written.add(d)
+        man = img.manifest
+        desc = {"mediaType": man.get("mediaType", registry.OCI_MANIFEST), "digest": img.record["manifest_digest"],
+                "size": store.blob_path(img.record["manifest_digest"]).stat().st_size}
+        for tag in _tags_for(img, asked) or [None]:
+            d = dict(desc)
+            if tag:
+                d["annotations"] = {"org.opencontainers.image.ref.name": tag}
+            index["manifests"].append(d)
+    _add_bytes(tf, "index.json", json.dumps(index).encode())
+
+
+def _save_docker(store: ImageStore, images: list[Image], names: list[str], tf: tarfile.TarFile) -> None:
+    manifest = []
+    repositories: dict[str, dict[str, str]] = {}
+    written: set[str] = set()
+    for img, asked in zip(images, names):
+        cfg_name = f"{img.id}.json"
+        if cfg_name not in written:
+            _add_bytes(tf, cfg_name, store.read_blob("sha256:" + img.id))
+            written.add(cfg_name)
+        layer_names = []
+        for layer in img.layers:
+            hexid = layer["diff_id"][7:]
+            name = f"{hexid}/layer.tar"
+            layer_names.append(name)
+            if name in written:
+                continue
+            size = store.layer_info(layer["diff_id"]).get("tar_size")
+            if not size:
+                raise ImageError(f"{img}: layer {hexid[:12]} has no recorded size", hint="pull the image again")
+            _add_dir(tf, hexid)
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode, ti.mtime = size, 0o644, _MTIME
+            with open(_blob(store, img, layer), "rb") as f:
+                tf.addfile(ti, _decompressed(f))
+            written.add(name)
+        tags = _tags_for(img, asked)
+        manifest.append({"Config": cfg_name, "RepoTags": tags, "Layers": layer_names})
+        for t in tags:
+            repo, _, tag = t.rpartition(":")
+            repositories.setdefault(repo, {})[tag] = img.layers[-1]["diff_id"][7:] if img.layers else img.id
+    _add_bytes(tf, "manifest.json", json.dumps(manifest).encode())
+    _add_bytes(tf, "repositories", json.dumps(repositories).encode())
+
+
+# ------------------------------------------------------------------ load
+
+def load(paths: Paths, src: str | None, *, progress=None) -> list[Image]:
+    """Load a docker-archive or oci-archive (plain or gzip); src None or "-" = stdin."""
+    from rootless.images.puller import install_layers
+    say = progress or (lambda s: None)
+    store = ImageStore(paths).ensure()
+    tmp_copy = None
+    try:
+        if src in (None, "-"):
+            fd, tmp_copy = tempfile.mkstemp(dir=store.tmp, prefix="load-")
+            with os.fdopen(fd, "wb") as f:
+                shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+            src = tmp_copy
+        try:
+            tf = tarfile.open(src, "r:*")
+        except (OSError, tarfile.TarError) as e:
+            raise ImageError(f"cannot read {src}: {e}", hint="rl load takes a docker-archive or oci-archive") from None
+        with tf:
+            members = {m.name.removeprefix("./"): m for m in tf.getmembers()}
+
+            def read(name: str, limit: int = 64 << 20) -> bytes:
+                m = members.get(name)
+                if m is None or not m.isfile():
+                    raise ImageError(f"{src}: {name} is missing from the archive")
+                if m.size > limit:
+                    raise ImageError(f"{src}: {name} is too large")
+                f = tf.extractfile(m)
+                assert f is not None
+                return f.read()
+
+            def copy_member(name: str, path: Path) -> str:
+                m = members.get(name)
+                if m is None or not m.isfile():
+                    raise ImageError(f"{src}: {name} is missing from the archive")
+                f = tf.extractfile(m)
+                h = hashlib.sha256()
+                with open(path, "wb") as out:
+                    while True:
+                        chunk = f.read(1 << 20)
+                        if not chunk:
+                            break
+                        h.update(chunk)
+                        out.write(chunk)
+                return "sha256:" + h.hexdigest()
+
+            if "manifest.json" in members:
+                plans = _plan_docker(read)
+            elif "index.json" in members:
+                plans = _plan_oci(read)
+            else:
+                raise ImageError(f"{src} is neither a docker-archive nor an oci-archive",
+                                 hint="expected manifest.json or index.json at the top")
+            out = []
+            with store.lock("gc", shared=True):
+                for plan in plans:
+                    layers, diff_ids = plan["layers"], plan["diff_ids"]
+
+                    def fetch(i: int, path: Path) -> None:
+                        got = copy_member(plan["members"][i], path)
+                        want = layers[i]["digest"]
+                        if want is None:
+                            layers[i]["digest"] = got
+                        elif got != want:
+                            raise ImageError(f"{src}: {plan['members'][i]} does not match its digest {want[:19]}")
+                        layers[i]["size"] = path.stat().st_size
+                    # docker-archive digests are only known once read: fill them first
+                    for i, layer in enumerate(layers):
+                        if layer["digest"] is None:
+                            m = members.get(plan["members"][i])
+                            if m is None:
+                                raise ImageError(f"{src}: {plan['members'][i]} is missing from the archive")
+                            f = tf.extractfile(m)
+                            h = hashlib.sha256()
+                            head = b""
+                            while True:
+                                chunk = f.read(1 << 20)
+                                if not chunk:
+                                    break
+                                if not head:
+                                    head = chunk[:4]
+                                h.update(chunk)
+                            layer["digest"] = "sha256:" + h.hexdigest()
+                            layer["size"] = m.size
+                            layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar" + (
+                                "+gzip" if head.startswith(b"\x1f\x8b") else
+                                "+zstd" if head.startswith(b"\x28\xb5\x2f\xfd") else "")
+                    records = install_layers(store, layers, diff_ids, fetch, say, parallel=1)
+                    config_raw = plan["config"]
+                    cdigest = "sha256:" + hashlib.sha256(config_raw).hexdigest()
+                    mraw = plan.get("manifest_raw") or json.dumps({
+                        "schemaVersion": 2, "mediaType": registry.OCI_MANIFEST,
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdigest,
+                                   "size": len(config_raw)},
+                        "layers": [{"mediaType": x["mediaType"], "digest": x["digest"], "size": x["size"]}
+                                   for x in layers]}, separators=(",", ":")).encode()
+                    mdigest = "sha256:" + hashlib.sha256(mraw).hexdigest()
+                    store.put_blob(cdigest, config_raw)
+                    store.put_blob(mdigest, mraw)
+                    out.append(store.commit(config_digest=cdigest, manifest_digest=mdigest, layers=records,
+                                            names=plan["names"], digests=[]))
+            return out
+    finally:
+        if tmp_copy:
+            os.unlink(tmp_copy)
+
+
+def _norm_name(tag: str) -> str | None:
+    try:
+        ref = R.parse(tag)
+    except ImageError:
+        return None
+    return ref.tagged if not ref.digest else None
+
+
+def _plan_docker(read) -> list[dict]:
+    try:
+        manifest = json.loads(read("manifest.json"))
+    except ValueError:
+        raise ImageError("manifest.json in the archive is not JSON") from None
+    plans = []
+    for entry in manifest:
+        config = read(entry["Config"])
+        cfg = json.loads(config)
+        diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
+        if len(diff_ids) != len(entry.get("Layers", [])):
+            raise ImageError("the archive's config and manifest disagree on the number of layers")
+        plans.append({"config": config, "diff_ids": diff_ids, "members": list(entry["Layers"]),
+                      "layers": [{"digest": None, "size": None, "mediaType": None} for _ in diff_ids],
+                      "names": [n for n in (_norm_name(t) for t in entry.get("RepoTags") or []) if n]})
+    return plans
+
+
+def _plan_oci(read) -> list[dict]:
+    index = json.loads(read("index.json"))
+    plans = []
+    for desc in index.get("manifests", []):
+        mraw = read(f"blobs/sha256/{desc['digest'][7:]}")
+        man = json.loads(mraw)
+        if desc.get("mediaType") in registry.INDEX_TYPES or "manifests" in man:
+            desc2 = registry.select_platform(man, registry.host_platform())
+            mraw = read(f"blobs/sha256/{desc2['digest'][7:]}")
+            man = json.loads(mraw)
+        config = read(f"blobs/sha256/{man['config']['digest'][7:]}")
+        diff_ids = (json.loads(config).get("rootfs") or {}).get("diff_ids") or []
+        ref_name = (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+        names = []
+        if ref_name and ("/" in ref_name or ":" in ref_name):
+            n = _norm_name(ref_name)
+            if n:
+                names.append(n)
+        plans.append({"config": config, "diff_ids": diff_ids, "manifest_raw": mraw,
+                      "members": [f"blobs/sha256/{x['digest'][7:]}" for x in man.get("layers", [])],
+                      "layers": [dict(x) for x in man.get("layers", [])], "names": names})
+    return plans

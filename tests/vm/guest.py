@@ -12,7 +12,7 @@ throw-away qcow2 overlay of the cached base image, with qemu user-mode
 networking restricted to what the host forwards: ssh from 127.0.0.1:PORT and,
 optionally, the guest's REGISTRY_ADDR:port to a registry on host loopback.
 
-As a command:  python -m tests.vm.guest --build     build/cache the image only
+As a command:  python -m tests.vm.guest --build     build/cache image, snapshot, packages
                python -m tests.vm.guest --shell     boot, interactive ssh, close
 """
 
@@ -218,6 +218,8 @@ class Guest:
                 self.proc = subprocess.Popen(self._qemu_argv(disk) + extra, stdin=subprocess.DEVNULL,
                                              stdout=qlog, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
             try:
+                if snap:
+                    self._wait_resumed(t0, 120)
                 self._wait_ssh(t0, 120 if snap else timeout)
                 self.boot_seconds = time.monotonic() - t0
                 return
@@ -246,6 +248,23 @@ class Guest:
             q.close()
         self.proc.wait(30)
         os.rename(self.workdir / "overlay.qcow2", dest / SNAP_DISK)
+
+    def _wait_resumed(self, t0: float, timeout: float) -> None:
+        """Until the incoming state is loaded and the guest runs again (an ssh
+        attempt before that only stalls until its ConnectTimeout)."""
+        try:
+            q = QMP(self.workdir / "qmp.sock", timeout=timeout)
+        except QMPError as e:
+            raise GuestError(f"{e}; qemu: {_tail(self.workdir / 'qemu.log')}") from None
+        try:
+            while q.execute("query-status").get("status") != "running":
+                if self.proc.poll() is not None or time.monotonic() - t0 > timeout:
+                    raise GuestError(f"snapshot did not resume: {_tail(self.workdir / 'qemu.log')}")
+                time.sleep(0.1)
+        except QMPError as e:
+            raise GuestError(f"snapshot did not resume: {e}; {_tail(self.workdir / 'qemu.log')}") from None
+        finally:
+            q.close()
 
     def _wait_ssh(self, t0: float, timeout: float) -> None:
         # qemu's forward accepts at once; only a finished login proves sshd,
@@ -355,12 +374,19 @@ class Guest:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.vm.guest", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--build", action="store_true", help="build (or find) the cached image and print its path")
+    ap.add_argument("--build", action="store_true",
+                    help="build (or find) the cached image, its booted snapshot and the guest's Python packages")
     ap.add_argument("--shell", action="store_true", help="boot a guest and open a shell in it")
     ap.add_argument("--user", default=image.USER)
     args = ap.parse_args(argv)
-    if args.build:
-        print(image.ensure())
+    if args.build:  # everything a test session reuses: image, booted snapshot, rl's dependencies
+        from tests.vm import pyenv
+        t0 = time.monotonic()
+        d = image.ensure()
+        if not missing_tools():
+            ensure_snapshot(d, 600)
+        pyenv.site_packages()
+        print(f"{d} ready in {time.monotonic() - t0:.1f}s")
         return 0
     if args.shell:
         with Guest.boot() as g:

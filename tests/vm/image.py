@@ -3,9 +3,9 @@ PID 1, a lingering user `tester` whose user@.service delegates every cgroup v2
 controller rootless containers use, sshd with key auth, and a static network
 for qemu's user-mode net.
 
-Everything that decides the image's content lives in this file: the cache key
-is the hash of its text (plus the mmdebstrap version), so any change here
-rebuilds the image and nothing else does.
+Everything that decides the image's content lives in this file; the cache key
+hashes it (package list, mirrors, the customize script, mmdebstrap's version),
+so a change to the recipe rebuilds the image and nothing else does.
 
 Built with mmdebstrap --mode=unshare (no root needed: only a subordinate ID
 range and newuidmap) or --mode=root when run as root; all offline
@@ -17,6 +17,7 @@ mmdebstrap's user namespace, so the image records the guest's own owners
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+RECIPE_VERSION = 1
 SUITE = "bookworm"
 MIRRORS = [
     "deb http://deb.debian.org/debian bookworm main",
@@ -43,6 +45,8 @@ DELEGATE = "cpu cpuset io memory pids"
 GUEST_IP, GATEWAY = "10.0.2.15", "10.0.2.2"
 # what the kernel is booted with (not baked into the image, but part of the recipe)
 CMDLINE = "root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 panic=-1 quiet"
+
+STALE_AFTER = 2 * 24 * 3600   # an image of another recipe unused this long is removed
 
 # Files of a built image directory.
 BASE, KERNEL, INITRD, KEY = "base.raw", "vmlinuz", "initrd.img", "id_ed25519"
@@ -127,12 +131,12 @@ def missing_tools() -> list[str]:
 
 
 def recipe_key() -> str:
-    h = hashlib.sha256(Path(__file__).read_bytes())
+    """Hash of everything that decides the image: bump RECIPE_VERSION when
+    build() changes what it produces."""
     mm = _tool("mmdebstrap")
-    if mm:
-        ver = subprocess.run([mm, "--version"], capture_output=True, text=True).stdout.strip()
-        h.update(ver.encode())
-    return h.hexdigest()[:16]
+    ver = subprocess.run([mm, "--version"], capture_output=True, text=True).stdout.strip() if mm else ""
+    recipe = [RECIPE_VERSION, SUITE, MIRRORS, PACKAGES, IMAGE_SIZE, customize_script(), ver]
+    return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:16]
 
 
 def build(out: Path, log=print) -> None:
@@ -187,6 +191,7 @@ def ensure(log=print) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"image-{recipe_key()}"
     if (final / BASE).is_file():
+        (final / ".used").touch()
         return final
     with open(root / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -202,8 +207,13 @@ def ensure(log=print) -> Path:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        # images of older recipes (and their snapshots) are dead weight
+        (final / ".used").touch()
+        # images of other recipes (another checkout may still use one) go
+        # once unused for a while
         for p in root.glob("image-*"):
-            if p != final:
+            try:
+                if p != final and time.time() - (p / ".used").stat().st_mtime > STALE_AFTER:
+                    shutil.rmtree(p, ignore_errors=True)
+            except FileNotFoundError:
                 shutil.rmtree(p, ignore_errors=True)
     return final

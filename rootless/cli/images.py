@@ -384,6 +384,30 @@ def _changes(changes: List[str]) -> dict:
     return cfg
 
 
+# ------------------------------------------------------------------ push
+
+@app.command("push")
+@image_app.command("push")
+def push_cmd(
+    image: str = typer.Argument(..., help="local image"),
+    destination: Optional[str] = typer.Argument(None, help="[docker://]REGISTRY/NAME[:TAG] (default: the image's name)"),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+    tls_verify: Optional[str] = typer.Option(None, "--tls-verify"),
+    creds: Optional[str] = typer.Option(None, "--creds"),
+    authfile: Optional[str] = typer.Option(None, "--authfile"),
+    cert_dir: Optional[str] = typer.Option(None, "--cert-dir"),
+    digestfile: Optional[str] = typer.Option(None, "--digestfile", help="write the pushed manifest digest here"),
+) -> None:
+    """Push an image to a registry."""
+    from rootless.images import pusher
+    progress = _err if not quiet and sys.stderr.isatty() else None
+    digest = pusher.push(_paths(), image, destination, tls_verify=_bool(tls_verify, "--tls-verify"), creds=creds,
+                         authfile=authfile, cert_dir=cert_dir, progress=progress)
+    if digestfile:
+        with open(digestfile, "w") as f:
+            f.write(digest)
+
+
 # ------------------------------------------------------------------ save / load
 
 @app.command("save")

@@ -151,6 +151,7 @@ class Client:
         self._basic = False
         self._lock = threading.Lock()
         self._ctx: dict[str, ssl.SSLContext] = {}
+        self.actions = "pull"   # "pull,push" for pushes: part of the token scope
 
     # -------------------------------------------------------------- transport
 
@@ -197,13 +198,14 @@ class Client:
             conn.close()
         self._conns.by_key.clear()
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+    def _send(self, method: str, url: str, headers: dict[str, str], body=None) -> http.client.HTTPResponse:
         u = urllib.parse.urlsplit(url)
         path = u.path + (f"?{u.query}" if u.query else "")
         for attempt in (0, 1):
             conn = self._conn(u.scheme, u.netloc, fresh=attempt == 1)
             try:
-                conn.request(method, path or "/", headers={"User-Agent": USER_AGENT, **headers})
+                data = body() if callable(body) else body
+                conn.request(method, path or "/", body=data, headers={"User-Agent": USER_AGENT, **headers})
                 return conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
                     http.client.CannotSendRequest, http.client.ResponseNotReady):
@@ -231,7 +233,7 @@ class Client:
         return RegistryError(f"talking to {where}: {type(e).__name__}: {e}")
 
     def request(self, method: str, url: str, headers: dict[str, str] | None = None,
-                repo: str | None = None) -> http.client.HTTPResponse:
+                repo: str | None = None, body=None) -> http.client.HTTPResponse:
         """Send with auth and redirects; returns the final response (status < 400
         or a registry error status for the caller to read)."""
         headers = dict(headers or {})
@@ -242,7 +244,7 @@ class Client:
         origin = urllib.parse.urlsplit(url).netloc
         for _ in range(10):
             try:
-                resp = self._send(method, url, headers)
+                resp = self._send(method, url, headers, body)
             except (OSError, http.client.HTTPException) as e:
                 raise self._net_error(e, url) from None
             if resp.status == 401 and not tried_auth and urllib.parse.urlsplit(url).netloc == origin:
@@ -317,7 +319,7 @@ class Client:
             return "Basic " + base64.b64encode(f"{c[0]}:{c[1]}".encode()).decode()
         if scheme != "bearer" or "realm" not in params:
             return None
-        scope = f"repository:{repo}:pull" if repo else params.get("scope")
+        scope = f"repository:{repo}:{self.actions}" if repo else params.get("scope")
         query = {}
         if params.get("service"):
             query["service"] = params["service"]
@@ -452,6 +454,45 @@ class Client:
         buf = io.BytesIO()
         self.fetch_blob(repo, digest, size, buf)
         return buf.getvalue()
+
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        url = f"{self.base()}/v2/{repo}/blobs/{digest}"
+        resp = self.request("HEAD", url, {}, repo=repo)
+        resp.read()
+        if resp.status == 200:
+            return True
+        if resp.status == 404:
+            return False
+        self._raise_status(resp.status, url, b"")
+        return False
+
+    def upload_blob(self, repo: str, digest: str, size: int, opener: Callable[[], BinaryIO | bytes]) -> None:
+        """Monolithic upload: POST for a session, PUT the bytes with ?digest=."""
+        url = f"{self.base()}/v2/{repo}/blobs/uploads/"
+        resp = self.request("POST", url, {"Content-Length": "0"}, repo=repo, body=b"")
+        body = resp.read()
+        if resp.status != 202:
+            self._raise_status(resp.status, url, body)
+        loc = resp.getheader("Location")
+        if not loc:
+            raise RegistryError(f"{self.host}: upload session without a Location")
+        loc = urllib.parse.urljoin(url, loc)
+        sep = "&" if urllib.parse.urlsplit(loc).query else "?"
+        put = f"{loc}{sep}digest={urllib.parse.quote(digest)}"
+        resp = self.request("PUT", put, {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                            repo=repo, body=opener)
+        body = resp.read()
+        if resp.status not in (201, 204):
+            self._raise_status(resp.status, put, body)
+
+    def put_manifest(self, repo: str, ref: str, body: bytes, media_type: str) -> str:
+        url = f"{self.base()}/v2/{repo}/manifests/{ref}"
+        resp = self.request("PUT", url, {"Content-Type": media_type, "Content-Length": str(len(body))},
+                            repo=repo, body=body)
+        data = resp.read()
+        if resp.status not in (200, 201, 202):
+            self._raise_status(resp.status, url, data)
+        return resp.getheader("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
 
     def check_login(self) -> None:
         """For `rl login`: authenticate against /v2/ with the given credentials."""

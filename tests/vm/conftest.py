@@ -41,7 +41,8 @@ def guest() -> Iterator[Guest]:
         _unavailable(_failed[0])
     why = None
     if missing_tools():
-        why = f"not installed: {', '.join(missing_tools())} (apt-get install qemu-system-x86 qemu-utils)"
+        why = (f"not installed: {', '.join(missing_tools())} "
+               "(apt-get install qemu-system-x86 qemu-utils openssh-client zstd)")
     else:
         try:
             image_dir = image.ensure(log=_say)

@@ -63,6 +63,21 @@ def _die_with_parent() -> None:  # runs in the qemu child before exec
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _sweep_workdirs() -> None:
+    """Remove work directories (overlays, sockets) of test sessions that were
+    killed before they could clean up: their qemu died with them."""
+    for d in Path(tempfile.gettempdir()).glob("rl-vm-*"):
+        try:
+            if d.stat().st_uid != os.getuid():
+                continue
+            pid = int((d / "owner.pid").read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
+
+
 def _tail(path: Path, n: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
@@ -152,7 +167,7 @@ class Guest:
         guest cold-boots."""
         if missing_tools():
             raise GuestError(f"not installed: {', '.join(missing_tools())} "
-                             "(apt-get install qemu-system-x86 qemu-utils openssh-client)")
+                             "(apt-get install qemu-system-x86 qemu-utils openssh-client zstd)")
         image_dir = image_dir or image.ensure(log)
         if snapshot is None:
             snapshot = os.environ.get("RL_TEST_VM_SNAPSHOT", "1") != "0"
@@ -173,7 +188,9 @@ class Guest:
     @classmethod
     def _boot(cls, image_dir: Path, registry_port: int | None, timeout: float, log,
               snap: Path | None) -> "Guest":
+        _sweep_workdirs()
         workdir = Path(tempfile.mkdtemp(prefix="rl-vm-"))  # short: unix socket paths are limited
+        (workdir / "owner.pid").write_text(str(os.getpid()))
         g = cls(image_dir, workdir)
         try:
             if registry_port:

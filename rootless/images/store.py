@@ -99,7 +99,10 @@ class Image:
     @property
     def config(self) -> dict:
         if self._config is None:
-            self._config = json.loads(self.store.read_blob("sha256:" + self.id))
+            cfg = json.loads(self.store.read_blob("sha256:" + self.id))
+            if not isinstance(cfg.get("config"), dict):
+                cfg["config"] = {}  # callers may always index config["config"]
+            self._config = cfg
         return self._config
 
     @property
@@ -422,6 +425,12 @@ class ImageStore:
             for b in self.unreferenced_blobs():
                 with contextlib.suppress(FileNotFoundError):
                     b.unlink()
+            # no pull runs (they hold gc shared): lock files of absent layers can go
+            with contextlib.suppress(FileNotFoundError):
+                for e in os.scandir(self.locks):
+                    if e.name.startswith("layer-") and not (self.layers / e.name[6:-5]).exists():
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(e.path)
             return len(layers)
 
     def stale_tmp(self) -> list[Path]:

@@ -112,3 +112,71 @@ def rm(
     for name in containers:
         engine.remove(_paths(), name, force=force)
         print(name)
+
+
+# --- fast path ----------------------------------------------------------------
+# typer >= 0.2x builds a pydantic TypeAdapter for every parameter at parse time,
+# importing pydantic: ~100 ms on each `rl run`, more than the whole runtime.
+# This parses the same flags (derived from _flags, so they cannot drift) with
+# argparse; cli/__init__.py may call it before handing argv to typer. Anything
+# unusual (--help, a parse error) returns None and typer takes over as usual.
+
+class _Fallback(Exception):
+    pass
+
+
+class _Parser:
+    def __init__(self) -> None:
+        import argparse
+
+        class P(argparse.ArgumentParser):
+            def error(self, message):  # noqa: D401 - typer reports errors its own way
+                raise _Fallback(message)
+
+        self.p = P(prog="rl run", add_help=False, allow_abbrev=False)
+        self.dests: list[str] = []
+        sig = inspect.signature(_flags)
+        for name, param in sig.parameters.items():
+            info = param.default
+            if name in ("image", "command"):
+                continue
+            ann = str(param.annotation)
+            if "bool" in ann:
+                self.p.add_argument(*info.param_decls, dest=name, action="store_true")
+            elif "List" in ann:
+                self.p.add_argument(*info.param_decls, dest=name, action="append", default=[])
+            else:
+                self.p.add_argument(*info.param_decls, dest=name, default=None)
+        self.p.add_argument("image")
+        self.p.add_argument("command", nargs="...")  # argparse.REMAINDER: the container's own args
+
+
+_GLOBALS = {"--root": "root", "--runroot": "runroot", "--storage-driver": "storage_driver",
+            "--log-level": "log_level"}
+
+
+def fast_run(argv: list[str]) -> int | None:
+    """`rl [global options] run|create ...` without typer; None when typer
+    should handle argv instead. Raises like the typer command would."""
+    i = 0
+    while i < len(argv) and argv[i] in _GLOBALS and i + 1 < len(argv):
+        setattr(OPTIONS, _GLOBALS[argv[i]], argv[i + 1])
+        i += 2
+    if i >= len(argv) or argv[i] not in ("run", "create") or any(a in ("-h", "--help") for a in argv[i + 1:]):
+        return None
+    verb = argv[i]
+    try:
+        ns = _Parser().p.parse_args(argv[i + 1:])
+    except _Fallback:
+        return None
+    if "--" in ns.command[:1]:
+        ns.command = ns.command[1:]
+    flags = vars(ns)
+    if verb == "create":
+        create(**flags)
+        return 0
+    try:
+        run(**flags)
+    except ContainerExit as e:
+        return e.status
+    return 0

@@ -361,3 +361,13 @@ def test_network_host_shares_the_hosts_interfaces(run):
     host = Path("/proc/net/dev").read_text()
     assert sorted(line.split(":")[0].strip() for line in out.splitlines()[2:]) == \
         sorted(line.split(":")[0].strip() for line in host.splitlines()[2:])
+
+
+def test_parallel_runs_are_independent(rl, rootfs):
+    procs = [rl.popen("run", "--rm", "--network", "none", "--rootfs", rootfs, "sh", "-c",
+                      f"echo {i} > /etc/mine; sleep 0.3; cat /etc/mine; hostname",
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(6)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [e for _, e in outs]
+    assert [o.split()[0] for o, _ in outs] == [str(i) for i in range(6)]
+    assert len({o.split()[1] for o, _ in outs}) == 6  # six containers, six hostnames

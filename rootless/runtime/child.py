@@ -66,6 +66,7 @@ def _stdio(spec: Spec, io: ChildIO) -> None:
         socket.send_fds(io.console, [b"p"], [master])
         os.close(master)
         io.console.close()
+        linux.mount(os.ttyname(slave), "/dev/console", None, linux.Mount.BIND)  # as podman
         os.setsid()
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
         for fd in (0, 1, 2):  # -t without -i: still a terminal, rl just sends it nothing (podman)

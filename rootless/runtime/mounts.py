@@ -72,7 +72,7 @@ def mount_proc(root: str) -> None:
     linux.mount("proc", target, "proc", NOSUID | NODEV | NOEXEC)
 
 
-def mount_dev(root: str) -> None:
+def mount_dev(root: str, console: bool = False) -> None:
     dev = os.path.join(root, "dev")
     make_target(dev, True)
     linux.mount("tmpfs", dev, "tmpfs", NOSUID | Mount.STRICTATIME, "mode=755,size=65536k")
@@ -87,6 +87,8 @@ def mount_dev(root: str) -> None:
     linux.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", NOSUID | NODEV | NOEXEC)
     for name, to in DEV_LINKS:
         os.symlink(to, os.path.join(dev, name))
+    if console:  # -t: the pty slave gets bound here once it exists
+        make_target(os.path.join(dev, "console"), False)
 
 
 def mount_sys(root: str, own_netns: bool) -> None:
@@ -169,7 +171,7 @@ def build_rootfs(root: str, spec: Spec) -> None:
     linux.mount(None, "/", None, Mount.REC | Mount.PRIVATE)
     linux.mount(root, root, None, Mount.BIND | Mount.REC)  # pivot_root needs a mount point
     mount_proc(root)
-    mount_dev(root)
+    mount_dev(root, console=spec.terminal)
     mount_sys(root, spec.netns)
     mount_volumes(root, spec)
     if spec.init:  # after volumes: a --read-only /run tmpfs must not hide it

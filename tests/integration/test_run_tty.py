@@ -113,7 +113,7 @@ def test_tty_with_piped_stdin(rl, rootfs):
 
 
 def test_tty_without_interactive_is_still_a_terminal(rl, rootfs):
-    res = rl.run("run", "--rm", "-t", "--network", "none", "--rootfs", rootfs, "sh", "-c", "tty; test -t 0 && echo in-tty",
-                 input="ignored\n", timeout=60)
+    res = rl.run("run", "--rm", "-t", "--network", "none", "--rootfs", rootfs, "sh", "-c",
+                 "tty; test -t 0 && echo in-tty; echo to-console > /dev/console", input="ignored\n", timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["/dev/pts/0", "in-tty"]  # the pty turns \n into \r\n
+    assert res.stdout.split() == ["/dev/pts/0", "in-tty", "to-console"]  # /dev/console is the pty

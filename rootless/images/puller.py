@@ -31,6 +31,7 @@ LAYER_TYPES = {
 CONFIG_TYPES = {"application/vnd.oci.image.config.v1+json",
                 "application/vnd.docker.container.image.v1+json"}
 PARALLEL_DOWNLOADS = 3
+RETRIES = 2  # network failures of a blob download, as podman retries
 
 Progress = Callable[[str], None]
 
@@ -139,8 +140,16 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
                 raise ImageError(f"{res.wanted}: invalid diff_id {d!r} in the config")
         with store.lock("gc", shared=True):
             def download(i: int, path: Path) -> None:
-                with open(path, "wb") as f:
-                    client.fetch_blob(repo, layers[i]["digest"], layers[i].get("size"), f)
+                for attempt in range(RETRIES + 1):
+                    try:
+                        with open(path, "wb") as f:
+                            client.fetch_blob(repo, layers[i]["digest"], layers[i].get("size"), f)
+                        return
+                    except RegistryError as e:
+                        if attempt == RETRIES or not getattr(e, "retryable", False):
+                            raise
+                        client.close()
+                        time.sleep(0.5 * (attempt + 1))
             records = install_layers(store, layers, diff_ids, download, say)
             store.put_blob(config_digest, config_raw)
             store.put_blob(res.manifest_digest, res.manifest)

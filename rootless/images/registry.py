@@ -214,6 +214,11 @@ class Client:
                     raise
 
     def _net_error(self, e: BaseException, url: str) -> RegistryError:
+        err = self._net_error_(e, url)
+        err.retryable = not isinstance(e, (ssl.SSLError, socket.gaierror))  # type: ignore[attr-defined]
+        return err
+
+    def _net_error_(self, e: BaseException, url: str) -> RegistryError:
         where = urllib.parse.urlsplit(url).netloc
         if isinstance(e, ssl.SSLCertVerificationError):
             return RegistryError(

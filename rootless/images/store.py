@@ -268,28 +268,22 @@ class ImageStore:
                             hint=f"pull it first: rl pull {text}" if not R.looks_like_id(text) else None)
 
     def _by_name(self, text: str, images: list[Image]) -> Image | None:
+        """Match a reference against image names and digests. A short name is
+        tried under localhost/, then each search registry, then against any
+        name whose repository path ends with it (podman's matching)."""
         try:
             ref = R.parse(text)
         except ImageError:
             return None
-        want_tag = ref.tagged if ref.tag else None
-        short = R.is_short_name(text)
 
         def match(img: Image, full: R.Reference) -> bool:
             if full.digest:
-                if f"{full.repository}@{full.digest}" in img.digests:
-                    return True
-                return full.digest == img.digest and any(
-                    n.rsplit(":", 1)[0] == full.repository for n in img.names)
+                return f"{full.repository}@{full.digest}" in img.digests or (
+                    full.digest == img.digest and any(n.rpartition(":")[0] == full.repository for n in img.names))
             return full.tagged in img.names
 
-        if not short:
-            for img in images:
-                if match(img, ref):
-                    return img
-            return None
-        # short name: localhost/, the search registries, then any registry
-        # whose repository path ends with the given path (podman's matching)
+        if not R.is_short_name(text):
+            return next((img for img in images if match(img, ref)), None)
         cands = [R.parse(text, default_domain="localhost")]
         try:
             from rootless.images import regconf
@@ -300,18 +294,17 @@ class ImageStore:
             for img in images:
                 if match(img, c):
                     return img
-        path = R.parse(text, default_domain="x").path
-        tag = ref.tag or R.DEFAULT_TAG
+        path = R.parse(text, default_domain="x").path  # no library/ added
         for img in images:
             for n in img.names:
-                repo, _, t = n.rpartition(":")
-                if (repo.endswith("/" + path) or repo.endswith("/library/" + path)) and (
-                        ref.digest or t == tag):
-                    if ref.digest and ref.digest not in (img.digest,) and not any(
-                            d.endswith("@" + ref.digest) for d in img.digests):
-                        continue
+                repo, _, tag = n.rpartition(":")
+                if not (repo.endswith("/" + path) or repo.endswith("/library/" + path)):
+                    continue
+                if ref.digest:
+                    if ref.digest == img.digest or f"{repo}@{ref.digest}" in img.digests:
+                        return img
+                elif tag == (ref.tag or R.DEFAULT_TAG):
                     return img
-        del want_tag
         return None
 
     # -------------------------------------------------------------- changes

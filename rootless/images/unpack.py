@@ -71,6 +71,7 @@ class UnpackResult:
     size: int                    # bytes of regular file content
     entries: int
     skipped: list[str] = field(default_factory=list)   # "path: reason"
+    current: str = ""            # the entry being written (for error messages)
 
 
 class LayerUnsafe(ImageError):
@@ -425,9 +426,12 @@ def unpack(src: str, dest: str, lowers: list[str] | None = None) -> UnpackResult
         tree = _Tree(root_fd)
         try:
             reader = _Reader(producer)
+            res = UnpackResult("", 0, 0, 0)
             try:
-                res = _extract(reader, tree, lowers or [])
+                _extract(reader, tree, lowers or [], res)
                 reader.drain()
+            except OSError as e:
+                raise _os_error(e, res.current) from None
             finally:
                 producer.stop = True
                 # unblock the producer if it waits on a full queue
@@ -444,11 +448,22 @@ def unpack(src: str, dest: str, lowers: list[str] | None = None) -> UnpackResult
         os.close(src_fd)
     res.diff_id = "sha256:" + producer.hash.hexdigest()
     res.tar_size = producer.size
+    res.current = ""
     return res
 
 
-def _extract(r: _Reader, tree: _Tree, lowers: list[str]) -> UnpackResult:
-    res = UnpackResult("", 0, 0, 0)
+def _os_error(e: OSError, entry: str) -> ImageError:
+    what = f'layer entry "{entry}": {e.strerror or e}'
+    if e.errno == errno.EINVAL and entry:
+        return ImageError(f"{what} (an owner outside the mapped IDs?)",
+                          hint="the image needs more subordinate IDs: give the user a 65536-ID range in "
+                               "/etc/subuid and /etc/subgid")
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ImageError(f"{what}: the disk is full", hint="free space under the rl storage root")
+    return ImageError(what)
+
+
+def _extract(r: _Reader, tree: _Tree, lowers: list[str], res: UnpackResult) -> UnpackResult:
     dirs: dict[tuple[str, ...], tuple[int, int, int, int]] = {}
     long_name: str | None = None
     long_link: str | None = None
@@ -512,6 +527,7 @@ def _extract(r: _Reader, tree: _Tree, lowers: list[str]) -> UnpackResult:
                 raise ImageError(f'layer entry "{name}" is a sparse file, which rl does not support')
             pax = {}
         res.entries += 1
+        res.current = name
         try:
             parts = clean_name(name)
         except LayerUnsafe:

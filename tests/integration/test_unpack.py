@@ -270,3 +270,15 @@ def test_speed_not_far_behind_tar(tmp_path, cleanup):
     cleanup.append(tmp_path / "o")
     t_tar, t_rl = run_in_userns(both, str(src), str(tmp_path / "o"))
     assert t_rl < max(4 * t_tar, 0.5), (t_tar, t_rl)
+
+
+@pytest.mark.parametrize("entries,match", [
+    ([("d", "dir"), ("hl", "hard", {"link": "d"})], 'layer entry "hl"'),
+    ([("f", "file", {"data": b"x", "uid": 70000})], "outside the mapped IDs"),
+], ids=["hardlink-to-dir", "unmapped-uid"])
+def test_os_errors_become_clear_image_errors(tmp_path, cleanup, entries, match):
+    src = tmp_path / "l.tar"
+    make_tar(src, entries)
+    cleanup.append(tmp_path / "out")
+    with pytest.raises(ImageError, match=match):
+        unpack_in_ns(src, tmp_path / "out")

@@ -112,6 +112,14 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
     """Pull an image into the store and return it. `progress` gets one line
     per step (podman's wording); nothing is printed here."""
     say: Progress = (lambda s: None) if quiet or progress is None else progress
+    if reference.startswith("docker://"):
+        reference = reference[len("docker://"):]
+    elif reference.startswith(("oci-archive:", "docker-archive:")):
+        from rootless.images import archive
+        images = archive.load(paths, reference.split(":", 1)[1], progress=say)
+        if not images:
+            raise ImageError(f"{reference}: the archive holds no image")
+        return images[0]
     store = ImageStore(paths).ensure()
     res = resolve(reference, platform=platform, tls_verify=tls_verify, creds=_creds(creds),
                   authfile=authfile, cert_dir=cert_dir, progress=say)

@@ -15,7 +15,7 @@ from rootless.containers import options
 from rootless.containers.records import Store
 from rootless.containers.records import Record
 from rootless.errors import ContainerError, ImageError, UsageError
-from rootless.runtime import create as runtime, security
+from rootless.runtime import create as runtime, keepid, security, userns
 from rootless.runtime.spec import Spec, Storage
 
 
@@ -84,6 +84,19 @@ def _init_binary() -> str:
     return tools.require("catatonit", "--init runs it as the container's PID 1")
 
 
+def _keep_id_maps() -> tuple[tuple[str, str], tuple[str, str]]:
+    """(nested uid_map/gid_map texts, fuse uidmapping/gidmapping)."""
+    uranges, granges = userns.user_ranges()
+    out = []
+    for own, ranges in ((os.getuid(), uranges), (os.getgid(), granges)):
+        try:
+            out.append(keepid.nested_maps(own, 1 + sum(r.count for r in ranges)))
+        except ValueError as e:
+            raise UsageError(f"--userns=keep-id: {e}") from None
+    return ((keepid.map_text(out[0]), keepid.map_text(out[1])),
+            (keepid.fuse_mapping(out[0]), keepid.fuse_mapping(out[1])))
+
+
 def _default_user(req: RunRequest, cfg: dict) -> str:
     if _keep_id(req):
         return f"{os.getuid()}:{os.getgid()}"  # podman: keep-id runs as your own IDs
@@ -116,16 +129,20 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> S
         host_file.write_text(text)
         etc[ctr_path] = str(host_file)
     cdir = store.container_dir(rec.id)
+    nested = idmap = None
+    if _keep_id(req):
+        nested, idmap = _keep_id_maps()
     return Spec(
         args=args,
-        storage=Storage(rec.driver, tuple(src.layers), str(cdir / "diff"), str(cdir / "work"), str(cdir / "merged")),
+        storage=Storage(rec.driver, tuple(src.layers), str(cdir / "diff"), str(cdir / "work"), str(cdir / "merged"),
+                        idmap=idmap),
         env=env, cwd=req.workdir or cfg.get("WorkingDir") or "/", user=req.user or _default_user(req, cfg),
         hostname=hostname, terminal=req.tty, stdin=req.interactive, readonly=req.read_only,
         binds=[options.parse_volume(v) for v in req.volumes], tmpfs=[options.parse_tmpfs(t) for t in req.tmpfs],
         etc_files=etc, caps=caps, added_caps=added,
         seccomp_bpf=security.seccomp_program(seccomp_setting, caps, str(store.paths.runroot / "seccomp")), no_new_privs=nnp,
         masked=not req.privileged, netns=mode != "host", wait_network=mode == "slirp4netns",
-        init=_init_binary() if req.init else None, remove_storage=req.rm)
+        init=_init_binary() if req.init else None, remove_storage=req.rm, nested_maps=nested)
 
 
 def _keep_id(req: RunRequest) -> bool:
@@ -140,10 +157,6 @@ def create(paths: Paths, req: RunRequest) -> Record:
     _keep_id(req)
     ensure_dir(paths.root)
     driver = storage.choose(req.storage_driver, paths.root)
-    if _keep_id(req) and driver == "fuse-overlayfs":
-        # the kernel refuses a FUSE mount in a user namespace whose root is not
-        # the user (EPERM); kernel overlay mounts fine there
-        driver = "overlay"
     src = _image(paths, req)
     store = Store(paths)
     rec = store.create(src.ref, req.command, driver, req.name, layers=src.layers, image_config=src.config,
@@ -165,7 +178,7 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None) -> int:
     try:
         mode = network.parse_mode(req.network)
         spec = build_spec(req, _Source(rec.image, rec.layers, rec.image_config), store, rec, mode)
-        opts = runtime.RunOptions(network=mode, keep_id=_keep_id(req), state_dir=str(store.run_dir(rec.id)))
+        opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)))
         code = runtime.run(spec, opts, on_started=lambda pid: store.set_state(rec, "running", pid=pid))
         store.set_state(rec, "exited", exit_code=code)
         return code

@@ -31,6 +31,11 @@ class ChildIO:
     console: socket.socket | None  # -t: the pty master goes back to the host side here
 
 
+def report(fd: int, code: int, message: str, hint: str | None = None) -> None:
+    """Setup failure -> the error pipe: b"CODE\tmessage\thint"."""
+    os.write(fd, f"{code}\t{message}\t{hint or ''}".encode("utf-8", "replace"))
+
+
 class Failed(Exception):
     def __init__(self, code: int, message: str):
         super().__init__(message)
@@ -150,6 +155,6 @@ def run(spec: Spec, io: ChildIO) -> None:
     except BaseException as e:  # noqa: BLE001 - a forked child must never return
         message = f"{type(e).__name__}: {e}"
     try:
-        os.write(io.err_w, f"{code}\t{message}\t".encode("utf-8", "replace"))
+        report(io.err_w, code, message)
     finally:
         os._exit(code)

@@ -30,7 +30,6 @@ from rootless.runtime.spec import Spec
 @dataclass
 class RunOptions:
     network: str = "slirp4netns"
-    keep_id: bool = False
     state_dir: str = "/tmp"      # per-container volatile files (slirp4netns log)
 
 
@@ -81,15 +80,13 @@ def _setup_error(raw: bytes) -> RlError:
     return RlError(message or "container setup failed", hint=hint or None, exit_code=exit_code)
 
 
-def report(fd: int, code: int, message: str, hint: str | None = None) -> None:
-    """Setup failure -> the error pipe (both container sides use it)."""
-    os.write(fd, f"{code}\t{message}\t{hint or ''}".encode("utf-8", "replace"))
+report = child.report
 
 
 def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
     """Run the container to completion; its exit status (128+N if killed).
     Raises RlError (125/126/127) when it could not be started."""
-    maps = userns.user_mappings(keep_id=opts.keep_id)
+    maps = userns.user_mappings()  # keep-id nests its own namespace inside this one
     err_r, err_w = os.pipe()
     ready_r, ready_w = os.pipe()
     pid_r, pid_w = os.pipe()
@@ -123,11 +120,11 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             os.close(fd)
         if console_ctr is not None:
             console_ctr.close()
-        netns_ready = os.read(ready_r, 1) == b"1"
+        holder = _read_all(ready_r)  # the pid whose network namespace is the container's
         os.close(ready_r)
         if spec.wait_network:
-            if netns_ready and opts.network == "slirp4netns":
-                net = network.start_slirp4netns(pid, os.path.join(opts.state_dir, "slirp4netns.log"))
+            if holder.isdigit() and opts.network == "slirp4netns":
+                net = network.start_slirp4netns(int(holder), os.path.join(opts.state_dir, "slirp4netns.log"))
             try:
                 os.write(go_w, b"1")
             except BrokenPipeError:

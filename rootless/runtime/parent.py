@@ -81,37 +81,91 @@ def _children() -> list[int]:
         return []
 
 
+def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
+    """Unshare the container's namespaces (owned by the current user
+    namespace), fork its PID 1, forward signals, return its status."""
+    flags = Clone.NEWPID | Clone.NEWUTS | Clone.NEWIPC | Clone.NEWCGROUP
+    if spec.netns:
+        flags |= Clone.NEWNET
+    linux.unshare(flags)
+    if spec.netns:
+        netdev.link_up("lo")
+    os.write(netns_ready_w, str(os.getpid()).encode())  # slirp4netns joins this process's netns
+    os.close(netns_ready_w)
+    linux.sethostname(spec.hostname)
+    pid = os.fork()
+    if pid == 0:
+        child.run(spec, io)  # never returns
+    os.close(io.err_w)
+    if io.go_r is not None:
+        os.close(io.go_r)
+    if io.console is not None:
+        io.console.close()
+    _forward_to(pid)
+    os.write(pid_w, str(pid).encode())
+    os.close(pid_w)
+    code = _wait_for(pid)
+    for sig in FORWARDED:
+        signal.signal(sig, signal.SIG_IGN)
+    return code
+
+
+def _write_nested_maps(pid: int, maps: tuple[str, str]) -> None:
+    # as root of the outer namespace we may write any map within it ourselves
+    for name, text in zip(("uid_map", "gid_map"), maps):
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write(text)
+
+
+def _nested(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
+    """--userns=keep-id as podman does it: the storage stays mounted in the
+    outer namespace (root = the user), the container gets a nested user
+    namespace in which the user's own ID keeps its number."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 125
+        try:
+            os.close(ready_r)
+            os.close(go_w)
+            linux.set_pdeathsig(signal.SIGKILL)
+            linux.unshare(Clone.NEWUSER)
+            os.write(ready_w, b"1")
+            if os.read(go_r, 1) == b"1":
+                code = _pid1(spec, io, netns_ready_w, pid_w)
+        except OSError as e:
+            child.report(io.err_w, 125, f"keep-id user namespace: {e.strerror or e}")
+        os._exit(code)
+    os.close(ready_w)
+    os.close(go_r)
+    for fd in (netns_ready_w, pid_w, io.err_w):
+        os.close(fd)
+    if io.go_r is not None:
+        os.close(io.go_r)
+    if io.console is not None:
+        io.console.close()
+    if os.read(ready_r, 1) == b"1":
+        _write_nested_maps(pid, spec.nested_maps)
+        os.write(go_w, b"1")
+    os.close(go_w)
+    os.close(ready_r)
+    _forward_to(pid)
+    return _wait_for(pid)
+
+
 def main(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
     """Body of the user-namespace child. Returns the container's exit status."""
     os.setsid()  # keyboard signals reach rl only, which forwards them once
     linux.set_child_subreaper()
     driver = storage.driver(spec.storage.driver)
     st = spec.storage
-    driver.mount(list(st.lower_dirs), st.upper, st.work, st.target)
+    driver.mount(list(st.lower_dirs), st.upper, st.work, st.target, idmap=st.idmap)
     try:
-        flags = Clone.NEWPID | Clone.NEWUTS | Clone.NEWIPC | Clone.NEWCGROUP
-        if spec.netns:
-            flags |= Clone.NEWNET
-        linux.unshare(flags)
-        if spec.netns:
-            netdev.link_up("lo")
-        os.write(netns_ready_w, b"1")
-        os.close(netns_ready_w)
-        linux.sethostname(spec.hostname)
-        pid = os.fork()
-        if pid == 0:
-            child.run(spec, io)  # never returns
-        os.close(io.err_w)
-        if io.go_r is not None:
-            os.close(io.go_r)
-        if io.console is not None:
-            io.console.close()
-        _forward_to(pid)
-        os.write(pid_w, str(pid).encode())
-        os.close(pid_w)
-        code = _wait_for(pid)
-        for sig in FORWARDED:
-            signal.signal(sig, signal.SIG_IGN)
+        if spec.nested_maps:
+            code = _nested(spec, io, netns_ready_w, pid_w)
+        else:
+            code = _pid1(spec, io, netns_ready_w, pid_w)
     finally:
         try:
             driver.unmount(st.target)

@@ -19,6 +19,7 @@ class BindMount:
 @dataclass(frozen=True)
 class TmpfsMount:
     target: str
+    idmap: tuple[str, str] | None = None  # fuse-overlayfs uidmapping/gidmapping (keep-id)
     options: str = "rw,noexec,nosuid,nodev"
 
 
@@ -31,6 +32,7 @@ class Storage:
     upper: str
     work: str
     target: str
+    idmap: tuple[str, str] | None = None  # fuse-overlayfs uidmapping/gidmapping (keep-id)
 
 
 @dataclass
@@ -56,3 +58,4 @@ class Spec:
     wait_network: bool = False     # block exec until the parent says the network is up
     init: str | None = None        # host path of a static init binary to run as PID 1
     remove_storage: bool = False   # --rm: the namespace side deletes upper/work (subuid-owned)
+    nested_maps: tuple[str, str] | None = None  # keep-id: uid_map/gid_map of a nested user namespace

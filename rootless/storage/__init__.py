@@ -21,8 +21,11 @@ NAMES = ("fuse-overlayfs", "overlay", "vfs")
 class Driver(Protocol):
     name: str
 
-    def mount(self, lower_dirs: list[str], upper: str, work: str, target: str) -> None:
-        """Stack lower_dirs (bottom to top) under upper and mount on target."""
+    def mount(self, lower_dirs: list[str], upper: str, work: str, target: str,
+              idmap: tuple[str, str] | None = None) -> None:
+        """Stack lower_dirs (bottom to top) under upper and mount on target.
+        idmap: (uidmapping, gidmapping) "presented:on-disk:count:..." to show
+        files under other IDs (only fuse-overlayfs can)."""
 
     def unmount(self, target: str) -> None:
         ...

@@ -34,10 +34,13 @@ class FuseOverlayfs:
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
 
-    def mount(self, lower_dirs: list[str], upper: str, work: str, target: str) -> None:
+    def mount(self, lower_dirs: list[str], upper: str, work: str, target: str,
+              idmap: tuple[str, str] | None = None) -> None:
         exe = tools.require("fuse-overlayfs", "the default storage driver mounts container rootfs with it")
         lower = ":".join(escape(d) for d in reversed(lower_dirs))  # fuse-overlayfs: leftmost is top
         opts = f"lowerdir={lower},upperdir={escape(upper)},workdir={escape(work)},fsync=0"
+        if idmap:
+            opts += f",uidmapping={idmap[0]},gidmapping={idmap[1]}"
         before = os.stat(target).st_dev
         log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([exe, "-f", "-o", opts, target], stdin=subprocess.DEVNULL,

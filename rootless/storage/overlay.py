@@ -11,7 +11,11 @@ from rootless.errors import RuntimeSetupError
 class KernelOverlay:
     name = "overlay"
 
-    def mount(self, lower_dirs: list[str], upper: str, work: str, target: str) -> None:
+    def mount(self, lower_dirs: list[str], upper: str, work: str, target: str,
+              idmap: tuple[str, str] | None = None) -> None:
+        if idmap:
+            raise RuntimeSetupError(f"the {self.name} storage driver cannot present files under other IDs",
+                                    hint="--userns=keep-id needs --storage-driver fuse-overlayfs")
         lower = ":".join(d.replace(":", "\\:") for d in reversed(lower_dirs))  # leftmost is top
         data = f"lowerdir={lower},upperdir={upper},workdir={work},userxattr"
         try:

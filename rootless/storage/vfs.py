@@ -9,6 +9,7 @@ import shutil
 import stat
 
 from rootless import linux
+from rootless.errors import RuntimeSetupError
 
 OPAQUE_XATTRS = ("user.overlay.opaque", "user.fuseoverlayfs.opaque")
 DONE = ".rl-vfs-complete"  # beside upper: the copy finished
@@ -86,7 +87,11 @@ def apply_layer(src: str, dst: str, links: dict) -> None:
 class Vfs:
     name = "vfs"
 
-    def mount(self, lower_dirs: list[str], upper: str, work: str, target: str) -> None:
+    def mount(self, lower_dirs: list[str], upper: str, work: str, target: str,
+              idmap: tuple[str, str] | None = None) -> None:
+        if idmap:
+            raise RuntimeSetupError(f"the {self.name} storage driver cannot present files under other IDs",
+                                    hint="--userns=keep-id needs --storage-driver fuse-overlayfs")
         done = os.path.join(work, DONE)
         if not os.path.exists(done):
             links: dict = {}

@@ -374,3 +374,13 @@ def test_parallel_runs_are_independent(rl, rootfs):
     assert [p.returncode for p in procs] == [0] * 6, [e for _, e in outs]
     assert [o.split()[0] for o, _ in outs] == [str(i) for i in range(6)]
     assert len({o.split()[1] for o, _ in outs}) == 6  # six containers, six hostnames
+
+
+def test_seccomp_profile_file(run, tmp_path):
+    import json
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}))
+    res = run("mkdir", "/newdir", opts=["--security-opt", f"seccomp={profile}"])
+    assert res.returncode == 1 and "Permission denied" in res.stderr
+    assert ok(run("sh", "-c", "mkdir /newdir && echo made")) == "made\n"

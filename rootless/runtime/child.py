@@ -83,6 +83,18 @@ def _stdio(spec: Spec, io: ChildIO) -> None:
         os.close(null)
 
 
+def _close_inherited_fds() -> None:
+    """Whatever rl's caller left open (a directory fd of the host would be a
+    way out) must not reach the container: every fd above 2 closes at exec."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the fd listdir itself used, already closed
+
+
 def _workdir(cwd: str) -> None:
     try:
         os.chdir(cwd)
@@ -117,6 +129,7 @@ def _after_pivot(spec: Spec, io: ChildIO) -> None:
     security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
                    added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
     path = find_executable(spec.args[0], env["PATH"])
+    _close_inherited_fds()
     args = spec.args
     if spec.init:
         path, args = mounts.INIT_PATH, [mounts.INIT_PATH, "--", *spec.args]

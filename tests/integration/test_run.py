@@ -384,3 +384,15 @@ def test_seccomp_profile_file(run, tmp_path):
     res = run("mkdir", "/newdir", opts=["--security-opt", f"seccomp={profile}"])
     assert res.returncode == 1 and "Permission denied" in res.stderr
     assert ok(run("sh", "-c", "mkdir /newdir && echo made")) == "made\n"
+
+
+def test_fds_inherited_by_rl_do_not_reach_the_container(rl, rootfs, tmp_path):
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)  # a host directory: a way out if leaked
+    try:
+        proc = rl.popen("run", "--rm", "--network", "none", "--rootfs", rootfs, "sh", "-c", "ls /proc/$$/fd",
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, pass_fds=(fd,))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0, err
+    assert sorted(int(x) for x in out.split()) == [0, 1, 2]

@@ -67,13 +67,13 @@ def bind(source: str, target: str, readonly: bool = False, recursive: bool = Tru
 
 
 def mount_proc(root: str) -> None:
-    target = os.path.join(root, "proc")
+    target = secure_join(root, "/proc")  # an image's /proc -> / symlink must stay inside
     make_target(target, True)
     linux.mount("proc", target, "proc", NOSUID | NODEV | NOEXEC)
 
 
 def mount_dev(root: str, console: bool = False) -> None:
-    dev = os.path.join(root, "dev")
+    dev = secure_join(root, "/dev")
     make_target(dev, True)
     linux.mount("tmpfs", dev, "tmpfs", NOSUID | Mount.STRICTATIME, "mode=755,size=65536k")
     for node in DEV_NODES:
@@ -92,7 +92,7 @@ def mount_dev(root: str, console: bool = False) -> None:
 
 
 def mount_sys(root: str, own_netns: bool) -> None:
-    target = os.path.join(root, "sys")
+    target = secure_join(root, "/sys")
     make_target(target, True)
     if own_netns:
         try:

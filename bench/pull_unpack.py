@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     base = tempfile.mkdtemp(prefix="rl-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
+    times = {"tar": [], "rl": []}
     try:
         for i in range(a.runs):
             for name, fn in (("tar", _tar), ("rl", _rl)):
@@ -42,7 +43,12 @@ def main():
                 out = run_in_userns(fn, a.layer, dest)
                 secs = out[0] if isinstance(out, tuple) else out
                 extra = f"  entries={out[1]} tar={out[2] / 1e6:.1f}MB" if isinstance(out, tuple) else ""
+                times[name].append(secs)
                 print(f"{name:4s} run {i}: {secs:.3f}s{extra}", flush=True)
+                run_in_userns(unpack.remove_tree, dest)
+        import statistics
+        mt, mr = statistics.median(times["tar"]), statistics.median(times["rl"])
+        print(f"median: tar {mt:.3f}s  rl {mr:.3f}s  ratio rl/tar {mr / mt:.2f}")
     finally:
         run_in_userns(unpack.remove_tree, base)
 

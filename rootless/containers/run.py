@@ -75,13 +75,18 @@ def _image(paths: Paths, req: RunRequest) -> _Source:
     return _Source(req.image, [str(d) for d in img.layer_dirs()], cfg)
 
 
-def _init_binary() -> str:
-    # statically linked, so it runs whatever libc the image has
+def _init_binary() -> str | None:
+    """A statically linked init (it runs whatever libc the image has), or
+    None for rl's own. RL_INIT_PATH overrides, as containers.conf init_path;
+    RL_INIT_PATH=builtin forces rl's own."""
+    forced = os.environ.get("RL_INIT_PATH")
+    if forced:
+        return None if forced == "builtin" else forced
     for name in ("catatonit", "tini-static"):
         path = tools.find(name)
         if path:
             return path
-    return tools.require("catatonit", "--init runs it as the container's PID 1")
+    return None
 
 
 def _keep_id_maps() -> tuple[tuple[str, str], tuple[str, str]]:
@@ -129,6 +134,7 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> S
         host_file.write_text(text)
         etc[ctr_path] = str(host_file)
     cdir = store.container_dir(rec.id)
+    init_path = _init_binary() if req.init else None
     nested = idmap = None
     if _keep_id(req):
         nested, idmap = _keep_id_maps()
@@ -142,7 +148,7 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> S
         etc_files=etc, caps=caps, added_caps=added,
         seccomp_bpf=security.seccomp_program(seccomp_setting, caps, str(store.paths.runroot / "seccomp")), no_new_privs=nnp,
         masked=not req.privileged, netns=mode != "host", wait_network=mode == "slirp4netns",
-        init=_init_binary() if req.init else None, remove_storage=req.rm, nested_maps=nested)
+        init=init_path, own_init=req.init and init_path is None, remove_storage=req.rm, nested_maps=nested)
 
 
 def _keep_id(req: RunRequest) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rootless import linux
 from rootless.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RL
-from rootless.runtime import mounts, security, users
+from rootless.runtime import init, mounts, security, users
 from rootless.runtime.spec import DEFAULT_PATH, Spec
 
 
@@ -133,6 +133,11 @@ def _after_pivot(spec: Spec, io: ChildIO) -> None:
     args = spec.args
     if spec.init:
         path, args = mounts.INIT_PATH, [mounts.INIT_PATH, "--", *spec.args]
+    elif spec.own_init:
+        main_pid = os.fork()
+        if main_pid:
+            os.close(io.err_w)  # the command (our child) reports its own exec failure
+            init.serve(main_pid)  # never returns
     try:
         os.execve(path, args, env)
     except OSError as e:

@@ -57,5 +57,6 @@ class Spec:
     netns: bool = True             # own network namespace (else the host's)
     wait_network: bool = False     # block exec until the parent says the network is up
     init: str | None = None        # host path of a static init binary to run as PID 1
+    own_init: bool = False         # --init without one installed: rl's PID 1 stays and reaps
     remove_storage: bool = False   # --rm: the namespace side deletes upper/work (subuid-owned)
     nested_maps: tuple[str, str] | None = None  # keep-id: uid_map/gid_map of a nested user namespace

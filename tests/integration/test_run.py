@@ -396,3 +396,18 @@ def test_fds_inherited_by_rl_do_not_reach_the_container(rl, rootfs, tmp_path):
         os.close(fd)
     assert proc.returncode == 0, err
     assert sorted(int(x) for x in out.split()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("init", ["installed", "builtin"])
+def test_init_forwards_sigterm_and_reaps(rl, rootfs, init):
+    """With --init, a command without signal handlers still dies on SIGTERM
+    (PID 1 would ignore it); rl's own init stands in when none is installed."""
+    if init == "builtin":
+        rl.env["RL_INIT_PATH"] = "builtin"
+    proc = rl.popen("run", "--rm", "--init", "--network", "none", "--rootfs", rootfs, "sh", "-c",
+                    "(sleep 100 &); echo ready; exec sleep 60", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 143, proc.stderr.read()

@@ -60,3 +60,7 @@ def test_planted_modules_are_never_executed(rl, tmp_path):
         assert res.returncode in (0, 127, 3), res.stderr
     res = rl.run("run", "--rm", "--network", "none", "-u", "nobody-here", *opts, "--rootfs", str(base), "true")
     assert res.returncode == 125 and "PLANTED" not in res.stderr
+    rl.env["RL_INIT_PATH"] = "builtin"  # rl's own init: Python that stays on as PID 1 after pivot_root
+    res = rl.run("run", "--rm", "--init", "-t", "--network", "none", *opts, "--rootfs", str(base), "sh", "-c", "exit 4")
+    assert res.returncode == 4 and "PLANTED" not in res.stderr + res.stdout, res.stderr
+    assert list(marker.iterdir()) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, ContainerNotFound
 
+_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
         "nifty", "proud", "quirky", "serene", "tender", "vivid", "witty", "zealous")
 _NOUN = ("babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "khayyam", "lovelace",
@@ -86,8 +88,9 @@ class Store:
         ensure_dir(self.names)
         cid = os.urandom(32).hex()
         if name:
-            if "/" in name or name.startswith("."):
-                raise ContainerError(f"invalid container name {name!r}")
+            if not _NAME_RE.fullmatch(name):
+                raise ContainerError(f"invalid container name {name!r}",
+                                     hint="names match [a-zA-Z0-9][a-zA-Z0-9_.-]*, as podman's")
             if not self._claim(name, cid):
                 raise ContainerError(f'the container name "{name}" is already in use',
                                      hint=f"choose another --name, or remove the old one: rl rm {name}")

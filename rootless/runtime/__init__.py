@@ -13,5 +13,6 @@
     security.py  podman's capabilities and seccomp profile, no_new_privs
     users.py     --user against the container's own passwd/group
     tty.py       -t: raw host terminal, window size
+    init.py      --init's fallback PID 1 when no catatonit/tini-static
     userns.py, idmap.py  the user namespace primitive and subordinate-ID maths
 """

@@ -53,15 +53,6 @@ def _decompressed(f: BinaryIO) -> BinaryIO:
     return f
 
 
-def _blob(store: ImageStore, img: Image, layer: dict) -> Path:
-    p = store.blob_path(layer["digest"])
-    if not p.exists():
-        raise ImageError(f"{img}: the blob of layer {layer['digest'][:19]} was not kept "
-                         "(the layer came with another image in a different compression)",
-                         hint=f"rl rmi {img} && rl pull {img}")
-    return p
-
-
 def save(paths: Paths, names: list[str], out: BinaryIO, fmt: str = "docker-archive") -> list[Image]:
     if fmt not in FORMATS:
         raise ImageError(f"unsupported format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
@@ -95,22 +86,20 @@ def _save_oci(store: ImageStore, images: list[Image], names: list[str], tf: tarf
     written: set[str] = set()
     index = {"schemaVersion": 2, "manifests": []}
     for img, asked in zip(images, names):
-        blobs = [img.record["manifest_digest"], "sha256:" + img.id] + [layer["digest"] for layer in img.layers]
-        for d in blobs:
+        mraw, mt, layer_blobs = store.portable_manifest(img)
+        mdigest = "sha256:" + hashlib.sha256(mraw).hexdigest()
+        if mdigest not in written:
+            _add_bytes(tf, f"blobs/sha256/{mdigest[7:]}", mraw)
+            written.add(mdigest)
+        for d, path in [("sha256:" + img.id, store.blob_path("sha256:" + img.id))] + layer_blobs:
             if d in written:
                 continue
-            if d in blobs[:2]:
-                path = store.blob_path(d)
-            else:
-                path = _blob(store, img, next(layer for layer in img.layers if layer["digest"] == d))
             ti = tarfile.TarInfo(f"blobs/sha256/{d[7:]}")
             ti.size, ti.mode, ti.mtime = path.stat().st_size, 0o644, _MTIME
             with open(path, "rb") as f:
                 tf.addfile(ti, f)
             written.add(d)
-        man = img.manifest
-        desc = {"mediaType": man.get("mediaType", registry.OCI_MANIFEST), "digest": img.record["manifest_digest"],
-                "size": store.blob_path(img.record["manifest_digest"]).stat().st_size}
+        desc = {"mediaType": mt, "digest": mdigest, "size": len(mraw)}
         for tag in _tags_for(img, asked) or [None]:
             d = dict(desc)
             if tag:
@@ -141,7 +130,10 @@ def _save_docker(store: ImageStore, images: list[Image], names: list[str], tf: t
             _add_dir(tf, hexid)
             ti = tarfile.TarInfo(name)
             ti.size, ti.mode, ti.mtime = size, 0o644, _MTIME
-            with open(_blob(store, img, layer), "rb") as f:
+            found = store.layer_blob(layer)
+            if found is None:
+                raise ImageError(f"{img}: no compressed blob kept for layer {hexid[:12]}", hint=f"pull {img} again")
+            with open(found[1], "rb") as f:
                 tf.addfile(ti, _decompressed(f))
             written.add(name)
         tags = _tags_for(img, asked)

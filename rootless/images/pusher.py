@@ -39,10 +39,7 @@ def push(paths: Paths, source: str, destination: str | None = None, *, tls_verif
     repo = src.ref.path
     try:
         say("Getting image source signatures")
-        blobs = [(layer["digest"], store.blob_path(layer["digest"])) for layer in img.layers]
-        for d, p in blobs:
-            if not p.exists():
-                raise ImageError(f"{img}: the blob of layer {d[:19]} was not kept", hint=f"pull {img} again")
+        body, mt, blobs = store.portable_manifest(img)
         blobs.append(("sha256:" + img.id, store.blob_path("sha256:" + img.id)))
         for d, p in blobs:
             if client.blob_exists(repo, d):
@@ -51,9 +48,6 @@ def push(paths: Paths, source: str, destination: str | None = None, *, tls_verif
             size = p.stat().st_size
             client.upload_blob(repo, d, size, lambda p=p: open(p, "rb"))
             say(f"Copying blob {d[7:19]} done")
-        mdigest = img.record["manifest_digest"]
-        body = store.read_blob(mdigest)
-        mt = img.manifest.get("mediaType") or registry.OCI_MANIFEST
         say("Writing manifest to image destination")
         got = client.put_manifest(repo, dest.digest or dest.tag or "latest", body, mt)
         return got

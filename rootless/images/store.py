@@ -203,6 +203,48 @@ class ImageStore:
         except FileNotFoundError:
             return {}
 
+    def layer_blob(self, layer: dict) -> tuple[str, Path, str] | None:
+        """(digest, path, compression) of a kept compressed blob for an image's
+        layer record: its own, else the one the layer was unpacked from."""
+        from rootless.images.unpack import detect_compression
+        for digest in (layer.get("digest"), self.layer_info(layer["diff_id"]).get("digest")):
+            if digest and self.has_blob(digest):
+                path = self.blob_path(digest)
+                with open(path, "rb") as f:
+                    return digest, path, detect_compression(f.read(4))
+        return None
+
+    def portable_manifest(self, img: "Image") -> tuple[bytes, str, list[tuple[str, Path]]]:
+        """The manifest to send elsewhere and the blobs it needs: the stored
+        manifest byte for byte when every layer blob was kept, else one
+        rewritten to reference the kept blobs (a new digest, as podman's
+        recompression gives)."""
+        raw = self.read_blob(img.record["manifest_digest"])
+        man = json.loads(raw)
+        blobs: list[tuple[str, Path]] = []
+        changed = False
+        docker = man.get("mediaType") == "application/vnd.docker.distribution.manifest.v2+json"
+        for desc, layer in zip(man.get("layers", []), img.layers):
+            found = self.layer_blob(layer)
+            if found is None:
+                raise ImageError(f"{img}: no compressed blob kept for layer {layer['diff_id'][:19]}",
+                                 hint=f"pull {img} again")
+            digest, path, comp = found
+            blobs.append((digest, path))
+            if digest != desc["digest"]:
+                changed = True
+                desc["digest"], desc["size"] = digest, path.stat().st_size
+                if docker:
+                    desc["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar" + (
+                        ".gzip" if comp == "gzip" else "")
+                else:
+                    desc["mediaType"] = "application/vnd.oci.image.layer.v1.tar" + (
+                        {"gzip": "+gzip", "zstd": "+zstd"}.get(comp, ""))
+        if changed:
+            raw = json.dumps(man, separators=(",", ":")).encode()
+        mt = man.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
+        return raw, mt, blobs
+
     # -------------------------------------------------------------- records
 
     def _record_path(self, image_id: str) -> Path:
@@ -391,6 +433,13 @@ class ImageStore:
             used.add(_hex(img.record["manifest_digest"]))
             used.update(_hex(d) for d in img.record.get("index_digests", []))
             used.update(_hex(layer["digest"]) for layer in img.record.get("layers", []) if layer.get("digest"))
+        try:
+            for e in os.scandir(self.layers):  # the blob each layer was made from
+                digest = self.layer_info("sha256:" + e.name).get("digest") if len(e.name) == 64 else None
+                if digest:
+                    used.add(_hex(digest))
+        except FileNotFoundError:
+            pass
         try:
             return [Path(e.path) for e in os.scandir(self.blobs) if e.name not in used]
         except FileNotFoundError:

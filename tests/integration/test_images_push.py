@@ -49,3 +49,20 @@ def test_import_then_push(rlr, registry, tmp_path):
     rlr.run("push", "--tls-verify=false", "imported:1", dest, check=True)
     rlr.run("rmi", "-a", check=True)
     assert rlr.run("pull", "-q", "--tls-verify=false", dest, check=True).stdout.strip() == iid
+
+
+def test_push_and_save_when_layer_came_in_another_compression(rlr, registry, tmp_path):
+    """The zstd image shares its layer with the gzip one pulled first: its zstd
+    blob was never downloaded. Push and save use the kept gzip blob instead."""
+    rlr.run("pull", "-q", "debian:bookworm", check=True)
+    zid = rlr.run("pull", "-q", "debian:bookworm-zstd", check=True).stdout.strip()
+    rlr.run("rmi", "debian:bookworm", check=True)   # the gzip image goes; its blob stays with the layer
+    dest = f"{registry.plain}/pushed/recompressed:1"
+    rlr.run("push", "--tls-verify=false", "debian:bookworm-zstd", dest, check=True)
+    out = tmp_path / "z.tar"
+    rlr.run("save", "--format", "oci-archive", "-o", str(out), "debian:bookworm-zstd", check=True)
+    rlr.run("rmi", "-a", check=True)
+    assert rlr.run("pull", "-q", "--tls-verify=false", dest, check=True).stdout.strip() == zid
+    rlr.run("rmi", "-a", check=True)
+    assert rlr.run("load", "-i", str(out), check=True).returncode == 0
+    assert rlr.run("images", "-q", "--no-trunc", check=True).stdout.split() == [zid]

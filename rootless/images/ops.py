@@ -30,8 +30,12 @@ class RemoveReport:
     errors: list[Exception] = field(default_factory=list)
 
 
-def _users(image_id: str) -> list[str]:
+def _users(image_id: str, store: ImageStore | None = None) -> list[str]:
     out: list[str] = []
+    if store is not None:
+        img = store.get(image_id)
+        if img is not None:
+            out += store.users_of(img)
     for check in IN_USE_CHECKS:
         try:
             out += check(image_id)
@@ -72,10 +76,10 @@ def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: b
                 f"unable to delete image {img.short_id} by ID with more than one tag ({', '.join(img.names)})",
                 hint="remove the tags one by one, or use -f"))
             continue
-        users = _users(img.id)
+        users = _users(img.id, store)
         if users and not force:
             rep.errors.append(ImageError(f"image {img.short_id} is in use by container(s): {', '.join(users)}",
-                                         hint="remove the containers first, or use -f"))
+                                         hint="remove the containers first; -f deletes the image but keeps the layers they use"))
             continue
         seen.add(img.id)
         removed_names = store.remove(img)
@@ -100,7 +104,7 @@ def prune(paths: Paths, all_images: bool = False) -> list[str]:
     for img in store.images():
         if img.names and not all_images:
             continue
-        if _users(img.id):
+        if _users(img.id, store):
             continue
         store.remove(img)
         deleted.append(img.id)

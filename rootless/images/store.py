@@ -419,8 +419,36 @@ class ImageStore:
             fsync_dir(self.records)
         return rec.get("names", [])
 
+    def container_layers(self) -> dict[str, list[str]]:
+        """Container name -> the layer dirs its rootfs stacks, read from the
+        container records (paths.containers/ID/config.json, "layers"), so that
+        neither rmi nor gc pulls layers from under a container."""
+        out: dict[str, list[str]] = {}
+        try:
+            entries = list(os.scandir(self.paths.containers))
+        except (FileNotFoundError, NotADirectoryError):
+            return out
+        for e in entries:
+            try:
+                with open(os.path.join(e.path, "config.json")) as f:
+                    rec = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("layers"), list):
+                out[str(rec.get("name") or e.name)] = [str(x) for x in rec["layers"]]
+        return out
+
+    def users_of(self, img: "Image") -> list[str]:
+        dirs = [str(p) for p in img.layer_dirs()]
+        return sorted(name for name, layers in self.container_layers().items() if layers == dirs)
+
     def unreferenced_layers(self) -> list[Path]:
         used = {_hex(d) for img in self.images() for d in img.diff_ids}
+        for layers in self.container_layers().values():
+            for d in layers:
+                p = Path(d)
+                if p.name == "diff" and p.parent.parent == self.layers:
+                    used.add(p.parent.name)
         try:
             return [Path(e.path) for e in os.scandir(self.layers) if e.name not in used and len(e.name) == 64]
         except FileNotFoundError:

@@ -67,3 +67,23 @@ def test_history_inspect_prune(rlr, registry, two):
     assert rlr.run("images", "-q", "-f", "dangling=true", check=True).stdout.split() == [b[:12]]
     assert rlr.run("image", "prune", "-f", check=True).stdout.split() == [b]
     assert rlr.run("images", "-q", "--no-trunc", check=True).stdout.split() == [a]
+
+
+def test_rmi_respects_containers(rlr, registry, two):
+    """A container record (paths.containers/ID/config.json with its "layers")
+    keeps its image from plain rmi, and its layers from gc even with -f."""
+    from pathlib import Path
+    a, _ = two
+    insp = json.loads(rlr.run("image", "inspect", a, check=True).stdout)[0]
+    store = Path(rlr.env["XDG_DATA_HOME"]) / "rl"
+    layers = [str(store / "images" / "layers" / d[7:] / "diff") for d in insp["RootFS"]["Layers"]]
+    cdir = store / "containers" / ("c" * 64)
+    cdir.mkdir(parents=True)
+    (cdir / "config.json").write_text(json.dumps({"id": "c" * 64, "name": "busy_box", "layers": layers}))
+    res = rlr.run("rmi", a)
+    assert res.returncode == 125 and "busy_box" in res.stderr
+    rlr.run("rmi", "-f", a, check=True)
+    assert all(Path(p).is_dir() for p in layers)
+    (cdir / "config.json").unlink()
+    rlr.run("image", "prune", "-f", check=True)
+    assert not any(Path(p).exists() for p in layers)

@@ -288,6 +288,17 @@ def inspect_cmd(
     _print_inspect(out, fmt)
 
 
+@image_app.command("exists")
+def exists_cmd(image: str = typer.Argument(...)) -> None:
+    """Exit 0 when the image is in local storage, 1 when not."""
+    from rootless.errors import ImageNotFound
+    from rootless.images.store import ImageStore
+    try:
+        ImageStore(_paths()).lookup(image)
+    except ImageNotFound:
+        raise typer.Exit(1)
+
+
 @app.command("history")
 @image_app.command("history")
 def history_cmd(

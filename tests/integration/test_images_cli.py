@@ -53,6 +53,8 @@ def test_tag_rmi_semantics(rlr, registry, two):
     res = rlr.run("rmi", "-f", a, check=True)
     assert f"Deleted: {a}" in res.stdout and "Untagged: quay.io/x/y:2" in res.stdout
     assert rlr.run("images", "-q", "--no-trunc", check=True).stdout.split() == [two[1]]
+    assert rlr.run("image", "exists", a).returncode == 1
+    assert rlr.run("image", "exists", two[1][:12]).returncode == 0
 
 
 def test_history_inspect_prune(rlr, registry, two):

@@ -11,11 +11,9 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import shutil
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -152,104 +150,108 @@ def load(paths: Paths, src: str | None, *, progress=None) -> list[Image]:
     from rootless.images.puller import install_layers
     say = progress or (lambda s: None)
     store = ImageStore(paths).ensure()
-    tmp_copy = None
-    try:
-        if src in (None, "-"):
-            fd, tmp_copy = tempfile.mkstemp(dir=store.tmp, prefix="load-")
-            with os.fdopen(fd, "wb") as f:
-                shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
-            src = tmp_copy
+    with store.workdir() as work:  # locked: a concurrent pull's stale sweep leaves it alone
         try:
-            tf = tarfile.open(src, "r:*")
-        except (OSError, tarfile.TarError) as e:
-            raise ImageError(f"cannot read {src}: {e}", hint="rl load takes a docker-archive or oci-archive") from None
-        with tf:
-            members = {m.name.removeprefix("./"): m for m in tf.getmembers()}
+            return _load(store, src, work, say, install_layers)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            store.drop_lock_file(work)
 
-            def read(name: str, limit: int = 64 << 20) -> bytes:
-                m = members.get(name)
-                if m is None or not m.isfile():
-                    raise ImageError(f"{src}: {name} is missing from the archive")
-                if m.size > limit:
-                    raise ImageError(f"{src}: {name} is too large")
-                f = tf.extractfile(m)
-                assert f is not None
-                return f.read()
 
-            def copy_member(name: str, path: Path) -> str:
-                m = members.get(name)
-                if m is None or not m.isfile():
-                    raise ImageError(f"{src}: {name} is missing from the archive")
-                f = tf.extractfile(m)
-                h = hashlib.sha256()
-                with open(path, "wb") as out:
-                    while True:
-                        chunk = f.read(1 << 20)
-                        if not chunk:
-                            break
-                        h.update(chunk)
-                        out.write(chunk)
-                return "sha256:" + h.hexdigest()
+def _load(store: ImageStore, src: str | None, work: Path, say, install_layers) -> list[Image]:
+    if src in (None, "-"):
+        tmp_copy = work / "stdin.tar"
+        with open(tmp_copy, "wb") as f:
+            shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+        src = str(tmp_copy)
+    try:
+        tf = tarfile.open(src, "r:*")
+    except (OSError, tarfile.TarError) as e:
+        raise ImageError(f"cannot read {src}: {e}", hint="rl load takes a docker-archive or oci-archive") from None
+    with tf:
+        members = {m.name.removeprefix("./"): m for m in tf.getmembers()}
 
-            if "manifest.json" in members:
-                plans = _plan_docker(read)
-            elif "index.json" in members:
-                plans = _plan_oci(read)
-            else:
-                raise ImageError(f"{src} is neither a docker-archive nor an oci-archive",
-                                 hint="expected manifest.json or index.json at the top")
-            out = []
-            with store.lock("gc", shared=True):
-                for plan in plans:
-                    layers, diff_ids = plan["layers"], plan["diff_ids"]
+        def read(name: str, limit: int = 64 << 20) -> bytes:
+            m = members.get(name)
+            if m is None or not m.isfile():
+                raise ImageError(f"{src}: {name} is missing from the archive")
+            if m.size > limit:
+                raise ImageError(f"{src}: {name} is too large")
+            f = tf.extractfile(m)
+            assert f is not None
+            return f.read()
 
-                    def fetch(i: int, path: Path) -> None:
-                        got = copy_member(plan["members"][i], path)
-                        want = layers[i]["digest"]
-                        if want is None:
-                            layers[i]["digest"] = got
-                        elif got != want:
-                            raise ImageError(f"{src}: {plan['members'][i]} does not match its digest {want[:19]}")
-                        layers[i]["size"] = path.stat().st_size
-                    # docker-archive digests are only known once read: fill them first
-                    for i, layer in enumerate(layers):
-                        if layer["digest"] is None:
-                            m = members.get(plan["members"][i])
-                            if m is None:
-                                raise ImageError(f"{src}: {plan['members'][i]} is missing from the archive")
-                            f = tf.extractfile(m)
-                            h = hashlib.sha256()
-                            head = b""
-                            while True:
-                                chunk = f.read(1 << 20)
-                                if not chunk:
-                                    break
-                                if not head:
-                                    head = chunk[:4]
-                                h.update(chunk)
-                            layer["digest"] = "sha256:" + h.hexdigest()
-                            layer["size"] = m.size
-                            layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar" + (
-                                "+gzip" if head.startswith(b"\x1f\x8b") else
-                                "+zstd" if head.startswith(b"\x28\xb5\x2f\xfd") else "")
-                    records = install_layers(store, layers, diff_ids, fetch, say, parallel=1)
-                    config_raw = plan["config"]
-                    cdigest = "sha256:" + hashlib.sha256(config_raw).hexdigest()
-                    mraw = plan.get("manifest_raw") or json.dumps({
-                        "schemaVersion": 2, "mediaType": registry.OCI_MANIFEST,
-                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdigest,
-                                   "size": len(config_raw)},
-                        "layers": [{"mediaType": x["mediaType"], "digest": x["digest"], "size": x["size"]}
-                                   for x in layers]}, separators=(",", ":")).encode()
-                    mdigest = "sha256:" + hashlib.sha256(mraw).hexdigest()
-                    store.put_blob(cdigest, config_raw)
-                    store.put_blob(mdigest, mraw)
-                    out.append(store.commit(config_digest=cdigest, manifest_digest=mdigest, layers=records,
-                                            names=plan["names"], digests=[]))
-            return out
-    finally:
-        if tmp_copy:
-            os.unlink(tmp_copy)
+        def copy_member(name: str, path: Path) -> str:
+            m = members.get(name)
+            if m is None or not m.isfile():
+                raise ImageError(f"{src}: {name} is missing from the archive")
+            f = tf.extractfile(m)
+            h = hashlib.sha256()
+            with open(path, "wb") as out:
+                while True:
+                    chunk = f.read(1 << 20)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    out.write(chunk)
+            return "sha256:" + h.hexdigest()
+
+        if "manifest.json" in members:
+            plans = _plan_docker(read)
+        elif "index.json" in members:
+            plans = _plan_oci(read)
+        else:
+            raise ImageError(f"{src} is neither a docker-archive nor an oci-archive",
+                             hint="expected manifest.json or index.json at the top")
+        out = []
+        with store.lock("gc", shared=True):
+            for plan in plans:
+                layers, diff_ids = plan["layers"], plan["diff_ids"]
+
+                def fetch(i: int, path: Path) -> None:
+                    got = copy_member(plan["members"][i], path)
+                    want = layers[i]["digest"]
+                    if want is None:
+                        layers[i]["digest"] = got
+                    elif got != want:
+                        raise ImageError(f"{src}: {plan['members'][i]} does not match its digest {want[:19]}")
+                    layers[i]["size"] = path.stat().st_size
+                # docker-archive digests are only known once read: fill them first
+                for i, layer in enumerate(layers):
+                    if layer["digest"] is None:
+                        m = members.get(plan["members"][i])
+                        if m is None:
+                            raise ImageError(f"{src}: {plan['members'][i]} is missing from the archive")
+                        f = tf.extractfile(m)
+                        h = hashlib.sha256()
+                        head = b""
+                        while True:
+                            chunk = f.read(1 << 20)
+                            if not chunk:
+                                break
+                            if not head:
+                                head = chunk[:4]
+                            h.update(chunk)
+                        layer["digest"] = "sha256:" + h.hexdigest()
+                        layer["size"] = m.size
+                        layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar" + (
+                            "+gzip" if head.startswith(b"\x1f\x8b") else
+                            "+zstd" if head.startswith(b"\x28\xb5\x2f\xfd") else "")
+                records = install_layers(store, layers, diff_ids, fetch, say, parallel=1)
+                config_raw = plan["config"]
+                cdigest = "sha256:" + hashlib.sha256(config_raw).hexdigest()
+                mraw = plan.get("manifest_raw") or json.dumps({
+                    "schemaVersion": 2, "mediaType": registry.OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdigest,
+                               "size": len(config_raw)},
+                    "layers": [{"mediaType": x["mediaType"], "digest": x["digest"], "size": x["size"]}
+                               for x in layers]}, separators=(",", ":")).encode()
+                mdigest = "sha256:" + hashlib.sha256(mraw).hexdigest()
+                store.put_blob(cdigest, config_raw)
+                store.put_blob(mdigest, mraw)
+                out.append(store.commit(config_digest=cdigest, manifest_digest=mdigest, layers=records,
+                                        names=plan["names"], digests=[]))
+        return out
 
 
 def _norm_name(tag: str) -> str | None:

@@ -83,7 +83,9 @@ def _rows(images, *, show_all: bool = True):
                 repo, _, tag = n.rpartition(":")
                 rows.append({**base, "Repository": repo, "Tag": tag})
         else:
-            rows.append({**base, "Repository": "<none>", "Tag": "<none>"})
+            # pulled by digest only: podman shows the repository with a <none> tag
+            repo = img.digests[0].split("@", 1)[0] if img.digests else "<none>"
+            rows.append({**base, "Repository": repo, "Tag": "<none>"})
     return rows
 
 

@@ -72,5 +72,12 @@ def guest_rl(guest: Guest) -> GuestRl:
 
 
 def _say(msg: str) -> None:
-    # visible with -s; otherwise kept in the captured output of the first vm test
+    # visible with -s; also kept in $RL_TEST_CACHE/vm/session.log
     print(f"[vm] {msg}", flush=True)
+    try:
+        root = image.cache_root()
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / "session.log", "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} [{os.getpid()}] {msg}\n")
+    except OSError:
+        pass

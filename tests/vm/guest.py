@@ -92,7 +92,10 @@ SNAP_VERSION = 1
 
 
 def _compress_cmd(path: Path) -> str:
-    return f"zstd -q -1 -T2 -o {path}" if shutil.which("zstd") else f"gzip -1 > {path}"
+    # qemu's migration ends before the compressor has written everything: the
+    # file appears under its name only when complete
+    z = f"zstd -q -1 -T2 -o {path}.part" if shutil.which("zstd") else f"gzip -1 > {path}.part"
+    return f"{z} && mv {path}.part {path}"
 
 
 def _decompress_cmd(path: Path) -> str:
@@ -127,8 +130,11 @@ def ensure_snapshot(image_dir: Path, timeout: float, log=print) -> Path:
         g = Guest._boot(image_dir, None, timeout, log, None)
         try:
             # settled: every unit started, the user's manager up, nothing in flight
-            g.run("systemctl is-system-running --wait; systemctl --user is-system-running --wait; sync",
-                  timeout=300)
+            try:
+                g.run("systemctl is-system-running --wait; systemctl --user is-system-running --wait; sync",
+                      timeout=300)
+            except subprocess.TimeoutExpired:
+                raise GuestError("the guest did not settle within 300s") from None
             g._save(tmp)
             os.rename(tmp, final)
         except BaseException:
@@ -264,6 +270,11 @@ class Guest:
         finally:
             q.close()
         self.proc.wait(30)
+        deadline = time.monotonic() + 300
+        while not (dest / SNAP_STATE).exists():
+            if time.monotonic() > deadline:
+                raise GuestError(f"the compressed guest state never appeared in {dest}")
+            time.sleep(0.1)
         os.rename(self.workdir / "overlay.qcow2", dest / SNAP_DISK)
 
     def _wait_resumed(self, t0: float, timeout: float) -> None:
@@ -290,8 +301,11 @@ class Guest:
             if self.proc.poll() is not None:
                 raise GuestError(f"qemu exited {self.proc.returncode}: {_tail(self.workdir / 'qemu.log')}\n"
                                  f"serial console:\n{_tail(self.serial_log)}")
-            res = subprocess.run(self._ssh_argv(image.USER, master=False) + ["true"], capture_output=True,
-                                 stdin=subprocess.DEVNULL, timeout=60)
+            try:
+                res = subprocess.run(self._ssh_argv(image.USER, master=False) + ["true"], capture_output=True,
+                                     stdin=subprocess.DEVNULL, timeout=60)
+            except subprocess.TimeoutExpired as e:  # a login stalled (a loaded host): try again
+                res = subprocess.CompletedProcess(e.cmd, 255, b"", b"login timed out after 60s")
             if res.returncode == 0:
                 return
             if time.monotonic() - t0 > timeout:

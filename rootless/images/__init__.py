@@ -12,6 +12,8 @@ Public API (what the runtime and the CLI use; everything else is internal):
     img.config["config"]                      #   Env, Entrypoint, Cmd, WorkingDir, User,
                                               #   StopSignal, ExposedPorts, Labels ...
     img.layer_dirs()                          # list[Path], bottom -> top
+    img.layer_links()                         # the same as short symlinks (images/l/HEX16),
+                                              # for overlay options that must fit in a page
     img.names                                 # ["docker.io/library/debian:latest", ...]
 
     img = pull(paths, "debian:bookworm", platform=None, quiet=False, tls_verify=None,

@@ -121,6 +121,12 @@ class Image:
         """The unpacked layer trees, bottom -> top (overlay wants them reversed)."""
         return [self.store.layer_path(d) for d in self.diff_ids]
 
+    def layer_links(self) -> list[Path]:
+        """Short symlinks to layer_dirs() (images/l/HEX16), bottom -> top: an
+        overlay mount's options must fit in one page, so many-layer images
+        need short lowerdir paths (podman's l/ directory, same idea)."""
+        return [self.store.layer_link(d) for d in self.diff_ids]
+
     @property
     def created(self) -> str | None:
         return self.config.get("created")
@@ -193,6 +199,16 @@ class ImageStore:
 
     def layer_path(self, diff_id: str) -> Path:
         return self.layers / _hex(diff_id) / "diff"
+
+    def layer_link(self, diff_id: str) -> Path:
+        hexid = _hex(diff_id)
+        link = self.root / "l" / hexid[:16]
+        if not os.path.islink(link):
+            link.parent.mkdir(exist_ok=True, mode=0o700)
+            tmp = link.with_name(f".{link.name}.{os.getpid()}.{time.monotonic_ns()}")
+            os.symlink(f"../layers/{hexid}/diff", tmp)
+            os.replace(tmp, link)
+        return link
 
     def has_layer(self, diff_id: str) -> bool:
         return (self.layers / _hex(diff_id) / "layer.json").exists()
@@ -495,6 +511,11 @@ class ImageStore:
             for b in self.unreferenced_blobs():
                 with contextlib.suppress(FileNotFoundError):
                     b.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                for e in os.scandir(self.root / "l"):
+                    if not os.path.exists(e.path):  # its layer is gone
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(e.path)
             # no pull runs (they hold gc shared): lock files of absent layers can go
             with contextlib.suppress(FileNotFoundError):
                 for e in os.scandir(self.locks):

@@ -89,6 +89,14 @@ def test_short_name_through_the_mirror(rlr, registry):
     # the layer is the rootfs tarball, verified against its diff_id
     tree = final_tree(rlr, "debian:bookworm")
     assert (tree["path"]["etc/debian_version"]).read_text().startswith("12")
+    # the runtime's view: the public API, short links included
+    from rootless.config import Paths
+    from rootless.images import ImageStore
+    img = ImageStore(Paths(store_dir(rlr).parent, Path(rlr.env["XDG_RUNTIME_DIR"]))).lookup("debian:bookworm")
+    assert img.id == want["config"][7:] and img.config["config"]["Cmd"] == ["bash"]
+    links = img.layer_links()
+    assert [p.resolve() for p in links] == [p.resolve() for p in img.layer_dirs()]
+    assert all(len(str(p)) < len(str(d)) for p, d in zip(links, img.layer_dirs()))
     # pulling again is a no-op that still prints the ID
     again = pull(rlr, "debian:bookworm")
     assert again.stdout.strip() == res.stdout.strip()

@@ -92,3 +92,15 @@ def test_rl_sees_delegated_cgroup_v2_from_login_session(guest_rl):
     cg = _cgroups_finding(guest_rl.run("system", "check", "--format", "json"))
     assert cg["status"] == "ok", cg
     assert set(image.DELEGATE.split()) <= set(cg["detail"].split(":")[-1].split()), cg
+
+
+@pytest.mark.registry
+def test_guest_reaches_the_registry_fixture(guest, registry):
+    """The only way out of the guest: its forward to the plain registry."""
+    addr = guest.forward_registry(registry.plain)
+    res = guest.run(["python3", "-c", "import urllib.request,sys;"
+                     f"sys.stdout.write(urllib.request.urlopen('http://{addr}/v2/_catalog', timeout=60).read()"
+                     ".decode())"], check=True)
+    repos = json.loads(res.stdout)["repositories"]
+    wanted = {name.rsplit(":", 1)[0] for name in registry.images}
+    assert wanted & set(repos), (repos, wanted)

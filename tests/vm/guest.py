@@ -9,8 +9,9 @@
 The guest runs under TCG (`-accel tcg,thread=multi -cpu max`: KVM on this
 kind of host is a paravirtual backend that a stock kernel dies on), on a
 throw-away qcow2 overlay of the cached base image, with qemu user-mode
-networking restricted to what the host forwards: ssh from 127.0.0.1:PORT and,
-optionally, the guest's REGISTRY_ADDR:port to a registry on host loopback.
+networking restricted to what the host forwards: ssh from 127.0.0.1:PORT and
+the guest's 10.0.2.100:5000 to a host loopback port named by forward_registry().
+Guests resume in seconds from a cached snapshot of a booted one (QMP migrate).
 
 As a command:  python -m tests.vm.guest --build     build/cache image, snapshot, packages
                python -m tests.vm.guest --shell     boot, interactive ssh, close
@@ -19,8 +20,8 @@ As a command:  python -m tests.vm.guest --build     build/cache image, snapshot,
 from __future__ import annotations
 
 import argparse
-import json
 import ctypes
+import json
 import os
 import shlex
 import shutil
@@ -392,9 +393,10 @@ class Guest:
                                 "-cf", "-", "--transform", f"s,^{path.name},{dest},", path.name],
                                stdout=subprocess.PIPE)
         try:
-            res = subprocess.run(self._ssh_argv(user) + ["--", f"rm -rf {shlex.quote(dest)} && mkdir -p \"$(dirname {shlex.quote(dest)})\" && tar -xf - "
-                                                         f"&& cd {shlex.quote(dest)} 2>/dev/null; pwd"],
-                                 stdin=tar.stdout, capture_output=True, text=True, timeout=timeout)
+            q = shlex.quote(dest)
+            remote = f'rm -rf {q} && mkdir -p "$(dirname {q})" && tar -xf - && cd {q} 2>/dev/null; pwd'
+            res = subprocess.run(self._ssh_argv(user) + ["--", remote], stdin=tar.stdout, capture_output=True,
+                                 text=True, timeout=timeout)
         finally:
             tar.stdout.close()
             tar.wait()

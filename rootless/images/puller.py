@@ -97,6 +97,19 @@ def resolve(reference: str, *, platform: str | None, tls_verify: bool | None, cr
                         hint=getattr(last, "hint", None))
 
 
+def _hash_file(path: Path, n: int):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while n > 0:
+            chunk = f.read(min(n, 1 << 20))
+            if not chunk:
+                break
+            h.update(chunk)
+            n -= len(chunk)
+    return h
+
+
 def _check_manifest(m: dict, name: str) -> None:
     cfg = m.get("config") or {}
     if cfg.get("mediaType") not in CONFIG_TYPES:
@@ -150,8 +163,13 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
             def download(i: int, path: Path) -> None:
                 for attempt in range(RETRIES + 1):
                     try:
-                        with open(path, "wb") as f:
-                            client.fetch_blob(repo, layers[i]["digest"], layers[i].get("size"), f)
+                        # append-only: a retry resumes where the last try stopped
+                        with open(path, "ab") as f:
+                            have, prior = f.tell(), None
+                            if have:
+                                prior = _hash_file(path, have)
+                            client.fetch_blob(repo, layers[i]["digest"], layers[i].get("size"), f,
+                                              resume=have, prior=prior)
                         return
                     except RegistryError as e:
                         if attempt == RETRIES or not getattr(e, "retryable", False):
@@ -225,11 +243,16 @@ def _download_and_unpack(store: ImageStore, fetch: Callable[[int, Path], None], 
                          parallel: int) -> None:
     def download(i: int) -> Path:
         path = work / f"blob-{i}"
-        fetch(i, path)
+        try:
+            fetch(i, path)
+        finally:
+            (work / f"blob-{i}.done").touch()  # the unpacker may be following the file
         return path
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="rl-pull")
     try:
+        for i in missing:  # the unpacker may open a blob before its download starts
+            (work / f"blob-{i}").touch()
         futures = {i: pool.submit(download, i) for i in missing}
         for i in missing:
             diff_id, desc = diff_ids[i], layers[i]
@@ -240,11 +263,19 @@ def _download_and_unpack(store: ImageStore, fetch: Callable[[int, Path], None], 
                     say(f"Copying blob {short} skipped: already exists")
                     continue
                 t0 = time.monotonic()
-                blob = futures[i].result()
+                blob = work / f"blob-{i}"
                 stage = work / f"layer-{hexid}"
                 (stage / "diff").mkdir(parents=True, mode=0o700)
                 lowers = [str(store.layer_path(d)) for d in reversed(diff_ids[:i]) if store.has_layer(d)]
-                res = worker.call("unpack", str(blob), str(stage / "diff"), lowers)
+                # unpack while the blob downloads; nothing is committed before both
+                # the blob's digest and the layer's diff_id are verified
+                try:
+                    res = worker.call("unpack", str(blob), str(stage / "diff"), lowers,
+                                      str(work / f"blob-{i}.done"))
+                except Exception:
+                    futures[i].result()  # a failed download is the better message
+                    raise
+                futures[i].result()
                 if res.diff_id != diff_id:
                     raise ImageError(f"layer {desc['digest'][:19]}: its content does not match the image config "
                                      f"(diff_id {res.diff_id[:19]}, expected {diff_id[:19]})",

@@ -416,25 +416,37 @@ class Client:
         return body, mt, digest
 
     def fetch_blob(self, repo: str, digest: str, size: int | None, out: BinaryIO,
-                   progress: Callable[[int], None] | None = None) -> None:
-        """Stream a blob into `out`, verifying size and sha256 of the exact bytes."""
+                   progress: Callable[[int], None] | None = None, resume: int = 0,
+                   prior: "hashlib._Hash | None" = None) -> None:
+        """Stream a blob into `out`, verifying size and sha256 of the exact
+        bytes. With resume=N (and `prior`, the hash of the N bytes `out`
+        already holds) only the rest is written: a Range request, or the
+        first N bytes skipped when the registry ignores Range; `out` stays
+        append-only, so a reader following it never sees bytes change."""
         algo, _, want = digest.partition(":")
         if algo != "sha256":
             raise RegistryError(f"unsupported digest algorithm in {digest}")
         url = f"{self.base()}/v2/{repo}/blobs/{digest}"
-        resp = self.request("GET", url, {}, repo=repo)
+        headers = {"Range": f"bytes={resume}-"} if resume else {}
+        resp = self.request("GET", url, headers, repo=repo)
         if resp.status >= 400:
             body = resp.read(65536)
             if resp.status == 404:
                 raise RegistryError(f"{self.host}/{repo}: blob {digest} unknown")
             self._raise_status(resp.status, url, body)
-        h = hashlib.sha256()
-        got = 0
+        h = prior.copy() if (resume and prior is not None) else hashlib.sha256()
+        got = resume
+        skip = resume if (resume and resp.status != 206) else 0
         try:
             while True:
                 chunk = resp.read(_CHUNK)
                 if not chunk:
                     break
+                if skip:
+                    n = min(skip, len(chunk))
+                    chunk, skip = chunk[n:], skip - n
+                    if not chunk:
+                        continue
                 h.update(chunk)
                 out.write(chunk)
                 got += len(chunk)
@@ -443,11 +455,15 @@ class Client:
                 if progress:
                     progress(len(chunk))
         except (OSError, http.client.HTTPException) as e:
+            out.flush()
             raise self._net_error(e, url) from None
+        out.flush()
         if size is not None and got != size:
             self.close()  # the connection is in an unknown state
-            raise RegistryError(f"blob {digest[:19]} from {self.host}: expected {size} bytes, received "
+            err = RegistryError(f"blob {digest[:19]} from {self.host}: expected {size} bytes, received "
                                 f"{'more' if got > size else got}", hint="the registry or a proxy is broken; retry")
+            err.retryable = got < size  # type: ignore[attr-defined] - a dropped transfer
+            raise err
         if h.hexdigest() != want:
             raise RegistryError(f"blob {digest[:19]} from {self.host}: sha256 mismatch (got sha256:{h.hexdigest()[:12]})",
                                 hint="the blob is corrupted in the registry or in transit")

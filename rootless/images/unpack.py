@@ -41,6 +41,7 @@ import os
 import queue
 import stat
 import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -171,9 +172,10 @@ def parse_pax(data: bytes) -> dict[str, str]:
 class _Producer(threading.Thread):
     """Reads the blob, decompresses, hashes, and hands out big chunks."""
 
-    def __init__(self, src_fd: int, compression: str):
+    def __init__(self, src_fd: int, compression: str, follow: str | None = None):
         super().__init__(daemon=True, name="rl-decompress")
         self.src_fd = src_fd
+        self.follow = follow
         self.compression = compression
         self.q: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
         self.hash = hashlib.sha256()
@@ -193,7 +195,21 @@ class _Producer(threading.Thread):
                 continue
 
     def _read(self, n: int) -> bytes:
-        return os.read(self.src_fd, n)
+        data = os.read(self.src_fd, n)
+        if data or self.follow is None:
+            return data
+        # the blob is still being downloaded: wait for more, or for the end marker
+        while not self.stop:
+            if os.path.exists(self.follow):
+                return os.read(self.src_fd, n)
+            time.sleep(0.005)
+            data = os.read(self.src_fd, n)
+            if data:
+                return data
+        return b""
+
+    def read(self, n: int = -1) -> bytes:  # file-like, for zstandard's stream_reader
+        return self._read(CHUNK_IN if n is None or n < 0 else n)
 
     def run(self) -> None:
         try:
@@ -242,16 +258,15 @@ class _Producer(threading.Thread):
             raise ImageError("zstd-compressed layer but the zstandard module is missing",
                              hint="pip install zstandard") from None
         dctx = zstandard.ZstdDecompressor()
-        with open(self.src_fd, "rb", closefd=False) as f:
-            reader = dctx.stream_reader(f, read_size=CHUNK_IN, read_across_frames=True)
-            while not self.stop:
-                try:
-                    out = reader.read(CHUNK_OUT)
-                except zstandard.ZstdError as e:
-                    raise ImageError(f"corrupt zstd layer: {e}") from None
-                if not out:
-                    break
-                self._emit(out)
+        reader = dctx.stream_reader(self, read_size=CHUNK_IN, read_across_frames=True)
+        while not self.stop:
+            try:
+                out = reader.read(CHUNK_OUT)
+            except zstandard.ZstdError as e:
+                raise ImageError(f"corrupt zstd layer: {e}") from None
+            if not out:
+                break
+            self._emit(out)
 
 
 class _Reader:
@@ -410,17 +425,23 @@ def _rmtree_at(dfd: int, name: str) -> None:
     os.rmdir(name, dir_fd=dfd)
 
 
-def unpack(src: str, dest: str, lowers: list[str] | None = None) -> UnpackResult:
+def unpack(src: str, dest: str, lowers: list[str] | None = None, follow: str | None = None) -> UnpackResult:
     """Unpack the layer blob at `src` (gzip, zstd or plain tar, detected by
     magic) into the existing, empty directory `dest`. `lowers` are the
     unpacked layers below, top first: a hard link whose target is not in this
-    layer gets a copy of the file from there. Call it as root of the user
-    namespace."""
+    layer gets a copy of the file from there. With `follow`, `src` is still
+    being written (a download): reading waits for more until the file
+    `follow` exists. Call it as root of the user namespace."""
     os.umask(0)
     src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
     try:
         head = os.pread(src_fd, 4, 0)
-        producer = _Producer(src_fd, detect_compression(head))
+        while follow and len(head) < 4 and not os.path.exists(follow):
+            time.sleep(0.005)
+            head = os.pread(src_fd, 4, 0)
+        if follow and len(head) < 4:
+            head = os.pread(src_fd, 4, 0)
+        producer = _Producer(src_fd, detect_compression(head), follow)
         producer.start()
         root_fd = os.open(dest, _DIR_FLAGS)
         tree = _Tree(root_fd)

@@ -14,6 +14,7 @@ import json
 import os
 import tarfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -47,6 +48,10 @@ class Liar:
     def __init__(self):
         self.manifests: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.blobs: dict[str, bytes] = {}
+        self.cut: set[str] = set()
+        self.cut_count: dict[str, int] = {}
+        self.cut_times = 99
+        self.slow: dict[str, float] = {}
         liar = self
 
         class H(BaseHTTPRequestHandler):
@@ -64,6 +69,28 @@ class Liar:
                         return self._send(200, body, mt)
                 if "/blobs/" in p:
                     d = p.rsplit("/", 1)[1]
+                    if d in liar.cut:  # promise everything, send half, hang up
+                        body = liar.blobs[d]
+                        liar.cut_count[d] = liar.cut_count.get(d, 0) + 1
+                        if liar.cut_count[d] > liar.cut_times:
+                            return self._send(200, body, "application/octet-stream")
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body[: len(body) // 2])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return
+                    if d in liar.slow:
+                        body = liar.blobs[d]
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        for off in range(0, len(body), 65536):
+                            self.wfile.write(body[off:off + 65536])
+                            self.wfile.flush()
+                            time.sleep(liar.slow[d])
+                        return
                     if d in liar.blobs:
                         return self._send(200, liar.blobs[d], "application/octet-stream")
                 self._send(404, b'{"errors":[{"code":"NOT_FOUND","message":"nope"}]}', "application/json")
@@ -139,6 +166,40 @@ def assert_consistent(rl):
 
 def test_honest_liar_works(rlx, liar):
     ref = liar.image("ok/img", "v1", [GOOD])
+    res = rlx.run("pull", "--tls-verify=false", ref)
+    assert res.returncode == 0, res.stderr
+
+
+BIG = _tar([("big", "dir", b"", "")] + [(f"big/f{i}", "file", os.urandom(3000) * 3, "") for i in range(300)])
+
+
+def test_slow_registry_streams(rlx, liar):
+    """The layer is unpacked while it downloads; the result is still verified."""
+    def slow(layers, blobs):
+        liar.slow[layers[0]["digest"]] = 0.01
+    ref = liar.image("slow/img", "v1", [BIG], serve=slow)
+    res = rlx.run("pull", "--tls-verify=false", ref)
+    assert res.returncode == 0, res.stderr
+    assert rlx.run("images", "-q").stdout.strip()
+
+
+def test_registry_hangs_up_mid_blob(rlx, liar):
+    def cut(layers, blobs):
+        liar.cut.add(layers[0]["digest"])
+    ref = liar.image("cut/img", "v1", [BIG], serve=cut)
+    res = rlx.run("pull", "--tls-verify=false", ref)
+    assert res.returncode == 125, res.stderr
+    assert "expected" in res.stderr and "received" in res.stderr
+    assert_consistent(rlx)
+
+
+def test_dropped_transfer_resumes(rlx, liar):
+    """Twice cut off mid-blob, then served: the retries resume (the registry
+    ignores Range, so the client skips what it has) while the layer unpacks."""
+    def cut(layers, blobs):
+        liar.cut.add(layers[0]["digest"])
+    liar.cut_times = 2
+    ref = liar.image("resume/img", "v1", [BIG], serve=cut)
     res = rlx.run("pull", "--tls-verify=false", ref)
     assert res.returncode == 0, res.stderr
 

@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--no-podman", action="store_true")
     args = ap.parse_args()
     require_unprivileged()
+    if not os.path.isfile(args.tar):
+        sys.exit(f"no root filesystem tarball at {args.tar}: pass --tar (any rootfs tar, e.g. from mmdebstrap)")
     base = scratch("start")
     rl, podman = Rl(base / "rl"), None
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_run_support import bookworm_rootfs
+from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -39,10 +39,7 @@ def subuid_start() -> int:
 
 @pytest.fixture(scope="session")
 def rootfs() -> str:
-    path = bookworm_rootfs()
-    if path is None:
-        pytest.skip("no bookworm rootfs tarball (set RL_TEST_ROOTFS_TAR)")
-    return str(path)
+    return require_rootfs()
 
 
 @pytest.fixture

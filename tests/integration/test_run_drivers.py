@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_run_support import bookworm_rootfs
+from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns]
 
@@ -13,10 +13,7 @@ DRIVERS = [pytest.param("fuse-overlayfs", marks=pytest.mark.fuse), "overlay", "v
 
 @pytest.fixture(scope="module")
 def rootfs() -> str:
-    path = bookworm_rootfs()
-    if path is None:
-        pytest.skip("no bookworm rootfs tarball")
-    return str(path)
+    return require_rootfs()
 
 
 @pytest.fixture(params=DRIVERS)

@@ -8,17 +8,14 @@ import time
 
 import pytest
 
-from tests.integration.test_run_support import bookworm_rootfs
+from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
 
 @pytest.fixture(scope="module")
 def rootfs() -> str:
-    path = bookworm_rootfs()
-    if path is None:
-        pytest.skip("no bookworm rootfs tarball")
-    return str(path)
+    return require_rootfs()
 
 
 def test_create_start_attach_keeps_the_container_filesystem(rl, rootfs):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_run_support import bookworm_rootfs
+from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -39,9 +39,7 @@ def plant(dest: Path, repo_pkg: Path | None) -> None:
 
 
 def test_planted_modules_are_never_executed(rl, tmp_path):
-    base = bookworm_rootfs()
-    if base is None:
-        pytest.skip("no bookworm rootfs tarball")
+    base = require_rootfs()
     import rootless
     pkg = Path(rootless.__file__).parent
     marker = tmp_path / "marker"

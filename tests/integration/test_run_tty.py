@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.integration.test_run_support import bookworm_rootfs
+from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -53,10 +53,7 @@ def set_size(fd: int, rows: int, cols: int) -> None:
 
 @pytest.fixture(scope="module")
 def rootfs() -> str:
-    path = bookworm_rootfs()
-    if path is None:
-        pytest.skip("no bookworm rootfs tarball")
-    return str(path)
+    return require_rootfs()
 
 
 def test_interactive_shell_in_a_pty(rl, rootfs):

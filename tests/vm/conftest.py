@@ -24,11 +24,19 @@ def _unavailable(why: str) -> None:
     pytest.skip(f"[vm] {why}")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# The first vm test's set-up may build the image and the snapshot (~3 min
+# here, more on a loaded host): more than the suite's per-test timeout.
+VM_TIMEOUT = 1800
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = os.path.dirname(__file__)
+    has_timeout = config.pluginmanager.hasplugin("timeout")
     for item in items:
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.vm)
+            if has_timeout and item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(VM_TIMEOUT))
 
 
 _failed: list[str] = []   # a session fixture that failed once: later tests skip/fail fast

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from importlib import metadata
@@ -52,16 +54,20 @@ def site_packages(log=print) -> Path:
     final = image.cache_root() / f"site-{key}"
     if final.is_dir():
         return final
-    tmp = final.with_name(f".partial-{final.name}")
-    subprocess.run(["rm", "-rf", str(tmp)], check=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{final.name}-", dir=final.parent))
     ver, abi, plats = GUEST_PY
     res = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                           "--only-binary=:all:", "--python-version", ver, "--implementation", "cp",
                           "--abi", abi, *(f"--platform={p}" for p in plats), "--target", str(tmp), *reqs],
                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
     if res.returncode:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise GuestError(f"pip install --target of {' '.join(reqs)} for the guest failed:\n{res.stderr[-2000:]}")
-    tmp.rename(final)
+    try:
+        tmp.rename(final)
+    except OSError:  # a concurrent session got there first
+        shutil.rmtree(tmp, ignore_errors=True)
     log(f"guest site-packages ({' '.join(reqs)}) in {final}")
     return final
 

@@ -61,6 +61,8 @@ def main() -> None:
         cases = {
             "rl --network none": lambda: rl.run("run", "--rm", "--network", "none", IMG, "true"),
             "rl (slirp4netns)": lambda: rl.run("run", "--rm", IMG, "true"),
+            "rl kernel overlay, none": lambda: rl.run("--storage-driver", "overlay", "run", "--rm", "--network", "none",
+                                                      IMG, "true"),
             "rl fast path, none": lambda: subprocess.run(fast, env=rl.env, check=True, capture_output=True),
             "rl engine only, none": lambda: subprocess.run(engine, env=rl.env, check=True, capture_output=True),
         }

@@ -31,6 +31,7 @@ LAYER_TYPES = {
 CONFIG_TYPES = {"application/vnd.oci.image.config.v1+json",
                 "application/vnd.docker.container.image.v1+json"}
 PARALLEL_DOWNLOADS = 3
+STREAM = os.environ.get("RL_PULL_STREAM", "1") != "0"  # unpack while downloading
 RETRIES = 2  # network failures of a blob download, as podman retries
 
 Progress = Callable[[str], None]
@@ -269,9 +270,11 @@ def _download_and_unpack(store: ImageStore, fetch: Callable[[int, Path], None], 
                 lowers = [str(store.layer_path(d)) for d in reversed(diff_ids[:i]) if store.has_layer(d)]
                 # unpack while the blob downloads; nothing is committed before both
                 # the blob's digest and the layer's diff_id are verified
+                if not STREAM:
+                    futures[i].result()
                 try:
                     res = worker.call("unpack", str(blob), str(stage / "diff"), lowers,
-                                      str(work / f"blob-{i}.done"))
+                                      str(work / f"blob-{i}.done") if STREAM else None)
                 except Exception:
                     futures[i].result()  # a failed download is the better message
                     raise

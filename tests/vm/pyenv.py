@@ -50,7 +50,7 @@ def site_packages(log=print) -> Path:
     venv + `pip install --no-index --find-links` of these wheels took 123 s);
     the guest gets the installed tree, copied into a venv made --without-pip."""
     reqs = requirements()
-    key = hashlib.sha256(json.dumps([reqs, GUEST_PY]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([reqs, GUEST_PY, "strip-debug"]).encode()).hexdigest()[:16]
     final = image.cache_root() / f"site-{key}"
     if final.is_dir():
         return final
@@ -64,6 +64,11 @@ def site_packages(log=print) -> Path:
     if res.returncode:
         shutil.rmtree(tmp, ignore_errors=True)
         raise GuestError(f"pip install --target of {' '.join(reqs)} for the guest failed:\n{res.stderr[-2000:]}")
+    # manylinux wheels ship their extensions with debug info (zstandard: 24 of
+    # 54 MB); the guest's copy runs at a few MB/s under TCG
+    strip = shutil.which("strip")
+    if strip:
+        subprocess.run([strip, "--strip-debug", *map(str, tmp.rglob("*.so"))], capture_output=True)
     try:
         tmp.rename(final)
     except OSError:  # a concurrent session got there first

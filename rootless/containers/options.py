@@ -46,7 +46,7 @@ def image_env(env_list: list[str] | None) -> dict[str, str]:
 
 
 def parse_volume(value: str) -> BindMount:
-    """HOST:CTR[:OPTS] with OPTS from ro, rw, z, Z, U (SELinux labels do not
+    """HOST:CTR[:OPTS] with OPTS from ro, rw, z, Z (SELinux labels do not
     apply here; accepted for compatibility)."""
     parts = value.split(":")
     if len(parts) < 2 or len(parts) > 3 or not parts[0] or not parts[1]:
@@ -61,8 +61,10 @@ def parse_volume(value: str) -> BindMount:
     for opt in opts:
         if opt == "ro":
             readonly = True
-        elif opt in ("rw", "z", "Z", "U", "", "rbind", "bind", "private", "rprivate"):
-            continue
+        elif opt in ("rw", "z", "Z", "", "rbind", "bind", "private", "rprivate"):
+            continue  # z/Z: SELinux relabelling does not apply here
+        elif opt == "U":
+            raise UsageError(f"volume option U (chown to the container user) is not supported yet: {value!r}")
         else:
             raise UsageError(f"invalid volume option {opt!r} in {value!r}", hint="ro or rw")
     host = os.path.abspath(host)

@@ -25,7 +25,7 @@ def test_env_file(tmp_path):
 def test_volume(tmp_path):
     assert options.parse_volume(f"{tmp_path}:/data:ro") == BindMount(str(tmp_path), "/data", True)
     assert options.parse_volume(f"{tmp_path}:/data/:rw,z") == BindMount(str(tmp_path), "/data", False)
-    for bad in ("nohost", f"{tmp_path}:relative", f"{tmp_path}:/d:bogus", "/no/such/dir:/d", "named:/d"):
+    for bad in ("nohost", f"{tmp_path}:relative", f"{tmp_path}:/d:bogus", "/no/such/dir:/d", "named:/d", f"{tmp_path}:/d:U"):
         with pytest.raises(UsageError):
             options.parse_volume(bad)
 

@@ -82,7 +82,7 @@ def test_interactive_shell_in_a_pty(rl, rootfs):
         os.close(fd)
 
 
-def test_ctrl_c_reaches_the_foreground_program(rl, rootfs):
+def test_ctrl_c_and_ctrl_d_behave(rl, rootfs):
     pid, fd = spawn(rl, "run", "--rm", "-it", "--network", "none", "--rootfs", rootfs, "sh")
     try:
         read_until(fd, b"# ")
@@ -90,7 +90,7 @@ def test_ctrl_c_reaches_the_foreground_program(rl, rootfs):
         time.sleep(0.5)
         os.write(fd, b"\x03")  # raw mode on our side: the container's pty turns it into SIGINT
         read_until(fd, b"# ")
-        os.write(fd, b"exit 0\r")
+        os.write(fd, b"\x04")  # Ctrl-D: end of input for the shell
         _, status = os.waitpid(pid, 0)
         assert os.WEXITSTATUS(status) == 0
     finally:

@@ -127,6 +127,8 @@ def images_cmd(
     if name:
         filters = list(filters) + [f"reference={name}"]
     imgs = _filter(imgs, filters)
+    # podman's order: newest image first (by its creation time)
+    imgs.sort(key=lambda i: render.parse_time(i.created) or 0, reverse=True)
     rows = _rows(imgs)
     if quiet:
         seen = []

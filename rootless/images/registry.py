@@ -296,7 +296,9 @@ class Client:
         if status == 429:
             raise RegistryError(f"{self.host}: too many requests (rate limited){detail}",
                                 hint="wait and retry, or log in for a higher limit")
-        raise RegistryError(f"{self.host}: {url.split('/v2/', 1)[-1]}: HTTP {status}{detail}")
+        err = RegistryError(f"{self.host}: {url.split('/v2/', 1)[-1]}: HTTP {status}{detail}")
+        err.retryable = status >= 500  # type: ignore[attr-defined]
+        raise err
 
     # -------------------------------------------------------------- auth
 

@@ -22,7 +22,24 @@ Public API (what the runtime and the CLI use; everything else is internal):
 Layer directories use the overlay on-disk form described at the top of
 rootless/images/unpack.py: whiteouts are 0/0 character devices, opaque
 directories carry user.overlay.opaque=y and user.fuseoverlayfs.opaque=y.
-Layers belong to subordinate IDs: mount them from the user namespace."""
+Layers belong to subordinate IDs: mount them from the user namespace, and
+delete them only there (unpack.remove_tree via runtime.userns.run_in_userns).
+
+Modules:
+    reference.py  parse and normalise image references (pure)
+    regconf.py    registries.conf, auth.json, certs.d: podman's files and order
+    registry.py   Distribution API v2 client (auth, TLS, redirects, platforms, verified blobs)
+    store.py      the content-addressed store: blobs, layers, image records, locks
+    unpack.py     tar -> layer directory, in the user namespace, safe and fast
+    nsworker.py   one user-namespace helper process per pull/load/import
+    puller.py     pull: resolve, download in parallel, unpack while downloading, verify, commit
+    pusher.py     push: blobs and manifest, byte for byte
+    archive.py    save/load: docker-archive and oci-archive
+    ops.py        rmi, prune, inspect, history, import, login/logout for the CLI
+    render.py     podman's human sizes/ages and a small Go-template subset
+
+A container keeps its image's layers alive: rmi and gc read the "layers" of
+the records under Paths.containers (ID/config.json) and never remove those."""
 
 from __future__ import annotations
 

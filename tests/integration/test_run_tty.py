@@ -89,7 +89,9 @@ def test_ctrl_c_and_ctrl_d_behave(rl, rootfs):
         os.write(fd, b"sleep 30; echo after-$?\r")
         time.sleep(0.5)
         os.write(fd, b"\x03")  # raw mode on our side: the container's pty turns it into SIGINT
-        read_until(fd, b"# ")
+        read_until(fd, b"after-130")  # the shell saw sleep die of SIGINT
+        os.write(fd, b"true\r")
+        time.sleep(0.3)
         os.write(fd, b"\x04")  # Ctrl-D: end of input for the shell
         _, status = os.waitpid(pid, 0)
         assert os.WEXITSTATUS(status) == 0

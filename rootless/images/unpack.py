@@ -388,12 +388,23 @@ class _Tree:
                 os.mkdir(name, 0o755, dir_fd=cur)
                 nfd = os.open(name, _DIR_FLAGS, dir_fd=cur)
             except OSError as e:
-                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                st = None
+                if e.errno == errno.ENOTDIR and create:
+                    st = os.stat(name, dir_fd=cur, follow_symlinks=False)
+                if st is not None and (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)
+                                       or stat.S_ISFIFO(st.st_mode)):
+                    # a file or whiteout earlier in this layer, now a directory's
+                    # parent: the later entry wins, as tar's order says
+                    os.unlink(name, dir_fd=cur)
+                    os.mkdir(name, 0o755, dir_fd=cur)
+                    nfd = os.open(name, _DIR_FLAGS, dir_fd=cur)
+                elif e.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise LayerUnsafe(
                         f'layer entry under "{"/".join(parts[:j + 1])}" would be written through a '
                         f"symlink or a non-directory", hint="the image is malformed or malicious; rl refuses it"
                     ) from None
-                raise
+                else:
+                    raise
             self.cache[parts[:j + 1]] = nfd
             cur = nfd
         return cur

@@ -282,3 +282,14 @@ def test_os_errors_become_clear_image_errors(tmp_path, cleanup, entries, match):
     cleanup.append(tmp_path / "out")
     with pytest.raises(ImageError, match=match):
         unpack_in_ns(src, tmp_path / "out")
+
+
+def test_whiteout_then_directory_of_the_same_name(tmp_path, cleanup):
+    """`.wh.foo` then `foo/bar`: the later entries win (foo becomes a directory)."""
+    src = tmp_path / "l.tar"
+    make_tar(src, [(".wh.foo", "file"), ("foo/bar", "file", {"data": b"b"}),
+                   ("f", "file"), ("f/x", "file", {"data": b"x"})])
+    cleanup.append(tmp_path / "out")
+    _, tree = unpack_in_ns(src, tmp_path / "out")
+    assert stat.S_ISDIR(tree["foo"]["mode"]) and tree["foo/bar"]["data"] == b"b"
+    assert tree["f/x"]["data"] == b"x"

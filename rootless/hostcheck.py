@@ -215,22 +215,27 @@ def check_cgroups() -> list[Finding]:
         return [Finding("cgroups", WARN, f"cgroup {layout}: resource limits are unavailable to rootless "
                                          "containers (they need the unified v2 hierarchy)",
                         "boot with systemd.unified_cgroup_hierarchy=1 and run rl in a systemd user session")]
+    uid = os.getuid()
     own = ""
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         if line.startswith("0::"):
             own = line[3:]
-    base = Path("/sys/fs/cgroup") / own.lstrip("/")
-    try:
-        ctrls = (base / "cgroup.controllers").read_text().split()
-    except OSError:
-        ctrls = []
-    writable = os.access(base, os.W_OK)
-    if not writable or not ctrls:
-        return [Finding("cgroups", WARN, f"cgroup v2, but {own or '/'} is not delegated to this user "
-                                         f"(controllers: {' '.join(ctrls) or 'none'})",
-                        "loginctl enable-linger $USER and add Delegate=cpu cpuset io memory pids to "
-                        "user@.service (systemctl edit user@.service)")]
-    return [Finding("cgroups", OK, f"cgroup v2, delegated controllers: {' '.join(ctrls)}")]
+    # A login shell sits in session-N.scope, which is never delegated; what
+    # systemd delegates (and where rl's containers go) is user@UID.service.
+    for where in (own, f"/user.slice/user-{uid}.slice/user@{uid}.service"):
+        base = Path("/sys/fs/cgroup") / where.lstrip("/")
+        try:
+            delegated = base.stat().st_uid == uid and os.access(base, os.W_OK)
+            ctrls = (base / "cgroup.controllers").read_text().split()
+        except OSError:
+            continue
+        if delegated and ctrls:
+            name = Path(where).name or "/"
+            return [Finding("cgroups", OK, f"cgroup v2 via {name}, delegated controllers: {' '.join(ctrls)}")]
+    return [Finding("cgroups", WARN, f"cgroup v2, but neither {own or '/'} nor user@{uid}.service is delegated "
+                                     "to this user",
+                    "loginctl enable-linger $USER and add Delegate=cpu cpuset io memory pids to "
+                    "user@.service (systemctl edit user@.service)")]
 
 
 def run_all() -> list[Finding]:

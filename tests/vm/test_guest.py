@@ -83,9 +83,6 @@ def test_rl_sees_delegated_cgroup_v2_in_user_scope(guest_rl):
     assert set(image.DELEGATE.split()) <= set(cg["detail"].split(":")[-1].split()), cg
 
 
-@pytest.mark.xfail(strict=True, reason="rootless/hostcheck.py checks its own cgroup: from a login session "
-                   "that is session-N.scope, never delegated; it should look at user@UID.service, "
-                   "where rl's systemd manager puts containers (issue 7)")
 def test_rl_sees_delegated_cgroup_v2_from_login_session(guest_rl):
     """A user at a terminal (an ssh login: session-N.scope) has the same
     delegated controllers through the user's systemd."""

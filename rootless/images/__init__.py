@@ -43,7 +43,7 @@ the records under Paths.containers (ID/config.json) and never remove those."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing is not imported: `rl run` pays for every import
 
 if TYPE_CHECKING:  # pragma: no cover
     from rootless.images.store import Image, ImageStore  # noqa: F401

@@ -26,11 +26,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+TYPE_CHECKING = False  # typing is not imported: `rl run` pays for every import
 
 from rootless.config import Paths
 from rootless.errors import ImageError, ImageNotFound
 from rootless.images import reference as R
+
+if TYPE_CHECKING:  # pragma: no cover - typing costs import time `rl run` pays
+    from typing import Any, Iterator
 
 _HEX = frozenset("0123456789abcdef")
 

@@ -55,15 +55,11 @@ def main() -> None:
         # the same run without the CLI layer: what typer's parsing costs (it builds a
         # pydantic TypeAdapter per option, importing pydantic: ~100 ms)
         engine = [sys.executable, "-c", ENGINE_ONLY, IMG]
-        # what `rl run` costs once cli/__init__.py hands `run` to the argparse fast path
-        fast = [sys.executable, "-c", "import sys; from rootless.cli.containers import fast_run; "
-                "sys.exit(fast_run(sys.argv[1:]))", "run", "--rm", "--network", "none", IMG, "true"]
         cases = {
             "rl --network none": lambda: rl.run("run", "--rm", "--network", "none", IMG, "true"),
             "rl (slirp4netns)": lambda: rl.run("run", "--rm", IMG, "true"),
             "rl kernel overlay, none": lambda: rl.run("--storage-driver", "overlay", "run", "--rm", "--network", "none",
                                                       IMG, "true"),
-            "rl fast path, none": lambda: subprocess.run(fast, env=rl.env, check=True, capture_output=True),
             "rl engine only, none": lambda: subprocess.run(engine, env=rl.env, check=True, capture_output=True),
         }
         if not args.no_podman and shutil.which("podman"):

@@ -6,44 +6,18 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
-import typer
-
+from rootless.cli.options import OPTIONS, GlobalOptions  # noqa: F401
 from rootless.errors import EXIT_RL, ContainerExit, RlError
 
-app = typer.Typer(
-    name="rl",
-    help="Rootless, daemonless containers.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
-
-@dataclass
-class GlobalOptions:
-    log_level: str = "warn"
-    root: str | None = None
-    runroot: str | None = None
-    storage_driver: str | None = None
-
-
-OPTIONS = GlobalOptions()
-
-
-@app.callback()
-def _global(
-    log_level: str = typer.Option("warn", "--log-level", help="debug, info, warn, error"),
-    root: str = typer.Option(None, "--root", help="storage root (default $XDG_DATA_HOME/rl)"),
-    runroot: str = typer.Option(None, "--runroot", help="volatile state (default $XDG_RUNTIME_DIR/rl)"),
-    storage_driver: str = typer.Option(None, "--storage-driver", help="fuse-overlayfs, overlay or vfs"),
-) -> None:
-    OPTIONS.log_level = log_level
-    OPTIONS.root = root
-    OPTIONS.runroot = runroot
-    OPTIONS.storage_driver = storage_driver
+def __getattr__(name: str):
+    # `app` is built on first use: importing typer costs ~40 ms that `rl run`'s
+    # fast path never pays
+    if name == "app":
+        from rootless.cli.typerapp import app
+        return app
+    raise AttributeError(name)
 
 
 def _register() -> None:
@@ -66,22 +40,28 @@ def _fail(message: str, hint: str | None, code: int) -> int:
 def _usage_error(e: BaseException) -> int | None:
     """Click's usage errors (vendored inside newer typer), recognised by shape
     so either typer layout works."""
-    if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
-        return None
     name = type(e).__name__
     if name == "Abort":
         return 130
-    if name == "Exit":
+    if name == "Exit" and hasattr(e, "exit_code"):
         return e.exit_code
+    if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+        return None
     ctx = getattr(e, "ctx", None)
     where = f"`{ctx.command_path} --help`" if ctx is not None else "`rl --help`"
     return _fail(e.format_message(), f"see {where}", EXIT_RL)
 
 
 def run(argv: list[str] | None = None) -> int:
-    _register()
+    args = sys.argv[1:] if argv is None else argv
     try:
-        rv = app(args=argv, prog_name="rl", standalone_mode=False)
+        from rootless.cli.fastrun import fast_run
+        rv = fast_run(args)
+        if rv is not None:
+            return rv
+        from rootless.cli.typerapp import app
+        _register()
+        rv = app(args=args, prog_name="rl", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except ContainerExit as e:
         return e.status
@@ -90,8 +70,6 @@ def run(argv: list[str] | None = None) -> int:
             import traceback
             traceback.print_exc()
         return _fail(e.message, e.hint, e.exit_code)
-    except (typer.Exit, typer.Abort) as e:
-        return getattr(e, "exit_code", 130)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

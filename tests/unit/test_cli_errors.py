@@ -6,13 +6,14 @@ import sys
 import pytest
 
 from rootless import cli
+from rootless.cli import typerapp
 from rootless.errors import EXIT_RL, CommandNotFound, ContainerExit, HostSetupError
 
 
 def _app_raising(monkeypatch, exc):
     def boom(*a, **k):
         raise exc
-    monkeypatch.setattr(cli, "app", boom)
+    monkeypatch.setattr(typerapp, "app", boom)
     monkeypatch.setattr(cli, "_register", lambda: None)
 
 

@@ -1,0 +1,64 @@
+"""The flags of `rl run` and `rl create`, declared once, without typer.
+
+Both parsers are generated from this table: the typer command (help,
+completion, errors) in cli/containers.py and the argparse fast path in
+cli/fastrun.py, which every plain `rl run` takes because typer's per-option
+coercion costs more than starting the container. Add a flag here, then map it
+in to_request()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BOOL, STR, LIST = "bool", "str", "list"
+
+
+@dataclass(frozen=True)
+class Flag:
+    dest: str
+    decls: tuple[str, ...]
+    kind: str
+    help: str
+
+
+FLAGS: tuple[Flag, ...] = (
+    Flag("interactive", ("--interactive", "-i"), BOOL, "keep stdin open"),
+    Flag("tty", ("--tty", "-t"), BOOL, "allocate a pseudo-terminal"),
+    Flag("rm", ("--rm",), BOOL, "remove the container when it exits"),
+    Flag("name", ("--name",), STR, "container name (unique)"),
+    Flag("hostname", ("--hostname",), STR, "container host name"),
+    Flag("env", ("--env", "-e"), LIST, "NAME=VALUE (or NAME: taken from the host)"),
+    Flag("env_file", ("--env-file",), LIST, "read NAME=VALUE lines from a file"),
+    Flag("entrypoint", ("--entrypoint",), STR, "override the image's entrypoint"),
+    Flag("workdir", ("--workdir", "-w"), STR, "working directory inside"),
+    Flag("user", ("--user", "-u"), STR, "user[:group] (name or number)"),
+    Flag("volume", ("--volume", "-v"), LIST, "HOST:CONTAINER[:ro]"),
+    Flag("tmpfs", ("--tmpfs",), LIST, "PATH[:OPTIONS] mount a tmpfs"),
+    Flag("read_only", ("--read-only",), BOOL, "mount the rootfs read-only"),
+    Flag("init", ("--init",), BOOL, "run an init (catatonit) as PID 1"),
+    Flag("network", ("--network", "--net"), STR, "slirp4netns (default), none, host"),
+    Flag("userns", ("--userns",), STR, "keep-id: your UID/GID keep their numbers inside"),
+    Flag("cap_add", ("--cap-add",), LIST, "add a capability"),
+    Flag("cap_drop", ("--cap-drop",), LIST, "drop a capability (ALL for all)"),
+    Flag("privileged", ("--privileged",), BOOL, "all capabilities, no seccomp, no masked paths"),
+    Flag("security_opt", ("--security-opt",), LIST, "no-new-privileges, seccomp=unconfined|FILE"),
+    Flag("rootfs", ("--rootfs",), BOOL, "IMAGE is a root filesystem directory"),
+    Flag("quiet", ("--quiet", "-q"), BOOL, "no pull progress"),
+)
+
+
+def defaults() -> dict:
+    return {f.dest: (False if f.kind == BOOL else [] if f.kind == LIST else None) for f in FLAGS}
+
+
+def to_request(flags: dict, storage_driver: str | None):
+    """Parsed flags (either parser) -> the engine's RunRequest."""
+    from rootless.containers.run import RunRequest
+    f = {**defaults(), **flags}
+    return RunRequest(
+        image=f["image"], command=list(f["command"] or []), rootfs=f["rootfs"], name=f["name"], rm=f["rm"],
+        interactive=f["interactive"], tty=f["tty"], hostname=f["hostname"], env=f["env"],
+        env_files=f["env_file"], entrypoint=f["entrypoint"], workdir=f["workdir"], user=f["user"],
+        volumes=f["volume"], tmpfs=f["tmpfs"], read_only=f["read_only"], init=f["init"], network=f["network"],
+        userns=f["userns"], cap_add=f["cap_add"], cap_drop=f["cap_drop"], privileged=f["privileged"],
+        security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"])

@@ -10,12 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from rootless.cli import OPTIONS
-
-try:  # the typer app lives in rootless.cli.app once the CLI has a typer-free fast path
-    from rootless.cli.app import app
-except ImportError:  # pragma: no cover - the layout before that split
-    from rootless.cli import app
+from rootless.cli import OPTIONS, app
 from rootless.errors import ImageError, UsageError
 
 image_app = typer.Typer(help="Manage images.", no_args_is_help=True)

@@ -109,8 +109,8 @@ def report(name: str, samples: dict[str, list[float]], anchor: str, unit: str = 
               f"[{row['min']:.4f}..{row['max']:.4f}]  ratio {row[f'ratio_vs_{anchor}']:.2f}")
     out = {"benchmark": name, "anchor": anchor, "unit": unit, "rows": rows, "host": os.uname().release,
            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     try:
+        RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1))
     except OSError:
         pass  # a read-only checkout still prints the table

@@ -6,8 +6,10 @@ return the container's exit status. The choreography:
     fork_userns ------------------> mount rootfs (fuse daemon)
                                     unshare pid/net/uts/ipc/cgroup
     <--- netns ready -------------- fork --------------------------> own mount ns, /proc, /dev, ...
-    start slirp4netns                                              pivot_root
-    go ----------------------------------------------------------> (waits for the network)
+    <--- PID 1's pid -------------- (right after the fork)
+    cgroup: opts.cgroup.attach(pid)                                pivot_root
+    start slirp4netns
+    go ----------------------------------------------------------> (waits for network and cgroup)
     <--- pty master (-t) ---------------------------------------- drop privileges
     <--- error pipe EOF = exec'd -------------------------------- execve
     pump / wait     <--- status --- wait, unmount, reap
@@ -31,6 +33,9 @@ from rootless.runtime.spec import Spec
 class RunOptions:
     network: str = "slirp4netns"
     state_dir: str = "/tmp"      # per-container volatile files (slirp4netns log)
+    # rootless.cgroups.Placement or None: attach(pid) puts PID 1 in its cgroup
+    # before it execs (limits bind from its first instruction), finish() after
+    cgroup: object | None = None
 
 
 class _Forwarder:
@@ -91,7 +96,7 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
     ready_r, ready_w = os.pipe()
     pid_r, pid_w = os.pipe()
     go_r = go_w = None
-    if spec.wait_network:
+    if spec.wait_network or opts.cgroup is not None:
         go_r, go_w = os.pipe()
     console_host = console_ctr = None
     if spec.terminal:
@@ -122,8 +127,14 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             console_ctr.close()
         holder = _read_all(ready_r)  # the pid whose network namespace is the container's
         os.close(ready_r)
-        if spec.wait_network:
-            if holder.isdigit() and opts.network == "slirp4netns":
+        ctr_pid = b""
+        if opts.cgroup is not None:
+            # one read, not to EOF: PID 1 holds the pipe's write end until exec
+            ctr_pid = os.read(pid_r, 64)
+            if ctr_pid.isdigit():
+                opts.cgroup.attach(int(ctr_pid))
+        if go_w is not None:
+            if spec.wait_network and holder.isdigit() and opts.network == "slirp4netns":
                 net = network.start_slirp4netns(int(holder), os.path.join(opts.state_dir, "slirp4netns.log"))
             try:
                 os.write(go_w, b"1")
@@ -144,7 +155,7 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             userns.wait_status(pid)
             pid = None
             raise _setup_error(failure)
-        ctr_pid = _read_all(pid_r)
+        ctr_pid += _read_all(pid_r)
         os.close(pid_r)
         if on_started is not None:
             on_started(int(ctr_pid) if ctr_pid.isdigit() else None)
@@ -153,6 +164,8 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             os.close(master)
         code = userns.wait_status(pid)
         pid = None
+        if opts.cgroup is not None:
+            opts.cgroup.finish()
         return code
     except OSError as e:
         raise RuntimeSetupError(f"cannot start the container: {e.strerror or e}") from None

@@ -163,6 +163,11 @@ def test_token_auth(rlr, registry):
     pull(rlr, "--tls-verify=false", "--creds", f"{user}:{pw}", ref)
     res = pull(rlr, "--tls-verify=false", "--creds", f"{user}:wrong", ref, ok=False)
     assert res.returncode == 125 and "Error:" in res.stderr
+    res = rlr.run("login", "--tls-verify=false", "-u", user, "--password-stdin", registry.token, input="bad\n")
+    assert res.returncode == 125 and "invalid username/password" in res.stderr
+    res = rlr.run("login", "--tls-verify=false", "-u", user, "-p", pw, registry.token)
+    assert res.returncode == 0, res.stderr
+    pull(rlr, "--tls-verify=false", f"{registry.token}/rl-test/multi:docker")
 
 
 def test_basic_auth_login_logout(rlr, registry):

@@ -159,6 +159,8 @@ def test_platform_selection(rlr, registry, tag):
 def test_token_auth(rlr, registry):
     ref = f"{registry.token}/rl-test/multi:oci"
     pull(rlr, "--tls-verify=false", ref)  # anonymous pull gets a token
+    log = [json.loads(line) for line in registry.token_log.read_text().splitlines()]
+    assert any(e["scope"] == ["repository:rl-test/multi:pull"] and not e["user"] for e in log)
     user, pw = registry.creds
     pull(rlr, "--tls-verify=false", "--creds", f"{user}:{pw}", ref)
     res = pull(rlr, "--tls-verify=false", "--creds", f"{user}:wrong", ref, ok=False)
@@ -203,6 +205,8 @@ def test_redirects(rlr, registry):
     ref = f"{registry.redirect}/rl-test/layers:v1"
     res = pull(rlr, "--tls-verify=false", ref)
     assert res.stdout.strip() == registry.images["rl-test/layers:v1"]["config"][7:]
+    log = [json.loads(line) for line in registry.redirect_log.read_text().splitlines()]
+    assert any(e["status"] == 307 and "/blobs/" in e["path"] for e in log)
 
 
 def test_errors_are_clear(rlr, registry):

@@ -1,0 +1,155 @@
+"""Which cgroup hierarchy the host has, where this process sits in it, and
+what is delegated to this user. The parsers take text (of
+/proc/self/mountinfo, /proc/self/cgroup) so they are testable without the
+machine they describe."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+
+
+def layout_from_mountinfo(text: str) -> tuple[str, str | None]:
+    """("v2" | "hybrid" | "v1" | "none", mount point of the v2 hierarchy)."""
+    v2 = None
+    v1 = False
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fstype = right.split(" ", 1)[0]
+        point = left.split(" ")[4] if len(left.split(" ")) > 4 else ""
+        point = point.replace("\\040", " ")
+        if fstype == "cgroup2":
+            # the one at /sys/fs/cgroup wins over a stray second mount
+            if v2 is None or point == str(ROOT):
+                v2 = point
+        elif fstype == "cgroup":
+            v1 = True
+    if v2 and not v1:
+        return "v2", v2
+    if v2 and v1:
+        return "hybrid", v2
+    if v1:
+        return "v1", None
+    return "none", None
+
+
+def own_cgroup(proc_cgroup_text: str) -> str | None:
+    """The v2 path ("0::/...") of /proc/PID/cgroup, or None."""
+    for line in proc_cgroup_text.splitlines():
+        if line.startswith("0::"):
+            return line[3:].strip() or "/"
+    return None
+
+
+def user_service(uid: int) -> str:
+    return f"/user.slice/user-{uid}.slice/user@{uid}.service"
+
+
+@dataclass
+class Host:
+    """What the host offers this user for containers' cgroups."""
+    layout: str                      # v2, hybrid, v1, none
+    mount: str | None                # where the v2 hierarchy is mounted
+    own: str | None                  # this process's v2 cgroup path
+    uid: int
+    user_service: str | None = None  # user@UID.service's path when it is this user's and writable
+    service_controllers: list[str] = field(default_factory=list)
+    own_delegated: bool = False      # own cgroup is a Delegate=yes unit's (or below one), ours to write
+    own_controllers: list[str] = field(default_factory=list)
+    bus: str | None = None           # the user's systemd bus socket, when there is one
+
+    def path(self, cgroup: str) -> Path:
+        return Path(self.mount or ROOT) / cgroup.lstrip("/")
+
+
+def _controllers(d: Path) -> list[str]:
+    try:
+        return (d / "cgroup.controllers").read_text().split()
+    except OSError:
+        return []
+
+
+def _ours(d: Path, uid: int) -> bool:
+    try:
+        return d.stat().st_uid == uid and os.access(d, os.W_OK) and os.access(d / "cgroup.procs", os.W_OK)
+    except OSError:
+        return False
+
+
+def is_delegated(d: Path) -> bool:
+    """systemd marks the cgroup of a Delegate=yes unit with an extended
+    attribute (user.delegate from a user manager, trusted.delegate from the
+    system one); a cgroup under user@.service without it belongs to systemd,
+    and creating children there would fight it."""
+    for name in ("user.delegate", "trusted.delegate"):
+        try:
+            if os.getxattr(d, name).strip(b"\0") in (b"1", b"yes", b"true"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _delegated_root(own: str, mount: Path, uid: int) -> bool:
+    """own or one of its ancestors below user@UID.service is a delegated
+    unit's cgroup, and own is ours to write."""
+    here = mount / own.lstrip("/")
+    if not _ours(here, uid):
+        return False
+    d = here
+    while d != mount and d != d.parent:
+        if is_delegated(d):
+            return True
+        if d.name.endswith(".service") and d.name.startswith("user@"):
+            return False
+        d = d.parent
+    return False
+
+
+def user_bus() -> str | None:
+    """The user's systemd/D-Bus socket: $DBUS_SESSION_BUS_ADDRESS when it is a
+    unix path, else $XDG_RUNTIME_DIR/bus (where dbus-user-session puts it)."""
+    addr = os.environ.get("DBUS_SESSION_BUS_ADDRESS", "")
+    for part in addr.split(";"):
+        if part.startswith("unix:"):
+            for kv in part[5:].split(","):
+                k, _, v = kv.partition("=")
+                if k == "path" and os.path.exists(v):
+                    return v
+    rt = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    cand = os.path.join(rt, "bus")
+    return cand if os.path.exists(cand) else None
+
+
+def probe(mountinfo: str | None = None, proc_cgroup: str | None = None, uid: int | None = None) -> Host:
+    """The real host (or the texts given)."""
+    uid = os.getuid() if uid is None else uid
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            mountinfo = ""
+    if proc_cgroup is None:
+        try:
+            proc_cgroup = Path("/proc/self/cgroup").read_text()
+        except OSError:
+            proc_cgroup = ""
+    layout, mount = layout_from_mountinfo(mountinfo)
+    host = Host(layout=layout, mount=mount, own=own_cgroup(proc_cgroup), uid=uid)
+    if layout != "v2" or not mount:
+        return host
+    m = Path(mount)
+    svc = user_service(uid)
+    if _ours(host.path(svc), uid):
+        host.user_service = svc
+        host.service_controllers = _controllers(host.path(svc))
+    if host.own and host.own != "/" and _delegated_root(host.own, m, uid):
+        host.own_delegated = True
+        host.own_controllers = _controllers(host.path(host.own))
+    host.bus = user_bus()
+    return host

@@ -9,7 +9,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 
-from rootless import network, storage, tools
+from rootless import cgroups, network, storage, tools
 from rootless.config import Paths, ensure_dir
 from rootless.containers import options
 from rootless.containers.records import Store
@@ -46,6 +46,7 @@ class RunRequest:
     security_opt: list[str] = field(default_factory=list)
     storage_driver: str | None = None
     quiet: bool = False
+    resources: dict = field(default_factory=dict)  # cgroup limits: rootless.cgroups.Resources.to_dict()
 
 
 @dataclass
@@ -160,6 +161,7 @@ def _keep_id(req: RunRequest) -> bool:
 def create(paths: Paths, req: RunRequest) -> Record:
     """Resolve the image and record the container; nothing runs yet."""
     network.parse_mode(req.network)
+    cgroups.check(req.resources)  # limits this host cannot enforce fail before any pull
     _keep_id(req)
     ensure_dir(paths.root)
     driver = storage.choose(req.storage_driver, paths.root)
@@ -184,7 +186,8 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None) -> int:
     try:
         mode = network.parse_mode(req.network)
         spec = build_spec(req, _Source(rec.image, rec.layers, rec.image_config), store, rec, mode)
-        opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)))
+        opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)),
+                                  cgroup=cgroups.placement(req.resources, rec.id, str(store.run_dir(rec.id)), rec.name))
         code = runtime.run(spec, opts, on_started=lambda pid: store.set_state(rec, "running", pid=pid))
         store.set_state(rec, "exited", exit_code=code)
         return code

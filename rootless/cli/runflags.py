@@ -46,6 +46,25 @@ FLAGS: tuple[Flag, ...] = (
     Flag("quiet", ("--quiet", "-q"), BOOL, "no pull progress"),
 )
 
+# cgroup limits (podman's names); parsed by rootless.cgroups.parse, also used by `rl update`
+RESOURCE_FLAGS: tuple[Flag, ...] = (
+    Flag("memory", ("--memory", "-m"), STR, "memory limit (e.g. 512m, 1g)"),
+    Flag("memory_reservation", ("--memory-reservation",), STR, "memory soft limit (memory.low)"),
+    Flag("memory_swap", ("--memory-swap",), STR, "memory plus swap limit (-1: unlimited swap)"),
+    Flag("cpus", ("--cpus",), STR, "number of CPUs (e.g. 0.5)"),
+    Flag("cpu_shares", ("--cpu-shares", "-c"), STR, "CPU shares (relative weight, v1 scale)"),
+    Flag("cpu_weight", ("--cpu-weight",), STR, "CPU weight 1-10000 (cpu.weight)"),
+    Flag("cpu_quota", ("--cpu-quota",), STR, "CPU time per period, microseconds"),
+    Flag("cpu_period", ("--cpu-period",), STR, "CPU period, microseconds"),
+    Flag("cpuset_cpus", ("--cpuset-cpus",), STR, "CPUs allowed (e.g. 0-1,3)"),
+    Flag("cpuset_mems", ("--cpuset-mems",), STR, "memory nodes allowed"),
+    Flag("pids_limit", ("--pids-limit",), STR, "maximum number of processes (default 2048; -1: unlimited)"),
+    Flag("blkio_weight", ("--blkio-weight",), STR, "block IO weight 10-1000"),
+    Flag("device_read_bps", ("--device-read-bps",), LIST, "limit reads from a device: PATH:RATE (e.g. 1mb)"),
+    Flag("device_write_bps", ("--device-write-bps",), LIST, "limit writes to a device: PATH:RATE"),
+)
+FLAGS = FLAGS + RESOURCE_FLAGS
+
 
 def defaults() -> dict:
     return {f.dest: (False if f.kind == BOOL else [] if f.kind == LIST else None) for f in FLAGS}
@@ -61,4 +80,10 @@ def to_request(flags: dict, storage_driver: str | None):
         env_files=f["env_file"], entrypoint=f["entrypoint"], workdir=f["workdir"], user=f["user"],
         volumes=f["volume"], tmpfs=f["tmpfs"], read_only=f["read_only"], init=f["init"], network=f["network"],
         userns=f["userns"], cap_add=f["cap_add"], cap_drop=f["cap_drop"], privileged=f["privileged"],
-        security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"])
+        security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"],
+        resources=_resources(f))
+
+
+def _resources(f: dict) -> dict:
+    from rootless import cgroups
+    return cgroups.parse({k.dest: f.get(k.dest) for k in RESOURCE_FLAGS}).to_dict()

@@ -71,7 +71,7 @@ def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: b
             except ImageError as e:
                 rep.errors.append(e)
             continue
-        if by_id and len(img.names) > 1 and not force:
+        if by_id and len(img.names) > 1 and not (force or all_images):
             rep.errors.append(ImageError(
                 f"unable to delete image {img.short_id} by ID with more than one tag ({', '.join(img.names)})",
                 hint="remove the tags one by one, or use -f"))

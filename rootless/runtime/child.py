@@ -113,6 +113,9 @@ def _after_pivot(spec: Spec, io: ChildIO) -> None:
         if os.read(io.go_r, 1) != b"1":
             raise Failed(EXIT_RL, "network setup failed")
         os.close(io.go_r)
+        # the host may have moved us into the container's cgroup meanwhile: a
+        # cgroup namespace rooted there shows the container "0::/", as podman's
+        linux.unshare(linux.Clone.NEWCGROUP)
     try:
         creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"))
     except users.UnknownUser as e:

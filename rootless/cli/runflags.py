@@ -36,7 +36,16 @@ FLAGS: tuple[Flag, ...] = (
     Flag("tmpfs", ("--tmpfs",), LIST, "PATH[:OPTIONS] mount a tmpfs"),
     Flag("read_only", ("--read-only",), BOOL, "mount the rootfs read-only"),
     Flag("init", ("--init",), BOOL, "run an init (catatonit) as PID 1"),
-    Flag("network", ("--network", "--net"), STR, "slirp4netns (default), none, host"),
+    Flag("network", ("--network", "--net"), STR,
+         "slirp4netns[:opts] (default), none, host, pasta[:opts], container:NAME"),
+    Flag("publish", ("--publish", "-p"), LIST, "[IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] publish a port"),
+    Flag("publish_all", ("--publish-all", "-P"), BOOL, "publish the image's EXPOSE ports on random host ports"),
+    Flag("dns", ("--dns",), LIST, "DNS server for /etc/resolv.conf"),
+    Flag("dns_search", ("--dns-search",), LIST, "DNS search domain (. for none)"),
+    Flag("dns_option", ("--dns-option",), LIST, "resolv.conf option (e.g. ndots:2)"),
+    Flag("add_host", ("--add-host",), LIST, "NAME:IP line added to /etc/hosts"),
+    Flag("no_hosts", ("--no-hosts",), BOOL, "keep the image's /etc/hosts"),
+    Flag("network_alias", ("--network-alias",), LIST, "another name for the container on its network"),
     Flag("userns", ("--userns",), STR, "keep-id: your UID/GID keep their numbers inside"),
     Flag("cap_add", ("--cap-add",), LIST, "add a capability"),
     Flag("cap_drop", ("--cap-drop",), LIST, "drop a capability (ALL for all)"),
@@ -81,7 +90,9 @@ def to_request(flags: dict, storage_driver: str | None):
         volumes=f["volume"], tmpfs=f["tmpfs"], read_only=f["read_only"], init=f["init"], network=f["network"],
         userns=f["userns"], cap_add=f["cap_add"], cap_drop=f["cap_drop"], privileged=f["privileged"],
         security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"],
-        resources=_resources(f))
+        resources=_resources(f), publish=f["publish"], publish_all=f["publish_all"], dns=f["dns"],
+        dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
+        network_alias=f["network_alias"])
 
 
 def _resources(f: dict) -> dict:

@@ -46,6 +46,14 @@ class RunRequest:
     security_opt: list[str] = field(default_factory=list)
     storage_driver: str | None = None
     quiet: bool = False
+    publish: list[str] = field(default_factory=list)      # -p specs (rootless.network.ports)
+    publish_all: bool = False                               # -P: the image's EXPOSE ports
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_option: list[str] = field(default_factory=list)
+    add_host: list[str] = field(default_factory=list)
+    no_hosts: bool = False
+    network_alias: list[str] = field(default_factory=list)
     resources: dict = field(default_factory=dict)  # cgroup limits: rootless.cgroups.Resources.to_dict()
 
 
@@ -109,7 +117,7 @@ def _default_user(req: RunRequest, cfg: dict) -> str:
     return cfg.get("User") or ""
 
 
-def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> Spec:
+def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
     cfg = src.config
     env = options.image_env(cfg.get("Env"))
     env_items = [item for path in req.env_files for item in options.read_env_file(path)] + list(req.env)
@@ -124,13 +132,11 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> S
     hostname = req.hostname or rec.short_id
     rundir = store.run_dir(rec.id)
     etc = {}
-    try:
-        with open("/etc/resolv.conf") as f:
-            host_resolv = f.read()
-    except OSError:
-        host_resolv = ""
-    for ctr_path, text in (("/etc/hostname", hostname + "\n"), ("/etc/hosts", network.hosts(mode, hostname)),
-                           ("/etc/resolv.conf", network.resolv_conf(mode, host_resolv))):
+    net = mode if isinstance(mode, network.NetSpec) else network.parse(mode)
+    texts = {"/etc/hostname": hostname + "\n", **network.etc_texts(
+        net, hostname, names=[rec.name, *req.network_alias], dns=req.dns, dns_search=req.dns_search,
+        dns_options=req.dns_option, add_hosts=req.add_host, no_hosts=req.no_hosts)}
+    for ctr_path, text in texts.items():
         host_file = rundir / os.path.basename(ctr_path)
         host_file.write_text(text)
         etc[ctr_path] = str(host_file)
@@ -148,7 +154,7 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode: str) -> S
         binds=[options.parse_volume(v) for v in req.volumes], tmpfs=[options.parse_tmpfs(t) for t in req.tmpfs],
         etc_files=etc, caps=caps, added_caps=added,
         seccomp_bpf=security.seccomp_program(seccomp_setting, caps, str(store.paths.runroot / "seccomp")), no_new_privs=nnp,
-        masked=not req.privileged, netns=mode != "host", wait_network=mode == "slirp4netns",
+        masked=not req.privileged, netns=net.mode != "host", wait_network=net.needs_helper,
         init=init_path, own_init=req.init and init_path is None, remove_storage=req.rm, nested_maps=nested)
 
 
@@ -160,7 +166,7 @@ def _keep_id(req: RunRequest) -> bool:
 
 def create(paths: Paths, req: RunRequest) -> Record:
     """Resolve the image and record the container; nothing runs yet."""
-    network.parse_mode(req.network)
+    _ports(req, network.parse(req.network), {})  # bad -p/--network fail before any pull
     cgroups.check(req.resources)  # limits this host cannot enforce fail before any pull
     _keep_id(req)
     ensure_dir(paths.root)
@@ -184,9 +190,16 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None) -> int:
         raise ContainerError(f"container {rec.name} is already running")
     store.set_state(rec, "starting", pid=os.getpid())  # rl itself until PID 1 exists
     try:
-        mode = network.parse_mode(req.network)
+        mode = network.parse(req.network)
+        join = _join_target(store, mode)
+        ports = _ports(req, mode, rec.image_config, choose=True)
         spec = build_spec(req, _Source(rec.image, rec.layers, rec.image_config), store, rec, mode)
-        opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)),
+        if join:
+            spec.join_netns = f"/proc/{join}/ns/net"
+        from rootless.network import ports as netports
+        netports.save(str(store.run_dir(rec.id)), ports)
+        opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)), ports=tuple(ports),
+                                  join_userns=f"/proc/{join}/ns/user" if join else None,
                                   cgroup=cgroups.placement(req.resources, rec.id, str(store.run_dir(rec.id)), rec.name))
         code = runtime.run(spec, opts, on_started=lambda pid: store.set_state(rec, "running", pid=pid))
         store.set_state(rec, "exited", exit_code=code)
@@ -194,6 +207,28 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None) -> int:
     finally:
         if req.rm:
             store.remove(rec)
+
+
+def _ports(req: RunRequest, net, image_config: dict, choose: bool = False) -> list:
+    """-p/-P -> PortMappings; with choose, host ports picked and checked free."""
+    from rootless.network import ports
+    mappings = ports.parse_all(req.publish, req.publish_all, (image_config or {}).get("ExposedPorts"))
+    if mappings and not net.publishes:
+        raise UsageError(f"cannot publish ports with --network {net.mode}",
+                         hint="ports are published by slirp4netns or pasta (the default network)")
+    return ports.choose_host_ports(mappings) if choose else mappings
+
+
+def _join_target(store: Store, net) -> int | None:
+    """--network container:NAME: the pid whose namespaces we join."""
+    if net.mode != "container":
+        return None
+    target = store.lookup(net.target)
+    st = store.state(target)
+    if st.get("state") != "running" or not st.get("pid"):
+        raise ContainerError(f"container {target.name} is not running",
+                             hint=f"--network container:{net.target} joins a running container's network")
+    return int(st["pid"])
 
 
 def run(paths: Paths, req: RunRequest) -> int:

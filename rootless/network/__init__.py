@@ -1,44 +1,179 @@
-"""Container networking for `rl run`: `none` (loopback only) and the
-default `slirp4netns` (user-mode TCP/IP: outbound access and DNS). Port
-publishing and user networks belong to a fuller module; this one never
-imports pyroute2."""
+"""Container networking, behind one small driver interface.
+
+    spec = network.parse("slirp4netns:allow_host_loopback=true")   # NetSpec
+    handle = network.start(spec, netns_pid, state_dir, ports)      # Handle
+    handle.pids        # helper processes (slirp4netns, ...) for records/cleanup
+    handle.failure()   # None while healthy, else why the helper died
+    handle.close()     # stop every helper (idempotent)
+
+`start` takes the pid of a process inside the container's network namespace
+(or a path: /proc/PID/ns/net) and returns once the network is configured and
+every published port listens. Whoever holds the Handle keeps the helpers
+alive: `rl run` in the foreground, or the per-container monitor of a
+detached container (it calls start/close itself after the CLI has gone).
+Helpers also die on their own when the holder dies (slirp4netns's exit-fd).
+
+Modes: none (lo only), host (the host's namespace), slirp4netns (default:
+user-mode TCP/IP, podman's 10.0.2.0/24), pasta (when installed),
+container:NAME (join a running container's namespace; no helper).
+
+Nothing here imports pyroute2: only network/netlink.py may, when needed."""
 
 from __future__ import annotations
 
-from rootless.errors import UsageError
+from dataclasses import dataclass, field
 
-MODES = ("slirp4netns", "none", "host")
-SLIRP_DNS = "10.0.2.3"
+from rootless.errors import UsageError
+from rootless.network.etcfiles import hosts, resolv_conf  # noqa: F401 - part of the interface
+
+MODES = ("slirp4netns", "none", "host", "pasta", "container")
+SLIRP_CIDR = "10.0.2.0/24"
 SLIRP_ADDR = "10.0.2.100"
+SLIRP_GATEWAY = "10.0.2.2"
+SLIRP_DNS = "10.0.2.3"
+
+# podman's slirp4netns options (containers.conf network_cmd_options)
+_SLIRP_OPTS = {"allow_host_loopback": bool, "enable_ipv6": bool, "mtu": int, "cidr": str,
+               "outbound_addr": str, "outbound_addr6": str, "port_handler": str}
+_PORT_HANDLERS = ("slirp4netns", "rl", "rootlesskit")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    mode: str = "slirp4netns"
+    options: dict = field(default_factory=dict)   # slirp4netns/pasta options, typed
+    target: str | None = None                     # container:NAME -> NAME
+
+    @property
+    def own_netns(self) -> bool:
+        return self.mode not in ("host", "container")
+
+    @property
+    def needs_helper(self) -> bool:
+        return self.mode in ("slirp4netns", "pasta")
+
+    @property
+    def publishes(self) -> bool:
+        return self.mode in ("slirp4netns", "pasta")
+
+
+def _bool(name: str, value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise UsageError(f"--network option {name}={value}: expected true or false")
+
+
+def parse(value: str | None) -> NetSpec:
+    """`--network` -> NetSpec; every mistake is a UsageError naming the fix."""
+    value = value or "slirp4netns"
+    mode, _, rest = value.partition(":")
+    if mode in ("private", "default", ""):
+        mode = "slirp4netns"
+    if mode == "container":
+        if not rest:
+            raise UsageError("--network container: needs a container", hint="--network container:NAME")
+        return NetSpec("container", target=rest)
+    if mode not in MODES:
+        raise UsageError(f"unsupported --network {value!r}",
+                         hint="none, host, slirp4netns[:opts], pasta[:opts] or container:NAME")
+    opts: dict = {}
+    if mode == "slirp4netns" and rest:
+        for item in rest.split(","):
+            k, eq, v = item.partition("=")
+            if k not in _SLIRP_OPTS or not eq:
+                raise UsageError(f"unknown slirp4netns option {item!r}",
+                                 hint=", ".join(f"{k}=..." for k in _SLIRP_OPTS))
+            typ = _SLIRP_OPTS[k]
+            try:
+                opts[k] = _bool(k, v) if typ is bool else typ(v)
+            except ValueError:
+                raise UsageError(f"slirp4netns option {item!r}: not a number") from None
+        if opts.get("port_handler", "slirp4netns") not in _PORT_HANDLERS:
+            raise UsageError(f"port_handler={opts['port_handler']}: unknown", hint="slirp4netns or rl")
+    elif mode == "pasta" and rest:
+        opts["args"] = rest.split(",")
+    elif rest:
+        raise UsageError(f"--network {mode} takes no options")
+    return NetSpec(mode, opts)
 
 
 def parse_mode(value: str | None) -> str:
-    mode = (value or "slirp4netns").split(":", 1)[0]
-    if mode == "private":
-        mode = "slirp4netns"
-    if mode not in MODES:
-        raise UsageError(f"unsupported --network {value!r}", hint="none, slirp4netns or host")
-    return mode
+    """Kept for older callers: just the mode's name."""
+    return parse(value).mode
+
+
+def container_address(spec: NetSpec) -> str | None:
+    """The container's own address, for its /etc/hosts."""
+    if spec.mode == "slirp4netns":
+        cidr = spec.options.get("cidr")
+        if cidr:
+            import ipaddress
+            return str(ipaddress.ip_network(cidr, strict=False).network_address + 100)
+        return SLIRP_ADDR
+    return None
+
+
+def dns_server(spec: NetSpec) -> str | None:
+    """The resolver a helper offers inside the namespace, if any."""
+    if spec.mode == "slirp4netns":
+        cidr = spec.options.get("cidr")
+        if cidr:
+            import ipaddress
+            return str(ipaddress.ip_network(cidr, strict=False).network_address + 3)
+        return SLIRP_DNS
+    return None
+
+
+def start(spec: NetSpec, netns: int | str, state_dir: str, ports=()):
+    """Start the helpers for spec (see the module docstring); a Handle."""
+    if isinstance(spec, str):
+        spec = parse(spec)
+    if spec.mode == "slirp4netns":
+        from rootless.network import slirp4netns
+        return slirp4netns.start(spec, netns, state_dir, list(ports))
+    if spec.mode == "pasta":
+        from rootless.network import pasta
+        return pasta.start(spec, netns, state_dir, list(ports))
+    return Handle()
+
+
+class Handle:
+    """Started helpers; the null handle for modes without any."""
+
+    pids: tuple[int, ...] = ()
+
+    def failure(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def etc_texts(spec: NetSpec, hostname: str, *, names: list[str] = (), dns: list[str] = (),
+              dns_search: list[str] = (), dns_options: list[str] = (), add_hosts: list[str] = (),
+              no_hosts: bool = False) -> dict[str, str]:
+    """The container's /etc/hosts and /etc/resolv.conf texts (hosts left
+    out with --no-hosts: the image's own file stays)."""
+    def read(path: str) -> str:
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+    out = {"/etc/resolv.conf": resolv_conf(spec.mode, read("/etc/resolv.conf"), list(dns), list(dns_search),
+                                           list(dns_options), helper_dns=dns_server(spec))}
+    if no_hosts:
+        if add_hosts:
+            raise UsageError("--no-hosts and --add-host conflict", hint="drop one of them")
+    else:
+        out["/etc/hosts"] = hosts(spec.mode, hostname, container_address(spec), list(names), list(add_hosts),
+                                  host_text=read("/etc/hosts") if spec.mode == "host" else None)
+    return out
 
 
 def start_slirp4netns(pid: int, log_path: str):
-    from rootless.network.slirp4netns import start
-    return start(pid, log_path)
-
-
-def resolv_conf(mode: str, host_text: str) -> str:
-    if mode == "slirp4netns":
-        search = [line for line in host_text.splitlines() if line.startswith(("search", "options"))]
-        return "\n".join(search + [f"nameserver {SLIRP_DNS}"]) + "\n"
-    # loopback resolvers of the host are unreachable from the container
-    lines = [line for line in host_text.splitlines()
-             if not (line.startswith("nameserver") and (" 127." in line or " ::1" in line))]
-    return "\n".join(lines) + "\n"
-
-
-def hosts(mode: str, hostname: str) -> str:
-    out = "127.0.0.1 localhost localhost.localdomain\n::1 localhost localhost.localdomain\n"
-    addr = SLIRP_ADDR if mode == "slirp4netns" else "127.0.1.1"
-    if mode != "host":
-        out += f"{addr} {hostname}\n"
-    return out
+    """Kept for older callers (create.py before the driver interface)."""
+    import os
+    return start(NetSpec(), pid, os.path.dirname(log_path))

@@ -1,16 +1,39 @@
 """slirp4netns: user-mode TCP/IP for a container's network namespace
-(outbound access, DNS at 10.0.2.3), started from the host side with a
-ready-fd and an exit-fd so it can never outlive rl."""
+(outbound access, DNS at 10.0.2.3, published ports through its API socket).
+
+Started from the holder's side with a ready-fd (returns once tap0 is
+configured: no sleep) and an exit-fd (it exits when the holder does, even
+when the holder is SIGKILLed); sandboxed and seccomp-confined when this
+build supports it (probed once from `slirp4netns --help`). A watcher thread
+notices it dying while the container runs and reports it."""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import socket
 import subprocess
+import sys
+import threading
 
 from rootless import tools
-from rootless.errors import RuntimeSetupError
+from rootless.errors import HostSetupError, RuntimeSetupError
 
+API_SOCKET = "slirp4netns.sock"   # relative to the state dir: sun_path is only 108 bytes
+LOG = "slirp4netns.log"
+FAILURE = "network.failure"       # written when the helper dies under a running container
 _dying: list[subprocess.Popen] = []
+
+
+@functools.cache
+def features(exe: str) -> frozenset[str]:
+    """The long options this slirp4netns build knows (1.0 has no sandbox, ...)."""
+    try:
+        out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(w.split("=")[0].rstrip(",") for w in out.split() if w.startswith("--"))
 
 
 def _reap_dying() -> None:
@@ -19,52 +42,159 @@ def _reap_dying() -> None:
             _dying.remove(proc)
 
 
-class Network:
-    """A started network helper; close() stops it."""
+def argv(exe: str, spec, netns: int | str, feats: frozenset[str]) -> list[str]:
+    o = spec.options
+    args = [exe, "--configure", f"--mtu={o.get('mtu', 65520)}"]
+    if not o.get("allow_host_loopback"):
+        args.append("--disable-host-loopback")
+    if o.get("enable_ipv6"):
+        args.append("--enable-ipv6")
+    if o.get("cidr"):
+        args.append(f"--cidr={o['cidr']}")
+    if o.get("outbound_addr"):
+        args.append(f"--outbound-addr={o['outbound_addr']}")
+    if o.get("outbound_addr6"):
+        args.append(f"--outbound-addr6={o['outbound_addr6']}")
+    for opt in ("--enable-sandbox", "--enable-seccomp"):
+        if opt in feats:
+            args.append(opt)
+    if isinstance(netns, str):  # a namespace path (the monitor may hold one)
+        args += ["--netns-type=path"]
+    return args
 
-    def __init__(self, proc: subprocess.Popen | None = None, exit_w: int | None = None):
+
+class Slirp:
+    """A running slirp4netns (the network Handle for this driver)."""
+
+    def __init__(self, proc: subprocess.Popen, exit_w: int, state_dir: str):
         self.proc = proc
-        self.exit_w = exit_w
+        self.exit_w: int | None = exit_w
+        self.state_dir = state_dir
+        self.pids: tuple[int, ...] = (proc.pid,)
+        self.extra: list = []   # further helpers (port forwarders) stopped with it
+        self._closing = False
+        self._failure: str | None = None
+        self._watch = threading.Thread(target=self._watcher, name="slirp4netns-watch", daemon=True)
+        self._watch.start()
+
+    def _watcher(self) -> None:
+        code = self.proc.wait()
+        if self._closing:
+            return
+        last = _last_log_line(self.state_dir)
+        self._failure = f"slirp4netns exited unexpectedly (status {code})" + (f": {last}" if last else "")
+        try:
+            with open(os.path.join(self.state_dir, FAILURE), "w") as f:
+                f.write(self._failure + "\n")
+        except OSError:
+            pass
+        print(f"Error: {self._failure}; the container has lost its network", file=sys.stderr, flush=True)
+
+    def failure(self) -> str | None:
+        return self._failure
+
+    def api(self, request: dict) -> dict:
+        return api_call(self.state_dir, request)
 
     def close(self) -> None:
+        self._closing = True
+        for helper in self.extra:
+            helper.close()
+        self.extra = []
         if self.exit_w is not None:
             os.close(self.exit_w)  # slirp4netns exits when its exit-fd closes
             self.exit_w = None
-        if self.proc is not None:
+        if self.proc.poll() is None:
             # it holds no state worth a graceful exit, and noticing the closed
-            # exit-fd takes it ~30 ms, reaping a killed one ~15 ms (its big
-            # buffers unmapping): neither belongs on every run's critical path.
-            # Reaped without blocking on the next start (or by init when rl exits).
-            self.proc.kill()
-            _dying.append(self.proc)
-            self.proc = None
+            # exit-fd takes it ~30 ms: not on every run's critical path.
+            # The watcher thread reaps it.
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
 
 
-def start(pid: int, log_path: str) -> Network:
-    """Attach slirp4netns to the network namespace of pid (it joins the
-    owning user namespace itself); returns once tap0 is configured."""
+def _last_log_line(state_dir: str) -> str:
+    try:
+        with open(os.path.join(state_dir, LOG), "rb") as f:
+            lines = f.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
+    except OSError:
+        return ""
+
+
+def api_call(state_dir: str, request: dict) -> dict:
+    """One request on the API socket (one per connection, as slirp4netns serves them)."""
+    dfd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(f"/proc/self/fd/{dfd}/{API_SOCKET}")  # short whatever state_dir's length
+            s.sendall(json.dumps(request).encode())
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    finally:
+        os.close(dfd)
+    try:
+        return json.loads(data or b"{}")
+    except ValueError:
+        return {"error": {"desc": data.decode(errors="replace")}}
+
+
+def add_hostfwd(state_dir: str, m, guest_addr: str) -> None:
+    reply = api_call(state_dir, {"execute": "add_hostfwd", "arguments": {
+        "proto": m.proto, "host_addr": m.host_ip or "0.0.0.0", "host_port": m.host_port,
+        "guest_addr": guest_addr, "guest_port": m.container_port}})
+    if "error" in reply:
+        desc = reply["error"].get("desc", reply["error"]) if isinstance(reply["error"], dict) else reply["error"]
+        raise HostSetupError(f"cannot publish {m}: slirp4netns: {desc}",
+                             hint="is the host port free and >= net.ipv4.ip_unprivileged_port_start?")
+
+
+def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
+    """Attach slirp4netns to the network namespace of netns (a pid, or a
+    path); returns once tap0 is configured and every port is published."""
     exe = tools.require("slirp4netns", "the default network gives containers outbound access with it")
     _reap_dying()
+    feats = features(exe)
+    args = argv(exe, spec, netns, feats)
+    handler = spec.options.get("port_handler", "slirp4netns")
+    if ports and handler == "slirp4netns":
+        args.append(f"--api-socket={API_SOCKET}")
     ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe()
-    log = open(log_path, "wb")
+    args += ["--ready-fd", str(ready_w), "--exit-fd", str(exit_r), str(netns), "tap0"]
+    log = open(os.path.join(state_dir, LOG), "wb")
     try:
-        proc = subprocess.Popen(
-            [exe, "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd", str(ready_w),
-             "--exit-fd", str(exit_r), str(pid), "tap0"],
-            pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=log)
+        proc = subprocess.Popen(args, pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, cwd=state_dir)
     finally:
         log.close()
         os.close(ready_w)
         os.close(exit_r)
     with os.fdopen(ready_r, "rb") as f:
         ok = f.read(1) == b"1"
-    net = Network(proc, exit_w)
+    net = Slirp(proc, exit_w, state_dir)
     if not ok:
         net.close()
-        with open(log_path, "rb") as f:
-            err = f.read().decode(errors="replace").strip().splitlines()
-        raise RuntimeSetupError(f"slirp4netns failed: {err[-1] if err else 'no ready signal'}",
+        last = _last_log_line(state_dir)
+        raise RuntimeSetupError(f"slirp4netns failed: {last or 'no ready signal'}",
                                 hint="check that /dev/net/tun exists and is usable; or use --network none")
+    try:
+        from rootless.network import container_address
+        guest = container_address(spec)
+        if handler == "slirp4netns":
+            for m in ports:
+                add_hostfwd(state_dir, m, guest)
+        elif ports:
+            from rootless.network import forwarder
+            net.extra.append(forwarder.start(netns, ports, state_dir))
+    except BaseException:
+        net.close()
+        raise
     return net

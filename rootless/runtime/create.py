@@ -33,6 +33,8 @@ from rootless.runtime.spec import Spec
 class RunOptions:
     network: str = "slirp4netns"
     state_dir: str = "/tmp"      # per-container volatile files (slirp4netns log)
+    ports: tuple = ()            # network.ports.PortMapping, host ports already chosen and checked
+    join_userns: str | None = None  # --network container:X: X's user namespace (/proc/PID/ns/user)
     # rootless.cgroups.Placement or None: attach(pid) puts PID 1 in its cgroup
     # before it execs (limits bind from its first instruction), finish() after
     cgroup: object | None = None
@@ -119,7 +121,7 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 report(err_w, 125, e.strerror or str(e))
             return 125
 
-        pid = userns.fork_userns(maps, ns_side, more_flags=Clone.NEWNS)
+        pid = userns.fork_userns(maps, ns_side, more_flags=Clone.NEWNS, join=opts.join_userns)
         fwd.attach(pid)
         for fd in (err_w, ready_w, pid_w) + ((go_r,) if go_r is not None else ()):
             os.close(fd)
@@ -134,8 +136,8 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             if ctr_pid.isdigit():
                 opts.cgroup.attach(int(ctr_pid))
         if go_w is not None:
-            if spec.wait_network and holder.isdigit() and opts.network == "slirp4netns":
-                net = network.start_slirp4netns(int(holder), os.path.join(opts.state_dir, "slirp4netns.log"))
+            if spec.wait_network and holder.isdigit():
+                net = network.start(opts.network, int(holder), opts.state_dir, opts.ports)
             try:
                 os.write(go_w, b"1")
             except BrokenPipeError:

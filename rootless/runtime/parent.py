@@ -85,10 +85,14 @@ def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
     """Unshare the container's namespaces (owned by the current user
     namespace), fork its PID 1, forward signals, return its status."""
     flags = Clone.NEWPID | Clone.NEWUTS | Clone.NEWIPC | Clone.NEWCGROUP
-    if spec.netns:
+    if spec.netns and not spec.join_netns:
         flags |= Clone.NEWNET
+    if spec.join_netns:  # --network container:X (we joined X's user namespace, which owns it)
+        nfd = os.open(spec.join_netns, os.O_RDONLY | os.O_CLOEXEC)
+        linux.setns(nfd, Clone.NEWNET)
+        os.close(nfd)
     linux.unshare(flags)
-    if spec.netns:
+    if spec.netns and not spec.join_netns:
         netdev.link_up("lo")
     os.write(netns_ready_w, str(os.getpid()).encode())  # slirp4netns joins this process's netns
     os.close(netns_ready_w)

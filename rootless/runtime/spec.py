@@ -56,6 +56,7 @@ class Spec:
     masked: bool = True            # masked and read-only /proc, /sys paths (off when --privileged)
     netns: bool = True             # own network namespace (else the host's)
     wait_network: bool = False     # block exec until the parent says the network is up
+    join_netns: str | None = None  # --network container:X: X's netns (/proc/PID/ns/net) instead of a new one
     init: str | None = None        # host path of a static init binary to run as PID 1
     own_init: bool = False         # --init without one installed: rl's PID 1 stays and reaps
     remove_storage: bool = False   # --rm: the namespace side deletes upper/work (subuid-owned)

@@ -117,7 +117,7 @@ def _child_fail(exc: BaseException) -> int:
 
 
 def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: int = 0,
-                pdeathsig: int = signal.SIGKILL) -> int:
+                pdeathsig: int = signal.SIGKILL, join: str | None = None) -> int:
     """Fork a child that enters a new, mapped user namespace (then unshares
     `more_flags`) and runs child_main(); its return value is the child's exit
     status. Returns the child's pid once the maps are written."""
@@ -131,7 +131,12 @@ def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: 
             os.close(go_w)
             if pdeathsig:
                 linux.set_pdeathsig(pdeathsig)
-            linux.unshare(linux.Clone.NEWUSER)
+            if join:  # an existing, already mapped namespace (another container's)
+                ufd = os.open(join, os.O_RDONLY | os.O_CLOEXEC)
+                linux.setns(ufd, linux.Clone.NEWUSER)
+                os.close(ufd)
+            else:
+                linux.unshare(linux.Clone.NEWUSER)
             os.write(ready_w, b"1")
             os.close(ready_w)
             if os.read(go_r, 1) != b"1":
@@ -157,7 +162,8 @@ def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: 
                 "cannot create a user namespace",
                 hint="check `sysctl user.max_user_namespaces` (must be > 0) and, on Ubuntu, "
                      "kernel.apparmor_restrict_unprivileged_userns=0; `rl system check` tells more")
-        write_maps(pid, maps)
+        if not join:
+            write_maps(pid, maps)
         os.write(go_w, b"1")
     except BaseException:
         try:

@@ -1,0 +1,95 @@
+"""/etc/resolv.conf and /etc/hosts for a container, as text (pure logic:
+the runtime bind-mounts the files written from these)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from rootless.errors import UsageError
+
+LOCALHOST = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost localhost.localdomain\n"
+
+
+def _is_loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def resolv_conf(mode: str, host_text: str, dns: list[str] | None = None, search: list[str] | None = None,
+                options: list[str] | None = None, helper_dns: str | None = "10.0.2.3") -> str:
+    """The host's resolv.conf made to work inside: resolvers on the host's
+    loopback (systemd-resolved's 127.0.0.53, a local dnsmasq) are not
+    reachable from another namespace, so slirp4netns's forwarder
+    (helper_dns) takes their place; --dns/--dns-search/--dns-option win."""
+    servers, host_search, host_opts = [], [], []
+    for line in host_text.splitlines():
+        words = line.split()
+        if not words or words[0].startswith(("#", ";")):
+            continue
+        if words[0] == "nameserver" and len(words) > 1:
+            servers.append(words[1])
+        elif words[0] in ("search", "domain"):
+            host_search = words[1:]
+        elif words[0] == "options":
+            host_opts += words[1:]
+    if mode != "host":
+        replaced = []
+        for s in servers:
+            s = (helper_dns if mode == "slirp4netns" else None) if _is_loopback(s) else s
+            if s and s not in replaced:
+                replaced.append(s)
+        servers = replaced
+        if mode == "slirp4netns" and not servers and helper_dns:
+            servers = [helper_dns]
+    if dns:
+        for d in dns:
+            try:
+                ipaddress.ip_address(d)
+            except ValueError:
+                raise UsageError(f"--dns {d!r}: not an IP address") from None
+        servers = list(dns)
+    if search:
+        host_search = [] if search == ["."] else list(search)
+    if options:
+        host_opts = list(options)
+    out = []
+    if host_search:
+        out.append("search " + " ".join(host_search))
+    out += [f"nameserver {s}" for s in servers]
+    if host_opts:
+        out.append("options " + " ".join(host_opts))
+    return "\n".join(out) + "\n"
+
+
+def parse_add_host(value: str) -> tuple[str, str]:
+    """--add-host NAME:IP (IPv6 addresses keep their colons) -> (name, ip)."""
+    name, sep, addr = value.partition(":")
+    if not sep or not name or not addr:
+        raise UsageError(f"--add-host {value!r}: expected NAME:IP")
+    if addr == "host-gateway":
+        addr = "10.0.2.2"  # slirp4netns's route to the host
+    addr = addr.strip("[]")
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        raise UsageError(f"--add-host {value!r}: {addr!r} is not an IP address") from None
+    return name, addr
+
+
+def hosts(mode: str, hostname: str, address: str | None = "10.0.2.100", names: list[str] | None = None,
+          add_hosts: list[str] | None = None, host_text: str | None = None) -> str:
+    """The container's /etc/hosts: localhost, --add-host entries, then the
+    container's own names on its address. With --network host the host's
+    own file is the base (as podman)."""
+    out = host_text if (mode == "host" and host_text) else LOCALHOST
+    if not out.endswith("\n"):
+        out += "\n"
+    for entry in add_hosts or []:
+        name, addr = parse_add_host(entry)
+        out += f"{addr}\t{name}\n"
+    if mode != "host":
+        own = [hostname] + [n for n in (names or []) if n and n != hostname]
+        out += f"{address or '127.0.1.1'}\t{' '.join(own)}\n"
+    return out

@@ -215,11 +215,14 @@ class Placement:
         except OSError as e:
             raise CgroupError(f"cannot reach the user's systemd on {host.bus}: {e.strerror or e}",
                               hint="systemctl --user status; loginctl enable-linger $USER") from None
-        # the reply comes when the job is queued; the move happens when it runs
+        # The reply comes when the job is queued; the moves happen when it runs,
+        # and a process outside user@UID.service (a login session's) is moved
+        # by the system manager on the user manager's asynchronous request:
+        # wait until both are in.
         deadline = time.monotonic() + 10
         while True:
             where = _cgroup_of(pid)
-            if where and where.endswith("/" + self.unit):
+            if where and where.endswith("/" + self.unit) and _cgroup_of(me) == where:
                 break
             if time.monotonic() > deadline:
                 raise CgroupError(f"systemd did not move the container into {self.unit} (it is in {where})",

@@ -401,6 +401,23 @@ def _changes(changes: List[str]) -> dict:
 
 # ------------------------------------------------------------------ push
 
+@image_app.command("bootstrap")
+def bootstrap_cmd(
+    reference: str = typer.Argument(..., help="NAME:SUITE, e.g. debian:bookworm"),
+    suite: Optional[str] = typer.Option(None, "--suite", help="the release to build (default: the tag)"),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="archive URL (default: this host's apt sources)"),
+    include: List[str] = typer.Option([], "--include", help="extra packages (repeatable, or comma-separated)"),
+    variant: str = typer.Option("minbase", "--variant", help="mmdebstrap variant: minbase, apt, important ..."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress"),
+) -> None:
+    """Build an image from a distribution's package archive (no registry needed)."""
+    from rootless.images import bootstrap
+    pkgs = [p for arg in include for p in arg.split(",") if p]
+    img = bootstrap.bootstrap(_paths(), reference, suite=suite, mirror=mirror, include=pkgs, variant=variant,
+                              quiet=quiet)
+    print(img.id)
+
+
 @app.command("push")
 @image_app.command("push")
 def push_cmd(

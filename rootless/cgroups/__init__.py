@@ -10,22 +10,32 @@ cgroup v2 limits and stats. Imports only the stdlib and rootless.errors.
 
 from __future__ import annotations
 
-from rootless.cgroups.manager import Placement, plan
-from rootless.cgroups.resources import CgroupError, Resources, parse
+# submodules load on first use: every `rl run` comes through here
+__all__ = ["CgroupError", "Resources", "check", "parse", "placement"]
 
-__all__ = ["CgroupError", "Placement", "Resources", "check", "parse", "placement", "plan"]
+
+def __getattr__(name: str):
+    if name in ("CgroupError", "Resources", "parse"):
+        from rootless.cgroups import resources
+        return getattr(resources, name)
+    raise AttributeError(name)
 
 
 def check(resources: dict | None) -> None:
     """Fail fast (before an image is pulled) when limits were asked for that
     this host cannot enforce."""
-    res = Resources.from_dict(resources)
-    if res.requested():
-        plan(res)
+    if resources:
+        from rootless.cgroups import manager
+        from rootless.cgroups.resources import Resources
+        res = Resources.from_dict(resources)
+        if res.requested():
+            manager.plan(res)
 
 
-def placement(resources: dict | None, cid: str, state_dir: str | None = None, name: str = "") -> Placement | None:
-    """The runtime's cgroup step for one container (RunOptions.cgroup), or
-    None when it gets no cgroup: nothing delegated and nothing asked for."""
+def placement(resources: dict | None, cid: str, state_dir: str | None = None, name: str = ""):
+    """The runtime's cgroup step for one container (RunOptions.cgroup: a
+    manager.Placement), or None when it gets no cgroup: nothing delegated
+    and nothing asked for."""
     from rootless.cgroups import manager
+    from rootless.cgroups.resources import Resources
     return manager.placement(Resources.from_dict(resources), cid, state_dir, name)

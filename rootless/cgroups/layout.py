@@ -95,20 +95,50 @@ def is_delegated(d: Path) -> bool:
     return False
 
 
-def _delegated_root(own: str, mount: Path, uid: int) -> bool:
-    """own or one of its ancestors below user@UID.service is a delegated
-    unit's cgroup, and own is ours to write."""
+def _unit_of(cgroup: str) -> str | None:
+    """The deepest systemd unit (.service/.scope) named in a cgroup path
+    below user@UID.service."""
+    parts = cgroup.strip("/").split("/")
+    for i, part in enumerate(parts):
+        if part.startswith("user@") and part.endswith(".service"):
+            below = [p for p in parts[i + 1:] if p.endswith((".service", ".scope"))]
+            return below[-1] if below else None
+    return None
+
+
+def _delegated_root(own: str, mount: Path, uid: int, bus: str | None) -> bool:
+    """own, or an ancestor of it below user@UID.service, is a Delegate=yes
+    unit's cgroup, and own is ours to write. user@UID.service itself does not
+    count: it is delegated to the user's systemd, not to rl."""
     here = mount / own.lstrip("/")
     if not _ours(here, uid):
         return False
     d = here
     while d != mount and d != d.parent:
+        if d.name.startswith("user@") and d.name.endswith(".service"):
+            break
         if is_delegated(d):
             return True
-        if d.name.endswith(".service") and d.name.startswith("user@"):
-            return False
         d = d.parent
-    return False
+    else:
+        return False
+    # systemd before v253 marks only the system manager's delegations with
+    # the xattr: ask the user's manager about the unit itself
+    unit = _unit_of(own)
+    return bool(unit and bus and unit_delegated(bus, unit))
+
+
+def unit_delegated(bus: str, unit: str) -> bool:
+    from rootless.cgroups import dbus
+    iface = "org.freedesktop.systemd1." + ("Scope" if unit.endswith(".scope") else "Service")
+    try:
+        with dbus.Connection(bus, timeout=5) as conn:
+            (path,) = conn.call(*dbus.SYSTEMD[:2], dbus.SYSTEMD[2], "GetUnit", "s", unit)
+            (value,) = conn.call(dbus.SYSTEMD[0], path, "org.freedesktop.DBus.Properties", "Get", "ss",
+                                 iface, "Delegate")
+    except (OSError, dbus.DBusError, ValueError):
+        return False
+    return value == ("b", True)
 
 
 def user_bus() -> str | None:
@@ -148,8 +178,8 @@ def probe(mountinfo: str | None = None, proc_cgroup: str | None = None, uid: int
     if _ours(host.path(svc), uid):
         host.user_service = svc
         host.service_controllers = _controllers(host.path(svc))
-    if host.own and host.own != "/" and _delegated_root(host.own, m, uid):
+    host.bus = user_bus()
+    if host.own and host.own != "/" and _delegated_root(host.own, m, uid, host.bus):
         host.own_delegated = True
         host.own_controllers = _controllers(host.path(host.own))
-    host.bus = user_bus()
     return host

@@ -238,3 +238,12 @@ def test_marshalled_call_parses_back():
     assert body == ["rl-x.scope", "fail", [("Description", ("s", "x")), ("PIDs", ("au", [1, 2])),
                                            ("Delegate", ("b", True))], []]
     assert dbus.parse_message(msg[:-1]) is None
+
+
+def test_unit_of_a_cgroup_below_the_user_manager():
+    svc = "/user.slice/user-1000.slice/user@1000.service"
+    assert layout._unit_of(f"{svc}/app.slice/run-r1.scope") == "run-r1.scope"
+    assert layout._unit_of(f"{svc}/app.slice/web.service/rl-supervisor") == "web.service"
+    assert layout._unit_of(f"{svc}/init.scope") == "init.scope"
+    assert layout._unit_of(f"{svc}/app.slice") is None
+    assert layout._unit_of("/user.slice/user-1000.slice/session-3.scope") is None

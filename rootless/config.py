@@ -26,8 +26,14 @@ def config_home() -> Path:
 
 @dataclass(frozen=True)
 class Paths:
-    root: Path      # persistent: images, layers, containers' upper dirs
-    runroot: Path   # volatile: pids, sockets, mounts; gone after a reboot
+    root: Path                    # persistent: images, layers, containers' upper dirs
+    _runroot: Path | None = None  # volatile: pids, sockets, mounts; gone after a reboot
+
+    @property
+    def runroot(self) -> Path:
+        # resolved on first use: image commands never need it, so they never
+        # print the runtime-dir fallback warning
+        return self._runroot or runtime_dir()
 
     @property
     def images(self) -> Path:
@@ -58,7 +64,7 @@ def runtime_dir() -> Path:
 def default_paths(root: str | None = None, runroot: str | None = None) -> Paths:
     return Paths(
         root=Path(root or os.environ.get("RL_ROOT") or data_home() / "rl"),
-        runroot=Path(runroot or os.environ.get("RL_RUNROOT") or runtime_dir()),
+        _runroot=Path(runroot or os.environ["RL_RUNROOT"]) if runroot or os.environ.get("RL_RUNROOT") else None,
     )
 
 

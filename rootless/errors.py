@@ -79,9 +79,14 @@ class CommandNotExecutable(RlError):
     exit_code = EXIT_CANNOT_INVOKE
 
 
-class ContainerExit(Exception):
-    """Not an error: carries the container's own exit status to the CLI."""
+class ExitStatus(Exception):
+    """Not an error: a command's answer is its exit status (`rl image exists`,
+    `rl system check`); the CLI exits with it and prints nothing."""
 
     def __init__(self, status: int):
         super().__init__(status)
         self.status = status
+
+
+class ContainerExit(ExitStatus):
+    """The container's own exit status, carried to the CLI."""

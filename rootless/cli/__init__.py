@@ -8,7 +8,7 @@ import os
 import sys
 
 from rootless.cli.options import OPTIONS, GlobalOptions  # noqa: F401
-from rootless.errors import EXIT_RL, ContainerExit, RlError
+from rootless.errors import EXIT_RL, ExitStatus, RlError
 
 
 def __getattr__(name: str):
@@ -22,7 +22,7 @@ def __getattr__(name: str):
 
 def _register() -> None:
     # each module adds its commands to `app`; kept explicit so a reader sees the whole CLI here
-    from rootless.cli import cgroups, containers, images, system  # noqa: F401
+    from rootless.cli import cgroups, containers, images, networks, system  # noqa: F401
 
 
 def _debug() -> bool:
@@ -63,7 +63,7 @@ def run(argv: list[str] | None = None) -> int:
         _register()
         rv = app(args=args, prog_name="rl", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
-    except ContainerExit as e:
+    except ExitStatus as e:
         return e.status
     except RlError as e:
         if _debug():

@@ -295,12 +295,12 @@ def inspect_cmd(
 @image_app.command("exists")
 def exists_cmd(image: str = typer.Argument(...)) -> None:
     """Exit 0 when the image is in local storage, 1 when not."""
-    from rootless.errors import ImageNotFound
+    from rootless.errors import ExitStatus, ImageNotFound
     from rootless.images.store import ImageStore
     try:
         ImageStore(_paths()).lookup(image)
     except ImageNotFound:
-        raise typer.Exit(1)
+        raise ExitStatus(1) from None
 
 
 @app.command("history")

@@ -9,6 +9,7 @@ import platform
 import typer
 
 from rootless.cli import OPTIONS, app
+from rootless.errors import ExitStatus
 
 system_app = typer.Typer(help="Manage rl itself and check the host.", no_args_is_help=True)
 app.add_typer(system_app, name="system")
@@ -32,7 +33,8 @@ def check(fmt: str = typer.Option("", "--format", "-f", help="json for machine-r
             if f.fix and f.status != "ok":
                 print(f"      {'':<{width}}  fix: {f.fix}")
         print("ready for rootless containers" if ok else "NOT ready: fix the ERROR lines above")
-    raise typer.Exit(0 if ok else 1)
+    if not ok:
+        raise ExitStatus(1)
 
 
 @app.command("info")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import List, Optional
 
 import typer
@@ -47,16 +48,22 @@ def _with_flags(fn):
 @_with_flags
 def run(**flags) -> None:
     """Run a command in a new container."""
-    from rootless.containers import run as engine
-    raise ContainerExit(engine.run(_paths(), runflags.to_request(flags, OPTIONS.storage_driver)))
+    from rootless.containers import lifecycle, run as engine
+    req = runflags.to_request(flags, OPTIONS.storage_driver)
+    if req.detach:
+        print(lifecycle.run_detached(_paths(), req).id)
+        return
+    raise ContainerExit(engine.run(_paths(), req))
 
 
 @app.command("create", context_settings=_RUN_CTX)
 @_with_flags
 def create(**flags) -> None:
     """Create a container without starting it; prints its ID."""
-    from rootless.containers import run as engine
-    print(engine.create(_paths(), runflags.to_request(flags, OPTIONS.storage_driver)).id)
+    from rootless.containers import lifecycle, run as engine
+    req = runflags.to_request(flags, OPTIONS.storage_driver)
+    lifecycle.validate(req)
+    print(engine.create(_paths(), req).id)
 
 
 @app.command("start")
@@ -65,26 +72,237 @@ def start(
     attach: bool = typer.Option(False, "--attach", "-a", help="attach stdout/stderr; exit with its status"),
     interactive: bool = typer.Option(False, "--interactive", "-i", help="attach stdin"),
 ) -> None:
-    """Start created or exited containers."""
-    from rootless.containers import run as engine
+    """Start created or exited containers (detached unless -a)."""
+    from rootless.containers import lifecycle, run as engine
     from rootless.containers.records import Store
     from rootless.errors import UsageError
-    if not attach:
-        raise UsageError("detached start needs the container monitor, which is not there yet",
-                         hint=f"attach instead: rl start -a {containers[0]}")
-    if len(containers) != 1:
-        raise UsageError("--attach takes exactly one container")
     paths = _paths()
-    raise ContainerExit(engine.start(paths, Store(paths).lookup(containers[0]), interactive=interactive or None))
+    if attach:
+        if len(containers) != 1:
+            raise UsageError("--attach takes exactly one container")
+        raise ContainerExit(engine.start(paths, Store(paths).lookup(containers[0]),
+                                         interactive=interactive or None))
+    for name in containers:
+        lifecycle.start_detached(paths, Store(paths).lookup(name))
+        print(name)
+
+
+def _each(names: List[str], all_: bool, fn) -> None:
+    """Apply fn to each container, podman-style: report every failure, fail at the end."""
+    from rootless.containers.records import Store
+    from rootless.errors import RlError
+    if all_:
+        names = [r.id for r in Store(_paths()).all()]
+    errors = []
+    for name in names:
+        try:
+            out = fn(name)
+            if out is not None:
+                print(out)
+        except RlError as e:
+            errors.append(e)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        for e in errors[:-1]:
+            print(f"Error: {e.message}", file=sys.stderr)
+        raise errors[-1]
+
+
+@app.command("stop")
+def stop(
+    containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
+    time_: Optional[float] = typer.Option(None, "--time", "-t", help="seconds to wait before SIGKILL"),
+    all_: bool = typer.Option(False, "--all", "-a", help="stop every running container"),
+) -> None:
+    """Stop containers: StopSignal, then SIGKILL after the timeout."""
+    from rootless.containers import lifecycle
+    _each(containers or [], all_, lambda n: lifecycle.stop(_paths(), n, time_) and n)
+
+
+@app.command("kill")
+def kill(
+    containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
+    signal_: str = typer.Option("KILL", "--signal", "-s", help="signal to send (name or number)"),
+    all_: bool = typer.Option(False, "--all", "-a"),
+) -> None:
+    """Send a signal to containers' PID 1."""
+    from rootless.containers import lifecycle
+    _each(containers or [], all_, lambda n: lifecycle.kill(_paths(), n, signal_) and n)
+
+
+@app.command("restart")
+def restart(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
+    time_: Optional[float] = typer.Option(None, "--time", "-t"),
+) -> None:
+    """Stop and start containers again (detached)."""
+    from rootless.containers import lifecycle
+    _each(containers, False, lambda n: lifecycle.restart(_paths(), n, time_) and n)
+
+
+@app.command("wait")
+def wait(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
+    condition: List[str] = typer.Option([], "--condition", help="stopped (default), running, healthy, ..."),
+    interval: str = typer.Option("250ms", "--interval", "-i", help="polling interval"),
+) -> None:
+    """Wait for containers to reach a condition; print their exit codes."""
+    from rootless.containers import lifecycle, policy
+    step = min(policy.parse_duration(interval, 0.25), 0.25)
+    for name in containers:
+        print(lifecycle.wait(_paths(), name, condition or None, interval=step))
 
 
 @app.command("rm")
 def rm(
-    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
+    containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
     force: bool = typer.Option(False, "--force", "-f", help="kill a running container first"),
+    volumes: bool = typer.Option(False, "--volumes", "-v", help="accepted: rl has no anonymous volumes"),
+    all_: bool = typer.Option(False, "--all", "-a", help="remove every container"),
 ) -> None:
-    """Remove containers: record, storage, state."""
-    from rootless.containers import run as engine
+    """Remove containers: processes, mounts, helpers, record, storage."""
+    from rootless.containers import lifecycle
+    _each(containers or [], all_, lambda n: lifecycle.remove(_paths(), n, force=force) and n)
+
+
+@app.command("pause")
+def pause(containers: List[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
+    """Freeze containers (needs the cgroup freezer)."""
+    from rootless.containers import lifecycle
+    _each(containers, False, lambda n: lifecycle.pause(_paths(), n))
+
+
+@app.command("unpause")
+def unpause(containers: List[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
+    """Thaw frozen containers (needs the cgroup freezer)."""
+    from rootless.containers import lifecycle
+    _each(containers, False, lambda n: lifecycle.pause(_paths(), n))
+
+
+@app.command("rename")
+def rename(container: str = typer.Argument(...), new_name: str = typer.Argument(...)) -> None:
+    """Give a container a new name."""
+    from rootless.containers import lifecycle
+    lifecycle.rename(_paths(), container, new_name)
+
+
+@app.command("ps")
+def ps(
+    all_: bool = typer.Option(False, "--all", "-a", help="all containers, not only running ones"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="IDs only"),
+    size: bool = typer.Option(False, "--size", "-s", help="the size of each container's writable layer"),
+    filter_: List[str] = typer.Option([], "--filter", "-f", help="KEY=VALUE: id, name, status, exited, ..."),
+    format_: Optional[str] = typer.Option(None, "--format", help="json, or a Go template"),
+    last: int = typer.Option(-1, "--last", "-n", help="the N most recently created"),
+    latest: bool = typer.Option(False, "--latest", "-l", help="the most recently created"),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="full IDs and commands"),
+) -> None:
+    """List containers."""
+    from rootless.cli import ctrview
+    ctrview.ps(_paths(), all_=all_, quiet=quiet, size=size, filters=filter_, fmt=format_,
+               last=1 if latest else last, trunc=not no_trunc)
+
+
+def _inspect_one(name: str):
+    """`rl inspect` (cli/images.py) asks each engine in turn: a container's view, or None."""
+    from rootless.containers import views
+    from rootless.containers.records import Store
+    from rootless.errors import ContainerError
+    store = Store(_paths())
+    try:
+        rec = store.lookup(name)
+    except ContainerError:
+        return None
+    return views.inspect(rec, store.state(rec), {"log": str(store.container_dir(rec.id) / "ctr.log")})
+
+
+from rootless.cli import images as _images  # noqa: E402 - its `inspect` command consults INSPECTORS
+_images.INSPECTORS.append(_inspect_one)
+
+
+@app.command("logs")
+def logs_(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing while it runs"),
+    since: Optional[str] = typer.Option(None, "--since", help="RFC3339 time, Unix time or duration (10m)"),
+    until: Optional[str] = typer.Option(None, "--until", help="RFC3339 time, Unix time or duration"),
+    tail: int = typer.Option(-1, "--tail", "-n", help="the last N lines (-1: all)"),
+    timestamps: bool = typer.Option(False, "--timestamps", "-t", help="prefix each line with its time"),
+) -> None:
+    """Print a container's output (k8s-file log)."""
+    from rootless.cli import ctrview
     for name in containers:
-        engine.remove(_paths(), name, force=force)
-        print(name)
+        ctrview.logs(_paths(), name, follow=follow, since=since, until=until, tail=tail, timestamps=timestamps)
+
+
+@app.command("attach")
+def attach(
+    container: str = typer.Argument(...),
+    no_stdin: bool = typer.Option(False, "--no-stdin", help="do not send stdin"),
+    detach_keys: str = typer.Option("ctrl-p,ctrl-q", "--detach-keys", help="keys that detach"),
+) -> None:
+    """Attach to a detached container's output (and stdin); ctrl-p ctrl-q detaches."""
+    from rootless.cli import ctrview
+    raise ContainerExit(ctrview.attach(_paths(), container, stdin=not no_stdin, detach_keys=detach_keys))
+
+
+@app.command("exec", context_settings=_RUN_CTX)
+def exec_(
+    container: str = typer.Argument(...),
+    command: List[str] = typer.Argument(..., metavar="COMMAND [ARG...]"),
+    interactive: bool = typer.Option(False, "--interactive", "-i"),
+    tty: bool = typer.Option(False, "--tty", "-t"),
+    detach: bool = typer.Option(False, "--detach", "-d"),
+    user: Optional[str] = typer.Option(None, "--user", "-u"),
+    env: List[str] = typer.Option([], "--env", "-e"),
+    workdir: Optional[str] = typer.Option(None, "--workdir", "-w"),
+    privileged: bool = typer.Option(False, "--privileged"),
+) -> None:
+    """Run a command in a running container (its namespaces and security settings)."""
+    from rootless.containers import lifecycle
+    raise ContainerExit(lifecycle.exec_(_paths(), container, list(command), env=env, user=user, workdir=workdir,
+                                        tty=tty, interactive=interactive, detach=detach, privileged=privileged))
+
+
+@app.command("top")
+def top(container: str = typer.Argument(...), descriptors: List[str] = typer.Argument(None)) -> None:
+    """The processes of a running container."""
+    from rootless.cli import ctrview
+    ctrview.top(_paths(), container)
+
+
+healthcheck_app = typer.Typer(help="Healthchecks.", no_args_is_help=True)
+app.add_typer(healthcheck_app, name="healthcheck")
+
+
+@healthcheck_app.command("run")
+def healthcheck_run(container: str = typer.Argument(...)) -> None:
+    """Run a container's healthcheck now; exit 1 when unhealthy."""
+    from rootless.containers import lifecycle
+    status = lifecycle.healthcheck_run(_paths(), container)
+    if status != "healthy":
+        print(status)
+        raise ContainerExit(1)
+
+
+container_app = typer.Typer(help="Manage containers.", no_args_is_help=True)
+app.add_typer(container_app, name="container")
+
+
+@container_app.command("inspect")
+def container_inspect(
+    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
+    format_: Optional[str] = typer.Option(None, "--format", "-f", help="a Go template, e.g. {{.State.Status}}"),
+) -> None:
+    """Show containers' configuration and state as podman does."""
+    from rootless.cli import ctrview
+    ctrview.inspect(_paths(), containers, format_)
+
+
+@container_app.command("prune")
+def container_prune(force: bool = typer.Option(False, "--force", "-f", help="do not ask")) -> None:
+    """Remove every container that is not running."""
+    from rootless.containers import lifecycle
+    for cid in lifecycle.prune(_paths()):
+        print(cid)

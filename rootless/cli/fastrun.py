@@ -57,8 +57,13 @@ def fast_run(argv: list[str]) -> int | None:
     from rootless.containers import run as engine
     paths = default_paths(OPTIONS.root, OPTIONS.runroot)
     req = runflags.to_request(vars(ns), OPTIONS.storage_driver)
+    from rootless.containers import lifecycle
     if verb == "create":
+        lifecycle.validate(req)
         print(engine.create(paths, req).id)
+        return 0
+    if req.detach:
+        print(lifecycle.run_detached(paths, req).id)
         return 0
     try:
         return engine.run(paths, req)

@@ -74,6 +74,22 @@ RESOURCE_FLAGS: tuple[Flag, ...] = (
 )
 FLAGS = FLAGS + RESOURCE_FLAGS
 
+# detached containers: the monitor's settings (podman's names)
+LIFECYCLE_FLAGS: tuple[Flag, ...] = (
+    Flag("detach", ("--detach", "-d"), BOOL, "run in the background under a monitor; print the ID"),
+    Flag("restart", ("--restart",), STR, "no, on-failure[:N], always, unless-stopped"),
+    Flag("health_cmd", ("--health-cmd",), STR, "healthcheck command (shell string or JSON array)"),
+    Flag("health_interval", ("--health-interval",), STR, "time between healthchecks (default 30s)"),
+    Flag("health_retries", ("--health-retries",), STR, "failures before unhealthy (default 3)"),
+    Flag("health_start_period", ("--health-start-period",), STR, "failures not counted this long after start"),
+    Flag("health_timeout", ("--health-timeout",), STR, "a check taking longer fails (default 30s)"),
+    Flag("log_driver", ("--log-driver",), STR, "k8s-file (default) or none"),
+    Flag("log_opt", ("--log-opt",), LIST, "max-size=SIZE: rotate the log at this size"),
+    Flag("stop_signal", ("--stop-signal",), STR, "signal rl stop sends first (default the image's, else TERM)"),
+    Flag("stop_timeout", ("--stop-timeout",), STR, "seconds rl stop waits before SIGKILL (default 10)"),
+)
+FLAGS = FLAGS + LIFECYCLE_FLAGS
+
 
 def defaults() -> dict:
     return {f.dest: (False if f.kind == BOOL else [] if f.kind == LIST else None) for f in FLAGS}
@@ -92,7 +108,7 @@ def to_request(flags: dict, storage_driver: str | None):
         security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"],
         resources=_resources(f), publish=f["publish"], publish_all=f["publish_all"], dns=f["dns"],
         dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
-        network_alias=f["network_alias"])
+        network_alias=f["network_alias"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
 
 
 def _resources(f: dict) -> dict:

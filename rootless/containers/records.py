@@ -1,9 +1,17 @@
-"""Container records: a 64-hex ID, a unique name, a config written once
-under the storage root and a small state file under the runroot, both
-replaced atomically. The full lifecycle (ps, rm, monitor) builds on this."""
+"""Container records: a 64-hex ID, a unique name, a config under the storage
+root and a small state file under the runroot, both replaced atomically.
+
+State never lies: a "running" record names the process that owns the
+container (the monitor, or a foreground `rl run`) by pid *and* start time;
+when that process is gone the container is reported exited, with the reason,
+whatever the file says. Commands that change a container hold its lock
+(flock on ID/lock); state updates take a second, short lock so the monitor
+can record an exit while `rl stop` holds the first."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import random
@@ -52,16 +60,35 @@ def _rmtree_all(paths: list[str]) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def _alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
+def start_time(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot, /proc/PID/stat
+    field 22): with the pid it names one process, never a recycled pid."""
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    if fields[:1] == [b"Z"]:
+        return None  # a zombie has finished: not an owner any more
+    return int(fields[19])
+
+
+def same_process(pid, started) -> bool:
+    return isinstance(pid, int) and pid > 0 and started is not None and start_time(pid) == started
+
+
+ACTIVE = ("starting", "running", "stopping", "paused")
+
+
+@contextlib.contextmanager
+def flocked(path: Path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class Store:
@@ -110,20 +137,76 @@ class Store:
         write_json(d / "config.json", asdict(rec))
         return rec
 
+    def lock(self, rec: Record):
+        """Serialises commands on one container (others run in parallel)."""
+        return flocked(self.container_dir(rec.id) / "lock")
+
     def set_state(self, rec: Record, state: str, **extra) -> None:
-        ensure_dir(self.run_dir(rec.id))
-        write_json(self.run_dir(rec.id) / "state.json", {"state": state, "time": time.time(), **extra})
+        self.update_state(rec, replace=True, state=state, **extra)
+
+    def update_state(self, rec: Record, replace: bool = False, **changes) -> dict:
+        """Read-modify-write of state.json under its own short lock."""
+        rundir = ensure_dir(self.run_dir(rec.id))
+        with flocked(rundir / "state.lock"):
+            st = {} if replace else self._read_state(rec) or {}
+            st.update(changes)
+            st["time"] = time.time()
+            write_json(rundir / "state.json", st)
+        if changes.get("state") not in (None, "created"):
+            (self.container_dir(rec.id) / "started").touch()
+        return st
+
+    def _read_state(self, rec: Record) -> dict | None:
+        try:
+            return json.loads((self.run_dir(rec.id) / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
 
     def state(self, rec: Record) -> dict:
-        """The recorded state, corrected when its process is gone (a
-        runroot wiped by a reboot, an rl killed outright)."""
-        try:
-            st = json.loads((self.run_dir(rec.id) / "state.json").read_text())
-        except (OSError, ValueError):
-            return {"state": "exited"}  # the runroot is volatile: gone after a reboot
-        if st.get("state") in ("running", "starting") and not _alive(st.get("pid")):
+        """The recorded state, corrected when its owner is gone (a runroot
+        wiped by a reboot, a monitor killed outright, a full disk)."""
+        st = self._read_state(rec)
+        if st is None:
+            if not (self.container_dir(rec.id) / "started").exists():
+                return {"state": "created"}
+            return {"state": "exited", "exit_code": -1,
+                    "reason": "its runtime state is gone (the runtime directory was cleared, e.g. by a reboot)"}
+        if st.get("state") in ACTIVE and not same_process(st.get("monitor"), st.get("monitor_start")):
             st["state"] = "exited"
+            st.setdefault("exit_code", -1)
+            st.setdefault("finished", st.get("time"))
+            st["reason"] = ("its monitor died without recording an exit status "
+                            "(killed, or the disk was full); the container died with it")
         return st
+
+    def all(self) -> list[Record]:
+        out = []
+        try:
+            entries = os.listdir(self.dir)
+        except FileNotFoundError:
+            return out
+        for name in entries:
+            if len(name) == 64:
+                try:
+                    out.append(self.load(name))
+                except ContainerNotFound:
+                    continue  # being created or removed right now
+        out.sort(key=lambda r: r.created, reverse=True)
+        return out
+
+    def rename(self, rec: Record, new: str) -> Record:
+        if not _NAME_RE.fullmatch(new):
+            raise ContainerError(f"invalid container name {new!r}",
+                                 hint="names match [a-zA-Z0-9][a-zA-Z0-9_.-]*, as podman's")
+        if not self._claim(new, rec.id):
+            raise ContainerError(f'the container name "{new}" is already in use')
+        old, rec.name = rec.name, new
+        write_json(self.container_dir(rec.id) / "config.json", asdict(rec))
+        try:
+            os.unlink(self.names / old)
+        except OSError:
+            pass
+        return rec
 
     def load(self, cid: str) -> Record:
         try:
@@ -144,6 +227,15 @@ class Store:
                 raise ContainerError(f"{name_or_id!r} matches {len(hits)} containers", hint="give more of the ID")
             if hits:
                 return self.load(hits[0])
+        if self.names.exists():  # an unambiguous name prefix
+            hits = [n for n in os.listdir(self.names) if n.startswith(name_or_id)]
+            if len(hits) > 1:
+                raise ContainerError(f"{name_or_id!r} matches {len(hits)} container names", hint="give the full name")
+            if hits:
+                try:
+                    return self.load(os.readlink(self.names / hits[0]))
+                except OSError:
+                    pass
         raise ContainerNotFound(f"no container with name or ID {name_or_id!r}",
                                 hint="rl ps -a lists containers")
 

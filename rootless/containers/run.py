@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from rootless import cgroups, network, storage, tools
 from rootless.config import Paths, ensure_dir
 from rootless.containers import options
-from rootless.containers.records import Store
+from rootless.containers.lifecycle import save_exec_settings
+from rootless.containers.records import Store, start_time
 from rootless.containers.records import Record
 from rootless.errors import ContainerError, ImageError, UsageError
 from rootless.runtime import create as runtime, keepid, security, userns
@@ -55,6 +56,18 @@ class RunRequest:
     no_hosts: bool = False
     network_alias: list[str] = field(default_factory=list)
     resources: dict = field(default_factory=dict)  # cgroup limits: rootless.cgroups.Resources.to_dict()
+    # detached containers and their monitor (issue 6)
+    detach: bool = False
+    restart: str | None = None                  # no, on-failure[:N], always, unless-stopped
+    health_cmd: str | None = None
+    health_interval: str | None = None
+    health_retries: str | None = None
+    health_start_period: str | None = None
+    health_timeout: str | None = None
+    log_driver: str | None = None               # k8s-file (default) or none
+    log_opt: list[str] = field(default_factory=list)
+    stop_signal: str | None = None
+    stop_timeout: str | None = None
 
 
 @dataclass
@@ -179,8 +192,9 @@ def create(paths: Paths, req: RunRequest) -> Record:
     return rec
 
 
-def start(paths: Paths, rec: Record, *, interactive: bool | None = None) -> int:
-    """Run a recorded container attached to this terminal; its exit status."""
+def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=None) -> int:
+    """Run a recorded container attached to this terminal; its exit status.
+    hooks (the detached monitor): .stdio, .supervise, .started(pid), see runtime.RunOptions."""
     store = Store(paths)
     req = RunRequest(**rec.request)
     if interactive is not None:
@@ -188,7 +202,10 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None) -> int:
     st = store.state(rec)
     if st.get("state") in ("running", "starting"):
         raise ContainerError(f"container {rec.name} is already running")
-    store.set_state(rec, "starting", pid=os.getpid())  # rl itself until PID 1 exists
+    # the owner (rl itself, or the monitor) by pid and start time: if it dies, ps says so
+    me = os.getpid()
+    store.update_state(rec, state="starting", monitor=me, monitor_start=start_time(me), pid=None, exit_code=None,
+                       detached=hooks is not None)
     try:
         mode = network.parse(req.network)
         join = _join_target(store, mode)
@@ -201,11 +218,20 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None) -> int:
         opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)), ports=tuple(ports),
                                   join_userns=f"/proc/{join}/ns/user" if join else None,
                                   cgroup=cgroups.placement(req.resources, rec.id, str(store.run_dir(rec.id)), rec.name))
-        code = runtime.run(spec, opts, on_started=lambda pid: store.set_state(rec, "running", pid=pid))
-        store.set_state(rec, "exited", exit_code=code)
+        save_exec_settings(store, rec, spec)
+        if hooks is not None:
+            opts.stdio, opts.supervise = hooks.stdio, hooks.supervise
+
+        def started(pid):
+            store.update_state(rec, state="running", pid=pid, pid_start=start_time(pid) if pid else None,
+                               started=time.time(), finished=None, reason=None)
+            if hooks is not None:
+                hooks.started(pid)
+        code = runtime.run(spec, opts, on_started=started)
+        store.update_state(rec, state="exited", exit_code=code, finished=time.time(), pid=None)
         return code
     finally:
-        if req.rm:
+        if req.rm and hooks is None:  # a monitor removes it after its last restart
             store.remove(rec)
 
 

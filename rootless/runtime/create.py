@@ -35,6 +35,8 @@ class RunOptions:
     state_dir: str = "/tmp"      # per-container volatile files (slirp4netns log)
     ports: tuple = ()            # network.ports.PortMapping, host ports already chosen and checked
     join_userns: str | None = None  # --network container:X: X's user namespace (/proc/PID/ns/user)
+    stdio: tuple[int, int, int] | None = None  # the container's fds 0, 1, 2 (a monitor's pipes); None: rl's own
+    supervise: object = None     # callable(ns_pid, pty_master) -> status: a monitor pumps and waits itself
     # rootless.cgroups.Placement or None: attach(pid) puts PID 1 in its cgroup
     # before it execs (limits bind from its first instruction), finish() after
     cgroup: object | None = None
@@ -113,6 +115,9 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 os.close(fd)
             if console_host is not None:
                 console_host.close()
+            if opts.stdio is not None:
+                for target, fd in enumerate(opts.stdio):
+                    os.dup2(fd, target)
             try:
                 return parent.main(spec, io, ready_w, pid_w)
             except RlError as e:
@@ -161,6 +166,10 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
         os.close(pid_r)
         if on_started is not None:
             on_started(int(ctr_pid) if ctr_pid.isdigit() else None)
+        if opts.supervise is not None:
+            code = opts.supervise(pid, master)
+            pid = None
+            return code
         if master is not None:
             tty.pump(master, 0 if spec.stdin else None, 1)
             os.close(master)

@@ -59,8 +59,8 @@ def test_rm_running_needs_force(rl, rootfs):
         proc.wait()
 
 
-def test_detached_start_is_explained(rl, rootfs):
-    rl.run("create", "--name", "c2", "--network", "none", "--rootfs", rootfs, "true", check=True)
-    res = rl.run("start", "c2")
-    assert res.returncode == 125 and "rl start -a c2" in res.stderr
+def test_detached_start_runs_under_a_monitor(rl, rootfs):
+    rl.run("create", "--name", "c2", "--network", "none", "--rootfs", rootfs, "sh", "-c", "exit 7", check=True)
+    assert rl.run("start", "c2").stdout.strip() == "c2"
+    assert rl.run("wait", "c2").stdout.strip() == "7"
     rl.run("rm", "c2", check=True)

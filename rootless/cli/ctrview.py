@@ -1,0 +1,267 @@
+"""Rendering of container commands that print more than a line: ps, inspect,
+logs, attach, top. Kept apart from the typer declarations so that they stay
+readable; no typer here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from rootless.containers import logs as klog, views
+from rootless.containers.records import ACTIVE, Store
+
+
+def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: str | None, last: int,
+       trunc: bool) -> None:
+    store = Store(paths)
+    now = time.time()
+    rows = []
+    for rec in store.all():  # newest first
+        st = store.state(rec)
+        if not all_ and last < 0 and st.get("state") not in ACTIVE and not filters:
+            continue
+        if filters and not views.matches(rec, st, filters):
+            continue
+        rows.append((rec, st))
+    if last >= 0:
+        rows = rows[:last]
+    if quiet:
+        for rec, _ in rows:
+            print(rec.id[:12] if trunc else rec.id)
+        return
+    if fmt in ("json", "{{json .}}"):
+        print(json.dumps([views.ps_json(rec, st, now) for rec, st in rows], indent=4))
+        return
+    from rootless.images.render import render_template, table, template_header
+    if fmt:
+        tpl = fmt[len("table"):].strip() if fmt.startswith("table") else fmt
+        if fmt.startswith("table"):
+            print(template_header(tpl))
+        for rec, st in rows:
+            print(render_template(tpl, views.ps_row_fields(rec, st, now, trunc)))
+        return
+    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    if size:
+        header.append("SIZE")
+    out = []
+    for rec, st in rows:
+        f = views.ps_row_fields(rec, st, now, trunc)
+        row = [f["ID"], f["Image"], f["Command"], f["Created"], f["Status"], f["Ports"], f["Names"]]
+        if size:
+            row.append(_size(store.container_dir(rec.id) / "diff"))
+        out.append(row)
+    print(table(out, header))
+
+
+def _size(path) -> str:
+    """The writable layer's size as the user can see it (directories a
+    container made private are counted as far as readable)."""
+    from rootless.images.render import human_size
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return human_size(total)
+
+
+def inspect(paths, names: list[str], fmt: str | None) -> None:
+    from rootless.errors import ContainerNotFound
+    store = Store(paths)
+    out = []
+    missing = None
+    for name in names:
+        try:
+            rec = store.lookup(name)
+        except ContainerNotFound as e:
+            missing = e
+            continue
+        log = store.container_dir(rec.id) / "ctr.log"
+        out.append(views.inspect(rec, store.state(rec), {"log": str(log)}))
+    if fmt:
+        from rootless.images.render import render_template
+        for obj in out:
+            print(render_template(fmt, obj))
+    else:
+        print(json.dumps(out, indent=4))
+    if missing is not None:
+        raise missing
+
+
+def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None, tail: int,
+         timestamps: bool) -> None:
+    store = Store(paths)
+    rec = store.lookup(name)
+    if (rec.request.get("log_driver") or "k8s-file") == "none":
+        from rootless.errors import ContainerError
+        raise ContainerError(f"container {rec.name} has --log-driver none: nothing was logged")
+    path = str(store.container_dir(rec.id) / "ctr.log")
+    t_since = klog.since_value(since) if since else None
+    t_until = klog.since_value(until) if until else None
+    entries, current = klog.read(path, keep_open=True)
+    out = sys.stdout.buffer
+    out.write(klog.render(klog.select(entries, t_since, t_until, tail if tail >= 0 else None), timestamps))
+    out.flush()
+    if not follow:
+        if current:
+            current.close()
+        return
+
+    def active() -> bool:
+        return store.container_dir(rec.id).exists() and store.state(rec).get("state") in ACTIVE
+    for e in klog.follow(path, active, current):
+        if t_until is not None and e.time > t_until:
+            break
+        out.write(klog.render([e], timestamps))
+        out.flush()
+
+
+def _detach_sequence(keys: str) -> bytes:
+    seq = b""
+    for k in keys.split(","):
+        k = k.strip().lower()
+        if k.startswith("ctrl-") and len(k) == 6:
+            seq += bytes([ord(k[5]) & 0x1F])
+        elif len(k) == 1:
+            seq += k.encode()
+    return seq
+
+
+def attach(paths, name: str, *, stdin: bool, detach_keys: str) -> int:
+    """Pump the monitor's socket to this terminal until the container exits
+    (its status) or the detach keys are typed (0)."""
+    import select
+    import termios
+    import tty as ttymod
+    from rootless.containers import monitor
+    from rootless.containers.lifecycle import running_pid
+    from rootless.errors import ContainerError
+    store = Store(paths)
+    rec = store.lookup(name)
+    running_pid(store, rec)
+    try:
+        sock = monitor.connect(str(store.run_dir(rec.id) / "attach"))
+    except OSError as e:
+        raise ContainerError(f"cannot attach to {rec.name}: {e.strerror}",
+                             hint="only containers started detached (-d, rl start) can be attached") from None
+    seq = _detach_sequence(detach_keys)
+    saved = None
+    fds = [sock]
+    if stdin:
+        fds.append(0)
+        if os.isatty(0):
+            saved = termios.tcgetattr(0)
+            ttymod.setraw(0)
+    typed = b""
+    detached = False
+    try:
+        while True:
+            ready, _, _ = select.select(fds, [], [])
+            if sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                os.write(1, data)
+            if 0 in ready:
+                data = os.read(0, 4096)
+                if not data:
+                    fds.remove(0)
+                    continue
+                typed = (typed + data)[-len(seq):] if seq else b""
+                if seq and typed == seq:
+                    detached = True
+                    break
+                sock.sendall(data)
+    finally:
+        sock.close()
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+    if detached:
+        print()
+        return 0
+    from rootless.containers import lifecycle
+    return lifecycle.wait(paths, rec.id, ["stopped"])
+
+
+def top(paths, name: str) -> None:
+    """ps of the container's processes: PID 1 and its descendants, with the
+    PIDs and user IDs as the container sees them."""
+    from rootless.containers.lifecycle import running_pid
+    from rootless.images.render import table
+    store = Store(paths)
+    rec = store.lookup(name)
+    pid1 = running_pid(store, rec)
+    uid_map = _read_map(f"/proc/{pid1}/uid_map")
+    hz = os.sysconf("SC_CLK_TCK")
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    rows = []
+    todo = [pid1]
+    while todo:
+        pid = todo.pop(0)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                raw = f.read()
+            status = _status(pid)
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            kids = []
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    kids += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+        todo += kids
+        fields = raw[raw.rfind(b")") + 2:].split()
+        cpu = (int(fields[11]) + int(fields[12])) / hz
+        elapsed = uptime - int(fields[19]) / hz
+        nspid = status.get("NSpid", str(pid)).split()
+        ppid = status.get("NSpid") and _nspid_of(int(fields[1])) or fields[1].decode()
+        host_uid = int(status.get("Uid", "0").split()[0])
+        rows.append([_user(host_uid, uid_map), nspid[-1], ppid if pid != pid1 else "0",
+                     f"{100 * cpu / elapsed if elapsed > 0 else 0:.3f}", _dur(elapsed), "?", _dur(cpu, True),
+                     cmd or status.get("Name", "")])
+    print(table(rows, ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"]))
+
+
+def _status(pid: int) -> dict:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def _nspid_of(pid: int) -> str:
+    try:
+        return _status(pid).get("NSpid", str(pid)).split()[-1]
+    except OSError:
+        return "0"
+
+
+def _read_map(path: str) -> list[tuple[int, int, int]]:
+    try:
+        with open(path) as f:
+            return [tuple(int(x) for x in line.split()) for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+def _user(host_uid: int, uid_map) -> str:
+    for inside, outside, count in uid_map:
+        if outside <= host_uid < outside + count:
+            uid = inside + host_uid - outside
+            return "root" if uid == 0 else str(uid)
+    return str(host_uid)
+
+
+def _dur(seconds: float, clock: bool = False) -> str:
+    s = int(seconds)
+    if clock:
+        return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{seconds:.6f}s" if seconds < 60 else f"{s // 60}m{seconds - 60 * (s // 60):.6f}s"

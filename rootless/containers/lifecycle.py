@@ -1,0 +1,302 @@
+"""The container lifecycle after `create`: detached start, stop, kill, wait,
+remove, exec settings, healthchecks. The CLI calls these; nothing prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+from rootless.config import Paths
+from rootless.containers import policy
+from rootless.containers.records import ACTIVE, Record, Store, same_process, write_json
+from rootless.errors import ContainerError, UsageError
+
+STOP_MARK = "stop-requested"
+
+
+# --- exec settings: what `rl exec` and healthchecks reuse of the container's spec
+def save_exec_settings(store: Store, rec: Record, spec) -> None:
+    write_json(store.run_dir(rec.id) / "exec.json", {
+        "env": spec.env, "user": spec.user, "cwd": spec.cwd, "hostname": spec.hostname,
+        "caps": sorted(spec.caps), "added_caps": sorted(spec.added_caps), "no_new_privs": spec.no_new_privs,
+        "seccomp": spec.seccomp_bpf.hex() if spec.seccomp_bpf else None})
+
+
+def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = (), user: str | None = None,
+              workdir: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
+              privileged: bool = False, die_with_parent: bool = False):
+    from rootless.containers import options
+    from rootless.runtime import security
+    from rootless.runtime.exec import ExecSpec
+    try:
+        s = json.loads((store.run_dir(rec.id) / "exec.json").read_text())
+    except (OSError, ValueError):
+        raise ContainerError(f"container {rec.name} is not running", hint=f"rl start {rec.name}") from None
+    e = dict(s["env"])
+    e.update(options.parse_env(list(env)))
+    caps = frozenset(s["caps"])
+    seccomp = bytes.fromhex(s["seccomp"]) if s["seccomp"] else None
+    if privileged:
+        caps, seccomp = security.all_caps(), None
+    return ExecSpec(list(args), env=e, cwd=workdir or s["cwd"], user=s["user"] if user is None else user,
+                    hostname=s["hostname"], terminal=tty, stdin=interactive, detach=detach, caps=caps,
+                    added_caps=frozenset(s["added_caps"]), seccomp_bpf=seccomp, no_new_privs=s["no_new_privs"],
+                    die_with_parent=die_with_parent)
+
+
+def running_pid(store: Store, rec: Record) -> int:
+    """The host pid of the container's PID 1; an error unless it runs."""
+    st = store.state(rec)
+    if st.get("state") != "running" or not same_process(st.get("pid"), st.get("pid_start")):
+        raise ContainerError(f"container {rec.name} is not running", hint=f"rl start {rec.name}")
+    return st["pid"]
+
+
+def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
+    from rootless.runtime import exec as rexec
+    store = Store(paths)
+    rec = store.lookup(name)
+    if not args:
+        raise UsageError("exec needs a command", hint=f"rl exec {name} sh")
+    pid = running_pid(store, rec)
+    spec = exec_spec(store, rec, args, **kw)
+    if spec.detach:
+        rexec.spawn(pid, spec)
+        return 0
+    return rexec.run(pid, spec)
+
+
+# --- healthchecks
+def record_health(store: Store, rec: Record, code: int, output: str, cfg, in_start_period: bool) -> dict:
+    now = time.time()
+    entry = {"Start": now, "End": now, "ExitCode": code, "Output": output[-4096:]}
+    st = store.state(rec)
+    h = policy.health_after(st.get("health"), code, cfg, in_start_period, entry)
+    store.update_state(rec, health=h)
+    return h
+
+
+def healthcheck_run(paths: Paths, name: str) -> str:
+    """`rl healthcheck run`: one check now; the resulting status."""
+    from rootless.runtime import exec as rexec
+    store = Store(paths)
+    rec = store.lookup(name)
+    from rootless.containers.run import RunRequest
+    req = RunRequest(**rec.request)
+    cfg = policy.health_config(req.health_cmd, req.health_interval, req.health_retries, req.health_start_period,
+                               req.health_timeout, (rec.image_config or {}).get("Healthcheck"))
+    if cfg is None:
+        raise ContainerError(f"container {rec.name} has no defined healthcheck")
+    pid = running_pid(store, rec)
+    spec = exec_spec(store, rec, cfg.cmd, die_with_parent=True)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        code = _run_quiet(rexec, pid, spec, null)
+    finally:
+        os.close(null)
+    st = store.state(rec)
+    started = st.get("started") or 0
+    h = record_health(store, rec, code, "", cfg, time.time() - started < cfg.start_period)
+    return h["Status"]
+
+
+def _run_quiet(rexec, pid: int, spec, null: int) -> int:
+    from rootless.runtime import userns
+    a, _ = rexec.spawn(pid, spec, stdio=(null, null, null))
+    return userns.wait_status(a)
+
+
+# --- start, stop, kill, wait, rm
+def start_detached(paths: Paths, rec: Record) -> None:
+    from rootless.containers import monitor
+    store = Store(paths)
+    with store.lock(rec):
+        st = store.state(rec)
+        if st.get("state") in ACTIVE:
+            return  # podman: starting a running container is not an error
+        monitor.spawn(paths, rec)
+
+
+def run_detached(paths: Paths, req) -> Record:
+    from rootless.containers import run as engine
+    validate(req)
+    rec = engine.create(paths, req)
+    start_detached(paths, rec)
+    return rec
+
+
+def _stop_signal(rec: Record) -> int:
+    req = rec.request
+    return policy.parse_signal(req.get("stop_signal") or (rec.image_config or {}).get("StopSignal"), 15)
+
+
+def _wait_inactive(store: Store, rec: Record, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if store.state(rec).get("state") not in ACTIVE:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _signal(st: dict, sig: int) -> None:
+    pid = st.get("pid")
+    if same_process(pid, st.get("pid_start")):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop(paths: Paths, name: str, timeout: float | None = None) -> Record:
+    store = Store(paths)
+    rec = store.lookup(name)
+    with store.lock(rec):
+        _stop_locked(store, rec, timeout)
+    return rec
+
+
+def _stop_locked(store: Store, rec: Record, timeout: float | None) -> None:
+    (store.run_dir(rec.id)).mkdir(parents=True, exist_ok=True)
+    (store.run_dir(rec.id) / STOP_MARK).touch()  # the monitor restarts nothing after this
+    st = store.state(rec)
+    if st.get("state") not in ACTIVE:
+        return
+    if timeout is None:
+        t = rec.request.get("stop_timeout")
+        timeout = float(t) if t not in (None, "") else 10.0
+    if timeout > 0:
+        _signal(st, _stop_signal(rec))
+        if _wait_inactive(store, rec, timeout):
+            return
+    _signal(store.state(rec), signal.SIGKILL)
+    if not _wait_inactive(store, rec, 10):
+        _kill_monitor(store, rec)
+
+
+def _kill_monitor(store: Store, rec: Record) -> None:
+    """The last resort, and what rm does to an owner still around: the
+    monitor's death takes the container, fuse daemon and slirp4netns along."""
+    st = store._read_state(rec) or {}
+    mon = st.get("monitor")
+    if same_process(mon, st.get("monitor_start")) and mon != os.getpid():
+        if st.get("detached"):
+            try:
+                os.kill(mon, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        # a foreground `rl run` is left to finish: it reports the status to its caller
+        deadline = time.monotonic() + 5
+        while same_process(mon, st.get("monitor_start")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def kill(paths: Paths, name: str, sig: str | None = None) -> Record:
+    store = Store(paths)
+    rec = store.lookup(name)
+    n = policy.parse_signal(sig, signal.SIGKILL)
+    st = store.state(rec)
+    if st.get("state") != "running":
+        raise ContainerError(f"container {rec.name} is not running", hint="rl ps -a shows its state")
+    _signal(st, n)
+    return rec
+
+
+WAIT_CONDITIONS = {"stopped": ("exited", "stopped"), "exited": ("exited", "stopped"), "running": ("running",),
+                   "created": ("created",), "paused": ("paused",), "healthy": (), "unhealthy": ()}
+
+
+def wait(paths: Paths, name: str, conditions: list[str] | None = None, interval: float = 0.05) -> int:
+    store = Store(paths)
+    rec = store.lookup(name)
+    conds = conditions or ["stopped"]
+    for c in conds:
+        if c not in WAIT_CONDITIONS:
+            raise UsageError(f"invalid --condition {c!r}", hint=", ".join(WAIT_CONDITIONS))
+    while True:
+        st = store.state(rec)
+        health = (st.get("health") or {}).get("Status")
+        if any(st.get("state") in WAIT_CONDITIONS[c] or health == c for c in conds):
+            return st.get("exit_code") if st.get("exit_code") is not None else -1
+        if not store.container_dir(rec.id).exists():
+            raise ContainerError(f"container {rec.name} was removed")
+        time.sleep(interval)
+
+
+def remove(paths: Paths, name: str, force: bool = False) -> Record:
+    store = Store(paths)
+    rec = store.lookup(name)
+    with store.lock(rec):
+        st = store.state(rec)
+        if st.get("state") in ACTIVE:
+            if not force:
+                raise ContainerError(f"container {rec.name} is running",
+                                     hint=f"stop it first, or: rl rm -f {rec.name}")
+            _stop_locked(store, rec, 0)
+        _kill_monitor(store, rec)  # an exiting monitor, or one lingering in a restart backoff
+        store.remove(rec)
+    return rec
+
+
+def restart(paths: Paths, name: str, timeout: float | None = None) -> Record:
+    rec = stop(paths, name, timeout)
+    start_detached(paths, rec)
+    return rec
+
+
+def pause(paths: Paths, name: str) -> None:
+    store = Store(paths)
+    rec = store.lookup(name)
+    running_pid(store, rec)
+    raise ContainerError("pause needs the cgroup freezer, and no cgroup is delegated to this user",
+                         hint="enable cgroup v2 delegation (systemd user session: Delegate=yes)")
+
+
+def rename(paths: Paths, name: str, new: str) -> Record:
+    store = Store(paths)
+    rec = store.lookup(name)
+    with store.lock(rec):
+        return store.rename(rec, new)
+
+
+def prune(paths: Paths) -> list[str]:
+    store = Store(paths)
+    out = []
+    for rec in store.all():
+        if store.state(rec).get("state") not in ACTIVE:
+            try:
+                remove(paths, rec.id)
+                out.append(rec.id)
+            except ContainerError:
+                continue
+    return out
+
+
+def validate(req) -> None:
+    """Lifecycle flags checked before anything is pulled or recorded."""
+    p = policy.parse_restart(req.restart)
+    if p.name != "no" and req.rm:
+        raise UsageError("the --rm option conflicts with --restart", hint="use one of them")
+    if (req.log_driver or "k8s-file") not in ("k8s-file", "none"):
+        hint = "journald is not available here (no systemd journal)" if req.log_driver == "journald" else None
+        raise UsageError(f"unsupported --log-driver {req.log_driver!r}", hint=hint or "k8s-file or none")
+    for o in req.log_opt or []:
+        k, _, v = o.partition("=")
+        if k != "max-size":
+            raise UsageError(f"unsupported --log-opt {o!r}", hint="max-size=10mb")
+        from rootless.containers import logs
+        try:
+            logs.parse_size(v)
+        except ValueError:
+            raise UsageError(f"invalid --log-opt {o!r}", hint="max-size=10mb") from None
+    policy.health_config(req.health_cmd, req.health_interval, req.health_retries, req.health_start_period,
+                         req.health_timeout)
+    policy.parse_signal(req.stop_signal)
+    if req.stop_timeout not in (None, ""):
+        try:
+            float(req.stop_timeout)
+        except ValueError:
+            raise UsageError(f"invalid --stop-timeout {req.stop_timeout!r}", hint="seconds") from None

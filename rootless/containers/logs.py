@@ -1,0 +1,219 @@
+"""Container logs in podman's k8s-file format, one record a line:
+
+    2024-05-01T10:00:00.123456789+00:00 stdout F a complete line
+    2024-05-01T10:00:00.123456789+00:00 stdout P a partial li
+
+F ends a line, P is a piece of one still being written (what a read
+returned without a newline). Pure functions plus a small rotating writer."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+
+def timestamp(t: float | None = None) -> str:
+    """RFC3339Nano in UTC, with podman's explicit offset."""
+    ns = time.time_ns() if t is None else int(t * 1e9)
+    sec, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:09d}+00:00"
+
+
+def format_chunk(stream: str, data: bytes, ts: str) -> bytes:
+    """One read's worth of output -> log records."""
+    out = []
+    lines = data.split(b"\n")
+    for i, line in enumerate(lines):
+        last = i == len(lines) - 1
+        if last and not line:
+            break  # the data ended with a newline
+        flag = b"P" if last else b"F"
+        out.append(b"%s %s %s %s\n" % (ts.encode(), stream.encode(), flag, line))
+    return b"".join(out)
+
+
+@dataclass
+class Entry:
+    time: float
+    stamp: str
+    stream: str
+    partial: bool
+    text: bytes
+
+
+def parse_time(stamp: str) -> float:
+    """RFC3339(Nano) -> epoch seconds (any offset)."""
+    date, _, rest = stamp.partition("T")
+    tz_at = max(rest.rfind("+"), rest.rfind("-"))
+    if rest.endswith("Z"):
+        clock, off = rest[:-1], 0
+    elif tz_at > 0:
+        clock, tz = rest[:tz_at], rest[tz_at:]
+        hh, _, mm = tz[1:].partition(":")
+        off = (int(hh) * 3600 + int(mm or 0) * 60) * (1 if tz[0] == "+" else -1)
+    else:
+        clock, off = rest, 0
+    whole, _, frac = clock.partition(".")
+    y, mo, d = (int(x) for x in date.split("-"))
+    h, mi, s = (int(x) for x in whole.split(":"))
+    import calendar
+    return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) + float(f"0.{frac or 0}") - off
+
+
+def parse_line(line: bytes) -> Entry | None:
+    parts = line.rstrip(b"\n").split(b" ", 3)
+    if len(parts) < 3:
+        return None
+    stamp = parts[0].decode()
+    try:
+        t = parse_time(stamp)
+    except ValueError:
+        return None
+    return Entry(t, stamp, parts[1].decode(), parts[2] == b"P", parts[3] if len(parts) > 3 else b"")
+
+
+def since_value(text: str, now: float | None = None) -> float:
+    """--since/--until: RFC3339, a Unix time, or a duration back from now (10m, 1h30m)."""
+    now = time.time() if now is None else now
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if text and text[-1] in "smh" and "T" not in text and "-" not in text:
+        total, num = 0.0, ""
+        for ch in text:
+            if ch.isdigit() or ch == ".":
+                num += ch
+            else:
+                total += float(num) * {"s": 1, "m": 60, "h": 3600}[ch]
+                num = ""
+        return now - total
+    if "T" not in text:
+        text += "T00:00:00Z"
+    return parse_time(text)
+
+
+def render(entries, timestamps: bool = False) -> bytes:
+    """Entries -> what `rl logs` prints: partial pieces joined to their line."""
+    out = []
+    for e in entries:
+        if timestamps and not getattr(e, "_cont", False):
+            out.append(e.stamp.encode() + b" ")
+        out.append(e.text + (b"" if e.partial else b"\n"))
+    return b"".join(out)
+
+
+def select(entries: list[Entry], since: float | None = None, until: float | None = None,
+           tail: int | None = None) -> list[Entry]:
+    picked = [e for e in entries if (since is None or e.time >= since) and (until is None or e.time <= until)]
+    if tail is not None and tail >= 0:
+        # --tail counts whole lines: a line is its partial pieces plus the final F
+        ends = [i for i, e in enumerate(picked) if not e.partial]
+        if tail == 0:
+            return []
+        if len(ends) > tail:
+            picked = picked[ends[-tail - 1] + 1:]
+    return picked
+
+
+def read(path: str, keep_open: bool = False):
+    """Every entry (the rotated file first). keep_open: also return the
+    current file, positioned after what was read, for follow()."""
+    out = []
+    current = None
+    for p in (path + ".1", path):
+        try:
+            f = open(p, "rb")
+        except FileNotFoundError:
+            continue
+        data = f.read()
+        if p == path and keep_open:
+            complete = data.rfind(b"\n") + 1  # a record still being written is follow()'s
+            f.seek(complete)
+            data = data[:complete]
+            current = f
+        else:
+            f.close()
+        for line in data.split(b"\n"):
+            e = parse_line(line)
+            if e is not None:
+                out.append(e)
+    return (out, current) if keep_open else out
+
+
+def parse_size(text: str) -> int:
+    """--log-opt max-size: 10mb, 512k, 1g, or bytes."""
+    t = text.strip().lower().rstrip("b")
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(t[-1:], 1)
+    return int(float(t[:-1] if mult > 1 else t) * mult)
+
+
+class Writer:
+    """Appends records; at max_size the file becomes PATH.1 (one kept, as
+    podman keeps the log bounded) and a new one starts."""
+
+    def __init__(self, path: str, max_size: int = 0):
+        self.path = path
+        self.max_size = max_size
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.size = os.fstat(self.fd).st_size
+
+    def write(self, stream: str, data: bytes) -> None:
+        rec = format_chunk(stream, data, timestamp())
+        if self.max_size and self.size + len(rec) > self.max_size and self.size:
+            os.close(self.fd)
+            os.replace(self.path, self.path + ".1")
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self.size = 0
+        try:
+            os.write(self.fd, rec)
+            self.size += len(rec)
+        except OSError:
+            pass  # a full disk loses log lines, never the container
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def follow(path: str, active, f=None, poll: float = 0.1):
+    """Yield entries appended to path while active() is true (then the rest),
+    across rotations (a new inode at path); f: the file already read this far."""
+    ino = os.fstat(f.fileno()).st_ino if f is not None else None
+    buf = b""
+    while True:
+        if f is None:
+            try:
+                f = open(path, "rb")
+                ino = os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                if not active():
+                    return
+                time.sleep(poll)
+                continue
+        chunk = f.read(65536)
+        if chunk:
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                e = parse_line(line)
+                if e is not None:
+                    yield e
+            continue
+        try:
+            rotated = os.stat(path).st_ino != ino
+        except FileNotFoundError:
+            rotated = True
+        if rotated:
+            f.close()
+            f = None
+            continue
+        if not active():
+            # one more read: the monitor's last lines may land after our check
+            chunk = f.read()
+            if not chunk:
+                f.close()
+                return
+            buf += chunk
+            continue
+        time.sleep(poll)

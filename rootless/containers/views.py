@@ -1,0 +1,209 @@
+"""What ps and inspect show: podman's shapes built from a record and its
+(truthful) state. Pure functions of their inputs, plus `now`."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from rootless.containers.logs import timestamp
+
+TRUNC = 12
+
+
+def _human(seconds: float) -> str:
+    from rootless.images.render import human_duration
+    return human_duration(max(0.0, seconds))
+
+
+def status_text(st: dict, now: float) -> str:
+    """podman's STATUS column: Up 5 seconds (healthy), Exited (0) 3 seconds ago, Created."""
+    state = st.get("state", "created")
+    if state in ("running", "stopping"):
+        text = f"Up {_human(now - (st.get('started') or now))}"
+        health = (st.get("health") or {}).get("Status")
+        return f"{text} ({health})" if health else text
+    if state == "paused":
+        return "Paused"
+    if state == "starting":
+        return "Starting"
+    if state in ("exited", "stopped"):
+        code = st.get("exit_code")
+        return f"Exited ({code if code is not None else -1}) {_human(now - (st.get('finished') or now))} ago"
+    return "Created"
+
+
+def state_name(st: dict) -> str:
+    return st.get("state", "created")
+
+
+def command_text(rec, trunc: bool) -> str:
+    args = rec.request.get("command") or []
+    cfg = rec.image_config or {}
+    if rec.request.get("entrypoint") is None:
+        args = list(cfg.get("Entrypoint") or []) + (args or list(cfg.get("Cmd") or []))
+    text = " ".join(args)
+    return text[:17] + "..." if trunc and len(text) > 20 else text
+
+
+def ps_json(rec, st: dict, now: float) -> dict:
+    """One entry of `ps --format json`, podman's keys."""
+    state = state_name(st)
+    return {
+        "AutoRemove": bool(rec.request.get("rm")),
+        "Command": rec.command or None,
+        "Created": int(rec.created),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(rec.created)),
+        "Exited": state in ("exited", "stopped"),
+        "ExitedAt": int(st.get("finished") or 0),
+        "ExitCode": st.get("exit_code") if st.get("exit_code") is not None else 0,
+        "Id": rec.id,
+        "Image": rec.image,
+        "IsInfra": False,
+        "Names": [rec.name],
+        "Pid": st.get("pid") or 0,
+        "Ports": None,
+        "Restarts": st.get("restarts") or 0,
+        "StartedAt": int(st.get("started") or 0),
+        "State": state,
+        "Status": status_text(st, now),
+        "Health": (st.get("health") or {}).get("Status", ""),
+    }
+
+
+def ps_row_fields(rec, st: dict, now: float, trunc: bool) -> dict:
+    """Fields a ps --format template can name ({{.ID}}, {{.Names}} ...)."""
+    return {"ID": rec.id[:TRUNC] if trunc else rec.id, "Image": rec.image, "Command": command_text(rec, trunc),
+            "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(rec.created)),
+            "Created": f"{_human(now - rec.created)} ago", "RunningFor": f"{_human(now - rec.created)} ago",
+            "Status": status_text(st, now), "State": state_name(st), "Ports": _ports(rec), "Names": rec.name,
+            "Pid": st.get("pid") or 0, "ExitCode": st.get("exit_code") or 0, "Restarts": st.get("restarts") or 0}
+
+
+def _ports(rec) -> str:
+    return ", ".join(rec.request.get("publish") or [])
+
+
+def matches(rec, st: dict, filters: list[str]) -> bool:
+    """--filter KEY=VALUE, podman's keys: id, name, status, exited, ancestor,
+    health, label. Different keys AND together, one key's values OR."""
+    import re
+    by_key: dict[str, list[str]] = {}
+    for f in filters:
+        k, _, v = f.partition("=")
+        by_key.setdefault(k, []).append(v)
+    state = state_name(st)
+    for k, values in by_key.items():
+        if k == "id":
+            ok = any(rec.id.startswith(v) for v in values)
+        elif k == "name":
+            ok = any(re.search(v, rec.name) for v in values)
+        elif k == "status":
+            ok = any(v == state or (v == "exited" and state == "stopped") for v in values)
+        elif k == "exited":
+            ok = state in ("exited", "stopped") and any(str(st.get("exit_code")) == v for v in values)
+        elif k == "ancestor":
+            ok = any(v == rec.image or rec.image.endswith("/" + v) or rec.image.split("/")[-1].startswith(v)
+                     for v in values)
+        elif k == "health":
+            ok = (st.get("health") or {}).get("Status") in values
+        elif k == "label":
+            labels = (rec.image_config or {}).get("Labels") or {}
+            ok = any((lambda kv: labels.get(kv[0]) == kv[2] if kv[1] else kv[0] in labels)(v.partition("="))
+                     for v in values)
+        else:
+            from rootless.errors import UsageError
+            raise UsageError(f"invalid filter {k!r}", hint="id, name, status, exited, ancestor, health, label")
+        if not ok:
+            return False
+    return True
+
+
+def _iso(t: float | None) -> str:
+    return timestamp(t) if t else "0001-01-01T00:00:00Z"
+
+
+def inspect(rec, st: dict, paths_info: dict) -> dict:
+    """podman inspect's shape (the fields rl knows)."""
+    req = rec.request
+    cfg = rec.image_config or {}
+    state = state_name(st)
+    health = st.get("health")
+    restart, _, count = (req.get("restart") or "no").partition(":")
+    args = command_text(rec, False).split(" ") if rec else []
+    log_size = 0
+    for o in req.get("log_opt") or []:
+        if o.startswith("max-size="):
+            log_size = o.split("=", 1)[1]
+    out = {
+        "Id": rec.id,
+        "Created": _iso(rec.created),
+        "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": {
+            "OciVersion": "1.1.0",
+            "Status": state,
+            "Running": state == "running",
+            "Paused": state == "paused",
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": st.get("pid") or 0,
+            "ConmonPid": st.get("monitor") or 0,
+            "ExitCode": st.get("exit_code") if st.get("exit_code") is not None else 0,
+            "Error": st.get("reason") or "",
+            "StartedAt": _iso(st.get("started")),
+            "FinishedAt": _iso(st.get("finished")),
+        },
+        "Image": rec.image,
+        "ImageName": rec.image,
+        "Rootfs": rec.image if req.get("rootfs") else "",
+        "Name": rec.name,
+        "RestartCount": st.get("restarts") or 0,
+        "Driver": rec.driver,
+        "LogPath": paths_info.get("log", ""),
+        "Mounts": [_mount(v) for v in req.get("volumes") or []],
+        "Config": {
+            "Hostname": req.get("hostname") or rec.id[:12],
+            "User": req.get("user") or cfg.get("User") or "",
+            "Env": req.get("env") or [],
+            "Cmd": rec.command or cfg.get("Cmd"),
+            "Image": rec.image,
+            "WorkingDir": req.get("workdir") or cfg.get("WorkingDir") or "/",
+            "Entrypoint": req.get("entrypoint") if req.get("entrypoint") is not None else cfg.get("Entrypoint"),
+            "Labels": cfg.get("Labels") or {},
+            "StopSignal": req.get("stop_signal") or cfg.get("StopSignal") or "SIGTERM",
+            "StopTimeout": int(float(req.get("stop_timeout") or 10)),
+            "Tty": bool(req.get("tty")),
+            "OpenStdin": bool(req.get("interactive")),
+            "Healthcheck": {"Test": ["CMD-SHELL", req["health_cmd"]]} if req.get("health_cmd") else None,
+        },
+        "NetworkSettings": {
+            "IPAddress": "10.0.2.100" if (req.get("network") or "slirp4netns").startswith("slirp4netns") else "",
+            "Ports": {p: None for p in req.get("publish") or []},
+            "SandboxKey": f"/proc/{st['pid']}/ns/net" if st.get("pid") and state == "running" else "",
+        },
+        "HostConfig": {
+            "NetworkMode": req.get("network") or "slirp4netns",
+            "Binds": req.get("volumes") or [],
+            "RestartPolicy": {"Name": "" if restart == "no" else restart, "MaximumRetryCount": int(count or 0)},
+            "AutoRemove": bool(req.get("rm")),
+            "Privileged": bool(req.get("privileged")),
+            "CapAdd": req.get("cap_add") or [],
+            "CapDrop": req.get("cap_drop") or [],
+            "ReadonlyRootfs": bool(req.get("read_only")),
+            "SecurityOpt": req.get("security_opt") or [],
+            "LogConfig": {"Type": req.get("log_driver") or "k8s-file", "Path": paths_info.get("log", ""),
+                          "Size": str(log_size or "0B")},
+        },
+    }
+    if health is not None:
+        out["State"]["Health"] = health
+        out["State"]["Healthcheck"] = health  # podman 4 spells it both ways
+    return out
+
+
+def _mount(vol: str) -> dict:
+    parts = vol.split(":")
+    return {"Type": "bind", "Source": os.path.abspath(parts[0]), "Destination": parts[1] if len(parts) > 1 else "",
+            "RW": not (len(parts) > 2 and "ro" in parts[2].split(",")), "Propagation": "rprivate"}

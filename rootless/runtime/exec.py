@@ -1,0 +1,209 @@
+"""`rl exec`: a new process inside a running container.
+
+    rl (host) --fork--> A: setns user (first: it grants the rights for the
+                           rest), then mnt, pid, net, uts, ipc, cgroup
+                           --fork--> B: a child of A, so inside the container's
+                                     PID namespace (setns of a PID namespace
+                                     only applies to children); user lookup,
+                                     workdir, pty, caps/seccomp/no_new_privs, exec
+    A waits for B and exits with its status (or at once with -d: B is then
+    adopted by the container's PID 1).
+
+Nothing is imported after setns into the mount namespace: the container's
+files would be on sys.path's paths."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import socket
+import sys
+import termios
+from dataclasses import dataclass, field
+
+from rootless import linux
+from rootless.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RL, ContainerError
+from rootless.linux import Clone
+from rootless.runtime import child, security, users
+from rootless.runtime.spec import DEFAULT_PATH
+
+NAMESPACES = (("user", Clone.NEWUSER), ("mnt", Clone.NEWNS), ("pid", Clone.NEWPID), ("net", Clone.NEWNET),
+              ("uts", Clone.NEWUTS), ("ipc", Clone.NEWIPC), ("cgroup", Clone.NEWCGROUP))
+
+
+@dataclass
+class ExecSpec:
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str = "/"
+    user: str = ""
+    hostname: str = ""
+    terminal: bool = False
+    stdin: bool = False
+    detach: bool = False
+    caps: frozenset[str] = frozenset()
+    added_caps: frozenset[str] = frozenset()
+    seccomp_bpf: bytes | None = None
+    no_new_privs: bool = False
+    die_with_parent: bool = False  # healthchecks: never outlive the monitor
+
+
+def _open_namespaces(pid: int) -> list[tuple[int, int]]:
+    out = []
+    for name, flag in NAMESPACES:
+        path = f"/proc/{pid}/ns/{name}"
+        try:
+            if os.stat(path).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+                continue  # shared with rl (--network host): nothing to join
+            out.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag))
+        except OSError as e:
+            for fd, _ in out:
+                os.close(fd)
+            raise ContainerError(f"cannot join the container's namespaces: {path}: {e.strerror}",
+                                 hint="is the container still running? rl ps") from None
+    return out
+
+
+def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None) -> None:
+    """Process B: already in every namespace. Never returns."""
+    code, message = EXIT_RL, "exec failed"
+    try:
+        for sig in range(1, signal.NSIG):
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                try:
+                    signal.signal(sig, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+        creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"))
+        env = dict(spec.env)
+        env.setdefault("PATH", DEFAULT_PATH)
+        env.setdefault("HOME", creds.home)
+        if spec.hostname:
+            env.setdefault("HOSTNAME", spec.hostname)
+        if spec.terminal:
+            env.setdefault("TERM", "xterm")
+        child._workdir(spec.cwd)
+        if spec.terminal:
+            master, slave = os.openpty()  # the container's devpts: its /dev/pts shows it
+            socket.send_fds(console, [b"p"], [master])
+            os.close(master)
+            console.close()
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            os.close(slave)
+        elif spec.detach:
+            os.setsid()
+        if not spec.stdin and not spec.terminal:
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+        security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
+                       added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
+        if not spec.die_with_parent:
+            linux.set_pdeathsig(0)  # apply() set it for PID 1; an exec'd process may outlive rl exec
+        path = child.find_executable(spec.args[0], env["PATH"])
+        child._close_inherited_fds()
+        os.execve(path, spec.args, env)
+    except child.Failed as e:
+        code, message = e.code, e.message
+    except users.UnknownUser as e:
+        message = str(e)
+    except OSError as e:
+        code = EXIT_CANNOT_INVOKE if e.errno in (errno.EACCES, errno.ENOEXEC) else (
+            EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_RL)
+        message = e.strerror or str(e)
+    except BaseException as e:  # noqa: BLE001 - a forked child must never return
+        message = f"{type(e).__name__}: {e}"
+    try:
+        child.report(err_w, code, message)
+    finally:
+        os._exit(code)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        data = os.read(fd, 4096)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def spawn(target: int, spec: ExecSpec, stdio: tuple[int, int, int] | None = None) -> tuple[int, int | None]:
+    """Start spec's command in the container whose PID 1 is `target`.
+    Returns (pid of A, pty master or None) once the command has exec'd;
+    raises RlError (126/127/125) when it could not. A's exit status is the
+    command's."""
+    nsfds = _open_namespaces(target)
+    err_r, err_w = os.pipe()
+    console_host = console_ctr = None
+    if spec.terminal:
+        console_host, console_ctr = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    a = os.fork()
+    if a == 0:
+        code = EXIT_RL
+        try:
+            os.close(err_r)
+            if console_host is not None:
+                console_host.close()
+            if spec.die_with_parent:
+                linux.set_pdeathsig(signal.SIGKILL)
+            if stdio is not None:
+                for target_fd, fd in enumerate(stdio):
+                    os.dup2(fd, target_fd)
+            for fd, flag in nsfds:
+                linux.setns(fd, flag)
+                os.close(fd)
+            sys.meta_path.clear()  # the container's files are where sys.path points now
+            b = os.fork()
+            if b == 0:
+                _inside(spec, err_w, console_ctr)
+            os.close(err_w)
+            if console_ctr is not None:
+                console_ctr.close()
+            if spec.detach:
+                os._exit(0)
+            while True:
+                try:
+                    _, status = os.waitpid(b, 0)
+                    break
+                except InterruptedError:
+                    continue
+            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        except OSError as e:
+            child.report(err_w, EXIT_RL, f"cannot enter the container: {e.strerror or e}")
+        except BaseException as e:  # noqa: BLE001
+            child.report(err_w, EXIT_RL, f"{type(e).__name__}: {e}")
+        os._exit(code)
+    for fd, _ in nsfds:
+        os.close(fd)
+    os.close(err_w)
+    master = None
+    if console_host is not None:
+        console_ctr.close()
+        _, fds, _, _ = socket.recv_fds(console_host, 16, 1)
+        console_host.close()
+        master = fds[0] if fds else None
+    failure = _read_all(err_r)
+    os.close(err_r)
+    if failure:
+        if master is not None:
+            os.close(master)
+        os.waitpid(a, 0)
+        from rootless.runtime.create import _setup_error
+        raise _setup_error(failure)
+    return a, master
+
+
+def run(target: int, spec: ExecSpec) -> int:
+    """Attached exec: the command's exit status."""
+    from rootless.runtime import tty, userns
+    pid, master = spawn(target, spec)
+    if master is not None:
+        tty.pump(master, 0 if spec.stdin else None, 1)
+        os.close(master)
+    return userns.wait_status(pid)

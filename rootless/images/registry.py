@@ -33,6 +33,7 @@ DOCKER_V2S1 = ("application/vnd.docker.distribution.manifest.v1+json",
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_V2S2)
+_GENERIC_TYPES = ("", "application/json", "text/plain", "application/octet-stream")
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 IMAGE_TYPES = (OCI_MANIFEST, DOCKER_V2S2)
 
@@ -408,12 +409,20 @@ class Client:
             doc = json.loads(body)
         except ValueError:
             raise RegistryError(f"{self.host}/{repo}:{ref}: the manifest is not JSON") from None
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{self.host}/{repo}:{ref}: the manifest is not a JSON object")
         if doc.get("mediaType") in MANIFEST_TYPES:
             mt = doc["mediaType"]
         elif mt not in MANIFEST_TYPES:
             if doc.get("schemaVersion") == 1 or mt in DOCKER_V2S1:
                 raise RegistryError(f"{self.host}/{repo}:{ref}: schema 1 manifests are not supported",
                                     hint="push the image again with a current tool")
+            declared = doc.get("mediaType") or (mt if mt not in _GENERIC_TYPES else None)
+            if declared:
+                raise RegistryError(f"{self.host}/{repo}:{ref}: unsupported manifest type {declared}",
+                                    hint="rl reads OCI and Docker v2 image manifests and indexes")
+            # no type anywhere (umoci leaves the optional field out; some servers
+            # answer application/json): the shape tells
             mt = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
         return body, mt, digest
 

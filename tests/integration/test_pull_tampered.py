@@ -234,12 +234,45 @@ def test_wrong_diff_id(rlx, liar):
 
 
 def test_manifest_digest_mismatch(rlx, liar):
-    ref = liar.image("bad/man", "v1", [GOOD])
+    liar.image("bad/man", "v1", [GOOD])
     fake = "sha256:" + "1" * 64
     liar.manifests[("bad/man", fake)] = liar.manifests[("bad/man", "v1")]
     res = rlx.run("pull", "--tls-verify=false", f"{liar.host}/bad/man@{fake}")
     assert res.returncode == 125 and "digest mismatch" in res.stderr, res.stderr
     assert_consistent(rlx)
+
+
+def _then_store_still_works(rl, liar):
+    """After a failed pull, listing works and a good pull succeeds."""
+    assert_consistent(rl)
+    assert rl.run("images").returncode == 0
+    good = liar.image("good/img", "v1", [GOOD])
+    res = rl.run("pull", "-q", "--tls-verify=false", good)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("body,media_type,needle", [
+    (b'{"schemaVersion": 2, "layers": [', "application/vnd.oci.image.manifest.v1+json", "manifest"),
+    (b'{"schemaVersion": 2}', "application/vnd.example.thing.v1+json", "application/vnd.example.thing.v1+json"),
+], ids=["malformed-json", "unknown-media-type"])
+def test_bad_manifests_are_one_clear_line(rlx, liar, body, media_type, needle):
+    liar.manifests[("bad/manifest", "v1")] = (body, media_type)
+    res = rlx.run("pull", "--tls-verify=false", f"{liar.host}/bad/manifest:v1")
+    assert res.returncode == 125, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert lines[0].startswith("Error: ") and needle in lines[0] and len(lines) <= 2, res.stderr
+    assert "Traceback" not in res.stderr
+    _then_store_still_works(rlx, liar)
+
+
+def test_unknown_layer_media_type(rlx, liar):
+    def relabel(layers, blobs):
+        layers[0]["mediaType"] = "application/vnd.example.layer.v1"
+    liar.image("bad/layer", "v1", [GOOD], serve=relabel)
+    res = rlx.run("pull", "--tls-verify=false", f"{liar.host}/bad/layer:v1")
+    assert res.returncode == 125, res.stderr
+    assert res.stderr.startswith("Error: ") and "application/vnd.example.layer.v1" in res.stderr, res.stderr
+    _then_store_still_works(rlx, liar)
 
 
 @pytest.mark.parametrize("entries", [

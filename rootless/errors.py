@@ -67,6 +67,14 @@ class ContainerNotFound(ContainerError):
     pass
 
 
+class VolumeError(RlError):
+    """Named volumes."""
+
+
+class VolumeNotFound(VolumeError):
+    pass
+
+
 class RuntimeSetupError(RlError):
     """Building the container's namespaces, mounts or security failed."""
 

@@ -45,16 +45,16 @@ def image_env(env_list: list[str] | None) -> dict[str, str]:
     return out
 
 
-def parse_volume(value: str) -> BindMount:
-    """HOST:CTR[:OPTS] with OPTS from ro, rw, z, Z (SELinux labels do not
-    apply here; accepted for compatibility)."""
+def parse_volume(value: str, named=None) -> BindMount:
+    """HOST:CTR[:OPTS] or NAME:CTR[:OPTS] with OPTS from ro, rw, z, Z (SELinux
+    labels do not apply here; accepted for compatibility). `named(NAME)` gives
+    a named volume's host directory (creating it, as podman)."""
     parts = value.split(":")
     if len(parts) < 2 or len(parts) > 3 or not parts[0] or not parts[1]:
         raise UsageError(f"invalid volume {value!r}", hint="use -v HOST_DIR:CONTAINER_DIR[:ro]")
     host, ctr = parts[0], parts[1]
     opts = parts[2].split(",") if len(parts) == 3 else []
-    if not host.startswith(("/", ".")):
-        raise UsageError(f"named volumes are not supported yet: {host!r}", hint="give an absolute host path")
+    is_named = not host.startswith(("/", "."))
     if not ctr.startswith("/"):
         raise UsageError(f"invalid volume {value!r}: the container path must be absolute")
     readonly = False
@@ -67,6 +67,10 @@ def parse_volume(value: str) -> BindMount:
             raise UsageError(f"volume option U (chown to the container user) is not supported yet: {value!r}")
         else:
             raise UsageError(f"invalid volume option {opt!r} in {value!r}", hint="ro or rw")
+    if is_named:
+        if named is None:
+            raise UsageError(f"named volume {host!r} given where only host paths are allowed")
+        return BindMount(named(host), os.path.normpath(ctr), readonly)
     host = os.path.abspath(host)
     if not os.path.exists(host):
         raise UsageError(f"volume source {host}: no such file or directory")

@@ -1,0 +1,134 @@
+"""Named volumes: directories rl owns under the storage root, mounted into
+containers with `-v NAME:/path`, kept when containers go. Layout as podman's
+local driver: volumes/NAME/_data holds the content, volumes/NAME/volume.json
+the metadata. Creation is atomic (built under a temporary name, renamed into
+place), so two `rl volume create X` racing leave one volume and one clear
+error."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rootless.config import Paths
+from rootless.errors import VolumeError, VolumeNotFound
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+@dataclass
+class Volume:
+    Name: str
+    Driver: str = "local"
+    Mountpoint: str = ""
+    CreatedAt: str = ""
+    Labels: dict = field(default_factory=dict)
+    Scope: str = "local"
+    Options: dict = field(default_factory=dict)
+
+
+def valid_name(name: str) -> bool:
+    return bool(NAME_RE.match(name))
+
+
+class VolumeStore:
+    def __init__(self, paths: Paths):
+        self.paths = paths
+        self.root = paths.root / "volumes"
+
+    def _dir(self, name: str) -> Path:
+        if not valid_name(name):
+            raise VolumeError(f"invalid volume name {name!r}",
+                              hint="names start with a letter or digit, then letters, digits, _ . -")
+        return self.root / name
+
+    def create(self, name: str, labels: dict | None = None, exist_ok: bool = False) -> Volume:
+        final = self._dir(name)
+        if final.exists():
+            if exist_ok:
+                return self.lookup(name)
+            raise VolumeError(f"volume with name {name} already exists",
+                              hint="pick another name, or pass --ignore to reuse it")
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+        (tmp / "_data").mkdir(parents=True, mode=0o755)
+        vol = Volume(Name=name, Mountpoint=str(final / "_data"), Labels=dict(labels or {}),
+                     CreatedAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        (tmp / "volume.json").write_text(json.dumps(asdict(vol)))
+        try:
+            os.rename(tmp, final)  # fails when another create won the race
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exist_ok:
+                return self.lookup(name)
+            raise VolumeError(f"volume with name {name} already exists") from None
+        return vol
+
+    def lookup(self, name: str) -> Volume:
+        try:
+            data = json.loads((self._dir(name) / "volume.json").read_text())
+        except FileNotFoundError:
+            raise VolumeNotFound(f"no such volume {name}", hint="rl volume ls lists them") from None
+        return Volume(**data)
+
+    def list(self) -> list[Volume]:
+        if not self.root.is_dir():
+            return []
+        out = []
+        for d in sorted(self.root.iterdir()):
+            if d.name.startswith(".") or not (d / "volume.json").exists():
+                continue
+            out.append(Volume(**json.loads((d / "volume.json").read_text())))
+        return out
+
+    def users(self, name: str) -> list[str]:
+        """IDs of containers whose request mounts this volume."""
+        found = []
+        base = self.paths.containers
+        for cfg in base.glob("*/config.json") if base.is_dir() else []:
+            try:
+                rec = json.loads(cfg.read_text())
+            except (OSError, ValueError):
+                continue
+            if any(str(v).split(":", 1)[0] == name for v in rec.get("request", {}).get("volumes", [])):
+                found.append(rec.get("id", cfg.parent.name))
+        return found
+
+    def remove(self, name: str, force: bool = False) -> None:
+        self.lookup(name)
+        users = self.users(name)
+        if users and not force:
+            raise VolumeError(f"volume {name} is being used by container {users[0][:12]}",
+                              hint=f"remove the container first, or rl volume rm -f {name}")
+        _remove_tree(self._dir(name))
+
+    def prune(self) -> list[str]:
+        gone = []
+        for vol in self.list():
+            if not self.users(vol.Name):
+                _remove_tree(self._dir(vol.Name))
+                gone.append(vol.Name)
+        return gone
+
+
+def _remove_tree(path: Path) -> None:
+    # containers write files owned by subordinate IDs: only root of a user
+    # namespace mapping them may delete those; rename first so a half-removed
+    # volume is never visible under its name
+    grave = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.rm")
+    os.rename(path, grave)
+    try:
+        shutil.rmtree(grave)
+    except PermissionError:
+        from rootless.runtime.userns import run_in_userns
+        run_in_userns(shutil.rmtree, str(grave))
+
+
+def resolve(paths: Paths, name: str) -> str:
+    """The host directory behind `-v NAME:...`; created on first use, as podman."""
+    return VolumeStore(paths).create(name, exist_ok=True).Mountpoint

@@ -1,0 +1,73 @@
+"""Named volumes with real containers, as the unprivileged user."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_run_support import require_rootfs
+
+pytestmark = [pytest.mark.userns, pytest.mark.fuse]
+
+
+@pytest.fixture(scope="module")
+def rootfs() -> str:
+    return require_rootfs()
+
+
+def _subuid_start() -> int:
+    import pwd
+    from rootless.runtime import idmap
+    me = pwd.getpwuid(os.getuid()).pw_name
+    return idmap.ranges_for(idmap.parse_subid(open("/etc/subuid").read()), me, os.getuid())[0].start
+
+
+def test_volume_outlives_containers_with_mapped_owners(rl, rootfs):
+    assert rl.run("volume", "create", "data", check=True).stdout.strip() == "data"
+    assert rl.run("volume", "ls", "-q", check=True).stdout.split() == ["data"]
+    mp = Path(json.loads(rl.run("volume", "inspect", "data", check=True).stdout)[0]["Mountpoint"])
+    assert mp.is_dir()
+    rl.run("run", "--rm", "--network", "none", "-v", "data:/data", "--rootfs", rootfs, "sh", "-c",
+           "echo kept > /data/f && chown 1000:1000 /data/f", check=True)
+    out = rl.run("run", "--rm", "--network", "none", "-v", "data:/data:ro", "--rootfs", rootfs, "sh", "-c",
+                 "cat /data/f; touch /data/g 2>/dev/null || echo RO", check=True).stdout
+    assert out.split() == ["kept", "RO"]
+    st = os.stat(mp / "f")
+    assert (st.st_uid, st.st_gid) == (_subuid_start() + 999,) * 2  # container 1000 -> subuid start+999
+    assert rl.run("volume", "rm", "data", check=True).stdout.strip() == "data"
+    assert not mp.exists() and rl.run("volume", "ls", "-q").stdout.strip() == ""
+
+
+def test_first_use_creates_the_volume(rl, rootfs):
+    rl.run("run", "--rm", "--network", "none", "-v", "fresh:/x", "--rootfs", rootfs, "touch", "/x/y", check=True)
+    vols = json.loads(rl.run("volume", "ls", "--format", "json", check=True).stdout)
+    assert [v["Name"] for v in vols] == ["fresh"]
+    assert (Path(vols[0]["Mountpoint"]) / "y").exists()
+
+
+def test_in_use_volume_is_kept_unless_forced(rl, rootfs):
+    rl.run("volume", "create", "busy", check=True)
+    rl.run("volume", "create", "idle", check=True)
+    rl.run("create", "--name", "user", "--network", "none", "-v", "busy:/b", "--rootfs", rootfs, "true",
+           check=True)
+    res = rl.run("volume", "rm", "busy")
+    assert res.returncode == 125 and "is being used by container" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert rl.run("volume", "prune", "-f", check=True).stdout.split() == ["idle"]
+    assert rl.run("volume", "ls", "-q").stdout.split() == ["busy"]
+    rl.run("rm", "user", check=True)
+    assert rl.run("volume", "rm", "busy", check=True).returncode == 0
+
+
+def test_bad_names_and_duplicates_are_clear(rl):
+    rl.run("volume", "create", "dup", check=True)
+    res = rl.run("volume", "create", "dup")
+    assert res.returncode == 125 and res.stderr.startswith("Error: volume with name dup already exists")
+    assert rl.run("volume", "create", "--ignore", "dup").returncode == 0
+    res = rl.run("volume", "create", "bad/name")
+    assert res.returncode == 125 and "invalid volume name" in res.stderr
+    res = rl.run("volume", "inspect", "nothere")
+    assert res.returncode == 125 and "no such volume nothere" in res.stderr

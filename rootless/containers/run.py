@@ -9,7 +9,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 
-from rootless import cgroups, network, storage, tools
+from rootless import cgroups, network, storage, tools, volumes
 from rootless.config import Paths, ensure_dir
 from rootless.containers import options
 from rootless.containers.lifecycle import save_exec_settings
@@ -164,7 +164,7 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
                         idmap=idmap),
         env=env, cwd=req.workdir or cfg.get("WorkingDir") or "/", user=req.user or _default_user(req, cfg),
         hostname=hostname, terminal=req.tty, stdin=req.interactive, readonly=req.read_only,
-        binds=[options.parse_volume(v) for v in req.volumes], tmpfs=[options.parse_tmpfs(t) for t in req.tmpfs],
+        binds=[options.parse_volume(v, named=lambda n: volumes.resolve(store.paths, n)) for v in req.volumes], tmpfs=[options.parse_tmpfs(t) for t in req.tmpfs],
         etc_files=etc, caps=caps, added_caps=added,
         seccomp_bpf=security.seccomp_program(seccomp_setting, caps, str(store.paths.runroot / "seccomp")), no_new_privs=nnp,
         masked=not req.privileged, netns=net.mode != "host", wait_network=net.needs_helper,

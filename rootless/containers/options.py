@@ -57,24 +57,24 @@ def parse_volume(value: str, named=None) -> BindMount:
     is_named = not host.startswith(("/", "."))
     if not ctr.startswith("/"):
         raise UsageError(f"invalid volume {value!r}: the container path must be absolute")
-    readonly = False
+    readonly = chown = False
     for opt in opts:
         if opt == "ro":
             readonly = True
         elif opt in ("rw", "z", "Z", "", "rbind", "bind", "private", "rprivate"):
             continue  # z/Z: SELinux relabelling does not apply here
         elif opt == "U":
-            raise UsageError(f"volume option U (chown to the container user) is not supported yet: {value!r}")
+            chown = True
         else:
-            raise UsageError(f"invalid volume option {opt!r} in {value!r}", hint="ro or rw")
+            raise UsageError(f"invalid volume option {opt!r} in {value!r}", hint="ro, rw or U")
     if is_named:
         if named is None:
             raise UsageError(f"named volume {host!r} given where only host paths are allowed")
-        return BindMount(named(host), os.path.normpath(ctr), readonly)
+        return BindMount(named(host), os.path.normpath(ctr), readonly, chown)
     host = os.path.abspath(host)
     if not os.path.exists(host):
         raise UsageError(f"volume source {host}: no such file or directory")
-    return BindMount(host, os.path.normpath(ctr), readonly)
+    return BindMount(host, os.path.normpath(ctr), readonly, chown)
 
 
 def parse_tmpfs(value: str) -> TmpfsMount:

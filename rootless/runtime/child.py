@@ -108,6 +108,19 @@ def _workdir(cwd: str) -> None:
         raise Failed(EXIT_CANNOT_INVOKE, f"workdir {cwd}: {e.strerror}") from None
 
 
+def _chown_tree(top: str, uid: int, gid: int) -> None:
+    """-v SRC:DST:U, done here because only now is the user known (from the
+    container's own passwd); as root of the user namespace the chown lands on
+    the host files as the mapped IDs."""
+    try:
+        os.lchown(top, uid, gid)
+        for dirpath, dirnames, filenames in os.walk(top):
+            for name in dirnames + filenames:
+                os.lchown(os.path.join(dirpath, name), uid, gid)
+    except OSError as e:
+        raise Failed(EXIT_RL, f"volume {top} (:U): chown to {uid}:{gid}: {e.strerror}") from None
+
+
 def _after_pivot(spec: Spec, io: ChildIO) -> None:
     if io.go_r is not None:
         if os.read(io.go_r, 1) != b"1":
@@ -120,6 +133,9 @@ def _after_pivot(spec: Spec, io: ChildIO) -> None:
         creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"))
     except users.UnknownUser as e:
         raise Failed(EXIT_RL, str(e)) from None
+    for b in spec.binds:
+        if b.chown:
+            _chown_tree(b.target, creds.uid, creds.gid)
     env = dict(spec.env)
     env.setdefault("PATH", DEFAULT_PATH)
     env.setdefault("HOME", creds.home)

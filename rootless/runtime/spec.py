@@ -14,6 +14,7 @@ class BindMount:
     source: str            # host path (a file or a directory)
     target: str            # path inside the container
     readonly: bool = False
+    chown: bool = False    # :U, the tree is given to the container's user before exec
 
 
 @dataclass(frozen=True)

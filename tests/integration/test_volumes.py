@@ -71,3 +71,17 @@ def test_bad_names_and_duplicates_are_clear(rl):
     assert res.returncode == 125 and "invalid volume name" in res.stderr
     res = rl.run("volume", "inspect", "nothere")
     assert res.returncode == 125 and "no such volume nothere" in res.stderr
+
+
+def test_U_gives_the_tree_to_the_container_user(rl, rootfs, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_text("x")
+    out = rl.run("run", "--rm", "--network", "none", "--user", "1000:1000", "-v", f"{src}:/d:U",
+                 "--rootfs", rootfs, "sh", "-c", "stat -c %u:%g /d/sub/f; echo y > /d/sub/new && echo wrote",
+                 check=True).stdout.split()
+    assert out == ["1000:1000", "wrote"]
+    start = _subuid_start()
+    for p in (src, src / "sub", src / "sub" / "f", src / "sub" / "new"):
+        st = os.lstat(p)
+        assert (st.st_uid, st.st_gid) == (start + 999, start + 999), p

@@ -25,7 +25,7 @@ def test_env_file(tmp_path):
 def test_volume(tmp_path):
     assert options.parse_volume(f"{tmp_path}:/data:ro") == BindMount(str(tmp_path), "/data", True)
     assert options.parse_volume(f"{tmp_path}:/data/:rw,z") == BindMount(str(tmp_path), "/data", False)
-    for bad in ("nohost", f"{tmp_path}:relative", f"{tmp_path}:/d:bogus", "/no/such/dir:/d", "named:/d", f"{tmp_path}:/d:U"):
+    for bad in ("nohost", f"{tmp_path}:relative", f"{tmp_path}:/d:bogus", "/no/such/dir:/d", "named:/d"):
         with pytest.raises(UsageError):
             options.parse_volume(bad)
 
@@ -59,3 +59,10 @@ def test_secure_join_keeps_symlinks_inside(tmp_path):
     assert mounts.secure_join(str(root), "/../../etc") == str(root / "etc")
     with pytest.raises(OSError):
         mounts.secure_join(str(root), "/loop/x")
+
+
+def test_volume_option_U_marks_the_tree_for_the_container_user(tmp_path):
+    from rootless.containers.options import parse_volume
+    b = parse_volume(f"{tmp_path}:/d:U,ro")
+    assert b.chown and b.readonly and b.target == "/d"
+    assert not parse_volume(f"{tmp_path}:/d").chown

@@ -188,8 +188,8 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str) -> int:
 
 
 def top(paths, name: str) -> None:
-    """ps of the container's processes: PID 1 and its descendants, with the
-    PIDs and user IDs as the container sees them."""
+    """ps of the container's processes, with the PIDs and user IDs as the
+    container sees them."""
     from rootless.containers.lifecycle import running_pid
     from rootless.images.render import table
     store = Store(paths)
@@ -200,32 +200,44 @@ def top(paths, name: str) -> None:
     with open("/proc/uptime") as f:
         uptime = float(f.read().split()[0])
     rows = []
-    todo = [pid1]
-    while todo:
-        pid = todo.pop(0)
+    members = set(_members(pid1))
+    for pid in sorted(members):
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
                 raw = f.read()
             status = _status(pid)
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            kids = []
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children") as f:
-                    kids += [int(x) for x in f.read().split()]
         except OSError:
             continue
-        todo += kids
         fields = raw[raw.rfind(b")") + 2:].split()
         cpu = (int(fields[11]) + int(fields[12])) / hz
         elapsed = uptime - int(fields[19]) / hz
         nspid = status.get("NSpid", str(pid)).split()
-        ppid = status.get("NSpid") and _nspid_of(int(fields[1])) or fields[1].decode()
+        ppid = _nspid_of(int(fields[1])) if int(fields[1]) in members else "0"
         host_uid = int(status.get("Uid", "0").split()[0])
-        rows.append([_user(host_uid, uid_map), nspid[-1], ppid if pid != pid1 else "0",
+        rows.append([_user(host_uid, uid_map), nspid[-1], ppid,
                      f"{100 * cpu / elapsed if elapsed > 0 else 0:.3f}", _dur(elapsed), "?", _dur(cpu, True),
                      cmd or status.get("Name", "")])
     print(table(rows, ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"]))
+
+
+def _members(pid1: int) -> list[int]:
+    """Every process in PID 1's PID namespace: its descendants and what exec
+    started (whose parent may live outside), found by the namespace itself."""
+    try:
+        ns = os.readlink(f"/proc/{pid1}/ns/pid")
+    except OSError:
+        return [pid1]
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.readlink(f"/proc/{name}/ns/pid") == ns:
+                    out.append(int(name))
+            except OSError:
+                continue
+    return sorted(out)
 
 
 def _status(pid: int) -> dict:

@@ -1,0 +1,172 @@
+"""Pure lifecycle logic: the k8s-file log format, restart policy and backoff,
+durations and signals, healthcheck state, ps filters and status texts,
+templates over inspect output."""
+
+from __future__ import annotations
+
+import pytest
+
+from rootless.containers import logs, policy, views
+from rootless.containers.records import Record
+from rootless.errors import UsageError
+
+
+# --- k8s-file
+def test_chunks_become_full_and_partial_records():
+    ts = "2024-05-01T10:00:00.000000001+00:00"
+    assert logs.format_chunk("stdout", b"a\nb\n", ts) == (f"{ts} stdout F a\n{ts} stdout F b\n").encode()
+    assert logs.format_chunk("stderr", b"a\npart", ts) == (f"{ts} stderr F a\n{ts} stderr P part\n").encode()
+    assert logs.format_chunk("stdout", b"\n", ts) == f"{ts} stdout F \n".encode()
+
+
+def test_timestamp_is_rfc3339_nano():
+    ts = logs.timestamp(1714557600.5)
+    assert ts == "2024-05-01T10:00:00.500000000+00:00"
+    assert logs.parse_time(ts) == pytest.approx(1714557600.5)
+    assert logs.parse_time("2024-05-01T12:00:00.5+02:00") == pytest.approx(1714557600.5)
+    assert logs.parse_time("2024-05-01T10:00:00Z") == 1714557600
+
+
+def test_partial_pieces_join_and_tail_counts_lines():
+    ts = logs.timestamp(100.0)
+    raw = logs.format_chunk("stdout", b"one\ntw", ts) + logs.format_chunk("stdout", b"o\nthree\n", ts)
+    entries = [logs.parse_line(line) for line in raw.splitlines()]
+    assert logs.render(entries) == b"one\ntwo\nthree\n"
+    assert logs.render(logs.select(entries, tail=2)) == b"two\nthree\n"
+    assert logs.render(logs.select(entries, tail=0)) == b""
+    assert logs.render(logs.select(entries, tail=10)) == b"one\ntwo\nthree\n"
+
+
+def test_since_until_select_by_time():
+    entries = [logs.parse_line(logs.format_chunk("stdout", f"l{t}\n".encode(), logs.timestamp(t)).rstrip())
+               for t in (100, 200, 300)]
+    assert logs.render(logs.select(entries, since=150, until=250)) == b"l200\n"
+    assert logs.since_value("10m", now=1000.0) == 400.0
+    assert logs.since_value("1h30m", now=10000.0) == 10000.0 - 5400
+    assert logs.since_value("1714557600") == 1714557600.0
+    assert logs.since_value("2024-05-01") == 1714521600
+
+
+def test_writer_rotates_at_max_size(tmp_path):
+    path = str(tmp_path / "ctr.log")
+    w = logs.Writer(path, max_size=200)
+    for i in range(10):
+        w.write("stdout", f"line {i}\n".encode())
+    w.close()
+    assert (tmp_path / "ctr.log.1").exists()
+    assert (tmp_path / "ctr.log").stat().st_size <= 200
+    text = logs.render(logs.read(path)).decode()
+    assert text.endswith("line 9\n")
+
+
+def test_parse_size():
+    assert logs.parse_size("10mb") == 10 << 20
+    assert logs.parse_size("512k") == 512 << 10
+    assert logs.parse_size("100") == 100
+
+
+# --- restart policy
+def test_restart_policies():
+    assert policy.parse_restart(None) == policy.Restart("no", 0)
+    assert policy.parse_restart("on-failure:3") == policy.Restart("on-failure", 3)
+    for bad in ("sometimes", "always:3", "on-failure:x"):
+        with pytest.raises(UsageError):
+            policy.parse_restart(bad)
+    on3 = policy.parse_restart("on-failure:3")
+    assert [policy.should_restart(on3, 1, n, False) for n in range(5)] == [True, True, True, False, False]
+    assert not policy.should_restart(on3, 0, 0, False)
+    always = policy.parse_restart("always")
+    assert policy.should_restart(always, 0, 100, False)
+    assert not policy.should_restart(always, 1, 0, True)  # rl stop
+    assert policy.should_restart(policy.parse_restart("on-failure"), 1, 1000, False)
+
+
+def test_backoff_doubles_and_caps():
+    assert [policy.backoff(n) for n in range(4)] == [0.1, 0.2, 0.4, 0.8]
+    assert policy.backoff(50) == 60.0
+
+
+def test_durations_and_signals():
+    assert policy.parse_duration("1m30s", 0) == 90
+    assert policy.parse_duration("500ms", 0) == 0.5
+    assert policy.parse_duration(None, 7) == 7
+    assert policy.parse_duration("2", 0) == 2
+    with pytest.raises(UsageError):
+        policy.parse_duration("5x", 0)
+    assert policy.parse_signal("SIGUSR1") == 10
+    assert policy.parse_signal("term") == 15
+    assert policy.parse_signal("9") == 9
+    assert policy.parse_signal(None, 15) == 15
+    with pytest.raises(UsageError):
+        policy.parse_signal("NOPE")
+
+
+# --- healthchecks
+def test_health_config_forms():
+    assert policy.health_config("true", None, None, None, None).cmd == ["/bin/sh", "-c", "true"]
+    assert policy.health_config('["CMD", "a", "b"]', "1s", "2", None, None).cmd == ["a", "b"]
+    cfg = policy.health_config(None, None, None, None, None,
+                               {"Test": ["CMD-SHELL", "curl x"], "Interval": 5_000_000_000, "Retries": 4})
+    assert (cfg.cmd, cfg.interval, cfg.retries) == (["/bin/sh", "-c", "curl x"], 5.0, 4)
+    assert policy.health_config("none", None, None, None, None) is None
+    assert policy.health_config(None, None, None, None, None) is None
+
+
+def test_health_state_machine():
+    cfg = policy.HealthConfig(["x"], retries=2)
+    h = policy.health_after(None, 1, cfg, False, {"ExitCode": 1})
+    assert (h["Status"], h["FailingStreak"]) == ("starting", 1)
+    h = policy.health_after(h, 1, cfg, False, {"ExitCode": 1})
+    assert h["Status"] == "unhealthy"
+    h = policy.health_after(h, 0, cfg, False, {"ExitCode": 0})
+    assert (h["Status"], h["FailingStreak"]) == ("healthy", 0)
+    # failures during the start period do not count
+    h = policy.health_after(None, 1, cfg, True, {"ExitCode": 1})
+    assert (h["Status"], h["FailingStreak"]) == ("starting", 0)
+    for _ in range(10):
+        h = policy.health_after(h, 1, cfg, False, {"ExitCode": 1})
+    assert len(h["Log"]) == 5
+
+
+# --- ps and inspect
+def _rec(**req) -> Record:
+    return Record("ab" * 32, "web", "docker.io/library/nginx:latest", ["nginx"], "overlay", created=1000.0,
+                  image_config={"Labels": {"tier": "front"}}, request={"command": ["nginx"], **req})
+
+
+def test_status_texts():
+    assert views.status_text({"state": "running", "started": 990.0}, 1000.0) == "Up 10 seconds"
+    assert views.status_text({"state": "running", "started": 990.0, "health": {"Status": "healthy"}},
+                             1000.0) == "Up 10 seconds (healthy)"
+    assert views.status_text({"state": "exited", "exit_code": 3, "finished": 997.0}, 1000.0) == \
+        "Exited (3) 3 seconds ago"
+    assert views.status_text({"state": "created"}, 1000.0) == "Created"
+
+
+def test_filters():
+    rec = _rec()
+    running = {"state": "running", "health": {"Status": "healthy"}}
+    exited = {"state": "exited", "exit_code": 2}
+    assert views.matches(rec, running, ["status=running", "name=we"])
+    assert not views.matches(rec, running, ["status=exited"])
+    assert views.matches(rec, running, ["status=exited", "status=running"])  # one key ORs
+    assert views.matches(rec, exited, ["exited=2"]) and not views.matches(rec, exited, ["exited=0"])
+    assert views.matches(rec, running, ["id=abab"]) and not views.matches(rec, running, ["id=cd"])
+    assert views.matches(rec, running, ["ancestor=nginx"])
+    assert views.matches(rec, running, ["health=healthy"])
+    assert views.matches(rec, running, ["label=tier=front"]) and views.matches(rec, running, ["label=tier"])
+    with pytest.raises(UsageError):
+        views.matches(rec, running, ["colour=red"])
+
+
+def test_inspect_shape_and_templates():
+    from rootless.images.render import render_template
+    rec = _rec(restart="on-failure:3", stop_signal="SIGUSR1")
+    st = {"state": "exited", "exit_code": 3, "started": 990.0, "finished": 995.0, "restarts": 3, "monitor": 42}
+    obj = views.inspect(rec, st, {"log": "/x/ctr.log"})
+    assert render_template("{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}", obj) == "exited 3 3"
+    assert obj["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert obj["Config"]["StopSignal"] == "SIGUSR1"
+    assert obj["State"]["FinishedAt"].startswith("1970-01-01T00:16:35")
+    assert render_template("{{json .State.Running}}", obj) == "false"
+    assert "Health" not in obj["State"]

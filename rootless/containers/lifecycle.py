@@ -62,8 +62,12 @@ def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
         raise UsageError("exec needs a command", hint=f"rl exec {name} sh")
     pid = running_pid(store, rec)
     spec = exec_spec(store, rec, args, **kw)
-    if spec.detach:
-        rexec.spawn(pid, spec)
+    if spec.detach:  # nothing of rl's stdio may keep its caller waiting
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            rexec.spawn(pid, spec, stdio=(null, null, null))
+        finally:
+            os.close(null)
         return 0
     return rexec.run(pid, spec)
 

@@ -80,7 +80,8 @@ def timed(fn: Callable[[], object]) -> float:
 def interleave(cases: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
                before_each: dict[str, Callable[[], object]] | None = None) -> dict[str, list[float]]:
     """Run every case once per round, in rotating order; `before_each[name]`
-    (untimed) resets state, e.g. empties a store for a cold pull."""
+    (untimed) resets state, e.g. empties a store for a cold pull. A case that
+    returns False failed: its time is not a sample."""
     names = list(cases)
     samples: dict[str, list[float]] = {n: [] for n in names}
     for r in range(warmup + rounds):
@@ -88,14 +89,20 @@ def interleave(cases: dict[str, Callable[[], object]], rounds: int, warmup: int 
         for n in order:
             if before_each and n in before_each:
                 before_each[n]()
-            t = timed(cases[n])
-            if r >= warmup:
+            t0 = time.perf_counter()
+            ok = cases[n]()
+            t = time.perf_counter() - t0
+            if r >= warmup and ok is not False:  # a case returns False for a failed run: not a sample
                 samples[n].append(t)
     return samples
 
 
 def report(name: str, samples: dict[str, list[float]], anchor: str, unit: str = "s",
            extra: dict | None = None) -> dict:
+    empty = [k for k, v in samples.items() if not v]
+    for k in empty:
+        print(f"  {k}: every run failed, no figure", file=sys.stderr)
+    samples = {k: v for k, v in samples.items() if v}
     med = {k: statistics.median(v) for k, v in samples.items()}
     rows = []
     for k, v in samples.items():

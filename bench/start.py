@@ -36,6 +36,8 @@ def _counting(name: str, fn, failures: dict):
             if name not in failures:
                 print(f"{name}: exit {e.returncode}: {(e.stderr or '').strip()[-300:]}", file=sys.stderr)
             failures[name] = failures.get(name, 0) + 1
+            return False
+        return True
     return run
 
 
@@ -73,7 +75,7 @@ def main() -> None:
         failures: dict[str, int] = {}
         samples = interleave({k: _counting(k, fn, failures) for k, fn in cases.items()}, rounds=args.rounds, warmup=2)
         if failures:
-            print(f"failed runs (timed anyway): {failures}", file=sys.stderr)
+            print(f"failed runs (not counted): {failures}", file=sys.stderr)
         anchor = "podman --network none" if podman else "rl --network none"
         report("start", samples, anchor=anchor, extra={"image": args.tar})
     finally:

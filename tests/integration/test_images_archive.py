@@ -9,15 +9,6 @@ import pytest
 pytestmark = [pytest.mark.registry, pytest.mark.userns]
 
 
-@pytest.fixture
-def rlr(rl, registry):
-    rl.env.update(registry.env())
-    yield rl
-    from rootless.images.unpack import remove_tree
-    from rootless.runtime.userns import run_in_userns
-    run_in_userns(remove_tree, str(rl.base))
-
-
 @pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
 def test_save_load_round_trip(rlr, registry, tmp_path, fmt):
     ref = f"{registry.plain}/rl-test/layers:v1"

@@ -10,15 +10,6 @@ pytestmark = [pytest.mark.registry, pytest.mark.userns]
 
 
 @pytest.fixture
-def rlr(rl, registry):
-    rl.env.update(registry.env())
-    yield rl
-    from rootless.images.unpack import remove_tree
-    from rootless.runtime.userns import run_in_userns
-    run_in_userns(remove_tree, str(rl.base))
-
-
-@pytest.fixture
 def two(rlr, registry):
     a = rlr.run("pull", "-q", "--tls-verify=false", f"{registry.plain}/rl-test/layers:v1", check=True).stdout.strip()
     b = rlr.run("pull", "-q", "--tls-verify=false", f"{registry.plain}/rl-test/multi:oci", check=True).stdout.strip()

@@ -9,15 +9,6 @@ import pytest
 pytestmark = [pytest.mark.registry, pytest.mark.userns]
 
 
-@pytest.fixture
-def rlr(rl, registry):
-    rl.env.update(registry.env())
-    yield rl
-    from rootless.images.unpack import remove_tree
-    from rootless.runtime.userns import run_in_userns
-    run_in_userns(remove_tree, str(rl.base))
-
-
 def test_push_then_pull_back(rlr, registry, request, tmp_path):
     src = f"{registry.plain}/rl-test/layers:v1"
     iid = rlr.run("pull", "-q", "--tls-verify=false", src, check=True).stdout.strip()

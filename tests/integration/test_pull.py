@@ -14,16 +14,6 @@ import pytest
 pytestmark = [pytest.mark.registry, pytest.mark.userns]
 
 
-@pytest.fixture
-def rlr(rl, registry):
-    rl.env.update(registry.env())
-    yield rl
-    # layer files belong to subordinate IDs: only the user namespace can delete them
-    from rootless.images.unpack import remove_tree
-    from rootless.runtime.userns import run_in_userns
-    run_in_userns(remove_tree, str(rl.base))
-
-
 def store_dir(rl) -> Path:
     return Path(rl.env["XDG_DATA_HOME"]) / "rl" / "images"
 

@@ -59,6 +59,10 @@ def run(argv: list[str] | None = None) -> int:
         rv = fast_run(args)
         if rv is not None:
             return rv
+        from rootless.cli.fastctr import fast_ctr
+        rv = fast_ctr(args)
+        if rv is not None:
+            return rv
         from rootless.cli.typerapp import app
         _register()
         rv = app(args=args, prog_name="rl", standalone_mode=False)

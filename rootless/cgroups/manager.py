@@ -191,6 +191,7 @@ class Placement:
         self.unit = f"rl-{cid}.scope"
         self.cgroup: str | None = None  # the container's own cgroup (v2 path)
         self.group: str | None = None   # the scope (systemd) / rl-<id> (cgroupfs)
+        self.oom_killed = False         # set by finish(): the kernel OOM-killed a process of it
 
     # -- attach
     def attach(self, pid: int) -> None:
@@ -284,7 +285,7 @@ class Placement:
         if self.cgroup is None:
             return {"oom_killed": False}
         cg = self.plan.host.path(self.cgroup)
-        oom = oom_kills(cg) > 0
+        oom = self.oom_killed = oom_kills(cg) > 0
         if self.plan.manager == "cgroupfs":
             try:
                 cg.rmdir()

@@ -205,7 +205,7 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
     # the owner (rl itself, or the monitor) by pid and start time: if it dies, ps says so
     me = os.getpid()
     store.update_state(rec, state="starting", monitor=me, monitor_start=start_time(me), pid=None, exit_code=None,
-                       detached=hooks is not None)
+                       detached=hooks is not None, oom_killed=False)
     try:
         mode = network.parse(req.network)
         join = _join_target(store, mode)
@@ -228,7 +228,8 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
             if hooks is not None:
                 hooks.started(pid)
         code = runtime.run(spec, opts, on_started=started)
-        store.update_state(rec, state="exited", exit_code=code, finished=time.time(), pid=None)
+        store.update_state(rec, state="exited", exit_code=code, finished=time.time(), pid=None,
+                           oom_killed=bool(getattr(opts.cgroup, "oom_killed", False)))
         return code
     finally:
         if req.rm and hooks is None:  # a monitor removes it after its last restart

@@ -146,7 +146,7 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
             "Running": state == "running",
             "Paused": state == "paused",
             "Restarting": False,
-            "OOMKilled": False,
+            "OOMKilled": bool(st.get("oom_killed")),
             "Dead": False,
             "Pid": st.get("pid") or 0,
             "ConmonPid": st.get("monitor") or 0,

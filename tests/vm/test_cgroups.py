@@ -80,6 +80,8 @@ def test_memory_limit_oom_kills_and_is_recorded(rl):
         info = rl.cgroup_info(rl.container_id(name))
         assert info.get("oom_killed") is True, info
         assert info["manager"] == "systemd" and info["unit"].startswith("rl-"), info
+        (insp,) = json.loads(ok(rl("container", "inspect", name)))
+        assert insp["State"]["OOMKilled"] is True and insp["State"]["ExitCode"] == 137, insp["State"]
     finally:
         rl("rm", "-f", name)
 
@@ -109,13 +111,12 @@ def test_limits_in_a_delegated_unit_go_to_a_child_cgroup_of_it(rl):
 
 @pytest.fixture(scope="module")
 def busy(rl):
-    """A container that stays up (a busy loop at --cpus 0.5), started in the
-    background over ssh, and its cgroup."""
+    """A detached container that stays up (a busy loop at --cpus 0.5), and
+    its cgroup; its monitor is the process rl moved into the scope."""
     name = f"cg-busy-{os.getpid()}"
-    args = shlex.join(["run", "--name", name, "--network", "none", "--cpus", "0.5", "--memory", "64m", IMAGE,
-                       "sh", "-c", "while :; do :; done"])
-    # braces: `a && b &` would background a subshell that keeps ssh's output open
-    rl.sh(f"{rl.cd}{{ nohup {rl.base} {args} >/tmp/{name}.log 2>&1 </dev/null & }}")
+    res = rl("run", "-d", "--name", name, "--network", "none", "--cpus", "0.5", "--memory", "64m", IMAGE,
+             "sh", "-c", "while :; do :; done")
+    assert res.returncode == 0, res
     deadline = time.monotonic() + 180
     info: dict = {}
     while time.monotonic() < deadline:
@@ -124,7 +125,7 @@ def busy(rl):
         if info.get("cgroup"):
             break
         time.sleep(1)
-    assert info.get("cgroup"), rl.sh(f"cat /tmp/{name}.log").stdout
+    assert info.get("cgroup"), rl("logs", name)
     yield name, cid, info
     rl("rm", "-f", name)
 

@@ -141,6 +141,12 @@ def unit_delegated(bus: str, unit: str) -> bool:
     return value == ("b", True)
 
 
+def in_rl_scope(cgroup: str) -> bool:
+    """Inside an rl-<id>.scope that systemd made for a container (its
+    monitor leaf, on a restart)."""
+    return any(p.startswith("rl-") and p.endswith(".scope") for p in cgroup.split("/"))
+
+
 def user_bus() -> str | None:
     """The user's systemd/D-Bus socket: $DBUS_SESSION_BUS_ADDRESS when it is a
     unix path, else $XDG_RUNTIME_DIR/bus (where dbus-user-session puts it)."""
@@ -179,6 +185,12 @@ def probe(mountinfo: str | None = None, proc_cgroup: str | None = None, uid: int
         host.user_service = svc
         host.service_controllers = _controllers(host.path(svc))
     host.bus = user_bus()
+    if host.own and host.own.endswith("/rl-supervisor"):
+        # rl moved itself aside in a delegated cgroup before (a restart by a
+        # container's monitor): the delegated cgroup is the one above
+        host.own = host.own.rsplit("/", 1)[0]
+    if host.own and in_rl_scope(host.own):
+        return host  # a monitor inside its container's scope: systemd's, reused as it is
     if host.own and host.own != "/" and _delegated_root(host.own, m, uid, host.bus):
         host.own_delegated = True
         host.own_controllers = _controllers(host.path(host.own))

@@ -169,6 +169,8 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
         if opts.supervise is not None:
             code = opts.supervise(pid, master)
             pid = None
+            if opts.cgroup is not None:
+                opts.cgroup.finish()  # a detached container's OOM kill is read here too
             return code
         if master is not None:
             tty.pump(master, 0 if spec.stdin else None, 1)

@@ -3,6 +3,8 @@ sample texts, the refusals' wording, the D-Bus wire format."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from rootless.cgroups import dbus, layout, manager, resources, stats
@@ -247,3 +249,13 @@ def test_unit_of_a_cgroup_below_the_user_manager():
     assert layout._unit_of(f"{svc}/init.scope") == "init.scope"
     assert layout._unit_of(f"{svc}/app.slice") is None
     assert layout._unit_of("/user.slice/user-1000.slice/session-3.scope") is None
+
+
+def test_a_monitor_restarting_its_container_reuses_what_it_is_in():
+    svc = "/user.slice/user-1000.slice/user@1000.service"
+    assert layout.in_rl_scope(f"{svc}/app.slice/rl-{'a' * 64}.scope/monitor")
+    assert not layout.in_rl_scope(f"{svc}/app.slice/run-r1.scope")
+    host = layout.probe(MOUNTINFO_V2, f"0::{svc}/app.slice/rl-{'a' * 64}.scope/monitor\n", uid=os.getuid())
+    assert not host.own_delegated
+    host = layout.probe(MOUNTINFO_V2, f"0::{svc}/app.slice/web.service/rl-supervisor\n", uid=os.getuid())
+    assert host.own == f"{svc}/app.slice/web.service"

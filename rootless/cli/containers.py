@@ -306,3 +306,55 @@ def container_prune(force: bool = typer.Option(False, "--force", "-f", help="do 
     from rootless.containers import lifecycle
     for cid in lifecycle.prune(_paths()):
         print(cid)
+
+
+@app.command("cp")
+def cp(src: str = typer.Argument(..., metavar="SRC"), dst: str = typer.Argument(..., metavar="DEST")) -> None:
+    """Copy files between a container and the host (CONTAINER:PATH on one side); IDs stay mapped."""
+    from rootless.containers import copy
+    copy.cp(_paths(), src, dst)
+
+
+@app.command("export")
+def export(container: str = typer.Argument(...),
+           output: Optional[str] = typer.Option(None, "--output", "-o", help="file to write (default stdout)")) -> None:
+    """A container's filesystem as a tar archive."""
+    import os
+    from rootless.containers import copy
+    from rootless.errors import UsageError
+    if output is None and sys.stdout.isatty():
+        raise UsageError("refusing to write a tar archive to a terminal", hint="use -o FILE or redirect stdout")
+    if output is None:
+        sys.stdout.flush()
+        copy.export(_paths(), container, 1)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        copy.export(_paths(), container, fd)
+    finally:
+        os.close(fd)
+
+
+@app.command("diff")
+def diff(container: str = typer.Argument(...),
+         format_: Optional[str] = typer.Option(None, "--format", help="json")) -> None:
+    """Files added (A), changed (C) and deleted (D) in a container."""
+    import json
+    from rootless.containers import copy
+    changes = copy.diff(_paths(), container)
+    if format_ == "json":
+        out = {"changed": [p for k, p in changes if k == "C"], "added": [p for k, p in changes if k == "A"],
+               "deleted": [p for k, p in changes if k == "D"]}
+        print(json.dumps({k: v for k, v in out.items() if v}, indent=4))
+        return
+    for kind, path in changes:
+        print(f"{kind} {path}")
+
+
+@app.command("commit")
+def commit(container: str = typer.Argument(...), image: Optional[str] = typer.Argument(None),
+           message: Optional[str] = typer.Option(None, "--message", "-m"),
+           quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+    """Save a container's filesystem as a new image (one squashed layer); prints its ID."""
+    from rootless.containers import copy
+    print(copy.commit(_paths(), container, image, message))

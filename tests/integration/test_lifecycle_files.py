@@ -1,0 +1,75 @@
+"""cp (both directions, mapped ownership kept), diff, export and commit of
+detached containers, running and stopped."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+
+import pytest
+
+from tests.integration.test_lifecycle import run_d
+from tests.integration.test_run_support import require_rootfs
+
+pytestmark = [pytest.mark.userns, pytest.mark.fuse]
+
+
+@pytest.fixture(scope="module")
+def rootfs() -> str:
+    return require_rootfs()
+
+
+@pytest.fixture
+def rlc(rl):
+    yield rl
+    rl.run("rm", "-f", "--all", timeout=120)
+
+
+SETUP = "mkdir /data && echo inside > /data/f && chown 1000:1000 /data/f && rm /etc/issue; sleep 60"
+
+
+def test_cp_both_ways_keeps_mapped_owners(rlc, rootfs, tmp_path):
+    run_d(rlc, rootfs, "files", "sh", "-c", SETUP)
+    import time
+    time.sleep(0.5)
+    host = tmp_path / "h.txt"
+    host.write_text("from host\n")
+    assert rlc.run("cp", str(host), "files:/data/").returncode == 0
+    res = rlc.run("exec", "files", "stat", "-c", "%u %n", "/data/h.txt", "/data/f", check=True)
+    assert res.stdout.split() == ["0", "/data/h.txt", "1000", "/data/f"]  # the user's files are root inside
+    out = tmp_path / "out"
+    assert rlc.run("cp", "files:/data", str(out)).returncode == 0, rlc.run("cp", "files:/data", str(out)).stderr
+    assert (out / "h.txt").read_text() == "from host\n"
+    assert (out / "h.txt").stat().st_uid == os.getuid()
+    assert (out / "f").stat().st_uid not in (0, os.getuid())  # container 1000 = a subordinate ID
+    res = rlc.run("cp", "files:/nonexistent", str(tmp_path / "x"))
+    assert res.returncode == 125
+    res = rlc.run("cp", str(host), str(tmp_path / "y"))
+    assert res.returncode == 125 and "between a container and the host" in res.stderr
+
+
+def test_diff_export_commit(rlc, rootfs, tmp_path):
+    run_d(rlc, rootfs, "changes", "sh", "-c", SETUP)
+    import time
+    time.sleep(0.5)
+    diff = rlc.run("diff", "changes", check=True).stdout.splitlines()
+    assert "A /data/f" in diff and "D /etc/issue" in diff and "C /etc" in diff
+    assert not any(".wh." in line for line in diff)
+    out = tmp_path / "e.tar"
+    rlc.run("export", "-o", str(out), "changes", check=True)
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+        assert "data/f" in names and "etc/issue" not in names and "bin" in names
+        assert not any(n.startswith("proc/") for n in names)
+        assert tar.extractfile("data/f").read() == b"inside\n"
+    rlc.run("stop", "-t", "0", "changes", check=True)
+    # stopped: the rootfs is mounted in a fresh user namespace for the copy
+    assert rlc.run("diff", "changes", check=True).stdout.splitlines() == diff
+    res = rlc.run("export", "changes", check=True, text=False)
+    assert "data/f" in tarfile.open(fileobj=io.BytesIO(res.stdout)).getnames()
+    image_id = rlc.run("commit", "changes", "localhost/committed", check=True).stdout.strip()
+    assert len(image_id) == 64
+    res = rlc.run("run", "--rm", "--network", "none", "localhost/committed", "cat", "/data/f")
+    assert res.stdout == "inside\n", res.stderr
+    rlc.run("rmi", "localhost/committed")

@@ -5,6 +5,7 @@
     parent.py    user-namespace side: mounts the rootfs (before the PID
                  namespace: fuse-overlayfs must not become its PID 1), unshares
                  pid/net/uts/ipc/cgroup, forks PID 1, waits, unmounts
+    exec.py      `rl exec`: setns into a running container (user first), fork, same security
     keepid.py    --userns=keep-id: a nested namespace + fuse ID mapping
     child.py     PID 1 until exec: own mount namespace (pivot_root must not
                  move the fuse daemon), rootfs world, pivot_root, user lookup,

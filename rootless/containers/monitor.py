@@ -71,7 +71,8 @@ def spawn(paths, rec: Record) -> None:
             else:
                 code = 0
         except BaseException:  # noqa: BLE001 - a forked child must never return
-            pass
+            import traceback
+            traceback.print_exc()  # into monitor.log once the monitor has its stdio
         os._exit(code)
     os.close(w)
     os.waitpid(pid, 0)

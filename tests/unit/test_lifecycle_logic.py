@@ -170,3 +170,17 @@ def test_inspect_shape_and_templates():
     assert obj["State"]["FinishedAt"].startswith("1970-01-01T00:16:35")
     assert render_template("{{json .State.Running}}", obj) == "false"
     assert "Health" not in obj["State"]
+
+
+def test_follow_continues_after_read_and_across_rotation(tmp_path):
+    path = str(tmp_path / "ctr.log")
+    w = logs.Writer(path, max_size=120)
+    w.write("stdout", b"first\n")
+    entries, current = logs.read(path, keep_open=True)
+    assert logs.render(entries) == b"first\n"
+    for i in range(5):
+        w.write("stdout", f"next {i}\n".encode())  # rotates on the way
+    w.close()
+    calls = iter([True, True, False, False, False])
+    got = logs.render(list(logs.follow(path, lambda: next(calls, False), current, poll=0)))
+    assert got.endswith(b"next 4\n") and b"first" not in got

@@ -1,8 +1,8 @@
-"""Network commands: `rl port` (published ports of a container)."""
+"""Network commands: `rl port` (a container's published ports) and `rl network` (user networks)."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -57,3 +57,101 @@ def port(
                 print(f"{rec.short_id}\t{m.container_port}/{m.proto} -> {ports.format_mapping(m).split('->')[0]}")
             else:
                 print(f"{m.container_port}/{m.proto} -> {ports.format_mapping(m).split('->')[0]}")
+
+
+network_app = typer.Typer(help="Manage user networks.", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+
+
+def _members(paths, name: str) -> list[str]:
+    """Running containers on a network (from the live members file)."""
+    from rootless.network import usernet
+    try:
+        members = usernet._read_members(usernet._members_path(paths, name))
+    except OSError:
+        return []
+    return [n for m in members.values() for n in m.get("names", [])[:1]]
+
+
+@network_app.command("create")
+def network_create(
+    name: str = typer.Argument(..., metavar="NAME"),
+    subnet: Optional[str] = typer.Option(None, "--subnet", help="IPv4 CIDR (default: a free /24 of 10.89.0.0/16)"),
+    gateway: Optional[str] = typer.Option(None, "--gateway", help="gateway address (default: the first one)"),
+    driver: str = typer.Option("bridge", "--driver", "-d", help="bridge (the only driver)"),
+    label: List[str] = typer.Option([], "--label", help="KEY=VALUE"),
+) -> None:
+    """Create a user network: its containers reach each other by name."""
+    from rootless.errors import UsageError
+    from rootless.network import networks
+    if driver != "bridge":
+        raise UsageError(f"--driver {driver}: only bridge is supported")
+    labels = dict(item.partition("=")[::2] for item in label)
+    print(networks.create(_paths(), name, subnet, gateway, labels).name)
+
+
+@network_app.command("ls")
+def network_ls(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="names only"),
+    format_: Optional[str] = typer.Option(None, "--format", help="json"),
+) -> None:
+    """List user networks."""
+    import json
+    from rootless.network import networks
+    nets = networks.all_networks(_paths())
+    if quiet:
+        for n in nets:
+            print(n.name)
+    elif format_ == "json":
+        print(json.dumps([networks.inspect(n) for n in nets], indent=4))
+    else:
+        print(f"{'NETWORK ID':<14}{'NAME':<20}{'DRIVER':<10}SUBNET")
+        for n in nets:
+            print(f"{n.id[:12]:<14}{n.name:<20}{n.driver:<10}{n.subnet}")
+
+
+@network_app.command("inspect")
+def network_inspect(names: List[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
+    """Show networks as JSON (podman's shape)."""
+    import json
+    from rootless.network import networks
+    paths = _paths()
+    out = []
+    for name in names:
+        d = networks.inspect(networks.load(paths, name))
+        d["containers"] = _members(paths, name)
+        out.append(d)
+    print(json.dumps(out, indent=4))
+
+
+@network_app.command("rm")
+def network_rm(
+    names: List[str] = typer.Argument(..., metavar="NETWORK..."),
+    force: bool = typer.Option(False, "--force", "-f", help="no error for a missing network"),
+) -> None:
+    """Remove networks no running container uses."""
+    from rootless.errors import ContainerError, ContainerNotFound
+    from rootless.network import networks
+    paths = _paths()
+    for name in names:
+        if force and not networks.exists(paths, name):
+            continue
+        users = _members(paths, name)
+        if users:
+            raise ContainerError(f"network {name} is in use by {', '.join(users)}", hint="stop those containers first")
+        try:
+            networks.remove(paths, name)
+        except ContainerNotFound:
+            raise
+        print(name)
+
+
+@network_app.command("prune")
+def network_prune(force: bool = typer.Option(False, "--force", "-f", help="do not ask")) -> None:
+    """Remove every user network no running container uses."""
+    from rootless.network import networks
+    paths = _paths()
+    for n in networks.all_networks(paths):
+        if not _members(paths, n.name):
+            networks.remove(paths, n.name)
+            print(n.name)

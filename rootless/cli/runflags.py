@@ -46,6 +46,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("add_host", ("--add-host",), LIST, "NAME:IP line added to /etc/hosts"),
     Flag("no_hosts", ("--no-hosts",), BOOL, "keep the image's /etc/hosts"),
     Flag("network_alias", ("--network-alias",), LIST, "another name for the container on its network"),
+    Flag("ip", ("--ip",), STR, "the container's address on a user network"),
     Flag("userns", ("--userns",), STR, "keep-id: your UID/GID keep their numbers inside"),
     Flag("cap_add", ("--cap-add",), LIST, "add a capability"),
     Flag("cap_drop", ("--cap-drop",), LIST, "drop a capability (ALL for all)"),
@@ -108,7 +109,7 @@ def to_request(flags: dict, storage_driver: str | None):
         security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"],
         resources=_resources(f), publish=f["publish"], publish_all=f["publish_all"], dns=f["dns"],
         dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
-        network_alias=f["network_alias"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
+        network_alias=f["network_alias"], ip=f["ip"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
 
 
 def _resources(f: dict) -> dict:

@@ -55,6 +55,7 @@ class RunRequest:
     add_host: list[str] = field(default_factory=list)
     no_hosts: bool = False
     network_alias: list[str] = field(default_factory=list)
+    ip: str | None = None                                   # --ip on a user network
     resources: dict = field(default_factory=dict)  # cgroup limits: rootless.cgroups.Resources.to_dict()
     # detached containers and their monitor (issue 6)
     detach: bool = False
@@ -179,7 +180,11 @@ def _keep_id(req: RunRequest) -> bool:
 
 def create(paths: Paths, req: RunRequest) -> Record:
     """Resolve the image and record the container; nothing runs yet."""
-    _ports(req, network.parse(req.network), {})  # bad -p/--network fail before any pull
+    net = network.parse(req.network)
+    _ports(req, net, {})  # bad -p/--network fail before any pull
+    if net.mode == "bridge":
+        from rootless.network import networks
+        networks.load(paths, net.target)  # an unknown network: a clear error now
     cgroups.check(req.resources)  # limits this host cannot enforce fail before any pull
     _keep_id(req)
     ensure_dir(paths.root)
@@ -210,13 +215,22 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         mode = network.parse(req.network)
         join = _join_target(store, mode)
         ports = _ports(req, mode, rec.image_config, choose=True)
+        join_userns = f"/proc/{join}/ns/user" if join else None
+        if mode.mode == "bridge":  # a user network: its namespace owns the container's netns
+            mode = network.prepare_usernet(paths, mode, rec.id, [rec.name, *req.network_alias], req.ip)
+            join_userns = f"/proc/{mode.options['pinner']}/ns/user"
         spec = build_spec(req, _Source(rec.image, rec.layers, rec.image_config), store, rec, mode)
         if join:
             spec.join_netns = f"/proc/{join}/ns/net"
+        if mode.mode == "bridge" and "/etc/hosts" in spec.etc_files:
+            from rootless.network import usernet
+            hosts_file = spec.etc_files["/etc/hosts"]
+            with open(hosts_file) as f:
+                usernet.publish_hosts(paths, mode.target, rec.id, hosts_file, f.read())
         from rootless.network import ports as netports
         netports.save(str(store.run_dir(rec.id)), ports)
         opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)), ports=tuple(ports),
-                                  join_userns=f"/proc/{join}/ns/user" if join else None,
+                                  join_userns=join_userns,
                                   cgroup=cgroups.placement(req.resources, rec.id, str(store.run_dir(rec.id)), rec.name))
         save_exec_settings(store, rec, spec)
         if hooks is not None:
@@ -240,6 +254,11 @@ def _ports(req: RunRequest, net, image_config: dict, choose: bool = False) -> li
     """-p/-P -> PortMappings; with choose, host ports picked and checked free."""
     from rootless.network import ports
     mappings = ports.parse_all(req.publish, req.publish_all, (image_config or {}).get("ExposedPorts"))
+    if req.ip and net.mode != "bridge":
+        raise UsageError("--ip needs a user network", hint="rl network create NAME; rl run --network NAME --ip ...")
+    if mappings and net.mode == "bridge":
+        raise UsageError("publishing ports from a user network is not supported yet",
+                         hint="use the default network (slirp4netns) for containers that publish ports")
     if mappings and not net.publishes:
         raise UsageError(f"cannot publish ports with --network {net.mode}",
                          hint="ports are published by slirp4netns or pasta (the default network)")

@@ -15,18 +15,20 @@ Helpers also die on their own when the holder dies (slirp4netns's exit-fd).
 
 Modes: none (lo only), host (the host's namespace), slirp4netns (default:
 user-mode TCP/IP, podman's 10.0.2.0/24), pasta (when installed),
-container:NAME (join a running container's namespace; no helper).
+container:NAME (join a running container's namespace; no helper), NAME
+(a user network: `rl network create`; mode "bridge", see usernet.py).
 
 Nothing here imports pyroute2: only network/netlink.py may, when needed."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from rootless.errors import UsageError
 from rootless.network.etcfiles import hosts, resolv_conf  # noqa: F401 - part of the interface
 
-MODES = ("slirp4netns", "none", "host", "pasta", "container")
+MODES = ("slirp4netns", "none", "host", "pasta", "container", "bridge")
 SLIRP_CIDR = "10.0.2.0/24"
 SLIRP_ADDR = "10.0.2.100"
 SLIRP_GATEWAY = "10.0.2.2"
@@ -50,7 +52,7 @@ class NetSpec:
 
     @property
     def needs_helper(self) -> bool:
-        return self.mode in ("slirp4netns", "pasta")
+        return self.mode in ("slirp4netns", "pasta", "bridge")
 
     @property
     def publishes(self) -> bool:
@@ -75,9 +77,15 @@ def parse(value: str | None) -> NetSpec:
         if not rest:
             raise UsageError("--network container: needs a container", hint="--network container:NAME")
         return NetSpec("container", target=rest)
-    if mode not in MODES:
-        raise UsageError(f"unsupported --network {value!r}",
-                         hint="none, host, slirp4netns[:opts], pasta[:opts] or container:NAME")
+    if mode == "bridge" and not rest:
+        raise UsageError("--network bridge: rootless rl has no default bridge",
+                         hint="create a network (rl network create NAME) and use --network NAME")
+    if mode not in MODES or mode == "bridge":
+        from rootless.network.networks import _NAME_RE
+        if rest or not _NAME_RE.fullmatch(value):
+            raise UsageError(f"unsupported --network {value!r}",
+                             hint="none, host, slirp4netns[:opts], pasta[:opts], container:NAME or a network's name")
+        return NetSpec("bridge", target=value)
     opts: dict = {}
     if mode == "slirp4netns" and rest:
         for item in rest.split(","):
@@ -112,7 +120,7 @@ def container_address(spec: NetSpec) -> str | None:
             import ipaddress
             return str(ipaddress.ip_network(cidr, strict=False).network_address + 100)
         return SLIRP_ADDR
-    return None
+    return spec.options.get("ip")  # a user network's, once reserved
 
 
 def dns_server(spec: NetSpec) -> str | None:
@@ -136,6 +144,8 @@ def start(spec: NetSpec, netns: int | str, state_dir: str, ports=()):
     if spec.mode == "pasta":
         from rootless.network import pasta
         return pasta.start(spec, netns, state_dir, list(ports))
+    if spec.mode == "bridge":
+        return _start_usernet(spec, netns)
     return Handle()
 
 
@@ -149,6 +159,36 @@ class Handle:
 
     def close(self) -> None:
         pass
+
+
+def prepare_usernet(paths, spec: NetSpec, cid: str, names: list[str], ip: str | None) -> NetSpec:
+    """Before the container exists: the rootless netns running (and held),
+    an address reserved. The NetSpec returned carries what start() needs."""
+    from rootless.network import networks, usernet
+    net = networks.load(paths, spec.target)
+    pinner, lock_fd = usernet.acquire(paths)
+    try:
+        addr = usernet.reserve(paths, net, cid, names, ip)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    return NetSpec("bridge", {"ip": addr, "pinner": pinner, "lock_fd": lock_fd, "runroot": str(paths.runroot),
+                              "root": str(paths.root), "cid": cid}, spec.target)
+
+
+def _start_usernet(spec: NetSpec, netns):
+    from rootless.config import Paths
+    from rootless.network import networks, usernet
+    from pathlib import Path
+    o = spec.options
+    paths = Paths(Path(o["root"]), Path(o["runroot"]))
+    handle = usernet.UserNet(paths, spec.target, o["cid"], o["lock_fd"])
+    try:
+        usernet.attach(networks.load(paths, spec.target), o["pinner"], int(netns), o["ip"], o["cid"])
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def etc_texts(spec: NetSpec, hostname: str, *, names: list[str] = (), dns: list[str] = (),
@@ -175,5 +215,4 @@ def etc_texts(spec: NetSpec, hostname: str, *, names: list[str] = (), dns: list[
 
 def start_slirp4netns(pid: int, log_path: str):
     """Kept for older callers (create.py before the driver interface)."""
-    import os
     return start(NetSpec(), pid, os.path.dirname(log_path))

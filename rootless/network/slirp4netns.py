@@ -163,8 +163,13 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
     _reap_dying()
     feats = features(exe)
     args = argv(exe, spec, netns, feats)
-    handler = spec.options.get("port_handler", "slirp4netns")
-    if ports and handler == "slirp4netns":
+    handler = spec.options.get("port_handler")
+    # TCP through slirp4netns by default (remote clients keep their address);
+    # UDP through rl's forwarder: slirp4netns drops replies to loopback
+    # clients when host loopback is disabled (docs/networking.md)
+    via_slirp = [m for m in ports if handler == "slirp4netns" or (handler is None and m.proto == "tcp")]
+    via_rl = [m for m in ports if m not in via_slirp]
+    if via_slirp:
         args.append(f"--api-socket={API_SOCKET}")
     ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe()
@@ -188,12 +193,13 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
     try:
         from rootless.network import container_address
         guest = container_address(spec)
-        if handler == "slirp4netns":
-            for m in ports:
-                add_hostfwd(state_dir, m, guest)
-        elif ports:
+        for m in via_slirp:
+            add_hostfwd(state_dir, m, guest)
+        if via_rl:
             from rootless.network import forwarder
-            net.extra.append(forwarder.start(netns, ports, state_dir))
+            fwd = forwarder.start(netns, via_rl, state_dir, target=guest or "127.0.0.1")
+            net.extra.append(fwd)
+            net.pids += fwd.pids
     except BaseException:
         net.close()
         raise

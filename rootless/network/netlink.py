@@ -1,0 +1,77 @@
+"""Links, addresses and routes over netlink: the ONLY module that imports
+pyroute2, and only in helper processes of user networks (the import costs
+~150 ms; `rl run --network none` and the default slirp4netns path never
+load it). Every function works on the network namespace the calling
+process is in."""
+
+from __future__ import annotations
+
+import errno
+
+
+def _ipr():
+    from pyroute2 import IPRoute
+    return IPRoute()
+
+
+def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = 1500) -> None:
+    """A bridge with the network's gateway address, up (created once)."""
+    ipr = _ipr()
+    try:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            try:
+                ipr.link("add", ifname=name, kind="bridge")
+            except Exception as e:  # noqa: BLE001 - pyroute2's NetlinkError: a racing creator is fine
+                if getattr(e, "code", None) != errno.EEXIST:
+                    raise
+            found = ipr.link_lookup(ifname=name)
+            idx = found[0]
+            try:
+                ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+            except Exception as e:  # noqa: BLE001
+                if getattr(e, "code", None) != errno.EEXIST:
+                    raise
+            ipr.link("set", index=idx, mtu=mtu, state="up")
+    finally:
+        ipr.close()
+
+
+def add_veth(bridge: str, host_name: str, peer_name: str, netns_fd: int) -> None:
+    """A veth pair: host_name enslaved to bridge, peer moved into netns_fd."""
+    ipr = _ipr()
+    try:
+        ipr.link("add", ifname=host_name, kind="veth", peer={"ifname": peer_name})
+        br = ipr.link_lookup(ifname=bridge)[0]
+        host = ipr.link_lookup(ifname=host_name)[0]
+        ipr.link("set", index=host, master=br, state="up")
+        peer = ipr.link_lookup(ifname=peer_name)[0]
+        ipr.link("set", index=peer, net_ns_fd=netns_fd)
+    finally:
+        ipr.close()
+
+
+def configure_inside(peer_name: str, ifname: str, address: str, prefixlen: int, gateway: str) -> None:
+    """In the container's namespace: rename, address, up, default route."""
+    ipr = _ipr()
+    try:
+        idx = ipr.link_lookup(ifname=peer_name)[0]
+        ipr.link("set", index=idx, ifname=ifname)
+        ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
+        ipr.link("set", index=idx, state="up")
+        lo = ipr.link_lookup(ifname="lo")
+        if lo:
+            ipr.link("set", index=lo[0], state="up")
+        ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
+    finally:
+        ipr.close()
+
+
+def delete_link(name: str) -> None:
+    ipr = _ipr()
+    try:
+        found = ipr.link_lookup(ifname=name)
+        if found:
+            ipr.link("del", index=found[0])
+    finally:
+        ipr.close()

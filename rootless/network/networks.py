@@ -1,0 +1,123 @@
+"""User networks' configuration: `rl network create/ls/inspect/rm/prune`.
+One JSON file per network under the storage root; the running side (the
+rootless namespace, bridges, members) is network/usernet.py."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rootless.config import Paths, ensure_dir
+from rootless.errors import ContainerError, UsageError
+
+_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+RESERVED = ("none", "host", "slirp4netns", "pasta", "private", "default", "bridge", "container", "ns")
+POOL = ipaddress.ip_network("10.89.0.0/16")   # podman's default pool for its networks
+
+
+@dataclass
+class Network:
+    name: str
+    id: str
+    subnet: str
+    gateway: str
+    bridge: str
+    created: float = field(default_factory=time.time)
+    driver: str = "bridge"
+    internal: bool = True    # no outbound route (see docs/networking.md)
+    labels: dict = field(default_factory=dict)
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.subnet).prefixlen
+
+
+def _dir(paths: Paths) -> Path:
+    return paths.root / "networks"
+
+
+def load(paths: Paths, name: str) -> Network:
+    try:
+        data = json.loads((_dir(paths) / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        raise ContainerError(f"network {name!r} not found", hint=f"create it: rl network create {name}") from None
+    return Network(**data)
+
+
+def exists(paths: Paths, name: str) -> bool:
+    return (_dir(paths) / f"{name}.json").exists()
+
+
+def all_networks(paths: Paths) -> list[Network]:
+    d = _dir(paths)
+    out = []
+    for p in sorted(d.glob("*.json")) if d.exists() else []:
+        try:
+            out.append(Network(**json.loads(p.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return out
+
+
+def _free_subnet(taken: list[str]) -> ipaddress.IPv4Network:
+    used = [ipaddress.ip_network(s) for s in taken]
+    for sub in POOL.subnets(new_prefix=24):
+        if not any(sub.overlaps(u) for u in used):
+            return sub
+    raise ContainerError("no free subnet left in 10.89.0.0/16", hint="give one: rl network create --subnet CIDR")
+
+
+def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | None = None,
+           labels: dict | None = None) -> Network:
+    if not _NAME_RE.fullmatch(name) or name in RESERVED:
+        raise UsageError(f"invalid network name {name!r}",
+                         hint="names match [a-zA-Z0-9][a-zA-Z0-9_.-]* and are not a --network mode")
+    existing = all_networks(paths)
+    if subnet:
+        try:
+            net = ipaddress.ip_network(subnet, strict=False)
+        except ValueError:
+            raise UsageError(f"--subnet {subnet!r}: not a CIDR network") from None
+        if net.version != 4 or net.prefixlen > 29:
+            raise UsageError(f"--subnet {subnet}: an IPv4 network of /29 or larger is needed")
+        for other in existing:
+            if net.overlaps(ipaddress.ip_network(other.subnet)):
+                raise UsageError(f"--subnet {subnet} overlaps network {other.name} ({other.subnet})")
+    else:
+        net = _free_subnet([n.subnet for n in existing])
+    gw = gateway or str(net.network_address + 1)
+    if ipaddress.ip_address(gw) not in net:
+        raise UsageError(f"--gateway {gw} is not in {net}")
+    nid = hashlib.sha256(f"{name}{time.time()}{os.getpid()}".encode()).hexdigest()
+    d = ensure_dir(_dir(paths))
+    rec = Network(name, nid, str(net), gw, f"rl{nid[:10]}", labels=labels or {})
+    path = d / f"{name}.json"
+    tmp = d / f".{name}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(asdict(rec)))
+    try:
+        os.link(tmp, path)  # atomic and exclusive: two creators, one winner
+    except FileExistsError:
+        raise ContainerError(f"network {name!r} already exists") from None
+    finally:
+        tmp.unlink()
+    return rec
+
+
+def remove(paths: Paths, name: str) -> None:
+    load(paths, name)
+    (_dir(paths) / f"{name}.json").unlink()
+
+
+def inspect(net: Network) -> dict:
+    """podman's `network inspect` shape, the fields that apply."""
+    return {"name": net.name, "id": net.id, "driver": net.driver, "network_interface": net.bridge,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(net.created)),
+            "subnets": [{"subnet": net.subnet, "gateway": net.gateway}], "ipv6_enabled": False,
+            "internal": net.internal, "dns_enabled": False, "labels": net.labels,
+            "ipam_options": {"driver": "host-local"}}

@@ -1,0 +1,329 @@
+"""User networks at run time: one rootless network namespace per user,
+bridges in it, a veth pair per container, names through each member's
+/etc/hosts.
+
+    keeper (host side, own session)         holds the namespace while in use
+     └─ pinner (user ns + net ns, paused)   the "rootless netns": bridges live here
+    container on network N: joins the pinner's user namespace (so that
+    namespace owns the container's netns too), unshares its own netns;
+    a short helper (setns into the pinner) adds the veth pair, moves one
+    end in as eth0 and configures it (pyroute2, through network/netlink.py)
+
+Cleanup without a daemon: every holder of a container on a user network
+keeps a shared flock on `inuse`; the keeper waits for an exclusive one,
+i.e. for the last member to go (even one that was SIGKILLed: the kernel
+drops its lock), then removes the namespace and exits. Nothing is left
+running. Files live in $runroot/netns.
+
+Names: members.json per network lists each running member's address and
+names; every member's hosts file (bind-mounted into it) is rewritten in
+place as members come and go (measured cheaper than a DNS responder that
+would have to run for the network's lifetime: one file write per member
+per change, no process)."""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rootless import linux
+from rootless.config import Paths, ensure_dir
+from rootless.errors import ContainerError, RuntimeSetupError, UsageError
+from rootless.network import networks
+
+NETNS_DIR = "netns"
+
+
+def _dir(paths: Paths) -> Path:
+    return ensure_dir(paths.runroot / NETNS_DIR)
+
+
+class _Lock:
+    def __init__(self, path: Path, mode: int = fcntl.LOCK_EX):
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _pinner_pid(d: Path) -> int | None:
+    try:
+        pid = int((d / "pinner.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def acquire(paths: Paths) -> tuple[int, int]:
+    """The rootless netns's pinner pid and an fd holding a shared lock on
+    it (close the fd when the container is gone). Starts the namespace
+    when nobody uses it."""
+    d = _dir(paths)
+    for _ in range(200):
+        with _Lock(d / "lock"):
+            inuse = os.open(d / "inuse", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(inuse, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(inuse)  # the keeper is tearing down: wait until it has gone
+                pid = None
+            else:
+                pid = _pinner_pid(d)
+                if pid is None:
+                    try:
+                        pid = _spawn_keeper(paths, d)
+                    except BaseException:
+                        os.close(inuse)
+                        raise
+                return pid, inuse
+        time.sleep(0.05)
+    raise RuntimeSetupError("the rootless network namespace is stuck shutting down",
+                            hint=f"check for a stale rl keeper process; its files are in {d}")
+
+
+def _spawn_keeper(paths: Paths, d: Path) -> int:
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(ready_r)
+            os.setsid()
+            if os.fork():  # double fork: the keeper is nobody's child, init reaps it
+                os._exit(0)
+            code = _keeper(paths, d, ready_w)
+        except BaseException as e:  # noqa: BLE001 - a forked child never returns
+            try:
+                os.write(ready_w, f"E{getattr(e, 'message', None) or e}".encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.waitpid(pid, 0)
+    with os.fdopen(ready_r, "rb") as f:
+        status = f.read()
+    if not status.isdigit():
+        raise RuntimeSetupError(f"cannot start the rootless network namespace: {status[1:].decode(errors='replace')}")
+    return int(status)
+
+
+def _keeper(paths: Paths, d: Path, ready_w: int) -> int:
+    # inherited fds (the starter's locks, its pipes) must not stay open here
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in (ready_w, null):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+                signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+    from rootless.runtime import userns
+    hold_r, hold_w = os.pipe()
+
+    def pinner() -> int:
+        os.close(hold_w)
+        os.close(ready_w)  # the starter reads to EOF
+        linux.unshare(linux.Clone.NEWNET)
+        from rootless.linux import netdev
+        netdev.link_up("lo")
+        os.read(hold_r, 1)  # until the keeper goes (or its pdeathsig fires)
+        return 0
+
+    pid = userns.fork_userns(userns.user_mappings(), pinner)
+    os.close(hold_r)
+    (d / "pinner.pid").write_text(str(pid))
+    os.write(ready_w, str(pid).encode())
+    os.close(ready_w)
+    inuse = os.open(d / "inuse", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    while True:
+        fcntl.flock(inuse, fcntl.LOCK_EX)  # granted once no member holds its shared lock
+        with _Lock(d / "lock"):
+            (d / "pinner.pid").unlink(missing_ok=True)
+            for p in (d / "members").glob("*.json") if (d / "members").exists() else []:
+                p.unlink(missing_ok=True)
+            break
+    os.close(hold_w)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    return 0
+
+
+# --- members and their hosts files ---------------------------------------
+
+def _members_path(paths: Paths, net: str) -> Path:
+    return ensure_dir(_dir(paths) / "members") / f"{net}.json"
+
+
+def _read_members(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    # drop members whose holder died without saying goodbye (SIGKILL)
+    return {k: v for k, v in data.items() if _alive(v.get("owner", 0))}
+
+
+def _write_members(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def reserve(paths: Paths, net: networks.Network, cid: str, names: list[str], ip: str | None) -> str:
+    """An address for the container on net (--ip, or the first free one);
+    recorded with its names for everyone's /etc/hosts."""
+    subnet = ipaddress.ip_network(net.subnet)
+    with _Lock(_dir(paths) / "lock"):
+        path = _members_path(paths, net.name)
+        members = _read_members(path)
+        used = {m["ip"] for m in members.values()} | {net.gateway}
+        if ip:
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                raise UsageError(f"--ip {ip!r}: not an IP address") from None
+            if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
+                raise UsageError(f"--ip {ip} is not a host address of network {net.name} ({net.subnet})")
+            if str(addr) in used:
+                raise ContainerError(f"--ip {ip} is already in use on network {net.name}")
+            chosen = str(addr)
+        else:
+            chosen = next((str(h) for h in subnet.hosts() if str(h) not in used), None)
+            if chosen is None:
+                raise ContainerError(f"network {net.name} has no free address left")
+        members[cid] = {"ip": chosen, "names": names, "owner": os.getpid(), "hosts": None}
+        _write_members(path, members)
+    return chosen
+
+
+def peer_lines(paths: Paths, net_name: str, cid: str) -> str:
+    """/etc/hosts lines for the other running members of a network."""
+    members = _read_members(_members_path(paths, net_name))
+    return "".join(f"{m['ip']}\t{' '.join(m['names'])}\n" for k, m in sorted(members.items()) if k != cid)
+
+
+def _rewrite(path: str, own_base: str, peers: str) -> None:
+    # in place, never replaced: the container sees this inode through a bind mount
+    with open(path, "r+") as f:
+        f.seek(0)
+        f.write(own_base + peers)
+        f.truncate()
+
+
+def publish_hosts(paths: Paths, net_name: str, cid: str | None = None, hosts_path: str | None = None,
+                  base: str | None = None) -> None:
+    """Register cid's hosts file (when given), then rewrite every member's."""
+    with _Lock(_dir(paths) / "lock"):
+        path = _members_path(paths, net_name)
+        members = _read_members(path)
+        if cid is not None and cid in members:
+            members[cid]["hosts"] = hosts_path
+            members[cid]["base"] = base
+            _write_members(path, members)
+        for k, m in members.items():
+            if m.get("hosts") and m.get("base") is not None:
+                peers = "".join(f"{o['ip']}\t{' '.join(o['names'])}\n" for j, o in sorted(members.items()) if j != k)
+                try:
+                    _rewrite(m["hosts"], m["base"], peers)
+                except OSError:
+                    pass
+
+
+def leave(paths: Paths, net_name: str, cid: str) -> None:
+    with _Lock(_dir(paths) / "lock"):
+        path = _members_path(paths, net_name)
+        members = _read_members(path)
+        members.pop(cid, None)
+        _write_members(path, members)
+    publish_hosts(paths, net_name)
+
+
+# --- attaching a container ------------------------------------------------
+
+def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: str) -> None:
+    """Bridge + veth + eth0 configured, in a forked helper that joins the
+    pinner's namespaces (setns of a user namespace needs a single thread)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            linux.set_pdeathsig(signal.SIGKILL)
+            ctr_net = os.open(f"/proc/{ctr_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            for kind, flag in (("user", linux.Clone.NEWUSER), ("net", linux.Clone.NEWNET)):
+                fd = os.open(f"/proc/{pinner}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+                linux.setns(fd, flag)
+                os.close(fd)
+            from rootless.network import netlink
+            netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
+            host_name, peer = f"v{cid[:12]}", f"p{cid[:12]}"
+            netlink.add_veth(net.bridge, host_name, peer, ctr_net)
+            linux.setns(ctr_net, linux.Clone.NEWNET)
+            netlink.configure_inside(peer, "eth0", address, net.prefixlen, net.gateway)
+            code = 0
+        except BaseException as e:  # noqa: BLE001 - a forked child never returns
+            try:
+                os.write(w, f"{getattr(e, 'strerror', None) or e}".encode())
+            except OSError:
+                pass
+        finally:
+            try:
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        err = f.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise RuntimeSetupError(f"cannot attach to network {net.name}: {err.decode(errors='replace') or status}")
+
+
+class UserNet:
+    """The network Handle of a container on a user network."""
+
+    def __init__(self, paths: Paths, net_name: str, cid: str, lock_fd: int):
+        self.paths, self.net_name, self.cid, self.lock_fd = paths, net_name, cid, lock_fd
+        self.pids: tuple[int, ...] = ()
+
+    def failure(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        if self.lock_fd is None:
+            return
+        try:
+            leave(self.paths, self.net_name, self.cid)
+        finally:
+            os.close(self.lock_fd)  # the last one out lets the keeper tear the namespace down
+            self.lock_fd = None

@@ -163,6 +163,7 @@ def main() -> None:
                 print(f"  {label:<22} {r:.2f}")
             print(f"  {'exec true':<22} {statistics.median(execs['rl']) / statistics.median(execs['podman']):.2f}")
     finally:
+        sys.stdout.flush()  # the user-namespace helper below forks: an unflushed buffer would print twice
         for name, t in tools.items():
             t.run("rm", "-f", "--all", check=False, timeout=600)
         if "podman" in tools:

@@ -171,11 +171,15 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str) -> int:
                 if not data:
                     fds.remove(0)
                     continue
-                typed = (typed + data)[-len(seq):] if seq else b""
-                if seq and typed == seq:
+                combined = typed + data
+                at = combined.find(seq) if seq else -1
+                if at >= 0:  # what came before the keys still goes in
+                    if at > len(typed):
+                        sock.sendall(combined[len(typed):at])
                     detached = True
                     break
                 sock.sendall(data)
+                typed = combined[-(len(seq) - 1):] if len(seq) > 1 else b""
     finally:
         sock.close()
         if saved is not None:

@@ -57,7 +57,22 @@ def update(**flags) -> None:
     rec = store.lookup(flags["container"])
     cg, _ = _running(store, rec)
     stats.update(cg, res)
+    _remember(store, rec, res.to_dict())
     print(rec.id)
+
+
+def _remember(store, rec, new: dict) -> None:
+    """The new limits go into the record too, so a restart keeps them (podman)."""
+    from dataclasses import asdict
+
+    from rootless.containers.records import write_json
+    with store.lock(rec):
+        rec = store.load(rec.id)
+        merged = {**(rec.request.get("resources") or {}), **new}
+        if "memory" in new and "memory_swap" not in new:
+            merged.pop("memory_swap", None)  # swap follows the new memory limit again
+        rec.request["resources"] = merged
+        write_json(store.container_dir(rec.id) / "config.json", asdict(rec))
 
 
 update.__signature__ = _update_signature()

@@ -165,3 +165,6 @@ def test_stats_show_the_limits_and_update_changes_memory_max(rl, busy):
     ok(rl("update", "--memory", "128m", "--pids-limit", "100", name))
     cg = "/sys/fs/cgroup" + info["cgroup"]
     assert ok(rl.sh(f"cat {cg}/memory.max {cg}/pids.max")).split() == [str(128 * MiB), "100"]
+    # and the record keeps them for the next start
+    record = json.loads(ok(rl.sh(f"cat ~/.local/share/rl/containers/{cid}/config.json")))
+    assert record["request"]["resources"] == {"memory": 128 * MiB, "cpus": 0.5, "pids_limit": 100}, record["request"]

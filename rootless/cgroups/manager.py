@@ -211,12 +211,20 @@ class Placement:
         from rootless.cgroups import dbus  # only this manager talks D-Bus
         host = self.plan.host
         me = os.getpid()
+        mine = _cgroup_of(me) or ""
+        if mine.endswith(f"/{self.unit}/monitor"):
+            # a restart by the same monitor: the scope is still ours, and PID 1
+            # (forked below the monitor) is already inside it
+            self._fill(mine.rsplit("/", 1)[0], me, pid)
+            return
         try:
             with dbus.Connection(host.bus) as conn:
                 dbus.start_transient_scope(conn, self.unit, [me, pid], f"rl container {self.name}")
         except dbus.DBusError as e:
-            raise CgroupError(f"systemd could not create {self.unit}: {e.message or e.name}",
-                              hint="journalctl --user -n 20 shows why") from None
+            hint = "journalctl --user -n 20 shows why"
+            if e.name.endswith("UnitExists"):
+                hint = f"a stale scope of this container is still there: systemctl --user stop {self.unit}"
+            raise CgroupError(f"systemd could not create {self.unit}: {e.message or e.name}", hint=hint) from None
         except OSError as e:
             raise CgroupError(f"cannot reach the user's systemd on {host.bus}: {e.strerror or e}",
                               hint="systemctl --user status; loginctl enable-linger $USER") from None
@@ -233,8 +241,12 @@ class Placement:
                 raise CgroupError(f"systemd did not move the container into {self.unit} (it is in {where})",
                                   hint="journalctl --user -n 20 shows why")
             time.sleep(0.001)
+        self._fill(where, me, pid)
+
+    def _fill(self, where: str, me: int, pid: int) -> None:
+        """The scope's two leaves, its controllers, the container's limits."""
         self.group = where
-        g = host.path(where)
+        g = self.plan.host.path(where)
         for leaf in ("monitor", "container"):
             (g / leaf).mkdir(exist_ok=True)
         write(g / "monitor" / "cgroup.procs", str(me))
@@ -286,11 +298,10 @@ class Placement:
             return {"oom_killed": False}
         cg = self.plan.host.path(self.cgroup)
         oom = self.oom_killed = oom_kills(cg) > 0
-        if self.plan.manager == "cgroupfs":
-            try:
-                cg.rmdir()
-            except OSError:
-                pass  # a straggler (a daemon the container left): the next run sweeps it
+        try:
+            cg.rmdir()  # a restart starts from fresh counters (memory.events)
+        except OSError:
+            pass  # a straggler (a daemon the container left); cgroupfs: the next run sweeps it
         if self.state_dir is not None and self.state_dir.exists():
             try:
                 info = json.loads((self.state_dir / "cgroup.json").read_text())

@@ -114,10 +114,12 @@ def stop(
     containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
     time_: Optional[float] = typer.Option(None, "--time", "-t", help="seconds to wait before SIGKILL"),
     all_: bool = typer.Option(False, "--all", "-a", help="stop every running container"),
+    ignore: bool = typer.Option(False, "--ignore", "-i", help="a missing container is not an error"),
+    cidfile: List[str] = typer.Option([], "--cidfile", help="read the container ID from this file"),
 ) -> None:
     """Stop containers: StopSignal, then SIGKILL after the timeout."""
     from rootless.containers import lifecycle
-    _each(containers or [], all_, lambda n: lifecycle.stop(_paths(), n, time_) and n)
+    _each(_cids(containers, cidfile, ignore), all_, _ignoring(ignore, lambda n: lifecycle.stop(_paths(), n, time_) and n))
 
 
 @app.command("kill")
@@ -160,10 +162,46 @@ def rm(
     force: bool = typer.Option(False, "--force", "-f", help="kill a running container first"),
     volumes: bool = typer.Option(False, "--volumes", "-v", help="accepted: rl has no anonymous volumes"),
     all_: bool = typer.Option(False, "--all", "-a", help="remove every container"),
+    ignore: bool = typer.Option(False, "--ignore", "-i", help="a missing container is not an error"),
+    cidfile: List[str] = typer.Option([], "--cidfile", help="read the container ID from this file"),
+    time_: Optional[float] = typer.Option(None, "--time", "-t", help="seconds to wait before SIGKILL (with -f)"),
 ) -> None:
     """Remove containers: processes, mounts, helpers, record, storage."""
     from rootless.containers import lifecycle
-    _each(containers or [], all_, lambda n: lifecycle.remove(_paths(), n, force=force) and n)
+
+    def rm_one(n):
+        if force and time_ is not None:  # podman: -t is the stop timeout a forced removal gives
+            lifecycle.stop(_paths(), n, time_)
+        return lifecycle.remove(_paths(), n, force=force) and n
+    _each(_cids(containers, cidfile, ignore), all_, _ignoring(ignore, rm_one))
+
+
+def _cids(names: Optional[List[str]], cidfiles: List[str], ignore: bool) -> List[str]:
+    """CONTAINER arguments plus the IDs in --cidfile files (a missing file: skipped with --ignore)."""
+    from rootless.errors import ContainerNotFound
+    from rootless.systemd.runhooks import read_cidfile
+    out = list(names or [])
+    for path in cidfiles:
+        try:
+            out.append(read_cidfile(path))
+        except ContainerNotFound:
+            if not ignore:
+                raise
+    return out
+
+
+def _ignoring(ignore: bool, fn):
+    """--ignore: a container that does not exist is skipped silently."""
+    from rootless.errors import ContainerNotFound
+
+    def call(n):
+        try:
+            return fn(n)
+        except ContainerNotFound:
+            if not ignore:
+                raise
+            return None
+    return call
 
 
 @app.command("pause")

@@ -88,6 +88,12 @@ LIFECYCLE_FLAGS: tuple[Flag, ...] = (
     Flag("log_opt", ("--log-opt",), LIST, "max-size=SIZE: rotate the log at this size"),
     Flag("stop_signal", ("--stop-signal",), STR, "signal rl stop sends first (default the image's, else TERM)"),
     Flag("stop_timeout", ("--stop-timeout",), STR, "seconds rl stop waits before SIGKILL (default 10)"),
+    # systemd units (rl generate systemd, Quadlet)
+    Flag("cidfile", ("--cidfile",), STR, "write the container ID to this file (which must not exist)"),
+    Flag("replace", ("--replace",), BOOL, "remove a container of the same name first"),
+    Flag("sdnotify", ("--sdnotify",), STR, "conmon: tell $NOTIFY_SOCKET READY=1 once PID 1 runs; ignore"),
+    Flag("cgroups", ("--cgroups",), STR, "enabled (default), no-conmon/split: the monitor stays in "
+         "the caller's cgroup, disabled: no cgroup"),
 )
 FLAGS = FLAGS + LIFECYCLE_FLAGS
 

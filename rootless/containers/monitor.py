@@ -160,6 +160,7 @@ class Monitor:
             self.log = logs.Writer(str(self.store.container_dir(self.rec.id) / "ctr.log"),
                                    _max_size(self.req.log_opt))
         self._listen()
+        (self.rundir / "monitor.pid").write_text(f"{os.getpid()}\n")  # PIDFile= of generated units
         restarts = 0
         code = 0
         while True:
@@ -183,7 +184,8 @@ class Monitor:
             restarts += 1
             self._record(restarts=restarts)
         self._finish()
-        return 0
+        # --sdnotify=conmon: we are a systemd service's main process; a crash is its failure (Restart=)
+        return code if self.req.sdnotify == "conmon" and not stopped else 0
 
     def _finish(self) -> None:
         if self.listener is not None:

@@ -69,6 +69,11 @@ class RunRequest:
     log_opt: list[str] = field(default_factory=list)
     stop_signal: str | None = None
     stop_timeout: str | None = None
+    # systemd units (rootless.systemd)
+    cidfile: str | None = None                  # the ID written here at create (podman --cidfile)
+    replace: bool = False                       # a container of the same name is removed first
+    sdnotify: str | None = None                 # conmon: READY=1/MAINPID to $NOTIFY_SOCKET; ignore
+    cgroups: str | None = None                  # enabled, no-conmon/split (monitor stays put), disabled
 
 
 @dataclass
@@ -187,6 +192,8 @@ def create(paths: Paths, req: RunRequest) -> Record:
         networks.load(paths, net.target)  # an unknown network: a clear error now
     cgroups.check(req.resources)  # limits this host cannot enforce fail before any pull
     _keep_id(req)
+    from rootless.systemd import runhooks
+    runhooks.before_create(paths, req)  # --sdnotify/--cgroups/--cidfile checked, --replace
     ensure_dir(paths.root)
     driver = storage.choose(req.storage_driver, paths.root)
     src = _image(paths, req)
@@ -194,6 +201,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
     rec = store.create(src.ref, req.command, driver, req.name, layers=src.layers, image_config=src.config,
                        request=asdict(req))
     store.set_state(rec, "created")
+    runhooks.after_create(req, rec)  # --cidfile
     return rec
 
 
@@ -231,7 +239,11 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         netports.save(str(store.run_dir(rec.id)), ports)
         opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)), ports=tuple(ports),
                                   join_userns=join_userns,
-                                  cgroup=cgroups.placement(req.resources, rec.id, str(store.run_dir(rec.id)), rec.name))
+                                  cgroup=None if req.cgroups == "disabled" else
+                                  cgroups.placement(req.resources, rec.id, str(store.run_dir(rec.id)), rec.name))
+        from rootless.systemd import runhooks
+        if opts.cgroup is not None and runhooks.monitor_stays(req):
+            opts.cgroup.move_owner = False
         save_exec_settings(store, rec, spec)
         if hooks is not None:
             opts.stdio, opts.supervise = hooks.stdio, hooks.supervise
@@ -239,6 +251,7 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         def started(pid):
             store.update_state(rec, state="running", pid=pid, pid_start=start_time(pid) if pid else None,
                                started=time.time(), finished=None, reason=None)
+            runhooks.ready(req, me)  # --sdnotify=conmon, before `rl run -d` returns
             if hooks is not None:
                 hooks.started(pid)
         code = runtime.run(spec, opts, on_started=started)

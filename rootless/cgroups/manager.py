@@ -192,6 +192,7 @@ class Placement:
         self.cgroup: str | None = None  # the container's own cgroup (v2 path)
         self.group: str | None = None   # the scope (systemd) / rl-<id> (cgroupfs)
         self.oom_killed = False         # set by finish(): the kernel OOM-killed a process of it
+        self.move_owner = True          # False (--cgroups=no-conmon): the monitor stays in its unit's cgroup
 
     # -- attach
     def attach(self, pid: int) -> None:
@@ -219,7 +220,8 @@ class Placement:
             return
         try:
             with dbus.Connection(host.bus) as conn:
-                dbus.start_transient_scope(conn, self.unit, [me, pid], f"rl container {self.name}")
+                dbus.start_transient_scope(conn, self.unit, [me, pid] if self.move_owner else [pid],
+                                           f"rl container {self.name}")
         except dbus.DBusError as e:
             hint = "journalctl --user -n 20 shows why"
             if e.name.endswith("UnitExists"):
@@ -235,7 +237,7 @@ class Placement:
         deadline = time.monotonic() + 10
         while True:
             where = _cgroup_of(pid)
-            if where and where.endswith("/" + self.unit) and _cgroup_of(me) == where:
+            if where and where.endswith("/" + self.unit) and (not self.move_owner or _cgroup_of(me) == where):
                 break
             if time.monotonic() > deadline:
                 raise CgroupError(f"systemd did not move the container into {self.unit} (it is in {where})",
@@ -249,7 +251,8 @@ class Placement:
         g = self.plan.host.path(where)
         for leaf in ("monitor", "container"):
             (g / leaf).mkdir(exist_ok=True)
-        write(g / "monitor" / "cgroup.procs", str(me))
+        if self.move_owner:
+            write(g / "monitor" / "cgroup.procs", str(me))
         write(g / "container" / "cgroup.procs", str(pid))
         enable_controllers(g, self.plan.controllers)
         self.cgroup = f"{where}/container"

@@ -131,6 +131,11 @@ def dns_server(spec: NetSpec) -> str | None:
             import ipaddress
             return str(ipaddress.ip_network(cidr, strict=False).network_address + 3)
         return SLIRP_DNS
+    if spec.mode == "bridge":
+        return SLIRP_DNS  # the rootless netns's slirp4netns, reached through the network's gateway
+    if spec.mode == "pasta":
+        from rootless.network.pasta import DNS_FORWARD
+        return DNS_FORWARD
     return None
 
 

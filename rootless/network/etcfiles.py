@@ -35,13 +35,14 @@ def resolv_conf(mode: str, host_text: str, dns: list[str] | None = None, search:
         elif words[0] == "options":
             host_opts += words[1:]
     if mode != "host":
+        helper = helper_dns if mode in ("slirp4netns", "pasta", "bridge") else None
         replaced = []
         for s in servers:
-            s = (helper_dns if mode == "slirp4netns" else None) if _is_loopback(s) else s
+            s = helper if _is_loopback(s) else s
             if s and s not in replaced:
                 replaced.append(s)
         servers = replaced
-        if mode == "slirp4netns" and not servers and helper_dns:
+        if not servers and helper:
             servers = [helper_dns]
     if dns:
         for d in dns:

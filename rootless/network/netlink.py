@@ -14,8 +14,8 @@ def _ipr():
     return IPRoute()
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = 1500) -> None:
-    """A bridge with the network's gateway address, up (created once)."""
+def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = 1500) -> bool:
+    """A bridge with the network's gateway address, up; True when created now."""
     ipr = _ipr()
     try:
         found = ipr.link_lookup(ifname=name)
@@ -33,6 +33,8 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = 1500) -> N
                 if getattr(e, "code", None) != errno.EEXIST:
                     raise
             ipr.link("set", index=idx, mtu=mtu, state="up")
+            return True
+        return False
     finally:
         ipr.close()
 

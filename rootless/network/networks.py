@@ -30,7 +30,7 @@ class Network:
     bridge: str
     created: float = field(default_factory=time.time)
     driver: str = "bridge"
-    internal: bool = True    # no outbound route (see docs/networking.md)
+    internal: bool = False   # outbound through the rootless netns's slirp4netns
     labels: dict = field(default_factory=dict)
 
     @property

@@ -157,6 +157,7 @@ def _keeper(paths: Paths, d: Path, ready_w: int) -> int:
 
     pid = userns.fork_userns(userns.user_mappings(), pinner)
     os.close(hold_r)
+    outbound = _outbound(pid, d)
     (d / "pinner.pid").write_text(str(pid))
     os.write(ready_w, str(pid).encode())
     os.close(ready_w)
@@ -168,6 +169,12 @@ def _keeper(paths: Paths, d: Path, ready_w: int) -> int:
             for p in (d / "members").glob("*.json") if (d / "members").exists() else []:
                 p.unlink(missing_ok=True)
             break
+    if outbound is not None:
+        outbound.close()
+        try:
+            outbound.proc.wait(timeout=5)  # reaped here, not left to whoever inherits it
+        except Exception:  # noqa: BLE001
+            pass
     os.close(hold_w)
     try:
         os.kill(pid, signal.SIGKILL)
@@ -175,6 +182,81 @@ def _keeper(paths: Paths, d: Path, ready_w: int) -> int:
     except (ProcessLookupError, ChildProcessError):
         pass
     return 0
+
+
+# rules of the rootless netns: containers reach out through slirp4netns's
+# tap0 (masqueraded to its address), never another network's bridge
+_RULES = (["-t", "nat", "-A", "POSTROUTING", "-o", "tap0", "-j", "MASQUERADE"],
+          ["-A", "FORWARD", "-o", "tap0", "-j", "ACCEPT"],
+          ["-A", "FORWARD", "-i", "tap0", "-j", "ACCEPT"],
+          ["-P", "FORWARD", "DROP"])
+
+
+def _iptables() -> str | None:
+    from rootless import tools
+    return tools.find("iptables-nft") or tools.find("iptables")
+
+
+def _in_pinner(pinner: int, func) -> str:
+    """Run func() in a forked child inside the pinner's namespaces; '' or the error."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            linux.set_pdeathsig(signal.SIGKILL)
+            for kind, flag in (("user", linux.Clone.NEWUSER), ("net", linux.Clone.NEWNET)):
+                fd = os.open(f"/proc/{pinner}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+                linux.setns(fd, flag)
+                os.close(fd)
+            func()
+            code = 0
+        except BaseException as e:  # noqa: BLE001 - a forked child never returns
+            try:
+                os.write(w, f"{getattr(e, 'strerror', None) or e}".encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        err = f.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    return err or ("" if status == 0 else f"status {status}")
+
+
+def _outbound(pinner: int, d: Path):
+    """One slirp4netns for the whole rootless netns (outbound and DNS);
+    best effort: without it containers still reach each other."""
+    ipt = _iptables()
+
+    def setup() -> None:
+        import subprocess
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write("1")
+        for rule in _RULES:
+            res = subprocess.run([ipt, *rule], capture_output=True, text=True)
+            if res.returncode != 0:
+                raise RuntimeError(f"iptables {' '.join(rule)}: {res.stderr.strip()}")
+
+    if ipt is None:
+        (d / "outbound.log").write_text("no iptables: user networks have no outbound access\n")
+        return None
+    err = _in_pinner(pinner, setup)
+    if err:
+        (d / "outbound.log").write_text(err + "\n")
+        return None
+    try:
+        from rootless.network import NetSpec, slirp4netns
+        return slirp4netns.start(NetSpec(), pinner, str(d), [])
+    except Exception as e:  # noqa: BLE001 - best effort, recorded
+        (d / "outbound.log").write_text(f"slirp4netns: {e}\n")
+        return None
+
+
+def _bridge_rule(bridge: str) -> list[str]:
+    return ["-A", "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
 
 
 # --- members and their hosts files ---------------------------------------
@@ -285,7 +367,11 @@ def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: 
                 linux.setns(fd, flag)
                 os.close(fd)
             from rootless.network import netlink
-            netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen)
+            if netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen):
+                ipt = _iptables()
+                if ipt:  # frames within one bridge pass even where br_netfilter filters them
+                    import subprocess
+                    subprocess.run([ipt, *_bridge_rule(net.bridge)], capture_output=True)
             host_name, peer = f"v{cid[:12]}", f"p{cid[:12]}"
             netlink.add_veth(net.bridge, host_name, peer, ctr_net)
             linux.setns(ctr_net, linux.Clone.NEWNET)

@@ -224,11 +224,34 @@ def test_user_network_by_name_and_alias_and_isolated(rlr):
     web.wait(timeout=30)
 
 
-def test_user_network_leaves_nothing_running(rlr):
+def _host_address() -> str | None:
+    """This machine's own non-loopback address (traffic to it stays on the machine)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: just the route's source address
+            return s.getsockname()[0]
+        except OSError:
+            return None
+
+
+def test_user_network_goes_out_and_leaves_nothing_running(rlr):
     rlr.run("network", "create", "net-c", check=True)
-    res = rlr.run("run", "--rm", "--network", "net-c", IMAGE, "sh", "-c", "cat /sys/class/net/eth0/operstate")
+    addr = _host_address()
+    srv = socket.socket()
+    srv.bind((addr or "127.0.0.1", 0))
+    srv.listen(1)
+    threading.Thread(target=lambda: srv.accept()[0].sendall(b"hello outside\n"), daemon=True).start()
+    try:
+        script = "cat /sys/class/net/eth0/operstate"
+        if addr:
+            script += f"; exec 3<>/dev/tcp/{addr}/{srv.getsockname()[1]} && head -1 <&3"
+        res = rlr.run("run", "--rm", "--network", "net-c", IMAGE, "bash", "-c", script)
+    finally:
+        srv.close()
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "up"
+    assert res.stdout.split("\n")[0] == "up"
+    if addr:
+        assert "hello outside" in res.stdout  # outbound through the rootless netns's slirp4netns
     netns = rlr.base / "run" / "rl" / "netns"
     deadline = time.monotonic() + 5
     while (netns / "pinner.pid").exists() and time.monotonic() < deadline:
@@ -240,3 +263,12 @@ def test_user_network_leaves_nothing_running(rlr):
     assert rlr.run("network", "inspect", "net-c").returncode == 125
     res = rlr.run("run", "--rm", "--network", "net-c", IMAGE, "true")
     assert res.returncode == 125 and "not found" in res.stderr
+
+
+@pytest.mark.skipif(not __import__("shutil").which("pasta"), reason="pasta (passt) is not installed")
+def test_pasta_publishes_tcp(rlr):
+    port = free_port()
+    p = start(rlr, "--name", "net-pasta", "--network", "pasta", "-p", f"127.0.0.1:{port}:80", IMAGE, "perl", "-e",
+              TCP_SERVER.replace("NN", "1"))
+    assert "hello from the container" in http_get(port)
+    assert p.wait(timeout=30) == 0

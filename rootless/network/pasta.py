@@ -1,0 +1,65 @@
+"""pasta (from passt): podman's newer default. The container gets a copy
+of the host's addresses and routes; published ports are bound by pasta
+itself in the host's namespace (TCP and UDP, splice-based for loopback
+clients). pasta daemonizes once the namespace is configured, so its
+launcher exiting is the ready signal; its pid comes from --pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+from rootless import tools
+from rootless.errors import RuntimeSetupError
+
+DNS_FORWARD = "169.254.0.1"   # loopback resolvers of the host are reached through pasta here
+
+
+def _port_args(ports: list) -> list[str]:
+    args = []
+    for m in ports:
+        flag = "-t" if m.proto == "tcp" else "-u"
+        addr = f"{m.host_ip}/" if m.host_ip else ""
+        args += [flag, f"{addr}{m.host_port}:{m.container_port}"]
+    return args
+
+
+class Pasta:
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.pids = (pid,)
+
+    def failure(self) -> str | None:
+        try:
+            os.kill(self.pid, 0)
+            return None
+        except ProcessLookupError:
+            return "pasta exited unexpectedly"
+
+    def close(self) -> None:
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self.pid = 0
+
+
+def start(spec, netns: int | str, state_dir: str, ports: list) -> Pasta:
+    exe = tools.require("pasta", "--network pasta")
+    pidfile = os.path.join(state_dir, "pasta.pid")
+    target = ["--netns", str(netns)] if isinstance(netns, str) and not str(netns).isdigit() else [str(netns)]
+    args = [exe, "--config-net", "--quiet", "--pid", pidfile, "--dns-forward", DNS_FORWARD,
+            "-T", "none", "-U", "none", *(_port_args(ports) or ["-t", "none", "-u", "none"]),
+            *spec.options.get("args", []), *target]
+    res = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+        raise RuntimeSetupError(f"pasta failed: {last}", hint="try --network slirp4netns")
+    try:
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        raise RuntimeSetupError("pasta started but left no pid file") from None
+    return Pasta(pid)

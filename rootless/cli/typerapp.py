@@ -12,6 +12,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # help texts are podman's syntax ("[ip:]hostPort[/tcp|udp]"), not rich markup
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

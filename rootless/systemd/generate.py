@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from rootless.errors import UsageError
-from rootless.systemd.unitfile import escape_specifiers, exec_line, quote_arg, render
+from rootless.systemd.unitfile import escape_specifiers, exec_line, pythonpath_env, render
 
 RESTART_POLICIES = ("no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always")
 CIDFILE = "%t/%n.ctr-id"
@@ -95,7 +95,11 @@ def generate(rec, run_dir: str, opts: Options, rl: list[str] | None = None, now:
     """(unit file name, its text) for one container record."""
     if opts.restart_policy not in RESTART_POLICIES:
         raise UsageError(f"invalid --restart-policy {opts.restart_policy!r}", hint=", ".join(RESTART_POLICIES))
-    rl = rl or rl_command()
+    env_extra = []
+    if rl is None:
+        rl = rl_command()
+        if rl[1:] == ["-m", "rootless"]:
+            env_extra = pythonpath_env()
     name = unit_name(rec, opts)
     ident = rec.name if opts.use_name else rec.id
     timeout = _stop_timeout(rec, opts)
@@ -107,7 +111,7 @@ def generate(rec, run_dir: str, opts: Options, rl: list[str] | None = None, now:
     unit = [f"Description=rl {name}",
             "Wants=network-online.target", "After=network-online.target",
             f"RequiresMountsFor={escape_specifiers(os.path.dirname(os.path.dirname(run_dir)))}"]
-    service = ["Environment=PODMAN_SYSTEMD_UNIT=%n", f"Restart={opts.restart_policy}"]
+    service = ["Environment=PODMAN_SYSTEMD_UNIT=%n", *env_extra, f"Restart={opts.restart_policy}"]
     if opts.restart_sec is not None:
         service.append(f"RestartSec={opts.restart_sec}")
     service.append(f"TimeoutStopSec={timeout + 60}")

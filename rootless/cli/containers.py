@@ -68,9 +68,11 @@ def create(**flags) -> None:
 
 @app.command("start")
 def start(
-    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
+    containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
     attach: bool = typer.Option(False, "--attach", "-a", help="attach stdout/stderr; exit with its status"),
     interactive: bool = typer.Option(False, "--interactive", "-i", help="attach stdin"),
+    all_: bool = typer.Option(False, "--all", help="every container (with --filter: every matching one)"),
+    filter_: List[str] = typer.Option([], "--filter", "-f", help="restart-policy=POLICY, name=NAME, id=ID"),
 ) -> None:
     """Start created or exited containers (detached unless -a)."""
     from rootless.containers import lifecycle, run as engine
@@ -78,13 +80,35 @@ def start(
     from rootless.errors import UsageError
     paths = _paths()
     if attach:
-        if len(containers) != 1:
+        if len(containers or []) != 1:
             raise UsageError("--attach takes exactly one container")
         raise ContainerExit(engine.start(paths, Store(paths).lookup(containers[0]),
                                          interactive=interactive or None))
-    for name in containers:
-        lifecycle.start_detached(paths, Store(paths).lookup(name))
-        print(name)
+    if all_ or filter_:
+        containers = [*(containers or []), *_matching(filter_)]
+    elif not containers:
+        raise UsageError("start needs a container", hint="rl start NAME, or --all")
+    _each(containers, False, lambda n: lifecycle.start_detached(paths, Store(paths).lookup(n)) or n)
+
+
+def _matching(filters: List[str]) -> List[str]:
+    """IDs of the containers matching every KEY=VALUE (podman's --filter, the
+    keys rl-restart.service needs): restart-policy, name, id."""
+    from rootless.containers.records import Store
+    from rootless.errors import UsageError
+    want = []
+    for f in filters:
+        k, eq, v = f.partition("=")
+        if not eq or k not in ("restart-policy", "name", "id"):
+            raise UsageError(f"invalid --filter {f!r}", hint="restart-policy=always, name=NAME or id=ID")
+        want.append((k, v))
+
+    def value(rec, k):
+        if k == "restart-policy":
+            return ((rec.request or {}).get("restart") or "no").partition(":")[0]
+        return rec.name if k == "name" else rec.id
+    return [r.id for r in Store(_paths()).all()
+            if all(value(r, k) == v or (k == "id" and r.id.startswith(v)) for k, v in want)]
 
 
 def _each(names: List[str], all_: bool, fn) -> None:
@@ -116,9 +140,12 @@ def stop(
     all_: bool = typer.Option(False, "--all", "-a", help="stop every running container"),
     ignore: bool = typer.Option(False, "--ignore", "-i", help="a missing container is not an error"),
     cidfile: List[str] = typer.Option([], "--cidfile", help="read the container ID from this file"),
+    filter_: List[str] = typer.Option([], "--filter", "-f", help="restart-policy=POLICY, name=NAME, id=ID"),
 ) -> None:
     """Stop containers: StopSignal, then SIGKILL after the timeout."""
     from rootless.containers import lifecycle
+    if filter_:
+        containers, all_ = [*(containers or []), *_matching(filter_)], False
     _each(_cids(containers, cidfile, ignore), all_, _ignoring(ignore, lambda n: lifecycle.stop(_paths(), n, time_) and n))
 
 

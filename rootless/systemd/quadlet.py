@@ -200,13 +200,18 @@ def generate(outdir: str, dirs: list[str], rl: list[str], env_extra: list[str] =
             except (OSError, UnicodeDecodeError, QuadletError) as e:
                 log(f"{path}: {e}")
                 continue
-            _write(os.path.join(outdir, unit), text)
-            for target in wanted:
-                wants = os.path.join(outdir, f"{target}.wants")
-                os.makedirs(wants, exist_ok=True)
-                link = os.path.join(wants, unit)
-                if not os.path.lexists(link):
-                    os.symlink(f"../{unit}", link)
+            try:
+                os.makedirs(outdir, exist_ok=True)
+                _write(os.path.join(outdir, unit), text)
+                for target in wanted:
+                    wants = os.path.join(outdir, f"{target}.wants")
+                    os.makedirs(wants, exist_ok=True)
+                    link = os.path.join(wants, unit)
+                    if not os.path.lexists(link):
+                        os.symlink(f"../{unit}", link)
+            except OSError as e:
+                log(f"cannot write {unit} into {outdir}: {e.strerror or e}")
+                continue
             done.append(unit)
     return done
 

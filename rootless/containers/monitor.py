@@ -150,6 +150,8 @@ class Monitor:
     def main(self) -> int:
         os.umask(0o077)
         self._detach_stdio()
+        from rootless.linux import set_name
+        set_name("rl-monitor")  # what ps shows (podman's is conmon)
         # engine.start records us as the owner (pid + start time) before anything runs
         self.store.update_state(self.rec, restarts=0, health=None)
         try:

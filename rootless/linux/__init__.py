@@ -7,5 +7,5 @@ from rootless.linux.syscalls import (  # noqa: F401
     Clone, Mount, Umount, cap_ambient_clear, cap_ambient_raise, cap_bound_drop, cap_bound_has,
     capget, capset, mount, mount_setattr, pivot_root, prctl, set_child_subreaper,
     set_no_new_privs, set_pdeathsig, sethostname, setns, umount2, unshare, set_keepcaps, cap_last_cap,
-    seccomp_load_bpf,
+    seccomp_load_bpf, set_name,
 )

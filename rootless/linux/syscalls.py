@@ -240,3 +240,10 @@ def seccomp_load_bpf(program: bytes) -> None:
     buf = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
     prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+
+
+def set_name(name: str) -> None:
+    """The calling thread's name (comm, shown by ps/top), at most 15 bytes."""
+    buf = ctypes.create_string_buffer(name.encode()[:15])
+    _call(_libc.prctl, "prctl(PR_SET_NAME)", None, ctypes.c_int(PR_SET_NAME), buf, ctypes.c_ulong(0),
+          ctypes.c_ulong(0), ctypes.c_ulong(0))

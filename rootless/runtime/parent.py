@@ -162,6 +162,7 @@ def main(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
     """Body of the user-namespace child. Returns the container's exit status."""
     os.setsid()  # keyboard signals reach rl only, which forwards them once
     linux.set_child_subreaper()
+    linux.set_name("rl-runtime")  # in ps: not to be taken for rl or its monitor
     driver = storage.driver(spec.storage.driver)
     st = spec.storage
     driver.mount(list(st.lower_dirs), st.upper, st.work, st.target, idmap=st.idmap)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import RESULTS, Podman, Rl, require_unprivileged, scratch  # noqa: E402
+from bench.lib import RESULTS, Podman, Rl, require_unprivileged, scratch
 
 IMG = "localhost/rl-bench-net:latest"
 LIBS = ("/usr/lib/x86_64-linux-gnu/libiperf.so.0", "/usr/lib/x86_64-linux-gnu/libcrypto.so.3",

@@ -97,6 +97,7 @@ def network_ls(
 ) -> None:
     """List user networks."""
     import json
+
     from rootless.network import networks
     nets = networks.all_networks(_paths())
     if quiet:
@@ -114,6 +115,7 @@ def network_ls(
 def network_inspect(names: List[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
     """Show networks as JSON (podman's shape)."""
     import json
+
     from rootless.network import networks
     paths = _paths()
     out = []
@@ -130,7 +132,7 @@ def network_rm(
     force: bool = typer.Option(False, "--force", "-f", help="no error for a missing network"),
 ) -> None:
     """Remove networks no running container uses."""
-    from rootless.errors import ContainerError, ContainerNotFound
+    from rootless.errors import ContainerError
     from rootless.network import networks
     paths = _paths()
     for name in names:
@@ -139,10 +141,7 @@ def network_rm(
         users = _members(paths, name)
         if users:
             raise ContainerError(f"network {name} is in use by {', '.join(users)}", hint="stop those containers first")
-        try:
-            networks.remove(paths, name)
-        except ContainerNotFound:
-            raise
+        networks.remove(paths, name)
         print(name)
 
 

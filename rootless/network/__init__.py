@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 
 from rootless.errors import UsageError
-from rootless.network.etcfiles import hosts, resolv_conf  # noqa: F401 - part of the interface
+from rootless.network.etcfiles import hosts, resolv_conf
 
 MODES = ("slirp4netns", "none", "host", "pasta", "container", "bridge")
 SLIRP_CIDR = "10.0.2.0/24"
@@ -182,9 +182,10 @@ def prepare_usernet(paths, spec: NetSpec, cid: str, names: list[str], ip: str | 
 
 
 def _start_usernet(spec: NetSpec, netns):
+    from pathlib import Path
+
     from rootless.config import Paths
     from rootless.network import networks, usernet
-    from pathlib import Path
     o = spec.options
     paths = Paths(Path(o["root"]), Path(o["runroot"]))
     handle = usernet.UserNet(paths, spec.target, o["cid"], o["lock_fd"])

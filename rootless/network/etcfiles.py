@@ -21,8 +21,9 @@ def resolv_conf(mode: str, host_text: str, dns: list[str] | None = None, search:
                 options: list[str] | None = None, helper_dns: str | None = "10.0.2.3") -> str:
     """The host's resolv.conf made to work inside: resolvers on the host's
     loopback (systemd-resolved's 127.0.0.53, a local dnsmasq) are not
-    reachable from another namespace, so slirp4netns's forwarder
-    (helper_dns) takes their place; --dns/--dns-search/--dns-option win."""
+    reachable from another namespace: they are dropped, and the helper's
+    forwarder (slirp4netns's 10.0.2.3, which does reach them) comes first,
+    as podman puts it; --dns/--dns-search/--dns-option win."""
     servers, host_search, host_opts = [], [], []
     for line in host_text.splitlines():
         words = line.split()
@@ -35,15 +36,14 @@ def resolv_conf(mode: str, host_text: str, dns: list[str] | None = None, search:
         elif words[0] == "options":
             host_opts += words[1:]
     if mode != "host":
+        # the helper's forwarder first (as podman does for slirp4netns): it is
+        # always reachable, and the host's loopback resolvers go through it
         helper = helper_dns if mode in ("slirp4netns", "pasta", "bridge") else None
-        replaced = []
+        kept = [helper] if helper else []
         for s in servers:
-            s = helper if _is_loopback(s) else s
-            if s and s not in replaced:
-                replaced.append(s)
-        servers = replaced
-        if not servers and helper:
-            servers = [helper_dns]
+            if not _is_loopback(s) and s not in kept:
+                kept.append(s)
+        servers = kept
     if dns:
         for d in dns:
             try:

@@ -87,7 +87,7 @@ def start(netns: int | str, ports: list, state_dir: str, target: str = "127.0.0.
                 signal.signal(sig, signal.SIG_DFL)  # not the holder's forwarding handlers
             _only_fds([s.fileno() for s, _ in listeners] + [ready_w, exit_r])
             code = _forwarder_main(listeners, user_ns, net_ns, target, ready_w, exit_r)
-        except BaseException as e:  # noqa: BLE001 - a forked child must never return
+        except BaseException as e:
             try:
                 os.write(ready_w, b"E" + str(getattr(e, "strerror", None) or e).encode())
             except OSError:

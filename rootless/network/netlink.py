@@ -22,14 +22,14 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = 1500) -> b
         if not found:
             try:
                 ipr.link("add", ifname=name, kind="bridge")
-            except Exception as e:  # noqa: BLE001 - pyroute2's NetlinkError: a racing creator is fine
+            except Exception as e:
                 if getattr(e, "code", None) != errno.EEXIST:
                     raise
             found = ipr.link_lookup(ifname=name)
             idx = found[0]
             try:
                 ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 if getattr(e, "code", None) != errno.EEXIST:
                     raise
             ipr.link("set", index=idx, mtu=mtu, state="up")

@@ -23,23 +23,41 @@ from rootless.errors import HostSetupError, RuntimeSetupError
 API_SOCKET = "slirp4netns.sock"   # relative to the state dir: sun_path is only 108 bytes
 LOG = "slirp4netns.log"
 FAILURE = "network.failure"       # written when the helper dies under a running container
-_dying: list[subprocess.Popen] = []
 
 
 @functools.cache
-def features(exe: str) -> frozenset[str]:
-    """The long options this slirp4netns build knows (1.0 has no sandbox, ...)."""
+def features(exe: str, cache_dir: str | None = None) -> frozenset[str]:
+    """The long options this slirp4netns build knows (1.0 has no sandbox, ...).
+    `--help` costs ~15 ms: the answer is kept in cache_dir, keyed by the
+    binary's identity, so each build is probed once."""
+    try:
+        st = os.stat(exe)
+        key = f"{exe}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        key = None
+    cache = os.path.join(cache_dir, ".slirp4netns-features") if cache_dir and key else None
+    if cache:
+        try:
+            with open(cache) as f:
+                head, _, body = f.read().partition("\n")
+            if head == key:
+                return frozenset(body.split())
+        except OSError:
+            pass
     try:
         out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return frozenset()
-    return frozenset(w.split("=")[0].rstrip(",") for w in out.split() if w.startswith("--"))
-
-
-def _reap_dying() -> None:
-    for proc in list(_dying):
-        if proc.poll() is not None:
-            _dying.remove(proc)
+    found = frozenset(w.split("=")[0].rstrip(",") for w in out.split() if w.startswith("--"))
+    if cache and found:
+        tmp = f"{cache}.{os.getpid()}"
+        try:
+            with open(tmp, "w") as f:
+                f.write(key + "\n" + " ".join(sorted(found)))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return found
 
 
 def argv(exe: str, spec, netns: int | str, feats: frozenset[str]) -> list[str]:
@@ -160,8 +178,7 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
     """Attach slirp4netns to the network namespace of netns (a pid, or a
     path); returns once tap0 is configured and every port is published."""
     exe = tools.require("slirp4netns", "the default network gives containers outbound access with it")
-    _reap_dying()
-    feats = features(exe)
+    feats = features(exe, os.path.dirname(os.path.abspath(state_dir)))
     args = argv(exe, spec, netns, feats)
     handler = spec.options.get("port_handler")
     # TCP through slirp4netns by default (remote clients keep their address);

@@ -112,7 +112,7 @@ def _spawn_keeper(paths: Paths, d: Path) -> int:
             if os.fork():  # double fork: the keeper is nobody's child, init reaps it
                 os._exit(0)
             code = _keeper(paths, d, ready_w)
-        except BaseException as e:  # noqa: BLE001 - a forked child never returns
+        except BaseException as e:
             try:
                 os.write(ready_w, f"E{getattr(e, 'message', None) or e}".encode())
             except OSError:
@@ -173,7 +173,7 @@ def _keeper(paths: Paths, d: Path, ready_w: int) -> int:
         outbound.close()
         try:
             outbound.proc.wait(timeout=5)  # reaped here, not left to whoever inherits it
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     os.close(hold_w)
     try:
@@ -212,7 +212,7 @@ def _in_pinner(pinner: int, func) -> str:
                 os.close(fd)
             func()
             code = 0
-        except BaseException as e:  # noqa: BLE001 - a forked child never returns
+        except BaseException as e:
             try:
                 os.write(w, f"{getattr(e, 'strerror', None) or e}".encode())
             except OSError:
@@ -250,7 +250,7 @@ def _outbound(pinner: int, d: Path):
     try:
         from rootless.network import NetSpec, slirp4netns
         return slirp4netns.start(NetSpec(), pinner, str(d), [])
-    except Exception as e:  # noqa: BLE001 - best effort, recorded
+    except Exception as e:
         (d / "outbound.log").write_text(f"slirp4netns: {e}\n")
         return None
 
@@ -377,7 +377,7 @@ def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: 
             linux.setns(ctr_net, linux.Clone.NEWNET)
             netlink.configure_inside(peer, "eth0", address, net.prefixlen, net.gateway)
             code = 0
-        except BaseException as e:  # noqa: BLE001 - a forked child never returns
+        except BaseException as e:
             try:
                 os.write(w, f"{getattr(e, 'strerror', None) or e}".encode())
             except OSError:

@@ -37,6 +37,7 @@ def rlr(rl, registry):
             p.kill()
             p.wait(timeout=30)
     import shutil
+
     from rootless.runtime import userns
     userns.run_in_userns(shutil.rmtree, str(rl.base / "data"), ignore_errors=True)
 
@@ -271,4 +272,20 @@ def test_pasta_publishes_tcp(rlr):
     p = start(rlr, "--name", "net-pasta", "--network", "pasta", "-p", f"127.0.0.1:{port}:80", IMAGE, "perl", "-e",
               TCP_SERVER.replace("NN", "1"))
     assert "hello from the container" in http_get(port)
+    assert p.wait(timeout=30) == 0
+
+
+PEER = (r'use IO::Socket::INET; $|=1; my $s=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1)'
+        r' or die "listen: $!"; print "ready\n"; my $c=$s->accept; print $c $c->peerhost, "\n"; close $c;')
+
+
+@pytest.mark.parametrize("handler,seen", [(None, "10.0.2.2"), ("rl", "10.0.2.100")])
+def test_client_address_seen_inside(rlr, handler, seen):
+    """The source-address story (docs/networking.md): slirp4netns shows a
+    loopback client as its gateway, rl's forwarder as the container itself."""
+    port = free_port()
+    net = ["--network", f"slirp4netns:port_handler={handler}"] if handler else []
+    p = start(rlr, *net, "-p", f"127.0.0.1:{port}:80", IMAGE, "perl", "-e", PEER)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        assert s.recv(100).decode().strip() == seen
     assert p.wait(timeout=30) == 0

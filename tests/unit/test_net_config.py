@@ -140,3 +140,18 @@ def test_slirp_argv():
     assert a == ["s", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp"]
     a = slirp4netns.argv("s", network.parse("slirp4netns:allow_host_loopback=true,enable_ipv6=true"), 42, frozenset())
     assert "--disable-host-loopback" not in a and "--enable-ipv6" in a and "--enable-sandbox" not in a
+
+
+def test_slirp_features_probed_once(tmp_path):
+    import shutil
+
+    from rootless.network import slirp4netns
+    exe = shutil.which("slirp4netns")
+    if exe is None:
+        pytest.skip("slirp4netns is not installed")
+    first = slirp4netns.features.__wrapped__(exe, str(tmp_path))
+    assert "--enable-sandbox" in first and "--api-socket" in first
+    assert (tmp_path / ".slirp4netns-features").exists()
+    fake = tmp_path / ".slirp4netns-features"
+    fake.write_text(fake.read_text().splitlines()[0] + "\n--from-cache")
+    assert slirp4netns.features.__wrapped__(exe, str(tmp_path)) == frozenset({"--from-cache"})

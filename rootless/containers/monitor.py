@@ -186,8 +186,9 @@ class Monitor:
             restarts += 1
             self._record(restarts=restarts)
         self._finish()
-        # --sdnotify=conmon: we are a systemd service's main process; a crash is its failure (Restart=)
-        return code if self.req.sdnotify == "conmon" and not stopped else 0
+        # a systemd service's main process (--sdnotify=conmon, a generated unit): a crash fails it (Restart=)
+        from rootless.systemd import runhooks
+        return 0 if stopped else runhooks.main_process_status(self.req, code)
 
     def _finish(self) -> None:
         if self.listener is not None:

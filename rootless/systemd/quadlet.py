@@ -9,9 +9,12 @@ Exec=, ContainerName=, PublishPort=, Volume=, Environment=, Network=, ...);
 [Unit] and [Service] pass through. A file with an unknown key is reported
 (on stderr: the journal) and skipped, as Quadlet does.
 
-Install: ln -s "$(command -v rl-generator)" ~/.config/systemd/user-generators/
-(or a script running `python -m rootless.systemd.quadlet "$@"`), then
-systemctl --user daemon-reload."""
+Install (systemd reads user generators from system directories only, not
+from ~/.config; systemd.generator(7)): as root,
+    ln -s "$(command -v rl-generator)" /etc/systemd/user-generators/rl-generator
+(or a script there running `python -m rootless.systemd.quadlet "$@"`), then
+as the user: systemctl --user daemon-reload. It then runs in every user's
+manager, reading that user's files."""
 
 from __future__ import annotations
 

@@ -53,10 +53,23 @@ def after_create(req, rec) -> None:
             f.write(rec.id)
 
 
-def monitor_stays(req) -> bool:
-    """--cgroups=no-conmon/split: the monitor stays in its caller's cgroup (a
-    systemd service's, whose main process it becomes); PID 1 alone moves."""
-    return req.cgroups in ("no-conmon", "split")
+def in_unit(env=None) -> bool:
+    """Started by a unit rl generated (PODMAN_SYSTEMD_UNIT=%n, as podman's)."""
+    return bool((os.environ if env is None else env).get("PODMAN_SYSTEMD_UNIT"))
+
+
+def monitor_stays(req, env=None) -> bool:
+    """--cgroups=no-conmon/split, or by default when a generated unit starts
+    it: the monitor stays in its caller's cgroup (the service's, whose main
+    process it becomes: systemd supervises only pids of its own cgroup);
+    PID 1 alone moves into the container's scope."""
+    return req.cgroups in ("no-conmon", "split") or (req.cgroups in (None, "") and in_unit(env))
+
+
+def main_process_status(req, code: int, env=None) -> int:
+    """The monitor's own exit status: the container's when it is a unit's
+    main process (a crash fails the unit: Restart= applies), else 0."""
+    return code if req.sdnotify == "conmon" or in_unit(env) else 0
 
 
 def ready(req, main_pid: int) -> None:

@@ -195,3 +195,15 @@ def test_read_missing_cidfile_is_not_found(tmp_path):
     from rootless.errors import ContainerNotFound
     with pytest.raises(ContainerNotFound):
         runhooks.read_cidfile(str(tmp_path / "none"))
+
+
+def test_a_generated_units_monitor_stays_in_the_service():
+    unit_env = {"PODMAN_SYSTEMD_UNIT": "container-web.service"}
+    assert runhooks.monitor_stays(RunRequest(image="x", cgroups="no-conmon"), {})
+    assert runhooks.monitor_stays(RunRequest(image="x"), unit_env)
+    assert not runhooks.monitor_stays(RunRequest(image="x"), {})
+    assert not runhooks.monitor_stays(RunRequest(image="x", cgroups="enabled"), unit_env)
+    # the monitor's exit status: the container's only as a unit's main process
+    assert runhooks.main_process_status(RunRequest(image="x"), 137, {}) == 0
+    assert runhooks.main_process_status(RunRequest(image="x"), 137, unit_env) == 137
+    assert runhooks.main_process_status(RunRequest(image="x", sdnotify="conmon"), 137, {}) == 137

@@ -1,0 +1,177 @@
+"""systemd units for containers, for real: the lingering user's systemd in
+the guest runs a `rl generate systemd --new` unit (Type=notify: active once
+the monitor reports READY=1, restarted by Restart=on-failure after a crash,
+the container removed on stop) and a Quadlet `.container` file turned into a
+service by rl-generator at daemon-reload. Few rl calls: each costs seconds
+under TCG."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.vm, pytest.mark.registry]
+
+IMAGE = "docker.io/library/debian:bookworm"
+UNITS = "/home/tester/.config/systemd/user"
+
+
+class Rl:
+    def __init__(self, guest_rl, conf: str):
+        self.g = guest_rl.guest
+        self.src, self.venv = guest_rl.src, guest_rl.venv
+        self.base = (f"cd {shlex.quote(self.src)} && env {guest_rl.env_prefix()}"
+                     f"CONTAINERS_REGISTRIES_CONF={shlex.quote(conf)} {shlex.quote(self.venv)}/bin/python -m rootless")
+
+    def __call__(self, *args: str, timeout: float = 600):
+        return self.g.run(f"{self.base} {shlex.join(args)}", timeout=timeout)
+
+    def sh(self, script: str, timeout: float = 300):
+        return self.g.run(script, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def rl(guest_rl, registry):
+    addr = guest_rl.guest.forward_registry(registry.plain)
+    conf = "/home/tester/.config/rl-test-systemd/registries.conf"
+    guest_rl.guest.run(
+        f"mkdir -p {os.path.dirname(conf)} && cat > {conf} <<'EOF'\n"
+        'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n'
+        '[[registry]]\nprefix = "docker.io"\nlocation = "registry-1.docker.io"\n'
+        f'[[registry.mirror]]\nlocation = "{addr}"\ninsecure = true\nEOF', check=True)
+    r = Rl(guest_rl, conf)
+    ok(r("pull", "-q", IMAGE))
+    return r
+
+
+def ok(res):
+    assert res.returncode == 0, f"exit {res.returncode}\nstdout: {res.stdout}\nstderr: {res.stderr}"
+    return res.stdout
+
+
+def _show(rl, unit: str, *props: str) -> dict:
+    out = ok(rl.sh(f"systemctl --user show {unit} " + " ".join(f"-p {p}" for p in props)))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def _journal(rl, unit: str) -> str:
+    return rl.sh(f"journalctl --user -u {unit} --no-pager -n 40 2>&1; systemctl --user status {unit} 2>&1").stdout
+
+
+def _state(rl, name: str) -> dict:
+    res = rl("inspect", "--format", "{{json .State}}", name)
+    return json.loads(res.stdout) if res.returncode == 0 and res.stdout.strip() else {}
+
+
+def test_generated_new_unit_notify_restart_and_stop(rl):
+    name = f"sdnew-{os.getpid()}"
+    unit = f"container-{name}.service"
+    ok(rl("create", "--name", name, "--network", "none", IMAGE, "sh", "-c", "echo up 100%; exec sleep 1000"))
+    text = ok(rl("generate", "systemd", "--new", "--name", "--restart-sec", "1", name))
+    ok(rl("rm", name))  # the unit creates its own
+    ok(rl.sh(f"mkdir -p {UNITS} && cat > {UNITS}/{unit} <<'EOF'\n{text}EOF"))
+    try:
+        verify = rl.sh(f"systemd-analyze --user verify {UNITS}/{unit} 2>&1")
+        assert "rror" not in verify.stdout, verify.stdout
+        ok(rl.sh("systemctl --user daemon-reload"))
+        t0 = time.monotonic()
+        res = rl.sh(f"systemctl --user start {unit}", timeout=300)
+        assert res.returncode == 0, _journal(rl, unit)
+        # Type=notify: start returned only after READY=1, i.e. once PID 1 ran
+        st = _state(rl, name)
+        assert st.get("Status") == "running", (st, _journal(rl, unit))
+        props = _show(rl, unit, "ActiveState", "MainPID", "Type", "NRestarts")
+        assert props["ActiveState"] == "active" and props["Type"] == "notify", props
+        cid = ok(rl.sh(f"cat $XDG_RUNTIME_DIR/{unit}.ctr-id")).strip()
+        rstate = json.loads(ok(rl.sh(f"cat $XDG_RUNTIME_DIR/rl/containers/{cid}/state.json")))
+        assert int(props["MainPID"]) == rstate["monitor"], (props, rstate)  # MAINPID= from the monitor
+        print(f"start to active: {time.monotonic() - t0:.1f}s")
+
+        # a crash (SIGKILL to PID 1: exit 137): the monitor exits 137, Restart=on-failure starts a new container
+        ok(rl("kill", name))
+        deadline = time.monotonic() + 240
+        while True:
+            props = _show(rl, unit, "ActiveState", "NRestarts", "MainPID")
+            new_cid = rl.sh(f"cat $XDG_RUNTIME_DIR/{unit}.ctr-id").stdout.strip()
+            if props["ActiveState"] == "active" and int(props["NRestarts"]) >= 1 and new_cid not in ("", cid):
+                break
+            assert time.monotonic() < deadline, (props, _journal(rl, unit))
+            time.sleep(2)
+        assert _state(rl, name).get("Status") == "running"
+
+        res = rl.sh(f"systemctl --user stop {unit}", timeout=300)
+        assert res.returncode == 0, _journal(rl, unit)
+        props = _show(rl, unit, "ActiveState", "Result")
+        assert props["ActiveState"] == "inactive" and props["Result"] == "success", (props, _journal(rl, unit))
+        assert name not in ok(rl("ps", "-a", "--format", "{{.Names}}")).split()
+    finally:
+        rl.sh(f"systemctl --user stop {unit}; rm -f {UNITS}/{unit}; systemctl --user daemon-reload; "
+              f"systemctl --user reset-failed {unit}")
+        rl("rm", "-f", "--ignore", name)
+
+
+def test_generated_unit_for_an_existing_container(rl):
+    """Without --new: Type=forking, PIDFile= the monitor's; stop leaves the container."""
+    name = f"sdold-{os.getpid()}"
+    unit = f"container-{name}.service"
+    ok(rl("create", "--name", name, "--network", "none", IMAGE, "sleep", "1000"))
+    text = ok(rl("generate", "systemd", "--name", "--stop-timeout", "2", name))
+    ok(rl.sh(f"mkdir -p {UNITS} && cat > {UNITS}/{unit} <<'EOF'\n{text}EOF"))
+    try:
+        ok(rl.sh("systemctl --user daemon-reload"))
+        res = rl.sh(f"systemctl --user start {unit}", timeout=300)
+        assert res.returncode == 0, _journal(rl, unit)
+        props = _show(rl, unit, "ActiveState", "MainPID", "Type")
+        assert props["ActiveState"] == "active" and props["Type"] == "forking", (props, _journal(rl, unit))
+        cid = ok(rl("inspect", "--format", "{{.Id}}", name)).strip()
+        rstate = json.loads(ok(rl.sh(f"cat $XDG_RUNTIME_DIR/rl/containers/{cid}/state.json")))
+        assert int(props["MainPID"]) == rstate["monitor"], (props, rstate)
+        assert _state(rl, name).get("Status") == "running"
+        res = rl.sh(f"systemctl --user stop {unit}", timeout=300)
+        assert res.returncode == 0, _journal(rl, unit)
+        assert _show(rl, unit, "ActiveState")["ActiveState"] == "inactive", _journal(rl, unit)
+        assert _state(rl, name).get("Status") == "exited"
+    finally:
+        rl.sh(f"systemctl --user stop {unit}; rm -f {UNITS}/{unit}; systemctl --user daemon-reload; "
+              f"systemctl --user reset-failed {unit}")
+        rl("rm", "-f", "--ignore", name)
+
+
+def test_quadlet_container_file_becomes_a_service(rl):
+    name = f"qweb{os.getpid()}"
+    # user generators are read from system directories only (systemd.generator(7)): root installs it
+    gen_dir = "/etc/systemd/user-generators"
+    qdir = "/home/tester/.config/containers/systemd"
+    script = (f"#!/bin/sh\nPYTHONPATH={shlex.quote(rl.src)} exec {shlex.quote(rl.venv)}/bin/python "
+              f"-m rootless.systemd.quadlet \"$@\"\n")
+    container = (f"[Unit]\nDescription=quadlet test\n\n[Container]\nImage={IMAGE}\nContainerName={name}\n"
+                 "Network=none\nEnvironment=GREETING=\"hello world\"\n"
+                 "Exec=sh -c 'echo \"$GREETING\"; exec sleep 1000'\n\n[Service]\nTimeoutStartSec=300\n")
+    ok(rl.g.run(f"mkdir -p {gen_dir} && cat > {gen_dir}/rl-generator <<'EOF'\n{script}EOF\n"
+                f"chmod 755 {gen_dir}/rl-generator", user="root"))
+    ok(rl.sh(f"mkdir -p {qdir} && cat > {qdir}/{name}.container <<'EOF'\n{container}EOF"))
+    unit = f"{name}.service"
+    try:
+        ok(rl.sh("systemctl --user daemon-reload"))
+        out = rl.sh(f"systemctl --user cat {unit}")
+        assert out.returncode == 0 and "--sdnotify=conmon" in out.stdout, (out, rl.sh(
+            "journalctl --user -n 30 --no-pager").stdout)
+        res = rl.sh(f"systemctl --user start {unit}", timeout=300)
+        assert res.returncode == 0, _journal(rl, unit)
+        assert _state(rl, name).get("Status") == "running", _journal(rl, unit)
+        deadline = time.monotonic() + 60
+        while "hello world" not in rl("logs", name).stdout:
+            assert time.monotonic() < deadline, rl("logs", name)
+            time.sleep(1)
+        res = rl.sh(f"systemctl --user stop {unit}", timeout=300)
+        assert res.returncode == 0, _journal(rl, unit)
+        assert name not in ok(rl("ps", "-a", "--format", "{{.Names}}")).split()
+    finally:
+        rl.sh(f"systemctl --user stop {unit}; rm -f {qdir}/{name}.container")
+        rl.g.run(f"rm -f {gen_dir}/rl-generator", user="root")
+        rl.sh("systemctl --user daemon-reload")
+        rl("rm", "-f", "--ignore", name)

@@ -289,3 +289,51 @@ def test_client_address_seen_inside(rlr, handler, seen):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         assert s.recv(100).decode().strip() == seen
     assert p.wait(timeout=30) == 0
+
+
+def test_detached_container_keeps_its_ports_and_rm_stops_the_helpers(rlr):
+    """The monitor of a detached container holds the network handle: ports
+    keep working after `rl run -d` returns, and `rl rm -f` leaves no helper."""
+    res = rlr.run("run", "-d", "-q", "--name", "net-det", "-p", "127.0.0.1::80", "-p", "127.0.0.1::53/udp", IMAGE,
+                  "perl", "-e", WEB)
+    if res.returncode != 0 and "detach" in res.stderr:
+        pytest.skip(f"no detached containers in this build: {res.stderr.strip()}")
+    assert res.returncode == 0, res.stderr
+    try:
+        lines = rlr.run("port", "net-det", check=True).stdout.split("\n")
+        assert lines[0].startswith("80/tcp -> 127.0.0.1:") and lines[1].startswith("53/udp -> 127.0.0.1:")
+        port = int(lines[0].rsplit(":", 1)[1])
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert "hello from web" in http_get(port)
+                break
+            except (OSError, AssertionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        helpers = _helpers_of("net-det")
+    finally:
+        rlr.run("rm", "-f", "net-det")
+    deadline = time.monotonic() + 5
+    while any(os.path.exists(f"/proc/{pid}") for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert helpers and not [pid for pid in helpers if os.path.exists(f"/proc/{pid}")]
+
+
+def _helpers_of(name: str) -> list[int]:
+    """slirp4netns and forwarder processes whose parent runs container `name`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = f.read().rsplit(")", 1)[1].split()[1]
+            with open(f"/proc/{ppid}/cmdline", "rb") as f:
+                parent = f.read().split(b"\0")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                own = f.read()
+        except (OSError, IndexError):
+            continue
+        if name.encode() in parent and (b"slirp4netns" in own or own.split(b"\0") == parent):
+            found.append(int(pid))
+    return found

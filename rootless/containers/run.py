@@ -235,8 +235,9 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
             hosts_file = spec.etc_files["/etc/hosts"]
             with open(hosts_file) as f:
                 usernet.publish_hosts(paths, mode.target, rec.id, hosts_file, f.read())
-        from rootless.network import ports as netports
-        netports.save(str(store.run_dir(rec.id)), ports)
+        if ports:
+            from rootless.network import ports as netports
+            netports.save(str(store.run_dir(rec.id)), ports)
         opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)), ports=tuple(ports),
                                   join_userns=join_userns,
                                   cgroup=None if req.cgroups == "disabled" else
@@ -265,6 +266,8 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
 
 def _ports(req: RunRequest, net, image_config: dict, choose: bool = False) -> list:
     """-p/-P -> PortMappings; with choose, host ports picked and checked free."""
+    if not (req.publish or req.publish_all or req.ip):
+        return []  # the common case imports nothing more
     from rootless.network import ports
     mappings = ports.parse_all(req.publish, req.publish_all, (image_config or {}).get("ExposedPorts"))
     if req.ip and net.mode != "bridge":

@@ -23,7 +23,6 @@ Nothing here imports pyroute2: only network/netlink.py may, when needed."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from rootless.errors import UsageError
 from rootless.network.etcfiles import hosts, resolv_conf
@@ -40,11 +39,22 @@ _SLIRP_OPTS = {"allow_host_loopback": bool, "enable_ipv6": bool, "mtu": int, "ci
 _PORT_HANDLERS = ("slirp4netns", "rl", "rootlesskit")
 
 
-@dataclass(frozen=True)
 class NetSpec:
-    mode: str = "slirp4netns"
-    options: dict = field(default_factory=dict)   # slirp4netns/pasta options, typed
-    target: str | None = None                     # container:NAME -> NAME
+    """A parsed --network (a plain class: a dataclass costs start latency)."""
+
+    __slots__ = ("mode", "options", "target")
+
+    def __init__(self, mode: str = "slirp4netns", options: dict | None = None, target: str | None = None):
+        self.mode = mode
+        self.options = options if options is not None else {}   # slirp4netns/pasta options, typed
+        self.target = target                                     # container:NAME / a user network's NAME
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, NetSpec) and (self.mode, self.options, self.target) == (
+            other.mode, other.options, other.target)
+
+    def __repr__(self) -> str:
+        return f"NetSpec({self.mode!r}, {self.options!r}, {self.target!r})"
 
     @property
     def own_netns(self) -> bool:

@@ -45,3 +45,32 @@ def systemd(
         print(path)
         return
     print(text, end="")
+
+
+@app.command("auto-update")
+def auto_update(
+    dry_run: bool = typer.Option(False, "--dry-run", help="report what would be updated; change nothing"),
+    rollback: bool = typer.Option(True, "--rollback/--no-rollback", help="restore the old image if the restart fails"),
+    format_: Optional[str] = typer.Option(None, "--format", help="json"),
+) -> None:
+    """Pull newer images for containers labelled io.containers.autoupdate=registry
+    and restart their systemd units (rolling back on failure)."""
+    import json
+    from dataclasses import asdict
+    from rootless.errors import RlError
+    from rootless.systemd import autoupdate
+    reports = autoupdate.auto_update(default_paths(OPTIONS.root, OPTIONS.runroot), dry_run=dry_run,
+                                     rollback=rollback)
+    if format_ == "json":
+        print(json.dumps([asdict(r) for r in reports], indent=4))
+    else:
+        rows = [("UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED")] + [
+            (r.unit, r.container, r.image, r.policy, r.updated + (f" ({r.error})" if r.error else ""))
+            for r in reports]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    bad = [r.unit for r in reports if r.updated in ("failed", "rolled back")]
+    if bad:
+        raise RlError(f"auto-update of {', '.join(bad)} failed",
+                      hint=f"journalctl --user -u {bad[0]} shows why")

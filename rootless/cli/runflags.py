@@ -94,6 +94,7 @@ LIFECYCLE_FLAGS: tuple[Flag, ...] = (
     Flag("sdnotify", ("--sdnotify",), STR, "conmon: tell $NOTIFY_SOCKET READY=1 once PID 1 runs; ignore"),
     Flag("cgroups", ("--cgroups",), STR, "enabled (default), no-conmon/split: the monitor stays in "
          "the caller's cgroup, disabled: no cgroup"),
+    Flag("label", ("--label", "-l"), LIST, "KEY=VALUE (io.containers.autoupdate=registry: rl auto-update)"),
 )
 FLAGS = FLAGS + LIFECYCLE_FLAGS
 

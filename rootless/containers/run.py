@@ -74,6 +74,7 @@ class RunRequest:
     replace: bool = False                       # a container of the same name is removed first
     sdnotify: str | None = None                 # conmon: READY=1/MAINPID to $NOTIFY_SOCKET; ignore
     cgroups: str | None = None                  # enabled, no-conmon/split (monitor stays put), disabled
+    label: list[str] = field(default_factory=list)  # KEY=VALUE; PODMAN_SYSTEMD_UNIT added in a generated unit
 
 
 @dataclass

@@ -65,6 +65,8 @@ def run_args(request: dict, image: str) -> list[list[str]]:
                 value = int(value)
         else:
             value = request.get(_FIELD.get(f.dest, f.dest))
+        if f.dest == "label":  # recorded from the unit that started it: the new unit records its own
+            value = [x for x in value or [] if not x.startswith("PODMAN_SYSTEMD_UNIT=")]
         if value in (None, False, [], ""):
             continue
         if f.kind == runflags.BOOL:

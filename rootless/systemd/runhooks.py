@@ -14,6 +14,9 @@ CGROUPS = ("enabled", "no-conmon", "split", "disabled")
 
 
 def validate(req) -> None:
+    for label in req.label or []:
+        if "=" not in label or label.startswith("="):
+            raise UsageError(f"invalid --label {label!r}", hint="KEY=VALUE")
     if req.sdnotify not in (None, "", *SDNOTIFY):
         hint = "conmon (rl's monitor reports READY=1) or ignore"
         if req.sdnotify == "container":
@@ -32,6 +35,9 @@ def validate(req) -> None:
 def before_create(paths, req) -> None:
     """Checks, then --replace: a container of the same name goes first."""
     validate(req)
+    unit = os.environ.get("PODMAN_SYSTEMD_UNIT")
+    if unit and not any(x.startswith("PODMAN_SYSTEMD_UNIT=") for x in req.label):
+        req.label = [*req.label, f"PODMAN_SYSTEMD_UNIT={unit}"]  # as podman: rl auto-update restarts it
     if req.replace and req.name:
         from rootless.containers import lifecycle
         from rootless.errors import ContainerNotFound
@@ -109,3 +115,12 @@ def read_cidfile(path: str) -> str:
         from rootless.errors import ContainerNotFound
         raise ContainerNotFound(f"container ID file {path} is empty")
     return cid
+
+
+def labels(rec) -> dict:
+    """A container's labels: its image's, then its own --label (which win)."""
+    out = dict((rec.image_config or {}).get("Labels") or {})
+    for item in (rec.request or {}).get("label") or []:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out

@@ -42,8 +42,10 @@ def rl(guest_rl, registry):
         f"mkdir -p {os.path.dirname(conf)} && cat > {conf} <<'EOF'\n"
         'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n'
         '[[registry]]\nprefix = "docker.io"\nlocation = "registry-1.docker.io"\n'
-        f'[[registry.mirror]]\nlocation = "{addr}"\ninsecure = true\nEOF', check=True)
+        f'[[registry.mirror]]\nlocation = "{addr}"\ninsecure = true\n'
+        f'[[registry]]\nlocation = "{addr}"\ninsecure = true\nEOF', check=True)
     r = Rl(guest_rl, conf)
+    r.addr = addr
     ok(r("pull", "-q", IMAGE))
     return r
 
@@ -175,3 +177,36 @@ def test_quadlet_container_file_becomes_a_service(rl):
         rl.g.run(f"rm -f {gen_dir}/rl-generator", user="root")
         rl.sh("systemctl --user daemon-reload")
         rl("rm", "-f", "--ignore", name)
+
+
+def test_auto_update_replaces_the_image_and_restarts_the_unit(rl):
+    name = f"sdauto-{os.getpid()}"
+    unit = f"container-{name}.service"
+    ref = f"{rl.addr}/rltest/auto{os.getpid()}:latest"
+    ok(rl("tag", IMAGE, ref))
+    ok(rl("push", "-q", "--tls-verify=false", ref))
+    ok(rl("create", "--name", name, "--network", "none", "--label", "io.containers.autoupdate=registry",
+          ref, "sleep", "1000"))
+    text = ok(rl("generate", "systemd", "--new", "--name", name))
+    ok(rl("rm", name))
+    ok(rl.sh(f"mkdir -p {UNITS} && cat > {UNITS}/{unit} <<'EOF'\n{text}EOF"))
+    try:
+        ok(rl.sh("systemctl --user daemon-reload"))
+        res = rl.sh(f"systemctl --user start {unit}", timeout=300)
+        assert res.returncode == 0, _journal(rl, unit)
+        assert "false" in ok(rl("auto-update")).splitlines()[-1]  # nothing newer yet
+        # a newer image under the same name in the registry; the local name stays on the old one
+        ok(rl("run", "--name", f"{name}-build", "--network", "none", ref, "touch", "/updated"))
+        ok(rl("commit", f"{name}-build", ref))
+        ok(rl("push", "-q", "--tls-verify=false", ref))
+        ok(rl("rm", f"{name}-build"))
+        ok(rl("tag", IMAGE, ref))
+        out = ok(rl("auto-update"))
+        assert unit in out and "true" in out.splitlines()[-1], out
+        assert _state(rl, name).get("Status") == "running", _journal(rl, unit)
+        ok(rl("exec", name, "test", "-f", "/updated"))  # the unit's new container runs the new image
+    finally:
+        rl.sh(f"systemctl --user stop {unit}; rm -f {UNITS}/{unit}; systemctl --user daemon-reload; "
+              f"systemctl --user reset-failed {unit}")
+        rl("rm", "-f", "--ignore", name)
+        rl("rm", "-f", "--ignore", f"{name}-build")

@@ -57,6 +57,7 @@ def auto_update(
     and restart their systemd units (rolling back on failure)."""
     import json
     from dataclasses import asdict
+
     from rootless.errors import RlError
     from rootless.systemd import autoupdate
     reports = autoupdate.auto_update(default_paths(OPTIONS.root, OPTIONS.runroot), dry_run=dry_run,

@@ -27,7 +27,8 @@ class Report:
 
 
 def _systemctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def candidates(paths) -> list:

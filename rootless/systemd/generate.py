@@ -15,7 +15,12 @@ import time
 from dataclasses import dataclass
 
 from rootless.errors import UsageError
-from rootless.systemd.unitfile import escape_specifiers, exec_line, pythonpath_env, render
+from rootless.systemd.unitfile import (
+    escape_specifiers,
+    exec_line,
+    pythonpath_env,
+    render,
+)
 
 RESTART_POLICIES = ("no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always")
 CIDFILE = "%t/%n.ctr-id"

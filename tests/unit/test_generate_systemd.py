@@ -173,8 +173,8 @@ def test_sdnotify_without_a_socket_is_quiet():
     assert not runhooks.notify("READY=1", {"NOTIFY_SOCKET": "/nonexistent/sock"})
 
 
-@pytest.mark.parametrize("kw", [dict(sdnotify="container"), dict(sdnotify="bogus"), dict(cgroups="maybe"),
-                                dict(cgroups="disabled", resources={"memory": 1 << 20})])
+@pytest.mark.parametrize("kw", [{"sdnotify": "container"}, {"sdnotify": "bogus"}, {"cgroups": "maybe"},
+                                {"cgroups": "disabled", "resources": {"memory": 1 << 20}}])
 def test_run_flag_validation(kw):
     with pytest.raises(UsageError):
         runhooks.validate(RunRequest(image="x", **kw))
@@ -185,7 +185,8 @@ def test_cidfile_written_once(tmp_path):
     req = RunRequest(image="x", cidfile=path)
     runhooks.validate(req)
     runhooks.after_create(req, record())
-    assert open(path).read() == CID
+    with open(path) as f:
+        assert f.read() == CID
     assert runhooks.read_cidfile(path) == CID
     with pytest.raises(UsageError):
         runhooks.validate(req)  # podman: the file must not exist yet

@@ -145,67 +145,134 @@ def _forwarder_main(listeners, user_ns, net_ns, target, ready_w, exit_r) -> int:
             s.close()
             return None
 
-    sel = selectors.DefaultSelector()
+    loop = _Loop()
     for s, m in listeners:
         s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, m)
-    sel.register(exit_r, selectors.EVENT_READ, None)
+        loop.want(s.fileno(), selectors.EVENT_READ, ("listen", s, m))
+    loop.want(exit_r, selectors.EVENT_READ, ("exit",))
     udp_peers: dict = {}
     os.write(ready_w, b"1")
     os.close(ready_w)
     while True:
-        for key, _ in sel.select():
-            m = key.data
-            if m is None:  # the holder has gone (or closed us)
-                return 0
-            if m.proto == "tcp":
-                try:
-                    conn, _ = key.fileobj.accept()
-                except BlockingIOError:
-                    continue
-                threading.Thread(target=_tcp_session, args=(conn, inside, m.container_port), daemon=True).start()
-            else:
-                _udp_datagram(key.fileobj, m, inside, udp_peers)
+        for fd, events in loop.poll():
+            for tag in loop.handlers(fd, events):
+                if tag[0] == "exit":  # the holder has gone (or closed us)
+                    return 0
+                if tag[0] == "listen":
+                    _, lsock, m = tag
+                    if m.proto == "tcp":
+                        _accept(loop, lsock, inside, m.container_port)
+                    else:
+                        _udp_datagram(lsock, m, inside, udp_peers)
+                else:
+                    tag[1].step()
 
 
-def _tcp_session(conn: socket.socket, inside, port: int) -> None:
-    conn.setblocking(True)
-    peer = inside("tcp", port)
-    if peer is None:
-        conn.close()  # nothing listens inside: the client sees a reset/EOF, as with slirp4netns
+class _Loop:
+    """One selector for every connection: per fd, handlers for read and
+    for write (a socket is the source of one direction and the sink of the
+    other). A thread pair per connection cost more than the splicing."""
+
+    def __init__(self):
+        self.sel = selectors.DefaultSelector()
+        self.tags: dict[int, dict[int, tuple]] = {}
+
+    def _apply(self, fd: int) -> None:
+        mask = 0
+        for ev in self.tags.get(fd, {}):
+            mask |= ev
+        registered = fd in self.sel.get_map()
+        if mask and registered:
+            self.sel.modify(fd, mask)
+        elif mask:
+            self.sel.register(fd, mask)
+        elif registered:
+            self.sel.unregister(fd)
+
+    def want(self, fd: int, event: int, tag: tuple) -> None:
+        self.tags.setdefault(fd, {})[event] = tag
+        self._apply(fd)
+
+    def drop(self, fd: int, event: int) -> None:
+        if self.tags.get(fd, {}).pop(event, None) is not None:
+            self._apply(fd)
+        if fd in self.tags and not self.tags[fd]:
+            del self.tags[fd]
+
+    def poll(self):
+        return [(key.fd, events) for key, events in self.sel.select()]
+
+    def handlers(self, fd: int, events: int) -> list[tuple]:
+        return [tag for ev, tag in list(self.tags.get(fd, {}).items()) if events & ev]
+
+
+def _accept(loop: _Loop, lsock: socket.socket, inside, port: int) -> None:
+    try:
+        conn, _ = lsock.accept()
+    except BlockingIOError:
         return
-    t = threading.Thread(target=_pump, args=(peer, conn), daemon=True)
-    t.start()
-    _pump(conn, peer)
-    t.join()
-    conn.close()
-    peer.close()
+    peer = inside("tcp", port)  # local to the namespace: connects at once
+    if peer is None:
+        conn.close()  # nothing listens inside: the client sees EOF, as with slirp4netns
+        return
+    conn.setblocking(False)
+    peer.setblocking(False)
+    pair = [conn, peer, 2]  # both sockets, directions still open
+    _Direction(loop, conn, peer, pair)
+    _Direction(loop, peer, conn, pair)
 
 
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    """src -> dst through a pipe with splice(2) until EOF, then half-close dst."""
-    r, w = os.pipe()
-    try:
-        import fcntl
-        fcntl.fcntl(w, 1031, _CHUNK)  # F_SETPIPE_SZ: fewer round trips for bulk transfers
-    except OSError:
-        pass
-    try:
-        while True:
-            n = os.splice(src.fileno(), w, _CHUNK)
-            if n == 0:
-                break
-            while n:
-                n -= os.splice(r, dst.fileno(), n)
-    except OSError:
-        pass
-    finally:
-        os.close(r)
-        os.close(w)
+_NB = 2 | 1  # SPLICE_F_NONBLOCK | SPLICE_F_MOVE
+
+
+class _Direction:
+    """src -> dst through a pipe with non-blocking splice(2): read when the
+    pipe is empty, write while it holds bytes; EOF half-closes dst."""
+
+    def __init__(self, loop: _Loop, src: socket.socket, dst: socket.socket, pair: list):
+        self.loop, self.src, self.dst, self.pair = loop, src, dst, pair
+        self.r, self.w = os.pipe()
         try:
-            dst.shutdown(socket.SHUT_WR)
+            import fcntl
+            fcntl.fcntl(self.w, 1031, _CHUNK)  # F_SETPIPE_SZ: fewer round trips for bulk transfers
         except OSError:
             pass
+        self.pending = 0
+        loop.want(src.fileno(), selectors.EVENT_READ, ("dir", self))
+
+    def step(self) -> None:
+        try:
+            if self.pending == 0:
+                n = os.splice(self.src.fileno(), self.w, _CHUNK, flags=_NB)
+                if n == 0:
+                    return self._finish()
+                self.pending = n
+            while self.pending:
+                self.pending -= os.splice(self.r, self.dst.fileno(), self.pending, flags=_NB)
+        except BlockingIOError:
+            pass
+        except OSError:
+            return self._finish()
+        if self.pending:
+            self.loop.drop(self.src.fileno(), selectors.EVENT_READ)
+            self.loop.want(self.dst.fileno(), selectors.EVENT_WRITE, ("dir", self))
+        else:
+            self.loop.drop(self.dst.fileno(), selectors.EVENT_WRITE)
+            self.loop.want(self.src.fileno(), selectors.EVENT_READ, ("dir", self))
+
+    def _finish(self) -> None:
+        self.loop.drop(self.src.fileno(), selectors.EVENT_READ)
+        self.loop.drop(self.dst.fileno(), selectors.EVENT_WRITE)
+        os.close(self.r)
+        os.close(self.w)
+        try:
+            self.dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self.pair[2] -= 1
+        if self.pair[2] == 0:  # both directions done
+            self.pair[0].close()
+            self.pair[1].close()
 
 
 def _udp_datagram(listener: socket.socket, m, inside, peers: dict) -> None:

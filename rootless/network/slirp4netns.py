@@ -193,8 +193,10 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
     args += ["--ready-fd", str(ready_w), "--exit-fd", str(exit_r), str(netns), "tap0"]
     log = open(os.path.join(state_dir, LOG), "wb")
     try:
+        # its own session: a ^C or a SIGTERM to rl's process group is rl's to
+        # forward, not a reason for the network to vanish under the container
         proc = subprocess.Popen(args, pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, cwd=state_dir)
+                                stdout=log, stderr=subprocess.STDOUT, cwd=state_dir, start_new_session=True)
     finally:
         log.close()
         os.close(ready_w)

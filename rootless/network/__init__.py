@@ -18,6 +18,12 @@ user-mode TCP/IP, podman's 10.0.2.0/24), pasta (when installed),
 container:NAME (join a running container's namespace; no helper), NAME
 (a user network: `rl network create`; mode "bridge", see usernet.py).
 
+Published ports: network/ports.py chooses and checks host ports before
+anything starts, saves them in the state dir (ports.save/load), and formats
+them podman-style for `rl port`/`rl ps`:
+    ports.format_ports(ports.for_container(state_dir, record.request))
+    -> "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp"
+
 Nothing here imports pyroute2: only network/netlink.py may, when needed."""
 
 from __future__ import annotations

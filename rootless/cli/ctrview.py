@@ -32,7 +32,7 @@ def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: s
             print(rec.id[:12] if trunc else rec.id)
         return
     if fmt in ("json", "{{json .}}"):
-        print(json.dumps([views.ps_json(rec, st, now) for rec, st in rows], indent=4))
+        print(json.dumps([views.ps_json(rec, st, now, store.run_dir(rec.id)) for rec, st in rows], indent=4))
         return
     from rootless.images.render import render_template, table, template_header
     if fmt:
@@ -40,14 +40,14 @@ def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: s
         if fmt.startswith("table"):
             print(template_header(tpl))
         for rec, st in rows:
-            print(render_template(tpl, views.ps_row_fields(rec, st, now, trunc)))
+            print(render_template(tpl, views.ps_row_fields(rec, st, now, trunc, store.run_dir(rec.id))))
         return
     header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     if size:
         header.append("SIZE")
     out = []
     for rec, st in rows:
-        f = views.ps_row_fields(rec, st, now, trunc)
+        f = views.ps_row_fields(rec, st, now, trunc, store.run_dir(rec.id))
         row = [f["ID"], f["Image"], f["Command"], f["Created"], f["Status"], f["Ports"], f["Names"]]
         if size:
             row.append(_size(store.container_dir(rec.id) / "diff"))

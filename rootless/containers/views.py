@@ -46,7 +46,7 @@ def command_text(rec, trunc: bool) -> str:
     return text[:17] + "..." if trunc and len(text) > 20 else text
 
 
-def ps_json(rec, st: dict, now: float) -> dict:
+def ps_json(rec, st: dict, now: float, run_dir=None) -> dict:
     """One entry of `ps --format json`, podman's keys."""
     state = state_name(st)
     return {
@@ -62,7 +62,8 @@ def ps_json(rec, st: dict, now: float) -> dict:
         "IsInfra": False,
         "Names": [rec.name],
         "Pid": st.get("pid") or 0,
-        "Ports": None,
+        "Ports": [{"host_ip": m.host_ip or "", "container_port": m.container_port, "host_port": m.host_port,
+                   "range": 1, "protocol": m.proto} for m in _mappings(rec, run_dir)] or None,
         "Restarts": st.get("restarts") or 0,
         "StartedAt": int(st.get("started") or 0),
         "State": state,
@@ -71,17 +72,26 @@ def ps_json(rec, st: dict, now: float) -> dict:
     }
 
 
-def ps_row_fields(rec, st: dict, now: float, trunc: bool) -> dict:
+def ps_row_fields(rec, st: dict, now: float, trunc: bool, run_dir=None) -> dict:
     """Fields a ps --format template can name ({{.ID}}, {{.Names}} ...)."""
     return {"ID": rec.id[:TRUNC] if trunc else rec.id, "Image": rec.image, "Command": command_text(rec, trunc),
             "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(rec.created)),
             "Created": f"{_human(now - rec.created)} ago", "RunningFor": f"{_human(now - rec.created)} ago",
-            "Status": status_text(st, now), "State": state_name(st), "Ports": _ports(rec), "Names": rec.name,
+            "Status": status_text(st, now), "State": state_name(st), "Ports": _ports(rec, run_dir), "Names": rec.name,
             "Pid": st.get("pid") or 0, "ExitCode": st.get("exit_code") or 0, "Restarts": st.get("restarts") or 0}
 
 
-def _ports(rec) -> str:
-    return ", ".join(rec.request.get("publish") or [])
+def _mappings(rec, run_dir) -> list:
+    """The ports as published (random host ports resolved), podman's PORTS."""
+    if not rec.request.get("publish") and not rec.request.get("publish_all"):
+        return []
+    from rootless.network import ports
+    return ports.for_container(str(run_dir), rec.request) if run_dir else []
+
+
+def _ports(rec, run_dir) -> str:
+    from rootless.network import ports
+    return ports.format_ports(_mappings(rec, run_dir))
 
 
 def matches(rec, st: dict, filters: list[str]) -> bool:

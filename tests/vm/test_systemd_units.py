@@ -182,7 +182,8 @@ def test_quadlet_container_file_becomes_a_service(rl):
 def test_auto_update_replaces_the_image_and_restarts_the_unit(rl):
     name = f"sdauto-{os.getpid()}"
     unit = f"container-{name}.service"
-    ref = f"{rl.addr}/rltest/auto{os.getpid()}:latest"
+    # a new tag in the repository that already holds the base's blobs: only a manifest is pushed
+    ref = f"{rl.addr}/library/debian:auto{os.getpid()}"
     ok(rl("tag", IMAGE, ref))
     ok(rl("push", "-q", "--tls-verify=false", ref))
     ok(rl("create", "--name", name, "--network", "none", "--label", "io.containers.autoupdate=registry",

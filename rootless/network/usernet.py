@@ -248,8 +248,13 @@ def _outbound(pinner: int, d: Path):
         (d / "outbound.log").write_text(err + "\n")
         return None
     try:
-        from rootless.network import NetSpec, slirp4netns
-        return slirp4netns.start(NetSpec(), pinner, str(d), [])
+        from rootless.network import NetSpec, parse, slirp4netns
+        # podman sets its rootless netns's slirp4netns options in containers.conf
+        # (network_cmd_options); rl takes them from RL_NETNS_OPTIONS, e.g.
+        # "allow_host_loopback=true" (off by default, as every slirp of rl's)
+        opts = os.environ.get("RL_NETNS_OPTIONS", "")
+        spec = parse("slirp4netns:" + opts) if opts else NetSpec()
+        return slirp4netns.start(spec, pinner, str(d), [])
     except Exception as e:
         (d / "outbound.log").write_text(f"slirp4netns: {e}\n")
         return None

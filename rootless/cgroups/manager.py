@@ -315,6 +315,20 @@ class Placement:
         return {"oom_killed": oom}
 
 
+def finish_recorded(state_dir: str) -> dict:
+    """Placement.finish() for the placement recorded in state_dir's
+    cgroup.json: the detached monitor's, which exec'd in between."""
+    try:
+        info = json.loads((Path(state_dir) / "cgroup.json").read_text())
+    except (OSError, ValueError):
+        return {"oom_killed": False}
+    if not info.get("cgroup") or not info.get("running", True):
+        return {"oom_killed": bool(info.get("oom_killed"))}
+    p = Placement(Plan(info.get("manager") or "cgroupfs", layout.probe()), "", state_dir)
+    p.cgroup = info["cgroup"]
+    return p.finish()
+
+
 def _sweep(d: Path) -> None:
     """Empty rl-<id> cgroups left by killed rl processes."""
     try:

@@ -95,21 +95,53 @@ def healthcheck_run(paths: Paths, name: str) -> str:
         raise ContainerError(f"container {rec.name} has no defined healthcheck")
     pid = running_pid(store, rec)
     spec = exec_spec(store, rec, cfg.cmd, die_with_parent=True)
-    null = os.open(os.devnull, os.O_RDWR)
-    try:
-        code = _run_quiet(rexec, pid, spec, null)
-    finally:
-        os.close(null)
+    code, output = _run_check(rexec, pid, spec, cfg.timeout)
     st = store.state(rec)
     started = st.get("started") or 0
-    h = record_health(store, rec, code, "", cfg, time.time() - started < cfg.start_period)
+    h = record_health(store, rec, code, output, cfg, time.time() - started < cfg.start_period)
     return h["Status"]
 
 
-def _run_quiet(rexec, pid: int, spec, null: int) -> int:
+def _run_check(rexec, pid: int, spec, timeout: float) -> tuple[int, str]:
+    """The check's status and its output (the last 4 kB), killed after timeout."""
+    import select
     from rootless.runtime import userns
-    a, _ = rexec.spawn(pid, spec, stdio=(null, null, null))
-    return userns.wait_status(a)
+    null = os.open(os.devnull, os.O_RDWR)
+    r, w = os.pipe()
+    try:
+        a, _ = rexec.spawn(pid, spec, stdio=(null, w, w))
+    finally:
+        os.close(w)
+        os.close(null)
+    out = b""
+    pidfd = os.pidfd_open(a)
+    watch = [r, pidfd]
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            ready = select.select(watch, [], [], left)[0] if left > 0 else []
+            if not ready:
+                os.kill(a, signal.SIGKILL)
+                userns.wait_status(a)
+                return 1, "healthcheck timed out"
+            if r in ready:
+                chunk = os.read(r, 65536)
+                out = (out + chunk)[-4096:]
+                if not chunk:
+                    watch.remove(r)
+            if pidfd in ready:
+                code = userns.wait_status(a)
+                if r in watch:
+                    os.set_blocking(r, False)
+                    try:
+                        out = (out + os.read(r, 65536))[-4096:]
+                    except BlockingIOError:
+                        pass
+                return code, out.decode(errors="replace")
+    finally:
+        os.close(pidfd)
+        os.close(r)
 
 
 # --- start, stop, kill, wait, rm

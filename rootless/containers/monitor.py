@@ -3,25 +3,32 @@ detached container, never a daemon for all of them.
 
 `spawn` double-forks it from the CLI (own session, adopted by init or the
 nearest subreaper) and returns once the container runs, or raises why it
-could not start. The monitor then is the container's host side: it holds
-the runtime's child (its death kills the container: parent-death signals all
+could not start. The monitor is the container's host side: it holds the
+runtime's child (its death kills the container: parent-death signals all
 the way down) and the network helpers, pumps the container's pipes or pty
 into the log, serves `attach` on a unix socket, runs healthchecks, records
 the exit status and applies the restart policy. It owns nothing else, so
 when it is killed outright nothing survives it but its records, which
 `Store.state` then reads as exited (the pid and start time no longer match).
 
-A forked CLI costs less memory than a fresh interpreter: the modules it
-needs are already loaded and its pages are shared until written."""
+One process, two programs, one pid throughout. The forked CLI does the
+start (everything `rl run` does), then execs rl-monitor (C, rootless/libexec)
+for the container's lifetime: a Python process costs ~10 MB per container
+(bench/lifecycle), rl-monitor a few hundred kB. When the container exits,
+rl-monitor execs this module again (`monitor_main resume`), which records
+the exit, releases the network and cgroup, and restarts the container
+(back into rl-monitor) or ends. Healthchecks are `monitor_main health`
+processes rl-monitor starts on their interval."""
 
 from __future__ import annotations
 
+import json
 import os
-import select
-import signal
 import socket
+import sys
 import time
 
+from rootless import tools
 from rootless.containers import logs, policy
 from rootless.containers.records import Record, Store
 from rootless.errors import ContainerError, RlError
@@ -58,6 +65,7 @@ def _close_fds_but(keep: int) -> None:
 
 def spawn(paths, rec: Record) -> None:
     """Start rec detached under a new monitor; returns once its PID 1 runs."""
+    tools.monitor()  # built (once) before the fork: a missing compiler is the CLI's clear error
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -95,7 +103,7 @@ def spawn(paths, rec: Record) -> None:
 
 
 class Monitor:
-    def __init__(self, paths, rec: Record, ready_w: int):
+    def __init__(self, paths, rec: Record, ready_w: int | None):
         from rootless.containers import run as engine
         self.engine = engine
         self.paths = paths
@@ -108,10 +116,7 @@ class Monitor:
         self.health = policy.health_config(
             self.req.health_cmd, self.req.health_interval, self.req.health_retries, self.req.health_start_period,
             self.req.health_timeout, (rec.image_config or {}).get("Healthcheck"))
-        self.log: logs.Writer | None = None
-        self.clients: list[socket.socket] = []
         self.listener: socket.socket | None = None
-        self.stdin_w: int | None = None
 
     # --- set-up -------------------------------------------------------------
     def _detach_stdio(self) -> None:
@@ -121,7 +126,7 @@ class Monitor:
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)
-        self.null = null
+        os.close(null)
 
     def _listen(self) -> None:
         path = str(self.rundir / "attach")
@@ -148,27 +153,28 @@ class Monitor:
             self.ready_w = None
 
     def main(self) -> int:
+        """The first start, in the process forked from the CLI."""
         os.umask(0o077)
         self._detach_stdio()
         from rootless.linux import set_name
         set_name("rl-monitor")  # what ps shows (podman's is conmon)
+        self.binary = tools.monitor()  # spawn() built it already
         # engine.start records us as the owner (pid + start time) before anything runs
         self.store.update_state(self.rec, restarts=0, health=None)
         try:
             os.unlink(self.rundir / STOP_MARK)
         except FileNotFoundError:
             pass
-        if (self.req.log_driver or "k8s-file") != "none":
-            self.log = logs.Writer(str(self.store.container_dir(self.rec.id) / "ctr.log"),
-                                   _max_size(self.req.log_opt))
-        self._listen()
         (self.rundir / "monitor.pid").write_text(f"{os.getpid()}\n")  # PIDFile= of generated units
-        restarts = 0
-        code = 0
+        return self._start(0)
+
+    def _start(self, restarts: int) -> int:
+        """Start the container; in rl-monitor once it runs (no return). A
+        failed start returns the monitor's exit status, or a restart after it."""
         while True:
             try:
-                code = self._run_once()
-                reason = None
+                self._listen()
+                self._run_once(restarts)
             except RlError as e:
                 if self.ready_w is not None:  # the first start: the CLI reports it
                     self._report_ready(f"{e.exit_code}\t{e.message}\t{e.hint or ''}".encode())
@@ -176,27 +182,55 @@ class Monitor:
                                             finished=time.time(), pid=None, reason=e.message)
                     self._finish()
                     return e.exit_code
-                code, reason = e.exit_code, e.message
-            stopped = (self.rundir / STOP_MARK).exists()
-            self._record_exit(code, reason)
-            if not policy.should_restart(self.policy, code, restarts, stopped):
-                break
-            if not self._sleep(policy.backoff(restarts)):
-                break
-            restarts += 1
-            self._record(restarts=restarts)
+                self._record_exit(e.exit_code, e.message)
+                again = self._after_exit(e.exit_code, restarts)
+                if again is None:
+                    return self._end(e.exit_code)
+                restarts = again
+
+    def resume(self, state: dict, code: int) -> int:
+        """rl-monitor's exit command: the container exited with code."""
+        from rootless import network
+        try:
+            self._release(state)
+        finally:
+            network.release(state.get("net") or {})
+            _reap_zombies()
+        self._record_exit(code, None)
+        again = self._after_exit(code, int(state.get("restarts") or 0))
+        if again is None:
+            return self._end(code)
+        self.binary = tools.monitor()
+        return self._start(again)
+
+    def _release(self, state: dict) -> None:
+        oom = False
+        if state.get("cgroup"):
+            from rootless.cgroups import manager
+            oom = bool(manager.finish_recorded(str(self.rundir)).get("oom_killed"))
+        self._record(oom_killed=oom)
+
+    def _after_exit(self, code: int, restarts: int) -> int | None:
+        """The restart policy: the next restart count, or None to end."""
+        stopped = (self.rundir / STOP_MARK).exists()
+        if not policy.should_restart(self.policy, code, restarts, stopped):
+            return None
+        if not self._sleep(policy.backoff(restarts)):
+            return None
+        self._record(restarts=restarts + 1)
+        return restarts + 1
+
+    def _end(self, code: int) -> int:
         self._finish()
         # a systemd service's main process (--sdnotify=conmon, a generated unit): a crash fails it (Restart=)
         from rootless.systemd import runhooks
-        return 0 if stopped else runhooks.main_process_status(self.req, code)
+        return 0 if (self.rundir / STOP_MARK).exists() else runhooks.main_process_status(self.req, code)
 
     def _finish(self) -> None:
-        if self.listener is not None:
-            self.listener.close()
-            try:
-                os.unlink(self.rundir / "attach")
-            except OSError:
-                pass
+        try:
+            os.unlink(self.rundir / "attach")
+        except OSError:
+            pass
         if self.req.rm:
             try:
                 with self.store.lock(self.rec):
@@ -226,216 +260,131 @@ class Monitor:
         self._record(**changes)
 
     # --- one run of the container --------------------------------------------
-    def _run_once(self) -> int:
+    def _run_once(self, restarts: int) -> None:
         """One start of the container through the same engine.start as `rl
-        run` (network helpers included: they belong to whoever runs it), with
-        our pipes as its stdio and our loop as its supervisor."""
-        self.pipes: dict[int, str] = {}
+        run` (network helpers included: they belong to whoever runs it),
+        with our pipes as its stdio; supervise() takes over once it runs."""
+        self.restarts = restarts
+        self.pipes: dict[str, int] = {}
         self._close_after_fork: list[int] = []
-        stdin_r = self.null
+        null = os.open(os.devnull, os.O_RDWR)
+        self._close_after_fork.append(null)
+        stdin_r = null
         self.stdin_w = None
         if self.req.tty:
-            self.stdio = (self.null, self.null, self.null)  # the pty replaces them
+            self.stdio = (null, null, null)  # the pty replaces them
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
-            self.pipes = {out_r: "stdout", err_r: "stderr"}
+            self.pipes = {"--out": out_r, "--err": err_r}
             if self.req.interactive:
                 stdin_r, self.stdin_w = os.pipe()
                 self._close_after_fork.append(stdin_r)
             self._close_after_fork += [out_w, err_w]
             self.stdio = (stdin_r, out_w, err_w)
         try:
-            return self.engine.start(self.paths, self.rec, hooks=self)
-        finally:
-            for fd in list(self.pipes) + self._close_after_fork:
+            self.engine.start(self.paths, self.rec, hooks=self)
+        finally:  # reached only when the start failed
+            for fd in [*self.pipes.values(), *self._close_after_fork] + ([self.stdin_w] if self.stdin_w else []):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-            if self.stdin_w is not None:
-                os.close(self.stdin_w)
-                self.stdin_w = None
+            if self.listener is not None:
+                self.listener.close()
+                self.listener = None
+        raise ContainerError("the container's start returned without a monitor")
 
     def started(self, pid: int | None) -> None:
         """engine.start's hook: PID 1 runs (the engine recorded it)."""
-        self.ctr_pid = pid
-        self.started_at = time.time()
         self._record(health={"Status": "starting", "FailingStreak": 0, "Log": []} if self.health else None)
         self._report_ready(b"ok")
 
-    def supervise(self, ns_pid: int, master: int | None) -> int:
-        return self._supervise(ns_pid, master)
+    def reaper(self) -> str:
+        """The namespace side's shim (engine.start puts it in the spec)."""
+        return self.binary
 
-    def _supervise(self, ns_pid: int, master: int | None) -> int:
-        """Pump output to the log and attached clients until the container's
-        namespace side exits; its status."""
-        from rootless.runtime import userns
+    def supervise(self, ns_pid: int, master: int | None, net, cgroup) -> int:
+        """engine.start's hook once the container runs: exec rl-monitor,
+        handing it the container's stdio, the attach socket and a way back."""
+        from rootless import network
         for fd in self._close_after_fork:
             os.close(fd)
         self._close_after_fork = []
-        streams = dict(self.pipes)
-        self.pipes = {}
-        stdin_target = self.stdin_w
+        state = {"root": str(self.paths.root), "runroot": str(self.paths.runroot), "id": self.rec.id,
+                 "restarts": self.restarts, "net": network.handover(net), "cgroup": cgroup is not None}
+        path = self.rundir / "monitor.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, path)
+        entry = [sys.executable, "-m", "rootless.containers.monitor_main"]
+        args = [self.binary, "monitor", "--pid", str(ns_pid)]
+        keep = [*self.pipes.values()]
+        for flag, fd in self.pipes.items():
+            args += [flag, str(fd)]
         if master is not None:
-            streams[master] = "stdout"
-            stdin_target = master if self.req.interactive else None
-        pidfd = os.pidfd_open(ns_pid)
-        hc = _HealthRun(self) if self.health else None
+            args += ["--pty", str(master)]
+            keep.append(master)
+            if self.req.interactive:
+                args += ["--stdin", str(master)]
+        elif self.stdin_w is not None:
+            args += ["--stdin", str(self.stdin_w)]
+            keep.append(self.stdin_w)
+        if self.listener is not None:
+            args += ["--attach", str(self.listener.fileno())]
+            keep.append(self.listener.fileno())
+        if (self.req.log_driver or "k8s-file") != "none":
+            args += ["--log", str(self.store.container_dir(self.rec.id) / "ctr.log"),
+                     "--log-max", str(_max_size(self.req.log_opt))]
+        if self.health:
+            args += ["--health-interval-ms", str(max(1, int(self.health.interval * 1000)))]
+            for a in [*entry, "health", str(path)]:
+                args += ["--health-arg", a]
+        args += ["--", *entry, "resume", str(path)]
+        for fd in keep:
+            os.set_inheritable(fd, True)
+        os.chdir(self.rundir)  # not the CLI's directory: it may be unmounted while the container runs
+        sys.stdout.flush()
+        sys.stderr.flush()
         try:
-            while True:
-                rlist = [pidfd, self.listener, *streams, *self.clients] + (hc.fds() if hc else [])
-                timeout = hc.timeout() if hc else None
-                try:
-                    ready, _, _ = select.select(rlist, [], [], timeout)
-                except InterruptedError:
-                    continue
-                for fd in ready:
-                    if fd in streams:
-                        if not self._pump(fd, streams[fd]):
-                            del streams[fd]
-                            if fd != master:
-                                os.close(fd)
-                    elif fd is self.listener:
-                        conn, _ = self.listener.accept()
-                        self.clients.append(conn)
-                    elif fd in self.clients:
-                        self._from_client(fd, stdin_target)
-                if hc:
-                    hc.step(ready)
-                if pidfd in ready:
-                    break
-            for fd, name in list(streams.items()):
-                os.set_blocking(fd, False)
-                while self._pump(fd, name):
-                    pass
-                if fd != master:
-                    os.close(fd)
-            if master is not None:
-                os.close(master)
-            return userns.wait_status(ns_pid)
-        finally:
-            os.close(pidfd)
-            if hc:
-                hc.abort()
-            for c in self.clients:
-                c.close()
-            self.clients = []
-
-    def _pump(self, fd: int, stream: str) -> bool:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return False
-        except OSError:  # EIO: the pty's last slave closed
-            return False
-        if not data:
-            return False
-        if self.log is not None:
-            self.log.write(stream, data)
-        for c in list(self.clients):
-            try:
-                c.sendall(data)
-            except OSError:
-                self.clients.remove(c)
-                c.close()
-        return True
-
-    def _from_client(self, conn: socket.socket, stdin_target: int | None) -> None:
-        try:
-            data = conn.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            self.clients.remove(conn)
-            conn.close()
-            return
-        if stdin_target is not None:
-            try:
-                os.write(stdin_target, data)
-            except OSError:
-                pass
+            os.execv(self.binary, args)
+        except OSError as e:
+            raise ContainerError(f"cannot run the container monitor {self.binary}: {e.strerror}") from None
 
 
-class _HealthRun:
-    """Healthchecks on their interval, as exec'd processes the loop watches."""
+def entry(argv: list[str]) -> int:
+    """`python -m rootless.containers.monitor_main resume STATE STATUS` (the
+    container exited) or `health STATE` (one healthcheck), from rl-monitor."""
+    from pathlib import Path
 
-    def __init__(self, mon: Monitor):
-        self.mon = mon
-        self.cfg = mon.health
-        self.due = time.monotonic() + self.cfg.interval
-        self.proc: tuple[int, int, int, float, float] | None = None  # pid, pidfd, out_r, started, wall
-        self.output = b""
-
-    def fds(self) -> list[int]:
-        return [self.proc[1], self.proc[2]] if self.proc else []
-
-    def timeout(self) -> float:
-        if self.proc:
-            return max(0.0, self.proc[3] + self.cfg.timeout - time.monotonic())
-        return max(0.0, self.due - time.monotonic())
-
-    def step(self, ready) -> None:
-        now = time.monotonic()
-        if self.proc is None:
-            if now >= self.due:
-                self._start()
-            return
-        pid, pidfd, out_r, started, wall = self.proc
-        if out_r in ready:
-            try:
-                self.output += os.read(out_r, 4096)[:4096]
-            except OSError:
-                pass
-        if pidfd in ready:
-            from rootless.runtime import userns
-            self._done(userns.wait_status(pid))
-        elif now > started + self.cfg.timeout:
-            self.abort()
-            self._done(1, timed_out=True)
-
-    def _start(self) -> None:
+    from rootless.config import Paths
+    what, state_path = argv[0], argv[1]
+    with open(state_path) as f:
+        state = json.load(f)
+    paths = Paths(Path(state["root"]), Path(state["runroot"]))
+    store = Store(paths)
+    if what == "health":
         from rootless.containers import lifecycle
-        from rootless.runtime import exec as rexec
-        self.output = b""
         try:
-            spec = lifecycle.exec_spec(self.mon.store, self.mon.rec, self.cfg.cmd, die_with_parent=True)
-            r, w = os.pipe()
-            try:
-                pid, _ = rexec.spawn(self.mon.ctr_pid, spec, stdio=(self.mon.null, w, w))
-            finally:
-                os.close(w)
-        except (RlError, OSError) as e:
-            self._finish_record(1, str(e))
+            status = lifecycle.healthcheck_run(paths, state["id"])
+        except RlError:
+            return 1
+        return 0 if status == "healthy" else 1
+    rec = store.lookup(state["id"])
+    mon = Monitor(paths, rec, None)
+    mon.binary = ""
+    return mon.resume(state, int(argv[2]))
+
+
+def _reap_zombies() -> None:
+    """rl-monitor waits for the container alone; what else exited is reaped here."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
             return
-        self.proc = (pid, os.pidfd_open(pid), r, time.monotonic(), time.time())
-
-    def _done(self, code: int, timed_out: bool = False) -> None:
-        if self.proc:
-            pid, pidfd, out_r, _, _ = self.proc
-            os.close(pidfd)
-            os.close(out_r)
-            self.proc = None
-        text = self.output.decode(errors="replace")
-        self._finish_record(code, "healthcheck timed out" if timed_out else text)
-
-    def _finish_record(self, code: int, output: str) -> None:
-        from rootless.containers import lifecycle
-        lifecycle.record_health(self.mon.store, self.mon.rec, code, output, self.cfg,
-                                time.time() - self.mon.started_at < self.cfg.start_period)
-        self.due = time.monotonic() + self.cfg.interval
-
-    def abort(self) -> None:
-        if self.proc:
-            pid, pidfd, out_r, _, _ = self.proc
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            os.close(pidfd)
-            os.close(out_r)
-            self.proc = None
+        if pid == 0:
+            return
 
 
 def _max_size(opts: list[str]) -> int:

@@ -208,7 +208,8 @@ def create(paths: Paths, req: RunRequest) -> Record:
 
 def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=None) -> int:
     """Run a recorded container attached to this terminal; its exit status.
-    hooks (the detached monitor): .stdio, .supervise, .started(pid), see runtime.RunOptions."""
+    hooks (the detached monitor): .stdio, .supervise, .started(pid), .reaper(),
+    see runtime.RunOptions; with them this returns only by raising."""
     store = Store(paths)
     req = RunRequest(**rec.request)
     if interactive is not None:
@@ -249,6 +250,7 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         save_exec_settings(store, rec, spec)
         if hooks is not None:
             opts.stdio, opts.supervise = hooks.stdio, hooks.supervise
+            spec.reaper = hooks.reaper()
 
         def started(pid):
             store.update_state(rec, state="running", pid=pid, pid_start=start_time(pid) if pid else None,

@@ -181,6 +181,44 @@ class Handle:
     def close(self) -> None:
         pass
 
+    def handover(self) -> dict:
+        return {}
+
+
+def handover(handle) -> dict:
+    """What a process keeps of handle across an exec (the detached monitor
+    becomes rl-monitor and back): helper pids, fds made inheritable, and
+    what release() then needs to do what handle.close() would have."""
+    if handle is None:
+        return {}
+    state = handle.handover()
+    for fd in state.get("fds", ()):
+        os.set_inheritable(fd, True)
+    return state
+
+
+def release(state: dict) -> None:
+    """handle.close() for a handover() state, after the exec back."""
+    import signal
+    un = state.get("usernet")
+    if un:
+        from pathlib import Path
+
+        from rootless.config import Paths
+        from rootless.network import usernet
+        usernet.leave(Paths(Path(un["root"]), Path(un["runroot"])), un["network"], un["cid"])
+    for fd in state.get("fds", ()):
+        try:
+            os.close(fd)  # slirp4netns and rl's forwarder exit when their exit-fd closes
+        except OSError:
+            pass
+    for pid in state.get("pids", ()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
 
 def prepare_usernet(paths, spec: NetSpec, cid: str, names: list[str], ip: str | None) -> NetSpec:
     """Before the container exists: the rootless netns running (and held),

@@ -37,6 +37,9 @@ class Pasta:
         except ProcessLookupError:
             return "pasta exited unexpectedly"
 
+    def handover(self) -> dict:
+        return {"pids": [self.pid] if self.pid else []}
+
     def close(self) -> None:
         if self.pid:
             try:

@@ -114,6 +114,10 @@ class Slirp:
     def api(self, request: dict) -> dict:
         return api_call(self.state_dir, request)
 
+    def handover(self) -> dict:
+        fds = [self.exit_w] + [h.exit_w for h in self.extra]
+        return {"pids": list(self.pids), "fds": [fd for fd in fds if fd is not None]}
+
     def close(self) -> None:
         self._closing = True
         for helper in self.extra:

@@ -391,6 +391,12 @@ class UserNet:
     def failure(self) -> str | None:
         return None
 
+    def handover(self) -> dict:
+        if self.lock_fd is None:
+            return {}
+        return {"fds": [self.lock_fd], "usernet": {"root": str(self.paths.root), "runroot": str(self.paths.runroot),
+                                                   "network": self.net_name, "cid": self.cid}}
+
     def close(self) -> None:
         if self.lock_fd is None:
             return

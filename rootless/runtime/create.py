@@ -36,7 +36,9 @@ class RunOptions:
     ports: tuple = ()            # network.ports.PortMapping, host ports already chosen and checked
     join_userns: str | None = None  # --network container:X: X's user namespace (/proc/PID/ns/user)
     stdio: tuple[int, int, int] | None = None  # the container's fds 0, 1, 2 (a monitor's pipes); None: rl's own
-    supervise: object = None     # callable(ns_pid, pty_master) -> status: a monitor pumps and waits itself
+    # a detached container's monitor: callable(ns_pid, pty_master, network handle, cgroup placement)
+    # that takes the running container over (it execs rl-monitor) instead of rl pumping and waiting
+    supervise: object = None
     # rootless.cgroups.Placement or None: attach(pid) puts PID 1 in its cgroup
     # before it execs (limits bind from its first instruction), finish() after
     cgroup: object | None = None
@@ -176,11 +178,7 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
         if on_started is not None:
             on_started(int(ctr_pid) if ctr_pid.isdigit() else None)
         if opts.supervise is not None:
-            code = opts.supervise(pid, master)
-            pid = None
-            if opts.cgroup is not None:
-                opts.cgroup.finish()  # a detached container's OOM kill is read here too
-            return code
+            opts.supervise(pid, master, net, opts.cgroup)  # returns only by raising
         if master is not None:
             tty.pump(master, 0 if spec.stdin else None, 1)
             os.close(master)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 
 from rootless import linux, storage
 from rootless.linux import Clone, netdev
@@ -81,7 +82,24 @@ def _children() -> list[int]:
         return []
 
 
-def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
+def _reap_with_shim(spec: Spec, pid: int, unmount: bool) -> None:
+    """A detached container's namespace side stays resident as long as the
+    container: become rl-monitor's shim (same pid, a few hundred kB) rather
+    than a Python process. Returns only if the exec failed."""
+    args = [spec.reaper, "shim", "--pid", str(pid), "--ppid", str(os.getppid())]
+    if unmount:
+        st = spec.storage
+        args += ["--umount", st.target]
+        if spec.remove_storage:
+            for d in (st.upper, st.work, st.target):
+                args += ["--remove", d]
+    try:
+        os.execv(spec.reaper, args)
+    except OSError as e:
+        print(f"rl: cannot run {spec.reaper}: {e.strerror}; waiting in rl instead", file=sys.stderr, flush=True)
+
+
+def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int, unmount: bool = False) -> int:
     """Unshare the container's namespaces (owned by the current user
     namespace), fork its PID 1, forward signals, return its status."""
     flags = Clone.NEWPID | Clone.NEWUTS | Clone.NEWIPC | Clone.NEWCGROUP
@@ -108,6 +126,8 @@ def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
     _forward_to(pid)
     os.write(pid_w, str(pid).encode())
     os.close(pid_w)
+    if spec.reaper:
+        _reap_with_shim(spec, pid, unmount)
     code = _wait_for(pid)
     for sig in FORWARDED:
         signal.signal(sig, signal.SIG_IGN)
@@ -154,6 +174,8 @@ def _nested(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> in
         os.write(go_w, b"1")
     os.close(go_w)
     os.close(ready_r)
+    if spec.reaper:
+        _reap_with_shim(spec, pid, unmount=True)
     _forward_to(pid)
     return _wait_for(pid)
 
@@ -170,7 +192,7 @@ def main(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
         if spec.nested_maps:
             code = _nested(spec, io, netns_ready_w, pid_w)
         else:
-            code = _pid1(spec, io, netns_ready_w, pid_w)
+            code = _pid1(spec, io, netns_ready_w, pid_w, unmount=True)
     finally:
         try:
             driver.unmount(st.target)

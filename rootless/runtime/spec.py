@@ -62,3 +62,4 @@ class Spec:
     own_init: bool = False         # --init without one installed: rl's PID 1 stays and reaps
     remove_storage: bool = False   # --rm: the namespace side deletes upper/work (subuid-owned)
     nested_maps: tuple[str, str] | None = None  # keep-id: uid_map/gid_map of a nested user namespace
+    reaper: str | None = None      # rl-monitor: the namespace side execs its shim mode instead of waiting in Python

@@ -310,28 +310,25 @@ def test_detached_container_keeps_its_ports_and_rm_stops_the_helpers(rlr):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        helpers = _helpers_of("net-det")
+        helpers = _helpers_of(rlr, "net-det")
     finally:
         rlr.run("rm", "-f", "net-det")
     deadline = time.monotonic() + 5
     while any(os.path.exists(f"/proc/{pid}") for pid in helpers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert helpers and not [pid for pid in helpers if os.path.exists(f"/proc/{pid}")]
+    assert len(helpers) >= 2  # slirp4netns, and rl's forwarder for the UDP port
+    assert not [pid for pid in helpers if os.path.exists(f"/proc/{pid}")]
 
 
-def _helpers_of(name: str) -> list[int]:
-    """slirp4netns and forwarder processes whose parent runs container `name`."""
+def _helpers_of(rl, name: str) -> list[int]:
+    """The monitor's helpers (slirp4netns, forwarder): its children but the
+    container's namespace side (rl-runtime)."""
+    mon = int(rl.run("inspect", "--format", "{{.State.ConmonPid}}", name, check=True).stdout)
     found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = f.read().rsplit(")", 1)[1].split()[1]
-            with open(f"/proc/{ppid}/cmdline", "rb") as f:
-                parent = f.read().split(b"\0")
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                own = f.read()
-        except (OSError, IndexError):
-            continue
-        if name.encode() in parent and (b"slirp4netns" in own or own.split(b"\0") == parent):
-            found.append(int(pid))
+    for tid in os.listdir(f"/proc/{mon}/task"):
+        with open(f"/proc/{mon}/task/{tid}/children") as f:
+            for pid in f.read().split():
+                with open(f"/proc/{pid}/comm") as c:
+                    if c.read().strip() != "rl-runtime":
+                        found.append(int(pid))
     return found

@@ -4,6 +4,7 @@ place that turns errors into exit statuses (podman's: 125 rl failed,
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -87,9 +88,16 @@ def run(argv: list[str] | None = None) -> int:
         if _debug():
             import traceback
             traceback.print_exc()
+        if isinstance(e, OSError) and e.errno in _FULL:
+            # not a bug: the disk or quota is full (state writes are atomic, nothing was half-written)
+            where = f": {e.filename}" if e.filename else ""
+            return _fail(f"{e.strerror}{where}", "free some space there (df -h shows it) and try again", EXIT_RL)
         return _fail(f"internal error: {type(e).__name__}: {e}",
                      "rerun with --log-level debug for a traceback and report it", EXIT_RL)
 
 
 def main() -> None:
     sys.exit(run())
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -49,10 +49,19 @@ class Record:
 
 
 def write_json(path: Path, data: dict) -> None:
+    """Atomically: the old file or the new, never half of one (a full disk
+    fails here, naming the file, and leaves the old one)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def _rmtree_all(paths: list[str]) -> None:

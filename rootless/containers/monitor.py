@@ -34,6 +34,7 @@ from rootless.containers.records import Record, Store
 from rootless.errors import ContainerError, RlError
 
 STOP_MARK = "stop-requested"   # written by rl stop/kill: no restart after this exit
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _short_path(path: str) -> tuple[int, str]:
@@ -344,10 +345,12 @@ class Monitor:
         for fd in keep:
             os.set_inheritable(fd, True)
         os.chdir(self.rundir)  # not the CLI's directory: it may be unmounted while the container runs
+        env = dict(os.environ)  # rl run from a checkout: `-m rootless...` must still import from there
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            os.execv(self.binary, args)
+            os.execve(self.binary, args, env)
         except OSError as e:
             raise ContainerError(f"cannot run the container monitor {self.binary}: {e.strerror}") from None
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from rootless import tools
 from tests.vm import image
 from tests.vm.guest import Guest, GuestError
 
@@ -109,4 +110,11 @@ def install_rl(guest: Guest, user: str = image.USER, log=print) -> GuestRl:
     sp = guest.run(f"{venv}/bin/python -c 'import sysconfig; print(sysconfig.get_path(\"purelib\"))'",
                    user=user, check=True).stdout.strip()
     guest.copy_in(site, sp[len(home) + 1:], user=user)
+    # rl-monitor built here (the guest has no compiler), static: any guest libc
+    # runs it; where rl looks for it by default, so units need no RL_MONITOR
+    name = tools.monitor_name()
+    with tempfile.TemporaryDirectory() as tmp:
+        built = Path(tmp) / name
+        tools.build_monitor(str(built), static=True)
+        guest.copy_in(built, f".cache/rl/libexec/{name}", user=user)
     return GuestRl(guest, user, src, venv)

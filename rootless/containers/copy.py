@@ -17,6 +17,7 @@ lookups are switched off there (NSS would load the image's libraries)."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tarfile
 
@@ -220,7 +221,6 @@ def diff(paths: Paths, name: str) -> list[tuple[str, str]]:
 
 
 def _diff(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
-    import stat
     out = []
     for dirpath, dirs, files in os.walk(upper):
         for n in sorted(dirs + files):
@@ -239,11 +239,14 @@ def _diff(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
 
 
 def commit(paths: Paths, name: str, reference: str | None, message: str | None = None) -> str:
-    """The container's filesystem as a new one-layer image (squashed: the
-    export, imported), with its command and environment as the config."""
-    import tempfile
+    """podman commit: the container's image with one more layer, its upper
+    dir (the changes) in OCI form, and its command and environment as the
+    config. A --rootfs container has no image to add to, and vfs keeps no
+    changes apart from the image (its upper dir is a whole copy): those are
+    squashed into a one-layer image (the export, imported) instead."""
     from rootless.containers.run import RunRequest
     from rootless.images import ops
+    from rootless.runtime import userns
     store = Store(paths)
     rec = store.lookup(name)
     req = RunRequest(**rec.request)
@@ -254,9 +257,106 @@ def commit(paths: Paths, name: str, reference: str | None, message: str | None =
         cfg["Env"] = list(cfg.get("Env") or []) + list(req.env)
     if req.workdir:
         cfg["WorkingDir"] = req.workdir
+    if not req.rootfs and rec.driver != "vfs":
+        upper = str(store.container_dir(rec.id) / "diff")
+
+        def write(blob) -> tuple[str, int]:
+            return userns.run_in_userns(_write_layer, upper, str(blob))
+        img = ops.commit_layer(paths, list(rec.layers), rec.image, write, cfg, reference, message)
+        if img is not None:
+            return img.id
+    return _squash(paths, rec, cfg, reference, message)
+
+
+def _squash(paths: Paths, rec: Record, cfg: dict, reference: str | None, message: str | None) -> str:
+    import tempfile
+    from rootless.images import ops
     with tempfile.NamedTemporaryFile(dir=str(paths.root), prefix=".commit-", suffix=".tar") as tmp:
         export(paths, rec.id, tmp.fileno())
         tmp.flush()
         img = ops.import_tarball(paths, tmp.name, reference, message=message, changes=cfg)
     return img.id
 
+
+OPAQUE_XATTRS = ("user.overlay.opaque", "user.fuseoverlayfs.opaque", "trusted.overlay.opaque")
+OPAQUE_MARKER = ".wh..wh..opq"
+
+
+def layer_entries(rel: str, mode: int, rdev: int, opaque: bool) -> list[tuple[str, bool]]:
+    """What a layer tar holds for one entry of an overlay upper dir (rel: its
+    path there), as (name, as_is): as_is -> the entry itself, else an empty
+    regular file (an OCI whiteout). The overlay drivers mark a deletion with
+    a 0/0 character device of the deleted name (OCI: `.wh.NAME`) and a
+    directory that hides the lower ones' content with an opaque xattr (OCI:
+    `DIR/.wh..wh..opq` beside its entries). `.wh.*` files (fuse-overlayfs's
+    own whiteouts where mknod is refused) already are the OCI form."""
+    if stat.S_ISCHR(mode) and rdev == 0:
+        head, base = os.path.split(rel)
+        return [(os.path.join(head, ".wh." + base), False)]
+    if opaque and stat.S_ISDIR(mode):
+        return [(rel, True), (os.path.join(rel, OPAQUE_MARKER), False)]
+    return [(rel, True)]
+
+
+def _is_opaque(path: str) -> bool:
+    for attr in OPAQUE_XATTRS:
+        try:
+            if os.getxattr(path, attr, follow_symlinks=False) == b"y":
+                return True
+        except OSError:  # absent, or trusted.* (unreadable in a user namespace)
+            continue
+    return False
+
+
+class _Hashing:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, f) -> None:
+        import hashlib
+        self.f, self.h, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.h.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+
+def _write_layer(upper: str, dest: str) -> tuple[str, int]:
+    """Runs as root of a user namespace with the container's mapping, so
+    files show the container's own IDs: the upper dir as an OCI layer tar
+    in dest; returns its (digest, size)."""
+    tarfile.pwd = tarfile.grp = None  # numeric IDs: host names mean nothing for container IDs
+    with open(dest, "wb") as f:
+        out = _Hashing(f)
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for dirpath, dirs, files in os.walk(upper):
+                rel_dir = os.path.relpath(dirpath, upper)
+                if rel_dir.split("/", 1)[0] in _PSEUDO:
+                    dirs.clear()  # mount points of kernel file systems: their content is not the container's
+                    continue
+                dirs.sort()
+                for name in sorted(dirs + files):
+                    full = os.path.join(dirpath, name)
+                    st = os.lstat(full)
+                    rel = os.path.normpath(os.path.join(rel_dir, name))
+                    opaque = stat.S_ISDIR(st.st_mode) and _is_opaque(full)
+                    for arc, as_is in layer_entries(rel, st.st_mode, st.st_rdev, opaque):
+                        if as_is:
+                            _add(tar, full, arc)
+                        elif not os.path.lexists(os.path.join(upper, arc)):  # a marker may be there already
+                            ti = tarfile.TarInfo(arc)
+                            ti.mtime = int(st.st_mtime)
+                            tar.addfile(ti)
+    return "sha256:" + out.h.hexdigest(), out.size
+
+
+def _add(tar: tarfile.TarFile, path: str, arcname: str) -> None:
+    ti = tar.gettarinfo(path, arcname)  # a second name of an inode becomes a hard link
+    if ti is None:
+        return  # a socket: tar has no type for it
+    ti.uname = ti.gname = ""
+    if ti.isreg():
+        with open(path, "rb") as f:
+            tar.addfile(ti, f)
+    else:
+        tar.addfile(ti)

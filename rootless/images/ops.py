@@ -1,11 +1,12 @@
 """Image operations behind the CLI verbs (rmi, prune, inspect, history,
-import, login/logout). No printing: each returns data for the CLI to render."""
+import, commit's image, login/logout). No printing: each returns data for the CLI to render."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -174,7 +175,6 @@ def history(img: Image) -> list[dict]:
 def import_tarball(paths: Paths, src: str, reference: str | None = None, *,
                    message: str | None = None, changes: dict | None = None) -> Image:
     """A root filesystem tarball (plain, gzip or zstd; "-" = stdin) -> a one-layer image."""
-    from rootless.images.nsworker import NsWorker
     store = ImageStore(paths).ensure()
     with store.lock("gc", shared=True), store.workdir() as work:
         blob = work / "blob"
@@ -194,57 +194,182 @@ def import_tarball(paths: Paths, src: str, reference: str | None = None, *,
                 size += len(chunk)
         if size == 0:
             raise ImageError(f"{src} is empty")
-        digest = "sha256:" + h.hexdigest()
-        worker = NsWorker()
-        try:
-            stage = work / "layer"
-            (stage / "diff").mkdir(parents=True)
-            res = worker.call("unpack", str(blob), str(stage / "diff"), [])
-            hexid = res.diff_id[7:]
-            with store.lock(f"layer-{hexid}"):
-                if not store.has_layer(res.diff_id):
-                    write_atomic(stage / "layer.json", json.dumps({
-                        "diff_id": res.diff_id, "digest": digest, "compressed_size": size,
-                        "tar_size": res.tar_size, "size": res.size, "entries": res.entries,
-                        "skipped": res.skipped}).encode())
-                    os.rename(stage, store.layers / hexid)
-            comp = {"gzip": "+gzip", "zstd": "+zstd"}.get(_compression(blob), "")
-            if not store.has_blob(digest):
-                os.rename(blob, store.blob_path(digest))  # kept for push and save
-        finally:
-            try:
-                worker.call("remove_tree", str(work))
-            except Exception:  # noqa: BLE001
-                pass
-            worker.close()
-            store.drop_lock_file(work)
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        plat = registry.host_platform()
-        config = {"created": now, "architecture": plat.arch, "os": plat.os,
-                  "config": changes or {}, "rootfs": {"type": "layers", "diff_ids": [res.diff_id]},
+        layer = store_layer(store, work, "sha256:" + h.hexdigest(), size)
+        now = _now()
+        config = {"created": now, **_platform_config(),
+                  "config": changes or {}, "rootfs": {"type": "layers", "diff_ids": [layer["diff_id"]]},
                   "history": [{"created": now, "created_by": f"rl import {os.path.basename(src)}",
                                "comment": message or ""}]}
-        if plat.variant:
-            config["variant"] = plat.variant
-        craw = json.dumps(config, separators=(",", ":")).encode()
-        cdigest = "sha256:" + hashlib.sha256(craw).hexdigest()
-        manifest = {"schemaVersion": 2, "mediaType": registry.OCI_MANIFEST,
-                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                               "digest": cdigest, "size": len(craw)},
-                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar" + comp,
-                                "digest": digest, "size": size}]}
-        mraw = json.dumps(manifest, separators=(",", ":")).encode()
-        mdigest = "sha256:" + hashlib.sha256(mraw).hexdigest()
-        store.put_blob(cdigest, craw)
-        store.put_blob(mdigest, mraw)
-        names = []
-        if reference:
-            ref = R.parse(reference, default_domain="localhost") if R.is_short_name(reference) else R.parse(reference)
-            names = [ref.tagged]
-        layers = [{"diff_id": res.diff_id, "digest": digest, "size": size,
-                   "media_type": manifest["layers"][0]["mediaType"], "tar_size": res.tar_size}]
-        return store.commit(config_digest=cdigest, manifest_digest=mdigest, layers=layers, names=names,
-                            digests=[])
+        return save_image(store, config, [layer], reference)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def store_layer(store: ImageStore, work: Path, digest: str, size: int) -> dict:
+    """work/blob (a layer tar, plain or compressed, whose sha256 is digest)
+    -> a layer in the store, unpacked once per diff_id, the blob kept for
+    push and save. Removes work's content (subordinate IDs: from the user
+    namespace). Returns the image record's entry for the layer.
+    The caller holds the gc lock shared and made work with store.workdir()."""
+    from rootless.images.nsworker import NsWorker
+    blob = work / "blob"
+    worker = NsWorker()
+    try:
+        stage = work / "layer"
+        (stage / "diff").mkdir(parents=True)
+        res = worker.call("unpack", str(blob), str(stage / "diff"), [])
+        hexid = res.diff_id[7:]
+        with store.lock(f"layer-{hexid}"):
+            if not store.has_layer(res.diff_id):
+                write_atomic(stage / "layer.json", json.dumps({
+                    "diff_id": res.diff_id, "digest": digest, "compressed_size": size,
+                    "tar_size": res.tar_size, "size": res.size, "entries": res.entries,
+                    "skipped": res.skipped}).encode())
+                os.rename(stage, store.layers / hexid)
+        comp = {"gzip": "+gzip", "zstd": "+zstd"}.get(_compression(blob), "")
+        if not store.has_blob(digest):
+            os.rename(blob, store.blob_path(digest))  # kept for push and save
+    finally:
+        try:
+            worker.call("remove_tree", str(work))
+        except Exception:  # noqa: BLE001
+            pass
+        worker.close()
+        store.drop_lock_file(work)
+    return {"diff_id": res.diff_id, "digest": digest, "size": size,
+            "media_type": "application/vnd.oci.image.layer.v1.tar" + comp, "tar_size": res.tar_size}
+
+
+def save_image(store: ImageStore, config: dict, layers: list[dict], reference: str | None) -> Image:
+    """Write config and an OCI manifest for layers (image record entries,
+    bottom to top, as store_layer returns) and record the image under
+    reference (a short name lands under localhost/)."""
+    craw = json.dumps(config, separators=(",", ":")).encode()
+    cdigest = "sha256:" + hashlib.sha256(craw).hexdigest()
+    manifest = {"schemaVersion": 2, "mediaType": registry.OCI_MANIFEST,
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": cdigest, "size": len(craw)},
+                "layers": [{"mediaType": layer["media_type"], "digest": layer["digest"], "size": layer["size"]}
+                           for layer in layers]}
+    mraw = json.dumps(manifest, separators=(",", ":")).encode()
+    mdigest = "sha256:" + hashlib.sha256(mraw).hexdigest()
+    store.put_blob(cdigest, craw)
+    store.put_blob(mdigest, mraw)
+    names = []
+    if reference:
+        ref = R.parse(reference, default_domain="localhost") if R.is_short_name(reference) else R.parse(reference)
+        names = [ref.tagged]
+    return store.commit(config_digest=cdigest, manifest_digest=mdigest, layers=layers, names=names,
+                        digests=[])
+
+
+# ------------------------------------------------------------------ commit
+
+_OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+
+
+def commit_layer(paths: Paths, layer_dirs: list[str], base_ref: str, write_blob: Callable[[Path], tuple[str, int]],
+                 changes: dict, reference: str | None, message: str | None = None) -> Image | None:
+    """podman commit's shape: the image whose layers a container stacks
+    (layer_dirs, bottom to top), unchanged, plus one new layer that
+    write_blob(path) writes as a tar and returns (digest, size) of; the base
+    config with `changes` as its "config" section and the new layer added
+    to rootfs and history. None when layer_dirs are not layers of this
+    store (a --rootfs directory): the caller squashes instead."""
+    store = ImageStore(paths).ensure()
+    diff_ids = _store_diff_ids(store, layer_dirs)
+    if diff_ids is None:
+        return None
+    with store.lock("gc", shared=True):  # held from here: rmi + gc of the base cannot race the commit
+        base = _image_with_layers(store, base_ref, diff_ids)
+        known = {layer["diff_id"]: layer for layer in (base.layers if base else [])}
+        layers = [_layer_entry(store, d, known.get(d)) for d in diff_ids]
+        with store.workdir() as work:
+            try:
+                digest, size = write_blob(work / "blob")
+            except BaseException:
+                shutil.rmtree(work, ignore_errors=True)  # only the blob, the user's own file
+                store.drop_lock_file(work)
+                raise
+            layers.append(store_layer(store, work, digest, size))
+        now = _now()
+        config = json.loads(json.dumps(base.config)) if base else _platform_config()
+        for stale in ("container", "container_config"):  # they describe the base's build, not this commit
+            config.pop(stale, None)
+        history = list(config.get("history") or [])
+        if diff_ids and not any(not h.get("empty_layer") for h in history):
+            # a base without history: one entry per layer keeps `rl history` sizes in line
+            history = [{"created": config["created"]} if config.get("created") else {} for _ in diff_ids]
+        history.append({"created": now, "created_by": "rl commit", "comment": message or ""})
+        config.update({"created": now, "config": changes or {}, "history": history,
+                       "rootfs": {"type": "layers", "diff_ids": [layer["diff_id"] for layer in layers]}})
+        return save_image(store, config, layers, reference)
+
+
+def _store_diff_ids(store: ImageStore, layer_dirs: list[str]) -> list[str] | None:
+    """The diff_ids of layers/HEX/diff paths (or their l/ links), or None if
+    any is not one of ours."""
+    out = []
+    layers = Path(os.path.realpath(store.layers))
+    for d in layer_dirs:
+        p = Path(os.path.realpath(d))
+        if p.name != "diff" or p.parent.parent != layers:
+            return None
+        diff_id = "sha256:" + p.parent.name
+        try:
+            if not store.has_layer(diff_id):
+                return None
+        except ImageError:  # not a digest: not a layer directory
+            return None
+        out.append(diff_id)
+    return out
+
+
+def _image_with_layers(store: ImageStore, ref: str, diff_ids: list[str]) -> Image | None:
+    """The image a container was made from: by its reference if that still
+    names an image with these layers (it may have been retagged since), else
+    any image with them; None when it was removed (rmi -f)."""
+    cands = []
+    try:
+        cands.append(store.lookup(ref))
+    except ImageError:
+        pass
+    for img in cands + store.images():
+        if img.diff_ids == diff_ids:
+            return img
+    return None
+
+
+def _layer_entry(store: ImageStore, diff_id: str, known: dict | None) -> dict:
+    """An image record entry for a base layer, pointing at a blob the store
+    keeps (push and save need it); the media type is the OCI one, as the
+    manifest written is OCI even when the base's was Docker's."""
+    info = store.layer_info(diff_id)
+    entry = dict(known or {"diff_id": diff_id, "digest": None, "size": None})
+    entry["tar_size"] = entry.get("tar_size") or info.get("tar_size", 0)
+    found = store.layer_blob(entry)
+    if found:
+        digest, path, comp = found
+        entry.update(digest=digest, size=path.stat().st_size,
+                     media_type=_OCI_LAYER + {"gzip": "+gzip", "zstd": "+zstd"}.get(comp, ""))
+    elif entry.get("digest"):
+        mt = entry.get("media_type") or ""
+        entry["media_type"] = _OCI_LAYER + ("+gzip" if mt.endswith("gzip") else "+zstd" if mt.endswith("zstd") else "")
+    else:
+        # no compressed blob was ever known: the uncompressed tar is its own
+        # diff_id (push then says which blob is missing)
+        entry.update(digest=diff_id, size=entry["tar_size"], media_type=_OCI_LAYER)
+    return entry
+
+
+def _platform_config() -> dict:
+    plat = registry.host_platform()
+    config = {"architecture": plat.arch, "os": plat.os}
+    if plat.variant:
+        config["variant"] = plat.variant
+    return config
 
 
 def _compression(path: Path) -> str:

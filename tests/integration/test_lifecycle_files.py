@@ -1,9 +1,11 @@
 """cp (both directions, mapped ownership kept), diff, export and commit of
-detached containers, running and stopped."""
+detached containers, running and stopped; commit of an image's container
+adds one layer (whiteouts, opaque directories, owners) to the image's own."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 
@@ -73,3 +75,42 @@ def test_diff_export_commit(rlc, rootfs, tmp_path):
     res = rlc.run("run", "--rm", "--network", "none", "localhost/committed", "cat", "/data/f")
     assert res.stdout == "inside\n", res.stderr
     rlc.run("rmi", "localhost/committed")
+
+
+CHANGES = ("rm /data/f && echo new > /data/g && chown 1000:1001 /data/g && ln /data/g /data/h"
+           " && rm -rf /usr/share/doc && mkdir /usr/share/doc && echo x > /usr/share/doc/only")
+CHECK = ('test ! -e /data/f && stat -c "%u:%g %h" /data/g && cat /data/g && ls -A /usr/share/doc'
+         ' && test -d /usr/share/man')
+
+
+def _layers(rl, image) -> list[str]:
+    return json.loads(rl.run("image", "inspect", image, check=True).stdout)[0]["RootFS"]["Layers"]
+
+
+def test_commit_adds_one_layer_to_the_image(rlc, rootfs):
+    """podman's shape: the base image's layers unchanged, plus the container's
+    upper dir as one layer: a deletion becomes a whiteout, a directory
+    removed and made again an opaque one; owners are the container's IDs."""
+    res = rlc.run("run", "--name", "base", "--network", "none", "--rootfs", rootfs, "sh", "-c",
+                  "mkdir /data && echo inside > /data/f")
+    assert res.returncode == 0, res.stderr
+    rlc.run("commit", "base", "localhost/base", check=True)  # --rootfs: squashed, one layer
+    base = _layers(rlc, "localhost/base")
+    assert len(base) == 1
+    res = rlc.run("run", "--name", "layered", "--network", "none", "localhost/base", "sh", "-c", CHANGES)
+    assert res.returncode == 0, res.stderr
+    rlc.run("commit", "-m", "my change", "layered", "localhost/layered", check=True)
+    layers = _layers(rlc, "localhost/layered")
+    assert len(layers) == len(base) + 1 and layers[:-1] == base
+    hist = json.loads(rlc.run("image", "inspect", "localhost/layered", check=True).stdout)[0]["History"]
+    assert hist[-1]["created_by"] == "rl commit" and hist[-1]["comment"] == "my change"
+    res = rlc.run("run", "--rm", "--network", "none", "localhost/layered", "sh", "-c", CHECK)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["1000:1001", "2", "new", "only"]  # h: still a hard link of g
+    # a commit of a container of the committed image stacks on it again
+    res = rlc.run("run", "--name", "again", "--network", "none", "localhost/layered", "touch", "/z")
+    assert res.returncode == 0, res.stderr
+    rlc.run("commit", "again", "localhost/again", check=True)
+    assert _layers(rlc, "localhost/again")[:-1] == layers
+    rlc.run("rm", "-f", "--all", timeout=120)
+    rlc.run("rmi", "localhost/again", "localhost/layered", "localhost/base", check=True)

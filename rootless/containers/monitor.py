@@ -222,10 +222,11 @@ class Monitor:
         return restarts + 1
 
     def _end(self, code: int) -> int:
+        stopped = (self.rundir / STOP_MARK).exists()  # before _finish: --rm removes the mark with the rest
         self._finish()
         # a systemd service's main process (--sdnotify=conmon, a generated unit): a crash fails it (Restart=)
         from rootless.systemd import runhooks
-        return 0 if (self.rundir / STOP_MARK).exists() else runhooks.main_process_status(self.req, code)
+        return 0 if stopped else runhooks.main_process_status(self.req, code)
 
     def _finish(self) -> None:
         try:

@@ -49,26 +49,35 @@ def require(name: str, why: str) -> str:
 MONITOR_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libexec", "rl-monitor.c")
 
 
+def monitor_name() -> str:
+    """rl-monitor-<hash of its source>: an upgrade of rl builds a new one."""
+    import hashlib
+    try:
+        with open(MONITOR_SOURCE, "rb") as f:
+            return "rl-monitor-" + hashlib.sha256(f.read()).hexdigest()[:16]
+    except OSError as e:
+        raise ToolMissing(f"rl's monitor source is missing ({MONITOR_SOURCE}: {e.strerror})",
+                          hint="reinstall rl") from None
+
+
 @functools.cache
 def monitor() -> str:
     """rl's compiled monitor (rootless/libexec/rl-monitor.c): what stays
     resident per detached container. RL_MONITOR names a prebuilt one;
-    otherwise it is built once per source version into the user's cache
-    (the file name carries the source's hash, so an upgrade rebuilds)."""
+    otherwise it is built once per source version into the user's cache."""
     forced = os.environ.get("RL_MONITOR")
     if forced:
         return forced
-    import hashlib
-    try:
-        with open(MONITOR_SOURCE, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    except OSError as e:
-        raise ToolMissing(f"rl's monitor source is missing ({MONITOR_SOURCE}: {e.strerror})",
-                          hint="reinstall rl") from None
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    target = os.path.join(cache, "rl", "libexec", f"rl-monitor-{digest}")
-    if os.access(target, os.X_OK):
-        return target
+    target = os.path.join(cache, "rl", "libexec", monitor_name())
+    if not os.access(target, os.X_OK):
+        build_monitor(target)
+    return target
+
+
+def build_monitor(target: str, static: bool = False) -> None:
+    """Compile rl-monitor to target (atomically: concurrent builds each
+    rename a whole binary into place)."""
     cc = os.environ.get("CC") or find("cc") or find("gcc")
     if cc is None:
         raise ToolMissing("no C compiler to build rl's container monitor (detached containers need it)",
@@ -79,16 +88,20 @@ def monitor() -> str:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".build-")
     os.close(fd)
     try:
-        out = subprocess.run([cc, "-O2", "-o", tmp, MONITOR_SOURCE], capture_output=True, text=True)
+        argv = [cc, "-O2", *(["-static"] if static else []), "-o", tmp, MONITOR_SOURCE]
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True)
+        except OSError as e:
+            raise ToolMissing(f"cannot run the C compiler {cc}: {e.strerror}",
+                              hint="sudo apt-get install gcc   (or set RL_MONITOR to a prebuilt rl-monitor)") from None
         if out.returncode != 0:
             last = (out.stderr.strip().splitlines() or ["no output"])[-1]
             raise ToolMissing(f"cannot build rl's container monitor: {last}",
                               hint="check the C compiler, or set RL_MONITOR to a prebuilt rl-monitor")
         os.chmod(tmp, 0o755)
-        os.replace(tmp, target)  # concurrent builds: each renames a whole binary
+        os.replace(tmp, target)
     finally:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-    return target

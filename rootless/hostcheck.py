@@ -196,6 +196,16 @@ def check_overlay() -> list[Finding]:
                     "kernel >= 5.11 mounts overlay in a user namespace")]
 
 
+def check_monitor() -> list[Finding]:
+    """rl-monitor, what stays resident per detached container: built (once)
+    here if it is not yet, so a missing compiler shows now, not at run -d."""
+    try:
+        path = tools.monitor()
+    except RlError as e:
+        return [Finding("monitor", WARN, f"{e.message}: detached containers (run -d) cannot start", e.hint)]
+    return [Finding("monitor", OK, f"rl-monitor at {path}")]
+
+
 def cgroup_layout() -> str:
     try:
         fstype = subprocess.run(["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], capture_output=True,
@@ -241,7 +251,7 @@ def check_cgroups() -> list[Finding]:
 def run_all() -> list[Finding]:
     findings: list[Finding] = []
     for check in (check_idmap_tools, check_subids, check_userns, check_fuse, check_tun, check_overlay,
-                  check_cgroups):
+                  check_monitor, check_cgroups):
         try:
             findings += check()
         except Exception as e:  # noqa: BLE001 - a broken probe is itself a finding

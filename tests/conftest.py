@@ -83,8 +83,9 @@ class RlEnv:
             check: bool = False, text: bool = True, **kw) -> subprocess.CompletedProcess:
         if isinstance(input, bytes):
             text = False
+        env = {**self.env, **kw.pop("env", {})}  # env=: additions for this call
         res = subprocess.run([sys.executable, "-m", "rootless", *args], input=input, capture_output=True,
-                             text=text, env=self.env, timeout=timeout, **kw)
+                             text=text, env=env, timeout=timeout, **kw)
         if check and res.returncode != 0:
             raise AssertionError(f"rl {' '.join(args)} -> {res.returncode}\nstdout: {res.stdout}\n"
                                  f"stderr: {res.stderr}")

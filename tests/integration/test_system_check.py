@@ -34,8 +34,22 @@ def test_ready_as_the_test_user(rl):
     by_name = {f["name"]: f for f in data["findings"]}
     assert by_name["user namespaces"]["status"] == "ok"
     assert "65537 IDs mapped" in by_name["user namespaces"]["detail"]
-    for name in ("newuidmap", "newgidmap", "subuid", "subgid", "fuse", "fuse-overlayfs", "tun", "slirp4netns"):
+    for name in ("newuidmap", "newgidmap", "subuid", "subgid", "fuse", "fuse-overlayfs", "tun", "slirp4netns",
+                 "monitor"):
         assert by_name[name]["status"] == "ok", by_name[name]
+
+
+def test_no_compiler_for_the_monitor_is_named_with_its_fix(rl, tmp_path):
+    """rl-monitor is built on first use: without a compiler, check warns and
+    run -d fails in one line, both naming the package to install."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "empty-cache"), "CC": str(tmp_path / "no-such-cc")}
+    data = json.loads(rl.run("system", "check", "--format", "json", env=env).stdout)
+    mon = {f["name"]: f for f in data["findings"]}["monitor"]
+    assert mon["status"] == "warn" and "apt-get install gcc" in mon["fix"], mon
+    res = rl.run("run", "-d", "--network", "none", "--rootfs", str(tmp_path), "true", env=env)
+    assert res.returncode == 125
+    assert "no-such-cc" in res.stderr and "apt-get install gcc" in res.stderr and "Traceback" not in res.stderr
+    assert rl.run("ps", "-q", env=env).stdout.strip() == ""  # nothing claims to run
 
 
 def test_user_without_subuids_gets_the_usermod_fix(rl):

@@ -4,8 +4,9 @@
 
 Measured, rl and podman (--runtime runc, overlay storage) side by side:
   - memory per detached container: what stays resident besides the
-    container itself (rl: the monitor + the runtime's namespace side; podman:
-    conmon), RSS and PSS
+    container itself (rl: rl-monitor + its namespace-side shim + the
+    fuse-overlayfs daemon, and again with the kernel overlay driver; podman:
+    conmon), RSS and PSS, and PSS by process
   - starting COUNT detached containers one after another: time, total memory
   - `ps` and `ps -a --format json` latency with COUNT and COUNT+EXTRA containers
   - `exec CTR true` latency
@@ -69,14 +70,22 @@ def holders(tool, name: str) -> list[int]:
     return out
 
 
-def memory(tool, names: list[str]) -> tuple[int, int]:
+def memory(tool, names: list[str]) -> tuple[int, int, dict]:
+    """Total RSS and PSS (kB) of the holders, and PSS by process name."""
     rss = pss = 0
+    by_name: dict[str, int] = {}
     for n in names:
         for p in holders(tool, n):
             r, s = _rollup(p)
             rss += r
             pss += s
-    return rss, pss
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                comm = "?"
+            by_name[comm] = by_name.get(comm, 0) + s
+    return rss, pss, by_name
 
 
 def main() -> None:
@@ -99,34 +108,45 @@ def main() -> None:
         tools["podman"] = podman
     anchor = "podman" if "podman" in tools else "rl"
     extra: dict = {"count": args.count, "extra": args.extra}
+    # memory only: rl with the kernel overlay driver (no fuse-overlayfs daemon
+    # per container, as podman's overlay storage has none)
+    ov = Rl(base / "rl-overlay")
+    ov.argv = [*ov.argv, "--storage-driver", "overlay"]
+    mem_tools = {**tools, "rl-overlay": ov}
     try:
-        for t in tools.values():
+        for t in mem_tools.values():
             t.run("import", args.tar, IMG)
 
         # 1. starting COUNT detached containers, one after another
         start_times = {}
-        for name, t in tools.items():
+        for name, t in mem_tools.items():
             t0 = time.perf_counter()
             for i in range(args.count):
                 t.run("run", "-d", "--network", "none", "--name", f"c{i}", IMG, "sleep", "100000")
             start_times[name] = time.perf_counter() - t0
         names = [f"c{i}" for i in range(args.count)]
-        mem = {name: memory(t, names) for name, t in tools.items()}
-        for name in tools:
-            rss, pss = mem[name]
+        mem = {name: memory(t, names) for name, t in mem_tools.items()}
+        ov.run("rm", "-f", "--all", check=False, timeout=600)
+        for name in mem_tools:
+            rss, pss, by_name = mem[name]
+            for comm, kb in by_name.items():
+                extra[f"{name}_pss_kb_per_container_{comm}"] = kb / args.count
             extra[f"{name}_start_{args.count}_s"] = start_times[name]
             extra[f"{name}_total_rss_kb"] = rss
             extra[f"{name}_total_pss_kb"] = pss
             extra[f"{name}_per_container_pss_kb"] = pss / args.count
             extra[f"{name}_per_container_rss_kb"] = rss / args.count
         print(f"== {args.count} detached containers (--network none)")
-        for name in tools:
-            print(f"  {name:<7} start all {start_times[name]:.1f}s ({start_times[name] / args.count * 1000:.0f} ms each)"
+        for name in mem_tools:
+            print(f"  {name:<10} start all {start_times[name]:.1f}s ({start_times[name] / args.count * 1000:.0f} ms each)"
                   f"  resident besides the containers: RSS {mem[name][0] / 1024:.1f} MB, PSS {mem[name][1] / 1024:.1f} MB"
                   f"  = {mem[name][1] / args.count / 1024:.2f} MB PSS per container")
+            print("             per container: " + ", ".join(
+                f"{comm} {kb / args.count:.0f} kB" for comm, kb in sorted(mem[name][2].items())))
         if "podman" in tools:
             print(f"  ratio rl/podman: start {start_times['rl'] / start_times['podman']:.2f}, "
-                  f"PSS {mem['rl'][1] / max(mem['podman'][1], 1):.2f}")
+                  f"PSS {mem['rl'][1] / max(mem['podman'][1], 1):.2f}, "
+                  f"with kernel overlay {mem['rl-overlay'][1] / max(mem['podman'][1], 1):.2f}")
 
         # 2. ps with COUNT running
         cases = {}
@@ -164,7 +184,7 @@ def main() -> None:
             print(f"  {'exec true':<22} {statistics.median(execs['rl']) / statistics.median(execs['podman']):.2f}")
     finally:
         sys.stdout.flush()  # the user-namespace helper below forks: an unflushed buffer would print twice
-        for name, t in tools.items():
+        for name, t in mem_tools.items():
             t.run("rm", "-f", "--all", check=False, timeout=600)
         if "podman" in tools:
             tools["podman"].reset()

@@ -4,7 +4,9 @@
     2024-05-01T10:00:00.123456789+00:00 stdout P a partial li
 
 F ends a line, P is a piece of one still being written (what a read
-returned without a newline). Pure functions plus a small rotating writer."""
+returned without a newline). rl-monitor (C) writes them and rotates the
+file; this module reads them. format_chunk is the writer's rule in Python:
+the reader's tests build their input with it."""
 
 from __future__ import annotations
 
@@ -147,33 +149,6 @@ def parse_size(text: str) -> int:
     t = text.strip().lower().rstrip("b")
     mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(t[-1:], 1)
     return int(float(t[:-1] if mult > 1 else t) * mult)
-
-
-class Writer:
-    """Appends records; at max_size the file becomes PATH.1 (one kept, as
-    podman keeps the log bounded) and a new one starts."""
-
-    def __init__(self, path: str, max_size: int = 0):
-        self.path = path
-        self.max_size = max_size
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self.size = os.fstat(self.fd).st_size
-
-    def write(self, stream: str, data: bytes) -> None:
-        rec = format_chunk(stream, data, timestamp())
-        if self.max_size and self.size + len(rec) > self.max_size and self.size:
-            os.close(self.fd)
-            os.replace(self.path, self.path + ".1")
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            self.size = 0
-        try:
-            os.write(self.fd, rec)
-            self.size += len(rec)
-        except OSError:
-            pass  # a full disk loses log lines, never the container
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 def follow(path: str, active, f=None, poll: float = 0.1):

@@ -30,7 +30,7 @@ import time
 
 from rootless import tools
 from rootless.containers import logs, policy
-from rootless.containers.records import Record, Store
+from rootless.containers.records import EXIT_FILE, Record, Store
 from rootless.errors import ContainerError, RlError
 
 STOP_MARK = "stop-requested"   # written by rl stop/kill: no restart after this exit
@@ -342,7 +342,7 @@ class Monitor:
             args += ["--health-interval-ms", str(max(1, int(self.health.interval * 1000)))]
             for a in [*entry, "health", str(path)]:
                 args += ["--health-arg", a]
-        args += ["--", *entry, "resume", str(path)]
+        args += ["--exit-file", str(self.rundir / EXIT_FILE), "--", *entry, "resume", str(path)]
         for fd in keep:
             os.set_inheritable(fd, True)
         os.chdir(self.rundir)  # not the CLI's directory: it may be unmounted while the container runs

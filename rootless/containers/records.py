@@ -88,6 +88,7 @@ def same_process(pid, started) -> bool:
 
 
 ACTIVE = ("starting", "running", "stopping", "paused")
+EXIT_FILE = "exit"   # written by rl-monitor the moment the container exits
 
 
 @contextlib.contextmanager
@@ -165,6 +166,21 @@ class Store:
             (self.container_dir(rec.id) / "started").touch()
         return st
 
+    def _exit_file(self, rec: Record) -> tuple[int, float] | None:
+        """(status, when) from rl-monitor's exit file."""
+        try:
+            with open(self.run_dir(rec.id) / EXIT_FILE) as f:
+                return int(f.read()), os.fstat(f.fileno()).st_mtime
+        except (OSError, ValueError):
+            return None
+
+    def clear_exit_file(self, rec: Record) -> None:
+        """Before a start: the last run's exit must not stand for this one."""
+        try:
+            os.unlink(self.run_dir(rec.id) / EXIT_FILE)
+        except FileNotFoundError:
+            pass
+
     def _read_state(self, rec: Record) -> dict | None:
         try:
             return json.loads((self.run_dir(rec.id) / "state.json").read_text())
@@ -180,6 +196,11 @@ class Store:
                 return {"state": "created"}
             return {"state": "exited", "exit_code": -1,
                     "reason": "its runtime state is gone (the runtime directory was cleared, e.g. by a reboot)"}
+        if st.get("state") in ACTIVE:
+            ended = self._exit_file(rec)
+            if ended is not None:  # rl-monitor saw the exit; its way back into rl has not recorded it yet
+                st.update(state="exited", exit_code=ended[0], finished=ended[1], pid=None)
+                return st
         if st.get("state") in ACTIVE and not same_process(st.get("monitor"), st.get("monitor_start")):
             st["state"] = "exited"
             st.setdefault("exit_code", -1)
@@ -251,6 +272,7 @@ class Store:
     def remove(self, rec: Record) -> None:
         """Drop the record and its storage. Files a container created belong
         to subordinate IDs: only the user namespace can delete those."""
+        self._keep_exit_code(rec)
         cdir = self.container_dir(rec.id)
         for sub in ("diff", "work"):
             if (cdir / sub).exists():
@@ -265,3 +287,27 @@ class Store:
             pass
         shutil.rmtree(self.run_dir(rec.id), ignore_errors=True)
         shutil.rmtree(self.container_dir(rec.id), ignore_errors=True)
+
+    # A removed container's exit code outlives it for a while, as podman keeps
+    # one: `rl wait` on a `run -d --rm` container still gets the status.
+    EXIT_CODES_KEPT = 300  # seconds
+
+    def _keep_exit_code(self, rec: Record) -> None:
+        code = (self._read_state(rec) or {}).get("exit_code")
+        d = self.paths.runroot / "exits"
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            now = time.time()
+            for old in d.iterdir():
+                if now - old.stat().st_mtime > self.EXIT_CODES_KEPT:
+                    old.unlink(missing_ok=True)
+            if code is not None:
+                write_json(d / rec.id, {"exit_code": code})
+        except OSError:
+            pass  # a full disk: only a late `wait` loses the code
+
+    def exit_code_of_removed(self, cid: str) -> int | None:
+        try:
+            return json.loads((self.paths.runroot / "exits" / cid).read_text())["exit_code"]
+        except (OSError, ValueError, KeyError):
+            return None

@@ -219,6 +219,7 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         raise ContainerError(f"container {rec.name} is already running")
     # the owner (rl itself, or the monitor) by pid and start time: if it dies, ps says so
     me = os.getpid()
+    store.clear_exit_file(rec)
     store.update_state(rec, state="starting", monitor=me, monitor_start=start_time(me), pid=None, exit_code=None,
                        detached=hooks is not None, oom_killed=False)
     try:

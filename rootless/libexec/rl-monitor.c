@@ -8,13 +8,15 @@
  *   rl-monitor monitor --pid N [--out FD] [--err FD] [--pty FD] [--stdin FD]
  *                      [--attach FD] [--log PATH] [--log-max BYTES]
  *                      [--health-interval-ms MS --health-arg ARG...]
- *                      -- EXIT_COMMAND...
+ *                      [--exit-file PATH] -- EXIT_COMMAND...
  *       The host side. Pumps the container's pipes or pty into the
  *       k8s-file log and to clients of the attach socket (their input goes
  *       to the container's stdin), forwards signals to N, runs the
- *       healthcheck command on its interval, and when N exits execs
- *       EXIT_COMMAND with N's status appended: rl again, which records the
- *       exit, releases the network and applies the restart policy.
+ *       healthcheck command on its interval, and when N exits writes its
+ *       status to PATH at once (rl's state reads it: no window in which a
+ *       dead container shows as running) and execs EXIT_COMMAND with the
+ *       status appended: rl again, which records the exit, releases the
+ *       network and applies the restart policy.
  *
  *   rl-monitor shim --pid N --ppid P [--umount PATH] [--remove DIR]...
  *       The namespace side (root of the container's user namespace), after
@@ -489,12 +491,29 @@ static int supervise(struct monitor *m)
     return wait_for(m->pid);
 }
 
+/* atomically: a reader sees no file or the whole status */
+static void write_exit_file(const char *path, int code)
+{
+    char tmp[4096], text[16];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    int n = snprintf(text, sizeof text, "%d\n", code);
+    int ok = write(fd, text, (size_t)n) == n;
+    close(fd);
+    if (!ok || rename(tmp, path) < 0)
+        unlink(tmp);  /* a full disk: rl's state falls back on this process's death */
+}
+
 static int monitor(int argc, char **argv)
 {
     struct monitor m = {.pid = -1, .out = -1, .err = -1, .pty = -1, .in = -1, .listener = -1,
                         .health_pid = -1, .health_pidfd = -1};
     char **exit_argv = NULL;
     int exit_argc = 0;
+    const char *exit_file = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -527,6 +546,8 @@ static int monitor(int argc, char **argv)
             m.log.max = number(a, v);
         else if (!strcmp(a, "--health-interval-ms"))
             m.health_interval = number(a, v);
+        else if (!strcmp(a, "--exit-file"))
+            exit_file = v;
         else if (!strcmp(a, "--health-arg") && m.health_argc < MAX_ARGS - 1)
             m.health_argv[m.health_argc++] = (char *)v;
         else {
@@ -555,6 +576,8 @@ static int monitor(int argc, char **argv)
     forward_signals(m.pty < 0);
     int code = supervise(&m);
     target = -1;
+    if (exit_file)
+        write_exit_file(exit_file, code);
     if (m.pty >= 0)
         close(m.pty);
     if (m.in >= 0 && m.in != m.pty)

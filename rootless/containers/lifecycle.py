@@ -258,6 +258,9 @@ def wait(paths: Paths, name: str, conditions: list[str] | None = None, interval:
         if any(st.get("state") in WAIT_CONDITIONS[c] or health == c for c in conds):
             return st.get("exit_code") if st.get("exit_code") is not None else -1
         if not store.container_dir(rec.id).exists():
+            code = store.exit_code_of_removed(rec.id)  # --rm: removed right after its exit
+            if code is not None and any(c in ("stopped", "exited") for c in conds):
+                return code
             raise ContainerError(f"container {rec.name} was removed")
         time.sleep(interval)
 

@@ -130,6 +130,15 @@ def test_wait_returns_the_exit_code(rlc, rootfs):
     assert rlc.run("ps", check=True).stdout.count("\n") == 1  # header only: not running
 
 
+def test_wait_gets_the_code_of_a_container_removed_by_rm(rlc, rootfs):
+    cid = run_d(rlc, rootfs, "gone-soon", "sh", "-c", "sleep 1; exit 6", extra=("--rm",))
+    res = rlc.run("wait", cid, check=True)  # the monitor removes it right after the exit
+    assert res.stdout.strip() == "6"
+    assert until(lambda: rlc.run("ps", "-aq", check=True).stdout == "")
+    res = rlc.run("wait", "--condition", "running", cid)
+    assert res.returncode != 0  # only the exit is remembered, not a state to wait for
+
+
 def test_restart_on_failure_3_restarts_exactly_three_times(rlc, rootfs):
     run_d(rlc, rootfs, "flaky", "sh", "-c", "echo run; exit 3", extra=("--restart", "on-failure:3"))
     assert until(lambda: state(rlc, "flaky")["Status"] == "exited" and

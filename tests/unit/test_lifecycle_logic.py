@@ -4,6 +4,8 @@ templates over inspect output."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from rootless.containers import logs, policy, views
@@ -47,16 +49,21 @@ def test_since_until_select_by_time():
     assert logs.since_value("2024-05-01") == 1714521600
 
 
-def test_writer_rotates_at_max_size(tmp_path):
-    path = str(tmp_path / "ctr.log")
-    w = logs.Writer(path, max_size=200)
-    for i in range(10):
-        w.write("stdout", f"line {i}\n".encode())
-    w.close()
-    assert (tmp_path / "ctr.log.1").exists()
-    assert (tmp_path / "ctr.log").stat().st_size <= 200
-    text = logs.render(logs.read(path)).decode()
-    assert text.endswith("line 9\n")
+def test_exit_file_is_the_truth_before_the_exit_is_recorded(tmp_path):
+    from pathlib import Path
+
+    from rootless.config import Paths
+    from rootless.containers.records import EXIT_FILE, Store, start_time
+    store = Store(Paths(Path(tmp_path / "root"), Path(tmp_path / "run")))
+    rec = store.create("img", ["true"], "vfs", "exitfile")
+    me = os.getpid()  # a live owner: without the exit file the state stands
+    store.update_state(rec, state="running", monitor=me, monitor_start=start_time(me), pid=12345)
+    assert store.state(rec)["state"] == "running"
+    (store.run_dir(rec.id) / EXIT_FILE).write_text("3\n")  # what rl-monitor writes when PID 1 exits
+    st = store.state(rec)
+    assert (st["state"], st["exit_code"], st["pid"]) == ("exited", 3, None) and st["finished"]
+    store.clear_exit_file(rec)  # the next start
+    assert store.state(rec)["state"] == "running"
 
 
 def test_parse_size():
@@ -155,6 +162,10 @@ def test_filters():
     assert views.matches(rec, running, ["ancestor=nginx"])
     assert views.matches(rec, running, ["health=healthy"])
     assert views.matches(rec, running, ["label=tier=front"]) and views.matches(rec, running, ["label=tier"])
+    own = _rec(label=["tier=back", "team=x"])  # --label over the image's labels, as podman's
+    assert views.labels(own) == {"tier": "back", "team": "x"}
+    assert views.matches(own, running, ["label=team=x"]) and not views.matches(own, running, ["label=tier=front"])
+    assert views.ps_json(own, running, 1000.0)["Labels"] == {"tier": "back", "team": "x"}
     with pytest.raises(UsageError):
         views.matches(rec, running, ["colour=red"])
 
@@ -172,15 +183,24 @@ def test_inspect_shape_and_templates():
     assert "Health" not in obj["State"]
 
 
+def _append(path: str, data: bytes, max_size: int) -> None:
+    """What rl-monitor does with a read: records appended, the file moved to
+    PATH.1 first when they would take it past max_size."""
+    rec = logs.format_chunk("stdout", data, logs.timestamp())
+    if os.path.exists(path) and 0 < os.path.getsize(path) and os.path.getsize(path) + len(rec) > max_size:
+        os.replace(path, path + ".1")
+    with open(path, "ab") as f:
+        f.write(rec)
+
+
 def test_follow_continues_after_read_and_across_rotation(tmp_path):
     path = str(tmp_path / "ctr.log")
-    w = logs.Writer(path, max_size=120)
-    w.write("stdout", b"first\n")
+    _append(path, b"first\n", 120)
     entries, current = logs.read(path, keep_open=True)
     assert logs.render(entries) == b"first\n"
     for i in range(5):
-        w.write("stdout", f"next {i}\n".encode())  # rotates on the way
-    w.close()
+        _append(path, f"next {i}\n".encode(), 120)  # rotates on the way
+    assert os.path.exists(path + ".1")
     calls = iter([True, True, False, False, False])
     got = logs.render(list(logs.follow(path, lambda: next(calls, False), current, poll=0)))
     assert got.endswith(b"next 4\n") and b"first" not in got

@@ -152,6 +152,10 @@ def start_detached(paths: Paths, rec: Record) -> None:
         st = store.state(rec)
         if st.get("state") in ACTIVE:
             return  # podman: starting a running container is not an error
+        # one owner at a time: the last run's monitor (finishing up, or in a
+        # restart backoff, which the mark ends) is gone before a new one starts
+        _mark_stop(store, rec)
+        _kill_monitor(store, rec, grace=FINISH_GRACE)
         monitor.spawn(paths, rec)
 
 
@@ -195,9 +199,21 @@ def stop(paths: Paths, name: str, timeout: float | None = None) -> Record:
     return rec
 
 
+# what a monitor needs after the container's exit (rl's start-up, network
+# release, the exit record): rm and start wait that long before killing it
+FINISH_GRACE = 5.0
+
+
+def _mark_stop(store: Store, rec: Record) -> None:
+    try:
+        store.run_dir(rec.id).mkdir(parents=True, exist_ok=True)
+        (store.run_dir(rec.id) / STOP_MARK).touch()  # the monitor restarts nothing after this
+    except OSError:
+        pass  # a full disk: the monitor's SIGKILL below still ends it
+
+
 def _stop_locked(store: Store, rec: Record, timeout: float | None) -> None:
-    (store.run_dir(rec.id)).mkdir(parents=True, exist_ok=True)
-    (store.run_dir(rec.id) / STOP_MARK).touch()  # the monitor restarts nothing after this
+    _mark_stop(store, rec)
     st = store.state(rec)
     if st.get("state") not in ACTIVE:
         return
@@ -213,21 +229,28 @@ def _stop_locked(store: Store, rec: Record, timeout: float | None) -> None:
         _kill_monitor(store, rec)
 
 
-def _kill_monitor(store: Store, rec: Record) -> None:
+def _kill_monitor(store: Store, rec: Record, grace: float = 0.0) -> None:
     """The last resort, and what rm does to an owner still around: the
-    monitor's death takes the container, fuse daemon and slirp4netns along."""
+    monitor's death takes the container, fuse daemon and slirp4netns along.
+    grace: a monitor past the container's exit (releasing its network,
+    recording the exit, or in a restart backoff, which the stop mark ends)
+    gets that long to finish on its own first."""
     st = store._read_state(rec) or {}
     mon = st.get("monitor")
-    if same_process(mon, st.get("monitor_start")) and mon != os.getpid():
-        if st.get("detached"):
-            try:
-                os.kill(mon, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        # a foreground `rl run` is left to finish: it reports the status to its caller
-        deadline = time.monotonic() + 5
+    if not same_process(mon, st.get("monitor_start")) or mon == os.getpid():
+        return
+    if st.get("detached"):
+        deadline = time.monotonic() + grace
         while same_process(mon, st.get("monitor_start")) and time.monotonic() < deadline:
             time.sleep(0.01)
+        try:
+            os.kill(mon, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    # a foreground `rl run` is left to finish: it reports the status to its caller
+    deadline = time.monotonic() + 5
+    while same_process(mon, st.get("monitor_start")) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def kill(paths: Paths, name: str, sig: str | None = None) -> Record:
@@ -275,7 +298,8 @@ def remove(paths: Paths, name: str, force: bool = False) -> Record:
                 raise ContainerError(f"container {rec.name} is running",
                                      hint=f"stop it first, or: rl rm -f {rec.name}")
             _stop_locked(store, rec, 0)
-        _kill_monitor(store, rec)  # an exiting monitor, or one lingering in a restart backoff
+        _mark_stop(store, rec)
+        _kill_monitor(store, rec, grace=FINISH_GRACE)  # an exiting monitor, or one lingering in a restart backoff
         store.remove(rec)
     return rec
 

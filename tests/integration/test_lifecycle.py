@@ -158,6 +158,20 @@ def test_restart_always_is_stopped_by_stop(rlc, rootfs):
     assert json.loads(rlc.run("inspect", "loop").stdout)[0]["RestartCount"] == n
 
 
+def test_start_right_after_stop_has_one_owner(rlc, rootfs):
+    """stop returns at the exit (rl-monitor's exit file), while the old
+    monitor may still be finishing up: start waits for it, so its late exit
+    record never overwrites the new run's state."""
+    run_d(rlc, rootfs, "again", "sleep", "600")
+    for _ in range(3):
+        assert rlc.run("stop", "-t", "0", "again").returncode == 0
+        assert rlc.run("start", "again").returncode == 0
+        pid1 = state(rlc, "again")["Pid"]
+        time.sleep(1)  # longer than the old monitor's finish
+        st = state(rlc, "again")
+        assert st["Status"] == "running" and st["Pid"] == pid1 and os.path.exists(f"/proc/{pid1}"), st
+
+
 def test_failing_healthcheck_turns_unhealthy_then_healthy(rlc, rootfs):
     run_d(rlc, rootfs, "doc", "sleep", "60",
           extra=("--health-cmd", "test -e /tmp/ok", "--health-interval", "0.3s", "--health-retries", "2"))

@@ -99,21 +99,26 @@ def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None
     if (rec.request.get("log_driver") or "k8s-file") == "none":
         from rootless.errors import ContainerError
         raise ContainerError(f"container {rec.name} has --log-driver none: nothing was logged")
-    path = str(store.container_dir(rec.id) / "ctr.log")
     t_since = klog.since_value(since) if since else None
     t_until = klog.since_value(until) if until else None
-    entries, current = klog.read(path, keep_open=True)
+    journald = rec.request.get("log_driver") == "journald"
+    if journald:
+        entries, current = klog.journal_read(rec.id)
+    else:
+        path = str(store.container_dir(rec.id) / "ctr.log")
+        entries, current = klog.read(path, keep_open=True)
     out = sys.stdout.buffer
     out.write(klog.render(klog.select(entries, t_since, t_until, tail if tail >= 0 else None), timestamps))
     out.flush()
     if not follow:
-        if current:
+        if current and not journald:
             current.close()
         return
 
     def active() -> bool:
         return store.container_dir(rec.id).exists() and store.state(rec).get("state") in ACTIVE
-    for e in klog.follow(path, active, current):
+    more = klog.journal_follow(rec.id, active, current) if journald else klog.follow(path, active, current)
+    for e in more:
         if t_until is not None and e.time > t_until:
             break
         out.write(klog.render([e], timestamps))

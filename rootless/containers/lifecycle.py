@@ -343,9 +343,16 @@ def validate(req) -> None:
     p = policy.parse_restart(req.restart)
     if p.name != "no" and req.rm:
         raise UsageError("the --rm option conflicts with --restart", hint="use one of them")
-    if (req.log_driver or "k8s-file") not in ("k8s-file", "none"):
-        hint = "journald is not available here (no systemd journal)" if req.log_driver == "journald" else None
-        raise UsageError(f"unsupported --log-driver {req.log_driver!r}", hint=hint or "k8s-file or none")
+    if (req.log_driver or "k8s-file") not in ("k8s-file", "none", "journald"):
+        raise UsageError(f"unsupported --log-driver {req.log_driver!r}", hint="k8s-file, journald or none")
+    if req.log_driver == "journald":
+        from rootless.containers import logs
+        if not logs.journald_available():
+            raise UsageError("--log-driver journald: no systemd journal here (no /run/systemd/journal/socket)",
+                             hint="use the default k8s-file driver")
+        if req.log_opt:
+            raise UsageError("--log-opt max-size applies to the k8s-file driver",
+                             hint="the journal bounds its own size (journald.conf)")
     for o in req.log_opt or []:
         k, _, v = o.partition("=")
         if k != "max-size":

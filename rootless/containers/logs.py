@@ -192,3 +192,67 @@ def follow(path: str, active, f=None, poll: float = 0.1):
             buf += chunk
             continue
         time.sleep(poll)
+
+
+# --- --log-driver journald: rl-monitor sends each line to the journal with
+# podman's fields; rl logs reads them back through journalctl
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+
+
+def journald_available() -> bool:
+    from rootless import tools
+    return os.path.exists(JOURNAL_SOCKET) and tools.find("journalctl") is not None
+
+
+def journal_fields(cid: str, name: str) -> list[str]:
+    """What every entry of the container carries (podman's journald driver's
+    fields): journalctl CONTAINER_NAME=web finds them."""
+    return [f"CONTAINER_ID={cid[:12]}", f"CONTAINER_ID_FULL={cid}", f"CONTAINER_NAME={name}",
+            f"SYSLOG_IDENTIFIER={name}"]
+
+
+def journal_entry(obj: dict) -> Entry | None:
+    """One `journalctl -o json` object -> an Entry."""
+    msg = obj.get("MESSAGE")
+    if isinstance(msg, list):  # not valid UTF-8: journalctl gives the bytes
+        text = bytes(msg)
+    elif isinstance(msg, str):
+        text = msg.encode()
+    else:
+        return None
+    t = int(obj.get("__REALTIME_TIMESTAMP", "0")) / 1e6
+    return Entry(t, timestamp(t), "stderr" if str(obj.get("PRIORITY")) == "3" else "stdout",
+                 obj.get("CONTAINER_PARTIAL_MESSAGE") == "true", text)
+
+
+def journal_read(cid: str, after: str | None = None) -> tuple[list[Entry], str | None]:
+    """The container's entries (after a cursor), and the last cursor."""
+    import json
+    import subprocess
+    argv = ["journalctl", "--no-pager", "--all", "-o", "json", f"CONTAINER_ID_FULL={cid}"]
+    if after:
+        argv += ["--after-cursor", after]
+    res = subprocess.run(argv, capture_output=True, text=True)
+    out, cursor = [], after
+    for line in res.stdout.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        cursor = obj.get("__CURSOR", cursor)
+        e = journal_entry(obj)
+        if e is not None:
+            out.append(e)
+    return out, cursor
+
+
+def journal_follow(cid: str, active, cursor: str | None, poll: float = 0.25):
+    """Entries appended after cursor while active() is true (then the rest)."""
+    while True:
+        live = active()
+        entries, cursor = journal_read(cid, cursor)
+        yield from entries
+        if not live:
+            return
+        time.sleep(poll)
+

@@ -335,9 +335,14 @@ class Monitor:
         if self.listener is not None:
             args += ["--attach", str(self.listener.fileno())]
             keep.append(self.listener.fileno())
-        if (self.req.log_driver or "k8s-file") != "none":
+        driver = self.req.log_driver or "k8s-file"
+        if driver == "k8s-file":
             args += ["--log", str(self.store.container_dir(self.rec.id) / "ctr.log"),
                      "--log-max", str(_max_size(self.req.log_opt))]
+        elif driver == "journald":
+            args.append("--journald")
+            for field in logs.journal_fields(self.rec.id, self.rec.name):
+                args += ["--journal-field", field]
         if self.health:
             args += ["--health-interval-ms", str(max(1, int(self.health.interval * 1000)))]
             for a in [*entry, "health", str(path)]:

@@ -7,10 +7,13 @@
  *
  *   rl-monitor monitor --pid N [--out FD] [--err FD] [--pty FD] [--stdin FD]
  *                      [--attach FD] [--log PATH] [--log-max BYTES]
+ *                      [--journald --journal-field KEY=VALUE...]
  *                      [--health-interval-ms MS --health-arg ARG...]
  *                      [--exit-file PATH] -- EXIT_COMMAND...
  *       The host side. Pumps the container's pipes or pty into the
- *       k8s-file log and to clients of the attach socket (their input goes
+ *       k8s-file log (or the journal, one entry per line with the given
+ *       fields, as podman's journald driver) and to clients of the attach
+ *       socket (their input goes
  *       to the container's stdin), forwards signals to N, runs the
  *       healthcheck command on its interval, and when N exits writes its
  *       status to PATH at once (rl's state reads it: no window in which a
@@ -33,6 +36,7 @@
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +45,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -276,6 +282,62 @@ static void log_write(struct log *lg, const char *stream, const char *data, size
     log_append(lg, out, n);
 }
 
+/* the journal's native protocol: one datagram per entry, KEY=VALUE lines;
+ * MESSAGE in the binary form (KEY\n, 64-bit little-endian length, data)
+ * because the container's bytes are arbitrary */
+struct journal {
+    int fd;
+    char fields[4096];
+    size_t fields_len;
+};
+
+static void journal_open(struct journal *j)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket"};
+    j->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (j->fd >= 0 && connect(j->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(j->fd);
+        j->fd = -1;
+    }
+}
+
+static void journal_field(struct journal *j, const char *kv)
+{
+    size_t n = strlen(kv);
+    if (j->fields_len + n + 1 < sizeof j->fields) {
+        memcpy(j->fields + j->fields_len, kv, n);
+        j->fields_len += n;
+        j->fields[j->fields_len++] = '\n';
+    }
+}
+
+static void journal_write(struct journal *j, const char *stream, const char *data, size_t len)
+{
+    if (j->fd < 0)
+        return;
+    size_t start = 0;
+    while (start < len) {
+        const char *nl = memchr(data + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - data) : len;
+        char head[128];
+        int hn = snprintf(head, sizeof head, "PRIORITY=%d\n%sMESSAGE\n", strcmp(stream, "stderr") ? 6 : 3,
+                          nl ? "" : "CONTAINER_PARTIAL_MESSAGE=true\n");
+        unsigned char size[8];
+        uint64_t piece = end - start;
+        for (int i = 0; i < 8; i++)
+            size[i] = (unsigned char)(piece >> (8 * i));
+        struct iovec iov[5] = {
+            {j->fields, j->fields_len}, {head, (size_t)hn}, {size, 8},
+            {(void *)(data + start), (size_t)piece}, {"\n", 1},
+        };
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 5};
+        sendmsg(j->fd, &msg, MSG_NOSIGNAL);  /* a full journal loses lines, never the container */
+        if (!nl)
+            break;
+        start = end + 1;
+    }
+}
+
 struct monitor {
     pid_t pid;
     int pidfd;
@@ -284,6 +346,8 @@ struct monitor {
     int nclients;
     struct log log;
     int logging;
+    struct journal journal;
+    int journald;
     long health_interval;  /* ms */
     char *health_argv[MAX_ARGS];
     int health_argc;
@@ -323,6 +387,8 @@ static int pump(struct monitor *m, int fd, const char *stream)
         return 0;
     if (m->logging)
         log_write(&m->log, stream, buf, (size_t)n);
+    if (m->journald)
+        journal_write(&m->journal, stream, buf, (size_t)n);
     send_clients(m, buf, (size_t)n);
     return 1;
 }
@@ -522,6 +588,10 @@ static int monitor(int argc, char **argv)
             exit_argc = argc - i - 1;
             break;
         }
+        if (!strcmp(a, "--journald")) {
+            m.journald = 1;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "rl-monitor: %s needs a value\n", a);
             return 125;
@@ -546,6 +616,8 @@ static int monitor(int argc, char **argv)
             m.log.max = number(a, v);
         else if (!strcmp(a, "--health-interval-ms"))
             m.health_interval = number(a, v);
+        else if (!strcmp(a, "--journal-field"))
+            journal_field(&m.journal, v);
         else if (!strcmp(a, "--exit-file"))
             exit_file = v;
         else if (!strcmp(a, "--health-arg") && m.health_argc < MAX_ARGS - 1)
@@ -568,6 +640,8 @@ static int monitor(int argc, char **argv)
         snprintf(m.log.rotated, sizeof m.log.rotated, "%s.1", m.log.path);
         log_open(&m.log);
     }
+    if (m.journald)
+        journal_open(&m.journal);
     if (m.health_argc == 0)
         m.health_interval = 0;
     if (m.health_interval > 0)

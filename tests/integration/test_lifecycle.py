@@ -269,8 +269,9 @@ def test_clear_errors(rlc, rootfs):
     assert res.returncode == 125
     res = rlc.run("run", "-d", "--restart", "sometimes", "--rootfs", rootfs, "true")
     assert res.returncode == 125 and "--restart" in res.stderr
-    res = rlc.run("run", "-d", "--log-driver", "journald", "--rootfs", rootfs, "true")
-    assert res.returncode == 125 and "journald" in res.stderr + res.stdout
+    if not os.path.exists("/run/systemd/journal/socket"):  # this host: no journal (the guest tests have one)
+        res = rlc.run("run", "-d", "--log-driver", "journald", "--rootfs", rootfs, "true")
+        assert res.returncode == 125 and "no systemd journal here" in res.stderr
     assert rlc.run("rename", "one", "two").returncode == 0
     assert rlc.run("ps", "-a", "--format", "{{.Names}}", check=True).stdout.split() == ["two"]
     assert rlc.run("container", "prune", "-f", check=True).stdout.strip()

@@ -66,6 +66,17 @@ def test_exit_file_is_the_truth_before_the_exit_is_recorded(tmp_path):
     assert store.state(rec)["state"] == "running"
 
 
+def test_journal_entries_as_log_entries():
+    e = logs.journal_entry({"MESSAGE": "hello", "PRIORITY": "3", "__REALTIME_TIMESTAMP": "1714557600500000"})
+    assert (e.stream, e.partial, e.text, e.time) == ("stderr", False, b"hello", 1714557600.5)
+    e = logs.journal_entry({"MESSAGE": [104, 255], "PRIORITY": "6", "CONTAINER_PARTIAL_MESSAGE": "true",
+                            "__REALTIME_TIMESTAMP": "1"})
+    assert (e.stream, e.partial, e.text) == ("stdout", True, b"h\xff")  # bytes journalctl could not print
+    assert logs.journal_entry({"PRIORITY": "6"}) is None
+    fields = logs.journal_fields("ab" * 32, "web")
+    assert "CONTAINER_ID=" + "ab" * 6 in fields and "CONTAINER_NAME=web" in fields
+
+
 def test_parse_size():
     assert logs.parse_size("10mb") == 10 << 20
     assert logs.parse_size("512k") == 512 << 10

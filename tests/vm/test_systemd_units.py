@@ -211,3 +211,28 @@ def test_auto_update_replaces_the_image_and_restarts_the_unit(rl):
               f"systemctl --user reset-failed {unit}")
         rl("rm", "-f", "--ignore", name)
         rl("rm", "-f", "--ignore", f"{name}-build")
+
+
+def test_journald_log_driver_writes_podman_fields_and_logs_reads_them(rl):
+    name = f"jd-{os.getpid()}"
+    ok(rl("run", "-d", "--name", name, "--network", "none", "--log-driver", "journald", IMAGE,
+          "sh", "-c", "echo out; echo err >&2; sleep 0.5; printf part; sleep 0.5; echo ial"))
+    try:
+        assert ok(rl("wait", name)).strip() == "0"
+        deadline = time.monotonic() + 60
+        while True:  # journald writes asynchronously
+            got = ok(rl("logs", name))
+            if "partial" in got or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert sorted(got.splitlines()) == ["err", "out", "partial"], got  # the pieces joined into one line
+        assert ok(rl("logs", "--tail", "1", name)) in ("partial\n", "err\n", "out\n")
+        found = ok(rl.sh(f"journalctl --no-pager -o json CONTAINER_NAME={name}"))
+        entries = [json.loads(line) for line in found.splitlines()]
+        by_msg = {e["MESSAGE"]: e for e in entries}
+        assert by_msg["err"]["PRIORITY"] == "3" and by_msg["out"]["PRIORITY"] == "6"
+        assert by_msg["part"]["CONTAINER_PARTIAL_MESSAGE"] == "true"
+        cid = ok(rl("inspect", "--format", "{{.Id}}", name)).strip()
+        assert by_msg["out"]["CONTAINER_ID_FULL"] == cid and by_msg["out"]["CONTAINER_ID"] == cid[:12]
+    finally:
+        rl("rm", "-f", name)

@@ -235,14 +235,14 @@ def _ignoring(ignore: bool, fn):
 def pause(containers: List[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
     """Freeze containers (needs the cgroup freezer)."""
     from rootless.containers import lifecycle
-    _each(containers, False, lambda n: lifecycle.pause(_paths(), n))
+    _each(containers, False, lambda n: lifecycle.pause(_paths(), n) and n)
 
 
 @app.command("unpause")
 def unpause(containers: List[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
     """Thaw frozen containers (needs the cgroup freezer)."""
     from rootless.containers import lifecycle
-    _each(containers, False, lambda n: lifecycle.pause(_paths(), n))
+    _each(containers, False, lambda n: lifecycle.unpause(_paths(), n) and n)
 
 
 @app.command("rename")

@@ -217,6 +217,12 @@ def _stop_locked(store: Store, rec: Record, timeout: float | None) -> None:
     st = store.state(rec)
     if st.get("state") not in ACTIVE:
         return
+    if st.get("state") == "paused":  # a frozen process cannot act on its stop signal: thaw first
+        try:
+            _thaw(store, rec)
+        except ContainerError:
+            pass  # SIGKILL below still ends frozen processes
+        st = store.state(rec)
     if timeout is None:
         t = rec.request.get("stop_timeout")
         timeout = float(t) if t not in (None, "") else 10.0
@@ -310,12 +316,65 @@ def restart(paths: Paths, name: str, timeout: float | None = None) -> Record:
     return rec
 
 
-def pause(paths: Paths, name: str) -> None:
+def _freezer(store: Store, rec: Record):
+    """The container's cgroup.freeze (cgroup v2 has one in every non-root
+    cgroup: no controller to delegate), or a clear error without a cgroup."""
+    from pathlib import Path
+    try:
+        info = json.loads((store.run_dir(rec.id) / "cgroup.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    if info.get("cgroup"):
+        from rootless.cgroups import layout
+        host = layout.probe()
+        if host.mount:
+            path = Path(host.mount) / info["cgroup"].lstrip("/")
+            if (path / "cgroup.freeze").exists():
+                return path
+    raise ContainerError(f"cannot pause {rec.name}: it has no cgroup of its own, and pausing needs the freezer",
+                         hint="enable cgroup v2 delegation (systemd user session: Delegate=yes)")
+
+
+def _freeze(cg, frozen: bool) -> None:
+    """Write cgroup.freeze and wait until the kernel reports the whole group so."""
+    want = "frozen 1" if frozen else "frozen 0"
+    try:
+        (cg / "cgroup.freeze").write_text("1" if frozen else "0")
+        deadline = time.monotonic() + 10
+        while want not in (cg / "cgroup.events").read_text().splitlines():
+            if time.monotonic() > deadline:
+                raise ContainerError(f"the container's cgroup did not become {'frozen' if frozen else 'thawed'}")
+            time.sleep(0.01)
+    except OSError as e:
+        raise ContainerError(f"cannot {'freeze' if frozen else 'thaw'} {cg}: {e.strerror}") from None
+
+
+def pause(paths: Paths, name: str) -> Record:
     store = Store(paths)
     rec = store.lookup(name)
-    running_pid(store, rec)
-    raise ContainerError("pause needs the cgroup freezer, and no cgroup is delegated to this user",
-                         hint="enable cgroup v2 delegation (systemd user session: Delegate=yes)")
+    with store.lock(rec):
+        st = store.state(rec)
+        if st.get("state") == "paused":
+            raise ContainerError(f"container {rec.name} is already paused")
+        running_pid(store, rec)
+        _freeze(_freezer(store, rec), True)
+        store.update_state(rec, state="paused")
+    return rec
+
+
+def unpause(paths: Paths, name: str) -> Record:
+    store = Store(paths)
+    rec = store.lookup(name)
+    with store.lock(rec):
+        if store.state(rec).get("state") != "paused":
+            raise ContainerError(f"container {rec.name} is not paused")
+        _thaw(store, rec)
+    return rec
+
+
+def _thaw(store: Store, rec: Record) -> None:
+    _freeze(_freezer(store, rec), False)
+    store.update_state(rec, state="running")
 
 
 def rename(paths: Paths, name: str, new: str) -> Record:

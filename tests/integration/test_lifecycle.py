@@ -260,6 +260,16 @@ def test_attach_pumps_stdin_and_output_and_detaches(rlc, rootfs):
     assert "hello" in rlc.run("logs", "echoer").stdout
 
 
+def test_pause_without_a_cgroup_is_a_clear_error(rlc, rootfs):
+    run_d(rlc, rootfs, "cold", "sleep", "60")
+    res = rlc.run("pause", "cold")  # this host delegates no cgroup (the guest tests pause for real)
+    assert res.returncode == 125 and "freezer" in res.stderr and "Delegate=yes" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert state(rlc, "cold")["Status"] == "running"
+    res = rlc.run("unpause", "cold")
+    assert res.returncode == 125 and "is not paused" in res.stderr
+
+
 def test_clear_errors(rlc, rootfs):
     run_d(rlc, rootfs, "one", "true")
     rlc.run("wait", "one", check=True)

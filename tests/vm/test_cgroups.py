@@ -168,3 +168,26 @@ def test_stats_show_the_limits_and_update_changes_memory_max(rl, busy):
     # and the record keeps them for the next start
     record = json.loads(ok(rl.sh(f"cat ~/.local/share/rl/containers/{cid}/config.json")))
     assert record["request"]["resources"] == {"memory": 128 * MiB, "cpus": 0.5, "pids_limit": 100}, record["request"]
+
+
+def test_pause_freezes_the_container_and_unpause_thaws_it(rl):
+    name = f"cg-pause-{os.getpid()}"
+    ok(rl("run", "-d", "--name", name, "--network", "none", IMAGE, "sleep", "1000"))
+    try:
+        cg = rl.cgroup_info(rl.container_id(name))["cgroup"]
+        events = f"cat /sys/fs/cgroup{cg}/cgroup.events"
+        assert ok(rl("pause", name)).strip() == name
+        assert "frozen 1" in ok(rl.sh(events)).splitlines()
+        assert ok(rl("inspect", "--format", "{{.State.Status}}", name)).strip() == "paused"
+        assert "Paused" in ok(rl("ps"))
+        res = rl("pause", name)
+        assert res.returncode == 125 and "already paused" in res.stderr
+        assert ok(rl("unpause", name)).strip() == name
+        assert "frozen 0" in ok(rl.sh(events)).splitlines()
+        assert ok(rl("inspect", "--format", "{{.State.Status}}", name)).strip() == "running"
+        ok(rl("pause", name))
+        ok(rl("stop", "-t", "2", name))  # a paused container stops: thawed, then signalled
+        assert ok(rl("inspect", "--format", "{{.State.Status}}", name)).strip() == "exited"
+    finally:
+        rl("rm", "-f", name)
+

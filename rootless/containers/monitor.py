@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -34,6 +35,10 @@ from rootless.containers.records import EXIT_FILE, Record, Store
 from rootless.errors import ContainerError, RlError
 
 STOP_MARK = "stop-requested"   # written by rl stop/kill: no restart after this exit
+# what rl-monitor forwards to the container: blocked across the exec, so
+# none finds the default action (death) before its handlers are in
+FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+             signal.SIGCONT, signal.SIGALRM, signal.SIGWINCH}
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -235,9 +240,11 @@ class Monitor:
             pass
         if self.req.rm:
             try:
-                with self.store.lock(self.rec):
+                # not forever: a holder (rl rm, rl start) waits for this monitor to
+                # end, and removes or starts the container itself
+                with self.store.lock(self.rec, timeout=2.0):
                     self.store.remove(self.rec)
-            except (OSError, RlError):
+            except (OSError, RlError):  # TimeoutError included
                 pass
 
     def _sleep(self, delay: float) -> bool:
@@ -344,7 +351,9 @@ class Monitor:
             for field in logs.journal_fields(self.rec.id, self.rec.name):
                 args += ["--journal-field", field]
         if self.health:
-            args += ["--health-interval-ms", str(max(1, int(self.health.interval * 1000)))]
+            args += ["--health-interval-ms", str(max(1, int(self.health.interval * 1000))),
+                     # the check bounds itself by --health-timeout; this only ends a hung one
+                     "--health-limit-ms", str(int((self.health.timeout + 30) * 1000))]
             for a in [*entry, "health", str(path)]:
                 args += ["--health-arg", a]
         args += ["--exit-file", str(self.rundir / EXIT_FILE), "--", *entry, "resume", str(path)]
@@ -355,9 +364,11 @@ class Monitor:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
         sys.stdout.flush()
         sys.stderr.flush()
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)  # rl-monitor unblocks them
         try:
             os.execve(self.binary, args, env)
         except OSError as e:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             raise ContainerError(f"cannot run the container monitor {self.binary}: {e.strerror}") from None
 
 

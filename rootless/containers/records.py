@@ -92,10 +92,23 @@ EXIT_FILE = "exit"   # written by rl-monitor the moment the container exits
 
 
 @contextlib.contextmanager
-def flocked(path: Path):
+def flocked(path: Path, timeout: float | None = None):
+    """An exclusive flock on path; with timeout, TimeoutError when another
+    holder keeps it that long."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{path} is held by another rl command") from None
+                    time.sleep(0.02)
         yield
     finally:
         os.close(fd)
@@ -147,9 +160,9 @@ class Store:
         write_json(d / "config.json", asdict(rec))
         return rec
 
-    def lock(self, rec: Record):
+    def lock(self, rec: Record, timeout: float | None = None):
         """Serialises commands on one container (others run in parallel)."""
-        return flocked(self.container_dir(rec.id) / "lock")
+        return flocked(self.container_dir(rec.id) / "lock", timeout)
 
     def set_state(self, rec: Record, state: str, **extra) -> None:
         self.update_state(rec, replace=True, state=state, **extra)

@@ -8,7 +8,7 @@
  *   rl-monitor monitor --pid N [--out FD] [--err FD] [--pty FD] [--stdin FD]
  *                      [--attach FD] [--log PATH] [--log-max BYTES]
  *                      [--journald --journal-field KEY=VALUE...]
- *                      [--health-interval-ms MS --health-arg ARG...]
+ *                      [--health-interval-ms MS --health-limit-ms MS --health-arg ARG...]
  *                      [--exit-file PATH] -- EXIT_COMMAND...
  *       The host side. Pumps the container's pipes or pty into the
  *       k8s-file log (or the journal, one entry per line with the given
@@ -57,7 +57,6 @@
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM, SIGWINCH};
 static volatile pid_t target = -1;
-static volatile sig_atomic_t alarmed;
 
 static void die(const char *what)
 {
@@ -67,17 +66,28 @@ static void die(const char *what)
 
 static void forward(int sig)
 {
+    int saved = errno;  /* the interrupted code may be about to read errno */
     if (target > 0)
         kill(target, sig);
+    errno = saved;
 }
 
+/* rl blocks these signals before it execs this program (a signal between
+ * the exec and here would find the default action: death, and the
+ * container's with it); once the handlers are in, what came meanwhile is
+ * delivered, and so forwarded */
 static void forward_signals(int with_winch)
 {
     struct sigaction sa = {.sa_handler = forward, .sa_flags = SA_RESTART};
+    sigset_t set;
     sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) {
         if (forwarded[i] != SIGWINCH || with_winch)
             sigaction(forwarded[i], &sa, NULL);
+        sigaddset(&set, forwarded[i]);
+    }
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 static void ignore_signals(void)
@@ -118,15 +128,10 @@ static long number(const char *opt, const char *text)
 
 /* ---- shim ------------------------------------------------------------- */
 
-static void on_alarm(int sig)
-{
-    (void)sig;
-    alarmed = 1;
-}
-
 static void kill_children(void)
 {
-    char path[64], buf[4096];
+    char path[64];
+    static char buf[65536];
     snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -136,6 +141,11 @@ static void kill_children(void)
     if (n <= 0)
         return;
     buf[n] = 0;
+    if (n == (ssize_t)sizeof buf - 1) {  /* cut short: the last pid may be a piece of one */
+        char *sp = strrchr(buf, ' ');
+        if (sp)
+            *sp = 0;
+    }
     for (char *p = strtok(buf, " \n"); p; p = strtok(NULL, " \n")) {
         pid_t pid = (pid_t)atoi(p);
         if (pid > 0 && kill(pid, SIGKILL) == 0)
@@ -146,17 +156,20 @@ static void kill_children(void)
 /* the fuse daemon exits once its mount is gone: give it 5 s, then kill */
 static void reap_all(void)
 {
-    struct sigaction sa = {.sa_handler = on_alarm};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    alarm(5);
-    while (!alarmed) {
-        if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
+    struct timespec start, now, nap = {0, 10 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        pid_t got = waitpid(-1, NULL, WNOHANG);
+        if (got < 0 && errno == ECHILD)
+            return;
+        if (got > 0)
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= 5)
             break;
+        nanosleep(&nap, NULL);
     }
-    alarm(0);
-    if (alarmed)
-        kill_children();
+    kill_children();
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -247,9 +260,22 @@ static void log_append(struct log *lg, const char *out, size_t n)
         if (lg->fd < 0)
             return;
     }
-    ssize_t w = write(lg->fd, out, n);  /* a full disk loses log lines, never the container */
-    if (w > 0)
-        lg->size += w;
+    /* whole records or none: a full disk loses log lines, never the
+     * container, and leaves no half line for the next record to join */
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(lg->fd, out + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (done && ftruncate(lg->fd, lg->size) < 0) {
+                /* nothing better to do: the reader skips a malformed line */
+            }
+            return;
+        }
+        done += (size_t)w;
+    }
+    lg->size += (long long)n;
 }
 
 /* podman's k8s-file: "TIMESTAMP STREAM F|P TEXT", F ends a line, P is a
@@ -331,7 +357,13 @@ static void journal_write(struct journal *j, const char *stream, const char *dat
             {(void *)(data + start), (size_t)piece}, {"\n", 1},
         };
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 5};
-        sendmsg(j->fd, &msg, MSG_NOSIGNAL);  /* a full journal loses lines, never the container */
+        if (sendmsg(j->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && (errno == ECONNREFUSED || errno == ENOTCONN)) {
+            close(j->fd);  /* journald restarted: a new socket at the same path */
+            journal_open(j);
+            if (j->fd < 0)
+                return;
+            sendmsg(j->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);  /* a busy journal loses lines, never the container */
+        }
         if (!nl)
             break;
         start = end + 1;
@@ -354,14 +386,21 @@ struct monitor {
     pid_t health_pid;
     int health_pidfd;
     struct timespec health_due;
+    long health_limit;  /* ms: a check still running after this is killed */
+    struct timespec health_started;
+    char pending[BUFSZ];  /* client input the container's stdin has not taken yet */
+    size_t plen, poff;
 };
 
+/* clients' sockets are non-blocking: one that does not keep up (a
+ * suspended `rl attach`, a pager) is dropped rather than stalling the
+ * container's output, the log and the exit */
 static void send_clients(struct monitor *m, const char *data, size_t len)
 {
     for (int i = 0; i < m->nclients;) {
         size_t off = 0;
         while (off < len) {
-            ssize_t w = send(m->clients[i], data + off, len - off, MSG_NOSIGNAL);
+            ssize_t w = send(m->clients[i], data + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0)
@@ -376,13 +415,14 @@ static void send_clients(struct monitor *m, const char *data, size_t len)
     }
 }
 
-/* one read of a stream; 0 once it is done (EOF, or EIO: the pty's last slave closed) */
+/* one read of a stream: 1 data, -1 nothing now, 0 done (EOF, or EIO: the
+ * pty's last slave closed) */
 static int pump(struct monitor *m, int fd, const char *stream)
 {
     static char buf[BUFSZ];
     ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-        return 1;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return -1;
     if (n <= 0)
         return 0;
     if (m->logging)
@@ -393,11 +433,29 @@ static int pump(struct monitor *m, int fd, const char *stream)
     return 1;
 }
 
+/* what the container's stdin takes now; the rest waits for POLLOUT, and
+ * the clients are not read meanwhile (their own sends block instead) */
+static void flush_stdin(struct monitor *m)
+{
+    while (m->poff < m->plen) {
+        ssize_t w = write(m->in, m->pending + m->poff, m->plen - m->poff);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            return;
+        if (w <= 0) {  /* the container closed its stdin: input goes nowhere */
+            m->poff = m->plen;
+            break;
+        }
+        m->poff += (size_t)w;
+    }
+    m->plen = m->poff = 0;
+}
+
 static void from_client(struct monitor *m, int i)
 {
-    char buf[BUFSZ];
-    ssize_t n = recv(m->clients[i], buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR)
+    ssize_t n = recv(m->clients[i], m->pending, sizeof m->pending, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
     if (n <= 0) {
         close(m->clients[i]);
@@ -405,15 +463,9 @@ static void from_client(struct monitor *m, int i)
         return;
     }
     if (m->in >= 0) {
-        ssize_t off = 0;
-        while (off < n) {
-            ssize_t w = write(m->in, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += w;
-        }
+        m->plen = (size_t)n;
+        m->poff = 0;
+        flush_stdin(m);
     }
 }
 
@@ -452,10 +504,18 @@ static void health_start(struct monitor *m)
         int null = open("/dev/null", O_RDWR);
         if (null >= 0)
             dup2(null, 0);
+        /* none of the monitor's fds (the container's stdin, the attach
+         * socket, network helpers' exit-fds) belong to the check */
+#ifdef SYS_close_range
+        if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
+#endif
+            for (int fd = 3; fd < 4096; fd++)
+                close(fd);
         execvp(m->health_argv[0], m->health_argv);
         _exit(127);
     }
     m->health_pid = pid;
+    clock_gettime(CLOCK_MONOTONIC, &m->health_started);
     m->health_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (m->health_pidfd < 0) {  /* cannot watch it: wait for it, as `rl healthcheck run` bounds itself */
         waitpid(pid, NULL, 0);
@@ -483,13 +543,26 @@ static void health_abort(struct monitor *m)
     }
 }
 
+/* what is left in a stream once the container exited; then it is closed
+ * (the pty master later: it may be the stdin too), nothing is carried into
+ * the exit command */
 static void drain(struct monitor *m, int *fd, const char *stream)
 {
     if (*fd < 0)
         return;
     fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK);
-    while (pump(m, *fd, stream))
+    while (pump(m, *fd, stream) > 0)
         ;
+    if (*fd != m->pty)
+        close(*fd);
+    *fd = -1;
+}
+
+static long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
 static int supervise(struct monitor *m)
@@ -507,29 +580,37 @@ static int supervise(struct monitor *m)
         p[n++] = (struct pollfd){.fd = m->listener, .events = POLLIN};
         int i_hc = n;
         p[n++] = (struct pollfd){.fd = m->health_pid > 0 ? m->health_pidfd : -1, .events = POLLIN};
+        int i_in = n;
+        p[n++] = (struct pollfd){.fd = m->plen ? m->in : -1, .events = POLLOUT};
         int i_cl = n;
         for (int i = 0; i < m->nclients; i++)
-            p[n++] = (struct pollfd){.fd = m->clients[i], .events = POLLIN};
+            p[n++] = (struct pollfd){.fd = m->clients[i], .events = m->plen ? 0 : POLLIN};
         int timeout = -1;
         if (m->health_interval > 0 && m->health_pid <= 0)
             timeout = (int)ms_until(&m->health_due);
+        else if (m->health_pid > 0 && m->health_limit > 0) {
+            long left = m->health_limit - ms_since(&m->health_started);
+            timeout = left < 0 ? 0 : (int)left;
+        }
         int r = poll(p, (nfds_t)n, timeout);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             die("poll");
         }
-        if (p[i_out].revents && !pump(m, m->out, "stdout")) {
+        if (p[i_out].revents && pump(m, m->out, "stdout") == 0) {
             if (m->out != m->pty)
                 close(m->out);
             m->out = -1;
         }
-        if (p[i_err].revents && !pump(m, m->err, "stderr")) {
+        if (p[i_err].revents && pump(m, m->err, "stderr") == 0) {
             close(m->err);
             m->err = -1;
         }
+        if (p[i_in].revents)
+            flush_stdin(m);
         if (p[i_lis].revents & POLLIN) {
-            int c = accept4(m->listener, NULL, NULL, SOCK_CLOEXEC);
+            int c = accept4(m->listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (c >= 0) {
                 if (m->nclients < MAX_CLIENTS)
                     m->clients[m->nclients++] = c;
@@ -539,10 +620,14 @@ static int supervise(struct monitor *m)
         }
         /* clients last: from_client may reorder the array */
         for (int i = n - 1; i >= i_cl; i--)
-            if (p[i].revents)
+            if (p[i].revents && !m->plen)
                 from_client(m, i - i_cl);
         if (m->health_pid > 0 && p[i_hc].revents)
             health_done(m);
+        else if (m->health_pid > 0 && m->health_limit > 0 && ms_since(&m->health_started) > m->health_limit) {
+            kill(m->health_pid, SIGKILL);  /* a hung check (a stuck lock): the next one runs on time */
+            health_done(m);
+        }
         else if (m->health_interval > 0 && m->health_pid <= 0 && ms_until(&m->health_due) == 0)
             health_start(m);
         if (p[i_pid].revents)
@@ -616,6 +701,8 @@ static int monitor(int argc, char **argv)
             m.log.max = number(a, v);
         else if (!strcmp(a, "--health-interval-ms"))
             m.health_interval = number(a, v);
+        else if (!strcmp(a, "--health-limit-ms"))
+            m.health_limit = number(a, v);
         else if (!strcmp(a, "--journal-field"))
             journal_field(&m.journal, v);
         else if (!strcmp(a, "--exit-file"))
@@ -642,6 +729,8 @@ static int monitor(int argc, char **argv)
     }
     if (m.journald)
         journal_open(&m.journal);
+    if (m.in >= 0)
+        fcntl(m.in, F_SETFL, fcntl(m.in, F_GETFL) | O_NONBLOCK);
     if (m.health_argc == 0)
         m.health_interval = 0;
     if (m.health_interval > 0)

@@ -194,7 +194,18 @@ def handover(handle) -> dict:
     state = handle.handover()
     for fd in state.get("fds", ()):
         os.set_inheritable(fd, True)
+    # with their start times: a helper that daemonized is not our child, and
+    # its pid may name another process by the time the container exits
+    state["pids"] = [[pid, _start_time(pid)] for pid in state.get("pids", ())]
     return state
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def release(state: dict) -> None:
@@ -212,7 +223,9 @@ def release(state: dict) -> None:
             os.close(fd)  # slirp4netns and rl's forwarder exit when their exit-fd closes
         except OSError:
             pass
-    for pid in state.get("pids", ()):
+    for pid, started in state.get("pids", ()):
+        if started is None or _start_time(pid) != started:
+            continue  # gone already (reaped below, if ours)
         try:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)

@@ -93,9 +93,12 @@ def _reap_with_shim(spec: Spec, pid: int, unmount: bool) -> None:
         if spec.remove_storage:
             for d in (st.upper, st.work, st.target):
                 args += ["--remove", d]
+    # blocked across the exec: the shim unblocks them once it forwards them
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     try:
         os.execv(spec.reaper, args)
     except OSError as e:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         print(f"rl: cannot run {spec.reaper}: {e.strerror}; waiting in rl instead", file=sys.stderr, flush=True)
 
 

@@ -260,6 +260,27 @@ def test_attach_pumps_stdin_and_output_and_detaches(rlc, rootfs):
     assert "hello" in rlc.run("logs", "echoer").stdout
 
 
+def test_an_attach_client_that_never_reads_stalls_nothing(rlc, rootfs):
+    """A client connected to the attach socket that reads nothing (a
+    suspended `rl attach`) is dropped: the container's output, log and
+    exit go on."""
+    import socket
+    cid = run_d(rlc, rootfs, "chatty", "sh", "-c", "sleep 1; seq 1 200000; exit 4")
+    sock_path = rlc.base / "run" / "rl" / "containers" / cid / "attach"
+    dfd = os.open(sock_path.parent, os.O_PATH)
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    idle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        idle.connect(f"/proc/self/fd/{dfd}/attach")
+        res = rlc.run("wait", "chatty", timeout=120)  # a stalled monitor would never see the exit
+        assert res.stdout.strip() == "4", res
+        out = rlc.run("logs", "chatty", check=True).stdout.split()
+        assert len(out) == 200000 and out[-1] == "200000"
+    finally:
+        idle.close()
+        os.close(dfd)
+
+
 def test_pause_without_a_cgroup_is_a_clear_error(rlc, rootfs):
     run_d(rlc, rootfs, "cold", "sleep", "60")
     res = rlc.run("pause", "cold")  # this host delegates no cgroup (the guest tests pause for real)

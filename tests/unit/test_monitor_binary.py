@@ -35,9 +35,12 @@ DRIVER = textwrap.dedent("""
             time.sleep(0.05)
         if code < 0:
             signal.pause()
+        if os.fork() == 0:  # a straggler holding the pipes open after the "container" exited
+            time.sleep(3)
+            os._exit(0)
         os._exit(code)
     os.close(out_w); os.close(err_w); os.close(go_r)
-    for fd in (out_r, err_r, go_w):
+    for fd in (out_r, err_r):
         os.set_inheritable(fd, True)
     # the child writes once rl-monitor reads (one read per chunk): a helper
     # releases it a moment after the exec
@@ -45,11 +48,16 @@ DRIVER = textwrap.dedent("""
         time.sleep(0.3)
         os.write(go_w, b"1")
         os._exit(0)
+    os.close(go_w)
     with open(status + ".pid", "w") as f:
         f.write(str(os.getpid()))
+    # the exit command records its status argument and the fds it was given
+    exit_cmd = ("import os, sys; fds = sorted(int(f) for f in os.listdir('/proc/self/fd'));"
+                "open(sys.argv[1] + '.fds', 'w').write(' '.join(map(str, fds)));"
+                "open(sys.argv[1], 'w').write(sys.argv[2])")
     os.execv(monitor, [monitor, "monitor", "--pid", str(pid), "--out", str(out_r), "--err", str(err_r),
-                       "--log", log, "--log-max", max_size, "--",
-                       sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])", status])
+                       "--log", log, "--log-max", max_size, "--exit-file", status + ".exit", "--",
+                       sys.executable, "-c", exit_cmd, status])
 """)
 
 
@@ -76,6 +84,11 @@ def test_log_records_are_what_rl_logs_reads(monitor_bin, tmp_path):
     proc, log, status = _drive(monitor_bin, tmp_path, chunks, 3)
     assert proc.wait(timeout=20) == 0  # rl-monitor became the exit command, which exits 0
     assert open(status).read() == "3"
+    assert open(status + ".exit").read() == "3\n"  # the exit file, written before the exit command ran
+    # nothing of the container's streams is carried into the exit command: its
+    # stdio, and the one fd listing /proc/self/fd opened
+    assert [int(x) for x in open(status + ".fds").read().split()][:3] == [0, 1, 2]
+    assert len(open(status + ".fds").read().split()) == 4
     entries = logs.read(log)
     out = logs.render([e for e in entries if e.stream == "stdout"])
     assert out == ("one\ntwo\npartial\n\n" + "x" * 70000 + "\n").encode()

@@ -47,6 +47,14 @@ class Record:
     def short_id(self) -> str:
         return self.id[:12]
 
+    def labels(self) -> dict:
+        """As podman's: the image's labels, then its own --label KEY=VALUE (which win)."""
+        out = dict((self.image_config or {}).get("Labels") or {})
+        for item in (self.request or {}).get("label") or []:
+            k, _, v = item.partition("=")
+            out[k] = v
+        return out
+
 
 def write_json(path: Path, data: dict) -> None:
     """Atomically: the old file or the new, never half of one (a full disk

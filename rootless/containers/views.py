@@ -60,7 +60,7 @@ def ps_json(rec, st: dict, now: float, run_dir=None) -> dict:
         "Id": rec.id,
         "Image": rec.image,
         "IsInfra": False,
-        "Labels": labels(rec) or None,
+        "Labels": rec.labels() or None,
         "Names": [rec.name],
         "Pid": st.get("pid") or 0,
         "Ports": [{"host_ip": m.host_ip or "", "container_port": m.container_port, "host_port": m.host_port,
@@ -95,15 +95,6 @@ def _ports(rec, run_dir) -> str:
     return ports.format_ports(_mappings(rec, run_dir))
 
 
-def labels(rec) -> dict:
-    """A container's labels, as podman's: the image's, then --label KEY=VALUE over them."""
-    out = dict((rec.image_config or {}).get("Labels") or {})
-    for item in (rec.request or {}).get("label") or []:
-        k, _, v = item.partition("=")
-        out[k] = v
-    return out
-
-
 def matches(rec, st: dict, filters: list[str]) -> bool:
     """--filter KEY=VALUE, podman's keys: id, name, status, exited, ancestor,
     health, label. Different keys AND together, one key's values OR."""
@@ -128,7 +119,7 @@ def matches(rec, st: dict, filters: list[str]) -> bool:
         elif k == "health":
             ok = (st.get("health") or {}).get("Status") in values
         elif k == "label":
-            have = labels(rec)
+            have = rec.labels()
             ok = any((lambda kv: have.get(kv[0]) == kv[2] if kv[1] else kv[0] in have)(v.partition("="))
                      for v in values)
         else:
@@ -191,7 +182,7 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
             "Image": rec.image,
             "WorkingDir": req.get("workdir") or cfg.get("WorkingDir") or "/",
             "Entrypoint": req.get("entrypoint") if req.get("entrypoint") is not None else cfg.get("Entrypoint"),
-            "Labels": labels(rec),
+            "Labels": rec.labels(),
             "StopSignal": req.get("stop_signal") or cfg.get("StopSignal") or "SIGTERM",
             "StopTimeout": int(float(req.get("stop_timeout") or 10)),
             "Tty": bool(req.get("tty")),

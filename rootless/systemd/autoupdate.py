@@ -11,7 +11,6 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
-from rootless.systemd.runhooks import labels
 
 LABEL = "io.containers.autoupdate"
 
@@ -37,7 +36,7 @@ def candidates(paths) -> list:
     store = Store(paths)
     out = []
     for rec in store.all():
-        lab = labels(rec)
+        lab = rec.labels()
         policy = lab.get(LABEL)
         if policy not in ("registry", "image") or not lab.get("PODMAN_SYSTEMD_UNIT"):
             continue

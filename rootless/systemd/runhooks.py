@@ -115,12 +115,3 @@ def read_cidfile(path: str) -> str:
         from rootless.errors import ContainerNotFound
         raise ContainerNotFound(f"container ID file {path} is empty")
     return cid
-
-
-def labels(rec) -> dict:
-    """A container's labels: its image's, then its own --label (which win)."""
-    out = dict((rec.image_config or {}).get("Labels") or {})
-    for item in (rec.request or {}).get("label") or []:
-        k, _, v = item.partition("=")
-        out[k] = v
-    return out

@@ -55,7 +55,7 @@ def world(monkeypatch):
     world.images, world.calls, world.systemctl, world.restart_rc = images, calls, systemctl, []
     world.records = [rec()]
     monkeypatch.setattr(autoupdate, "candidates", lambda paths: [
-        (r, runhooks.labels(r)[autoupdate.LABEL], runhooks.labels(r)["PODMAN_SYSTEMD_UNIT"]) for r in world.records])
+        (r, r.labels()[autoupdate.LABEL], r.labels()["PODMAN_SYSTEMD_UNIT"]) for r in world.records])
     return world
 
 
@@ -98,7 +98,7 @@ def test_dry_run_pulls_nothing(world):
 def test_labels_merge_image_and_container():
     r = rec(label=("a=container",))
     r.image_config = {"Labels": {"a": "image", "b": "image"}}
-    assert runhooks.labels(r) == {"a": "container", "b": "image"}
+    assert r.labels() == {"a": "container", "b": "image"}
 
 
 def test_a_unit_records_itself_as_a_label(monkeypatch, tmp_path):

@@ -174,7 +174,7 @@ def test_filters():
     assert views.matches(rec, running, ["health=healthy"])
     assert views.matches(rec, running, ["label=tier=front"]) and views.matches(rec, running, ["label=tier"])
     own = _rec(label=["tier=back", "team=x"])  # --label over the image's labels, as podman's
-    assert views.labels(own) == {"tier": "back", "team": "x"}
+    assert own.labels() == {"tier": "back", "team": "x"}
     assert views.matches(own, running, ["label=team=x"]) and not views.matches(own, running, ["label=tier=front"])
     assert views.ps_json(own, running, 1000.0)["Labels"] == {"tier": "back", "team": "x"}
     with pytest.raises(UsageError):

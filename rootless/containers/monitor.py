@@ -31,14 +31,11 @@ import time
 
 from rootless import tools
 from rootless.containers import logs, policy
-from rootless.containers.records import EXIT_FILE, Record, Store
+from rootless.containers.records import EXIT_FILE, Record, Store, write_json
 from rootless.errors import ContainerError, RlError
+from rootless.runtime.parent import FORWARDED
 
 STOP_MARK = "stop-requested"   # written by rl stop/kill: no restart after this exit
-# what rl-monitor forwards to the container: blocked across the exec, so
-# none finds the default action (death) before its handlers are in
-FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-             signal.SIGCONT, signal.SIGALRM, signal.SIGWINCH}
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -313,19 +310,8 @@ class Monitor:
         """The namespace side's shim (engine.start puts it in the spec)."""
         return self.binary
 
-    def supervise(self, ns_pid: int, master: int | None, net, cgroup) -> int:
-        """engine.start's hook once the container runs: exec rl-monitor,
-        handing it the container's stdio, the attach socket and a way back."""
-        from rootless import network
-        for fd in self._close_after_fork:
-            os.close(fd)
-        self._close_after_fork = []
-        state = {"root": str(self.paths.root), "runroot": str(self.paths.runroot), "id": self.rec.id,
-                 "restarts": self.restarts, "net": network.handover(net), "cgroup": cgroup is not None}
-        path = self.rundir / "monitor.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, path)
+    def _argv(self, ns_pid: int, master: int | None, state_path) -> tuple[list[str], list[int]]:
+        """rl-monitor's command line, and the fds it must inherit."""
         entry = [sys.executable, "-m", "rootless.containers.monitor_main"]
         args = [self.binary, "monitor", "--pid", str(ns_pid)]
         keep = [*self.pipes.values()]
@@ -354,9 +340,23 @@ class Monitor:
             args += ["--health-interval-ms", str(max(1, int(self.health.interval * 1000))),
                      # the check bounds itself by --health-timeout; this only ends a hung one
                      "--health-limit-ms", str(int((self.health.timeout + 30) * 1000))]
-            for a in [*entry, "health", str(path)]:
+            for a in [*entry, "health", str(state_path)]:
                 args += ["--health-arg", a]
-        args += ["--exit-file", str(self.rundir / EXIT_FILE), "--", *entry, "resume", str(path)]
+        args += ["--exit-file", str(self.rundir / EXIT_FILE), "--", *entry, "resume", str(state_path)]
+        return args, keep
+
+    def supervise(self, ns_pid: int, master: int | None, net, cgroup) -> int:
+        """engine.start's hook once the container runs: exec rl-monitor,
+        handing it the container's stdio, the attach socket and a way back."""
+        from rootless import network
+        for fd in self._close_after_fork:
+            os.close(fd)
+        self._close_after_fork = []
+        state = {"root": str(self.paths.root), "runroot": str(self.paths.runroot), "id": self.rec.id,
+                 "restarts": self.restarts, "net": network.handover(net), "cgroup": cgroup is not None}
+        path = self.rundir / "monitor.json"
+        write_json(path, state)
+        args, keep = self._argv(ns_pid, master, path)
         for fd in keep:
             os.set_inheritable(fd, True)
         os.chdir(self.rundir)  # not the CLI's directory: it may be unmounted while the container runs
@@ -364,7 +364,9 @@ class Monitor:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
         sys.stdout.flush()
         sys.stderr.flush()
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)  # rl-monitor unblocks them
+        # what rl-monitor forwards to the container, blocked across the exec: none
+        # finds the default action (death) before its handlers are in
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         try:
             os.execve(self.binary, args, env)
         except OSError as e:
@@ -382,7 +384,6 @@ def entry(argv: list[str]) -> int:
     with open(state_path) as f:
         state = json.load(f)
     paths = Paths(Path(state["root"]), Path(state["runroot"]))
-    store = Store(paths)
     if what == "health":
         from rootless.containers import lifecycle
         try:
@@ -390,7 +391,7 @@ def entry(argv: list[str]) -> int:
         except RlError:
             return 1
         return 0 if status == "healthy" else 1
-    rec = store.lookup(state["id"])
+    rec = Store(paths).lookup(state["id"])
     mon = Monitor(paths, rec, None)
     mon.binary = ""
     return mon.resume(state, int(argv[2]))

@@ -136,6 +136,34 @@ def _detach_sequence(keys: str) -> bytes:
     return seq
 
 
+class _Resizer:
+    """This terminal's size to the container's pty (through the monitor's
+    FIFO): now, and on every SIGWINCH while attached."""
+
+    def __init__(self, fifo):
+        import signal
+        try:
+            self.fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            self.fd = None  # a container started before rl had the channel
+            return
+        self.send()
+        self.saved = signal.signal(signal.SIGWINCH, lambda *_: self.send())
+
+    def send(self) -> None:
+        try:
+            size = os.get_terminal_size(0)
+            os.write(self.fd, f"{size.lines} {size.columns}\n".encode())
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if self.fd is not None:
+            import signal
+            signal.signal(signal.SIGWINCH, self.saved)
+            os.close(self.fd)
+
+
 def attach(paths, name: str, *, stdin: bool, detach_keys: str) -> int:
     """Pump the monitor's socket to this terminal until the container exits
     (its status) or the detach keys are typed (0)."""
@@ -156,11 +184,14 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str) -> int:
     seq = _detach_sequence(detach_keys)
     saved = None
     fds = [sock]
+    resize = None
     if stdin:
         fds.append(0)
         if os.isatty(0):
             saved = termios.tcgetattr(0)
             ttymod.setraw(0)
+            if rec.request.get("tty"):
+                resize = _Resizer(store.run_dir(rec.id) / monitor.WINSZ)
     typed = b""
     detached = False
     try:
@@ -187,6 +218,8 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str) -> int:
                 typed = combined[-(len(seq) - 1):] if len(seq) > 1 else b""
     finally:
         sock.close()
+        if resize is not None:
+            resize.close()
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
     if detached:

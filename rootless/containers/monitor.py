@@ -318,8 +318,9 @@ class Monitor:
         for flag, fd in self.pipes.items():
             args += [flag, str(fd)]
         if master is not None:
-            args += ["--pty", str(master)]
-            keep.append(master)
+            winsz = _winsz_fifo(self.rundir)
+            args += ["--pty", str(master), "--winsz", str(winsz)]
+            keep += [master, winsz]
             if self.req.interactive:
                 args += ["--stdin", str(master)]
         elif self.stdin_w is not None:
@@ -395,6 +396,21 @@ def entry(argv: list[str]) -> int:
     mon = Monitor(paths, rec, None)
     mon.binary = ""
     return mon.resume(state, int(argv[2]))
+
+
+WINSZ = "winsz"  # a FIFO: `rl attach` writes "ROWS COLS" lines, rl-monitor sizes the pty
+
+
+def _winsz_fifo(rundir) -> int:
+    """The resize channel of a -t container, opened read-write so that it
+    never reads end-of-file between attaches."""
+    path = rundir / WINSZ
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    os.mkfifo(path, 0o600)
+    return os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
 
 
 def _reap_zombies() -> None:

@@ -6,7 +6,7 @@
  * pid, same children, same open fds. Two modes:
  *
  *   rl-monitor monitor --pid N [--out FD] [--err FD] [--pty FD] [--stdin FD]
- *                      [--attach FD] [--log PATH] [--log-max BYTES]
+ *                      [--attach FD] [--winsz FD] [--log PATH] [--log-max BYTES]
  *                      [--journald --journal-field KEY=VALUE...]
  *                      [--health-interval-ms MS --health-limit-ms MS --health-arg ARG...]
  *                      [--exit-file PATH] -- EXIT_COMMAND...
@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -390,7 +391,35 @@ struct monitor {
     struct timespec health_started;
     char pending[BUFSZ];  /* client input the container's stdin has not taken yet */
     size_t plen, poff;
+    int winsz;            /* a FIFO of "ROWS COLS" lines from `rl attach`: the pty's size */
+    char wbuf[64];
+    size_t wlen;
 };
+
+/* `rl attach` on a terminal writes its size at start and on SIGWINCH,
+ * as podman's attach does through conmon */
+static void resize(struct monitor *m)
+{
+    ssize_t n = read(m->winsz, m->wbuf + m->wlen, sizeof m->wbuf - 1 - m->wlen);
+    if (n <= 0)
+        return;
+    m->wlen += (size_t)n;
+    m->wbuf[m->wlen] = 0;
+    char *line = m->wbuf, *nl;
+    while ((nl = strchr(line, '\n'))) {
+        *nl = 0;
+        unsigned rows, cols;
+        if (sscanf(line, "%u %u", &rows, &cols) == 2 && rows && cols && rows < 65536 && cols < 65536) {
+            struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+            ioctl(m->pty, TIOCSWINSZ, &ws);
+        }
+        line = nl + 1;
+    }
+    m->wlen = strlen(line);
+    if (m->wlen == sizeof m->wbuf - 1)  /* no line in it: garbage */
+        m->wlen = 0;
+    memmove(m->wbuf, line, m->wlen);
+}
 
 /* clients' sockets are non-blocking: one that does not keep up (a
  * suspended `rl attach`, a pager) is dropped rather than stalling the
@@ -567,7 +596,7 @@ static long ms_since(const struct timespec *t)
 
 static int supervise(struct monitor *m)
 {
-    struct pollfd p[5 + MAX_CLIENTS];
+    struct pollfd p[7 + MAX_CLIENTS];
     for (;;) {
         int n = 0;
         int i_pid = n;
@@ -582,6 +611,8 @@ static int supervise(struct monitor *m)
         p[n++] = (struct pollfd){.fd = m->health_pid > 0 ? m->health_pidfd : -1, .events = POLLIN};
         int i_in = n;
         p[n++] = (struct pollfd){.fd = m->plen ? m->in : -1, .events = POLLOUT};
+        int i_ws = n;
+        p[n++] = (struct pollfd){.fd = m->pty >= 0 ? m->winsz : -1, .events = POLLIN};
         int i_cl = n;
         for (int i = 0; i < m->nclients; i++)
             p[n++] = (struct pollfd){.fd = m->clients[i], .events = m->plen ? 0 : POLLIN};
@@ -609,6 +640,8 @@ static int supervise(struct monitor *m)
         }
         if (p[i_in].revents)
             flush_stdin(m);
+        if (p[i_ws].revents)
+            resize(m);
         if (p[i_lis].revents & POLLIN) {
             int c = accept4(m->listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (c >= 0) {
@@ -661,7 +694,7 @@ static void write_exit_file(const char *path, int code)
 static int monitor(int argc, char **argv)
 {
     struct monitor m = {.pid = -1, .out = -1, .err = -1, .pty = -1, .in = -1, .listener = -1,
-                        .health_pid = -1, .health_pidfd = -1};
+                        .health_pid = -1, .health_pidfd = -1, .winsz = -1};
     char **exit_argv = NULL;
     int exit_argc = 0;
     const char *exit_file = NULL;
@@ -694,6 +727,8 @@ static int monitor(int argc, char **argv)
             m.in = (int)number(a, v);
         else if (!strcmp(a, "--attach"))
             m.listener = (int)number(a, v);
+        else if (!strcmp(a, "--winsz"))
+            m.winsz = (int)number(a, v);
         else if (!strcmp(a, "--log")) {
             m.log.path = v;
             m.logging = 1;
@@ -747,6 +782,8 @@ static int monitor(int argc, char **argv)
         close(m.in);
     if (m.listener >= 0)
         close(m.listener);
+    if (m.winsz >= 0)
+        close(m.winsz);
     if (m.logging && m.log.fd >= 0)
         close(m.log.fd);
     close(m.pidfd);

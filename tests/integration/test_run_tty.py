@@ -115,3 +115,35 @@ def test_tty_without_interactive_is_still_a_terminal(rl, rootfs):
                  "tty; test -t 0 && echo in-tty; echo to-console > /dev/console", input="ignored\n", timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["/dev/pts/0", "in-tty", "to-console"]  # /dev/console is the pty
+
+
+def test_attach_to_a_detached_tty_follows_the_terminal_size(rl, rootfs):
+    """rl attach on a terminal sizes the container's pty to it, and again
+    on every resize (SIGWINCH), through rl-monitor; ctrl-p ctrl-q detaches."""
+    res = rl.run("run", "-dit", "--name", "sized", "--network", "none", "--rootfs", rootfs, "sh")
+    assert res.returncode == 0, res.stderr
+    pid, fd = spawn(rl, "attach", "sized")
+    set_size(fd, 33, 111)  # before rl starts (its interpreter takes far longer than this)
+    try:
+        # attach switches this terminal to raw mode, which drops what was typed
+        # before it: ask until the answer comes
+        for _ in range(20):
+            os.write(fd, b"stty size\r")
+            try:
+                read_until(fd, b"33 111", timeout=1)
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError("the container's pty never took the terminal's size")
+        set_size(fd, 44, 120)
+        time.sleep(0.3)
+        os.write(fd, b"stty size\r")
+        read_until(fd, b"44 120")
+        os.write(fd, b"\x10\x11")  # ctrl-p ctrl-q
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        assert rl.run("inspect", "--format", "{{.State.Status}}", "sized").stdout.strip() == "running"
+    finally:
+        _reap(pid, fd)
+        rl.run("rm", "-f", "sized")

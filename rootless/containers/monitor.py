@@ -29,7 +29,7 @@ import socket
 import sys
 import time
 
-from rootless import tools
+from rootless import linux, tools
 from rootless.containers import logs, policy
 from rootless.containers.records import EXIT_FILE, Record, Store, write_json
 from rootless.errors import ContainerError, RlError
@@ -56,16 +56,6 @@ def connect(path: str) -> socket.socket:
         os.close(dfd)
 
 
-def _close_fds_but(keep: int) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd != keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
 def spawn(paths, rec: Record) -> None:
     """Start rec detached under a new monitor; returns once its PID 1 runs."""
     tools.monitor()  # built (once) before the fork: a missing compiler is the CLI's clear error
@@ -75,7 +65,7 @@ def spawn(paths, rec: Record) -> None:
         code = 125
         try:
             os.close(r)
-            _close_fds_but(w)  # a CLI lock inherited here would block every later command
+            linux.close_fds_except((w,))  # a CLI lock inherited here would block every later command
             os.setsid()
             if os.fork() == 0:
                 code = Monitor(paths, rec, w).main()
@@ -159,8 +149,7 @@ class Monitor:
         """The first start, in the process forked from the CLI."""
         os.umask(0o077)
         self._detach_stdio()
-        from rootless.linux import set_name
-        set_name("rl-monitor")  # what ps shows (podman's is conmon)
+        linux.set_name("rl-monitor")  # what ps shows (podman's is conmon)
         self.binary = tools.monitor()  # spawn() built it already
         # engine.start records us as the owner (pid + start time) before anything runs
         self.store.update_state(self.rec, restarts=0, health=None)

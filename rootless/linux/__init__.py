@@ -9,3 +9,16 @@ from rootless.linux.syscalls import (  # noqa: F401
     set_no_new_privs, set_pdeathsig, sethostname, setns, umount2, unshare, set_keepcaps, cap_last_cap,
     seccomp_load_bpf, set_name,
 )
+
+
+def close_fds_except(keep) -> None:
+    """Close every fd above 2 but those in keep: a long-lived forked helper
+    holding its starter's locks or pipes would block or hang its callers."""
+    import os
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the fd listdir itself used, already closed

@@ -114,13 +114,7 @@ def _only_fds(keep: list[int]) -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    linux.close_fds_except(keep)
 
 
 def _enter(user_ns: str, net_ns: str) -> None:

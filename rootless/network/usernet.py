@@ -132,13 +132,7 @@ def _keeper(paths: Paths, d: Path, ready_w: int) -> int:
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in (ready_w, null):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    linux.close_fds_except((ready_w, null))
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
                 signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM):
         signal.signal(sig, signal.SIG_DFL)

@@ -14,6 +14,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from rootless.errors import UsageError
+
 
 def timestamp(t: float | None = None) -> str:
     """RFC3339Nano in UTC, with podman's explicit offset."""
@@ -59,6 +61,8 @@ def parse_time(stamp: str) -> float:
     whole, _, frac = clock.partition(".")
     y, mo, d = (int(x) for x in date.split("-"))
     h, mi, s = (int(x) for x in whole.split(":"))
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and 0 <= h <= 23 and 0 <= mi <= 59 and 0 <= s <= 60):
+        raise ValueError(f"time out of range: {stamp}")  # timegm would roll 25:00 into the next day
     import calendar
     return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) + float(f"0.{frac or 0}") - off
 
@@ -76,8 +80,17 @@ def parse_line(line: bytes) -> Entry | None:
 
 
 def since_value(text: str, now: float | None = None) -> float:
-    """--since/--until: RFC3339, a Unix time, or a duration back from now (10m, 1h30m)."""
-    now = time.time() if now is None else now
+    """--since/--until: RFC3339, a Unix time, or a duration back from now (10m, 1h30m).
+    Anything else is a UsageError naming the value and the forms accepted."""
+    try:
+        return _since_value(text, time.time() if now is None else now)
+    except (ValueError, KeyError, IndexError, OverflowError):
+        raise UsageError(f"invalid time value {text!r}",
+                         hint="use RFC3339 (2024-05-01T10:00:00Z or 2024-05-01), a Unix time (1714557600) "
+                              "or a duration back from now (10m, 1h30m)") from None
+
+
+def _since_value(text: str, now: float) -> float:
     try:
         return float(text)
     except ValueError:

@@ -72,6 +72,7 @@ class RegistriesConf:
     aliases: dict[str, str] = field(default_factory=dict)
     short_name_mode: str = "permissive"
     files: list[str] = field(default_factory=list)
+    search_file: str | None = None  # the file that set the search list last (an explicit [] refuses short names)
 
     def find(self, name: str) -> RegistryEntry | None:
         """The [[registry]] whose prefix matches `name` (host/path[:tag][@digest]) best."""
@@ -121,6 +122,13 @@ class RegistriesConf:
         if bare in self.aliases:
             target = self.aliases[bare]
             return [R.parse(target + text[len(bare):])]
+        if not self.search and self.search_file:
+            # an admin's explicit `unqualified-search-registries = []` means "no short names":
+            # falling back to docker.io would pull what the admin ruled out (podman refuses too)
+            raise ImageError(f'short-name "{text}" did not resolve to an alias and no unqualified-search '
+                             f'registries are defined in "{self.search_file}"',
+                             hint="use a fully qualified name (e.g. docker.io/library/debian) or add a registry "
+                                  "to unqualified-search-registries")
         regs = self.search or [R.DEFAULT_DOMAIN]
         return R.short_candidates(text, regs)
 
@@ -173,6 +181,7 @@ def _merge(conf: RegistriesConf, data: dict, path: Path) -> None:
         search = v1.get("search", {}).get("registries")
         if search is not None:
             conf.search = list(search)
+            conf.search_file = str(path)
         for host in v1.get("insecure", {}).get("registries", []):
             _upsert(conf, RegistryEntry(prefix=host, location=host, insecure=True), merge_flags=True)
         for host in v1.get("block", {}).get("registries", []):
@@ -182,6 +191,7 @@ def _merge(conf: RegistriesConf, data: dict, path: Path) -> None:
         if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
             raise ImageError(f"{path}: unqualified-search-registries must be a list of strings")
         conf.search = list(val)
+        conf.search_file = str(path)
     if "short-name-mode" in data:
         conf.short_name_mode = str(data["short-name-mode"])
     aliases = data.get("aliases", {})

@@ -215,3 +215,12 @@ def test_follow_continues_after_read_and_across_rotation(tmp_path):
     calls = iter([True, True, False, False, False])
     got = logs.render(list(logs.follow(path, lambda: next(calls, False), current, poll=0)))
     assert got.endswith(b"next 4\n") and b"first" not in got
+
+
+@pytest.mark.parametrize("bad", ["bogus", "10x", "m", "2024-13-99", "2024-05-01T25:61:00Z", "yesterday"])
+def test_bad_since_until_is_one_usage_error(bad):
+    """issue 19 item 19: a bad --since/--until names the value and the accepted forms."""
+    from rootless.errors import UsageError
+    with pytest.raises(UsageError) as e:
+        logs.since_value(bad, now=1000.0)
+    assert repr(bad) in e.value.message and "RFC3339" in e.value.hint

@@ -175,3 +175,15 @@ def test_certs_dirs(tmp_path):
     cas, clients = regconf.tls_files("127.0.0.1:5000", env=env)
     assert cas == [d / "ca.crt"] and clients == [(d / "client.cert", d / "client.key")]
     assert regconf.tls_files("other:1", env=env) == ([], [])
+
+
+def test_empty_unqualified_search_refuses_short_names_naming_the_file():
+    """issue 19 item 30: an explicit empty list means no short names, not docker.io."""
+    c = regconf.loads("unqualified-search-registries = []\n")
+    with pytest.raises(ImageError) as e:
+        c.resolve_short("debian")
+    assert "no unqualified-search registries are defined in" in e.value.message
+    assert c.search_file and c.search_file in e.value.message
+    # an alias still resolves, and a fully qualified name never asks
+    c = regconf.loads('unqualified-search-registries = []\n[aliases]\n"deb" = "example.com/deb"\n')
+    assert [str(r) for r in c.resolve_short("deb")] == ["example.com/deb:latest"]

@@ -15,6 +15,7 @@ from rootless.containers.records import ACTIVE, Store
 
 def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: str | None, last: int,
        trunc: bool) -> None:
+    views.check_filters(filters)
     store = Store(paths)
     now = time.time()
     rows = []
@@ -94,13 +95,13 @@ def inspect(paths, names: list[str], fmt: str | None) -> None:
 
 def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None, tail: int,
          timestamps: bool) -> None:
+    t_since = klog.since_value(since) if since else None  # checked first, as podman: a typo is named
+    t_until = klog.since_value(until) if until else None
     store = Store(paths)
     rec = store.lookup(name)
     if (rec.request.get("log_driver") or "k8s-file") == "none":
         from rootless.errors import ContainerError
         raise ContainerError(f"container {rec.name} has --log-driver none: nothing was logged")
-    t_since = klog.since_value(since) if since else None
-    t_until = klog.since_value(until) if until else None
     journald = rec.request.get("log_driver") == "journald"
     if journald:
         entries, current = klog.journal_read(rec.id)

@@ -95,6 +95,26 @@ def _ports(rec, run_dir) -> str:
     return ports.format_ports(_mappings(rec, run_dir))
 
 
+FILTER_KEYS = ("id", "name", "status", "exited", "ancestor", "health", "label")
+STATUSES = ("created", "running", "paused", "stopping", "exited", "stopped", "unknown")
+
+
+def check_filters(filters: list[str]) -> None:
+    """Refuse a malformed --filter before listing anything: with no containers
+    (or none reaching the test) a typo would otherwise pass silently."""
+    from rootless.errors import UsageError
+    for f in filters:
+        k, eq, v = f.partition("=")
+        if not eq:
+            raise UsageError(f'invalid filter "{f}"', hint="filters are KEY=VALUE, e.g. --filter status=running")
+        if k not in FILTER_KEYS:
+            raise UsageError(f"{k} is an invalid filter", hint="valid keys: " + ", ".join(FILTER_KEYS))
+        if k == "status" and v not in STATUSES:
+            raise UsageError(f"unknown container state: {v}", hint="status is one of " + ", ".join(STATUSES))
+        if k == "exited" and not v.lstrip("-").isdigit():
+            raise UsageError(f"exited code out of range {v!r}", hint="--filter exited=CODE takes a number")
+
+
 def matches(rec, st: dict, filters: list[str]) -> bool:
     """--filter KEY=VALUE, podman's keys: id, name, status, exited, ancestor,
     health, label. Different keys AND together, one key's values OR."""

@@ -1,0 +1,58 @@
+"""Everyday defects (issue 19) that are about the CLI's answers: the same
+invocation through rl and rootless podman, the exit status and the one error
+line compared."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.podman import first_line_error, podman  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.userns]
+
+
+@pytest.mark.parametrize("flt", ["status=bogus", "bogus=1", "status", "exited=x"])
+def test_bad_ps_filter_is_an_error_even_with_no_containers(rl, podman, flt):  # noqa: F811
+    """issue 19 item 21: a filter typo used to list nothing with exit 0."""
+    mine = rl.run("ps", "-a", "--filter", flt)
+    theirs = podman.run("ps", "-a", "--filter", flt)
+    print(f"rl: {mine.returncode} {first_line_error(mine.stderr)!r}\n"
+          f"podman: {theirs.returncode} {first_line_error(theirs.stderr)!r}")
+    assert mine.returncode == theirs.returncode == 125
+    # the same complaint (podman's wording where rl can give it)
+    assert first_line_error(mine.stderr)[:30] == first_line_error(theirs.stderr)[:30]
+    assert mine.stdout == "" and "Traceback" not in mine.stderr
+    assert len(mine.stderr.strip().splitlines()) <= 2  # the error and its hint
+
+
+def test_good_ps_filters_still_accepted(rl, podman):  # noqa: F811
+    for flt in ("status=running", "status=exited", "label=a=b", "name=x", "exited=0"):
+        assert rl.run("ps", "-a", "--filter", flt).returncode == podman.run("ps", "-a", "--filter", flt).returncode == 0
+
+
+def test_empty_unqualified_search_registries_refuses_short_names(rl, podman, tmp_path):  # noqa: F811
+    """issue 19 item 30: `unqualified-search-registries = []` must not fall back to docker.io."""
+    conf = tmp_path / "registries.conf"
+    conf.write_text("unqualified-search-registries = []\n")
+    env = {"CONTAINERS_REGISTRIES_CONF": str(conf)}
+    # a name no shortnames.conf alias covers (Debian's podman ships aliases for debian and friends),
+    # so neither tool may reach for a registry at all
+    mine = rl.run("pull", "rl-no-such-short-name", env=env)
+    theirs = podman.run("pull", "rl-no-such-short-name", env=env)
+    print(f"rl: {mine.returncode} {first_line_error(mine.stderr)!r}\n"
+          f"podman: {theirs.returncode} {first_line_error(theirs.stderr)!r}")
+    assert mine.returncode == theirs.returncode == 125
+    needle = f'no unqualified-search registries are defined in "{conf}"'
+    assert needle in mine.stderr and needle in theirs.stderr
+
+
+@pytest.mark.parametrize("flag", ["--since", "--until"])
+def test_bad_since_until_one_line_exit_125(rl, podman, flag):  # noqa: F811
+    """issue 19 item 19: was "internal error: ValueError"; checked before the container, as podman."""
+    mine = rl.run("logs", flag, "bogus", "nosuch")
+    theirs = podman.run("logs", flag, "bogus", "nosuch")
+    print(f"rl: {mine.returncode} {first_line_error(mine.stderr)!r}\n"
+          f"podman: {theirs.returncode} {first_line_error(theirs.stderr)!r}")
+    assert mine.returncode == theirs.returncode == 125
+    assert "bogus" in first_line_error(mine.stderr) and "Traceback" not in mine.stderr
+    assert "internal error" not in mine.stderr

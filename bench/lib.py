@@ -38,8 +38,12 @@ class Podman:
         conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{base}/storage"\n'
                         f'runroot = "{base}/run"\n')
         self.env = dict(os.environ, CONTAINERS_STORAGE_CONF=str(conf))
+        # rootless podman 4.3 ignores CONTAINERS_STORAGE_CONF: name the store on the command line too,
+        # or it uses (and may create as vfs) the user's default store
+        self.runroot = tempfile.mkdtemp(prefix="podman-", dir="/tmp")  # runroot must be under 50 characters
         self.argv = [shutil.which("podman") or "podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs",
-                     "--events-backend", "file", "--storage-driver", "overlay"]
+                     "--events-backend", "file", "--storage-driver", "overlay",
+                     "--root", str(base / "storage"), "--runroot", self.runroot]
 
     def cmd(self, *args: str) -> list[str]:
         return [*self.argv, *args]

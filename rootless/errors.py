@@ -67,6 +67,29 @@ class ContainerNotFound(ContainerError):
     pass
 
 
+class InUse(RlError):
+    """A container that runs, an image a container uses: `rm`/`rmi` exit 2 for
+    these (podman's documented statuses), where a missing one is 1."""
+
+
+class ContainerRunning(InUse, ContainerError):
+    pass
+
+
+class ImageInUse(InUse, ImageError):
+    pass
+
+
+def removal_status(errors: list) -> int:
+    """podman rm/rmi: 2 when one was in use (running, or needed by a
+    container), else 1 when each failure was "no such", else 125."""
+    if any(isinstance(e, InUse) for e in errors):
+        return 2
+    if errors and all(isinstance(e, (ContainerNotFound, ImageNotFound)) for e in errors):
+        return 1
+    return EXIT_RL
+
+
 class VolumeError(RlError):
     """Named volumes."""
 

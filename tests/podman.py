@@ -63,3 +63,18 @@ def first_line_error(stderr: str) -> str:
     """The one line a user reads: podman's `Error: ...` (rl prints the same shape)."""
     lines = [ln for ln in stderr.strip().splitlines() if ln.startswith("Error:")]
     return lines[0] if lines else stderr.strip()
+
+
+def load_image(podman: Podman, registry, name: str = "debian:bookworm") -> str:
+    """Put a fixture image into podman's store under docker.io/library/NAME,
+    pulled straight from the loopback registry by its own address: podman
+    never resolves a short name (its fallback would be the real docker.io).
+    Returns the fully qualified name to use with podman."""
+    repo, _, tag = name.partition(":")
+    local = f"{registry.plain}/library/{repo}:{tag or 'latest'}"
+    full = f"docker.io/library/{repo}:{tag or 'latest'}"
+    res = podman.run("pull", "-q", "--tls-verify=false", local)
+    assert res.returncode == 0, res.stderr
+    assert podman.run("tag", local, full).returncode == 0
+    assert podman.run("untag", full, local).returncode == 0  # one name, as rl's pull gives it
+    return full

@@ -111,8 +111,9 @@ def _matching(filters: List[str]) -> List[str]:
             if all(value(r, k) == v or (k == "id" and r.id.startswith(v)) for k, v in want)]
 
 
-def _each(names: List[str], all_: bool, fn) -> None:
-    """Apply fn to each container, podman-style: report every failure, fail at the end."""
+def _each(names: List[str], all_: bool, fn, status=None) -> None:
+    """Apply fn to each container, podman-style: report every failure, fail at
+    the end (with status(errors) as the exit status, where given)."""
     from rootless.containers.records import Store
     from rootless.errors import RlError
     if all_:
@@ -125,6 +126,8 @@ def _each(names: List[str], all_: bool, fn) -> None:
                 print(out)
         except RlError as e:
             errors.append(e)
+    if errors and status is not None:
+        errors[-1].exit_code = status(errors)
     if len(errors) == 1:
         raise errors[0]
     if errors:
@@ -200,7 +203,18 @@ def rm(
         if force and time_ is not None:  # podman: -t is the stop timeout a forced removal gives
             lifecycle.stop(_paths(), n, time_)
         return lifecycle.remove(_paths(), n, force=force) and n
-    _each(_cids(containers, cidfile, ignore), all_, _ignoring(ignore, rm_one))
+    from rootless.containers.records import Store
+    from rootless.errors import ContainerNotFound, removal_status
+    names = _cids(containers, cidfile, ignore)
+    if not ignore and not all_:
+        store = Store(_paths())
+        for n in names:  # as podman: a typo among the names removes nothing (exit 1)
+            try:
+                store.lookup(n)
+            except ContainerNotFound as e:
+                e.exit_code = 1
+                raise
+    _each(names, all_, _ignoring(ignore, rm_one), status=removal_status)
 
 
 def _cids(names: Optional[List[str]], cidfiles: List[str], ignore: bool) -> List[str]:

@@ -194,7 +194,10 @@ def rmi_cmd(
         for e in rep.errors[:-1]:
             _err(f"Error: {e}")
         last = rep.errors[-1]
-        raise last if isinstance(last, ImageError) else ImageError(str(last))
+        last = last if isinstance(last, ImageError) else ImageError(str(last))
+        from rootless.errors import removal_status
+        last.exit_code = removal_status(rep.errors)  # podman: 1 no such image, 2 in use
+        raise last
 
 
 @image_app.command("prune")

@@ -11,7 +11,7 @@ import time
 from rootless.config import Paths
 from rootless.containers import policy
 from rootless.containers.records import ACTIVE, Record, Store, same_process, write_json
-from rootless.errors import ContainerError, UsageError
+from rootless.errors import ContainerError, ContainerRunning, UsageError
 
 STOP_MARK = "stop-requested"
 
@@ -54,13 +54,21 @@ def running_pid(store: Store, rec: Record) -> int:
     return st["pid"]
 
 
+EXEC_NOT_RUNNING = 255
+
+
 def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
     from rootless.runtime import exec as rexec
     store = Store(paths)
     rec = store.lookup(name)
     if not args:
         raise UsageError("exec needs a command", hint=f"rl exec {name} sh")
-    pid = running_pid(store, rec)
+    try:
+        pid = running_pid(store, rec)
+    except ContainerError as e:
+        # podman's status for exec into a container that is not running: scripts test for 255
+        e.exit_code = EXEC_NOT_RUNNING
+        raise
     spec = exec_spec(store, rec, args, **kw)
     if spec.detach:  # nothing of rl's stdio may keep its caller waiting
         null = os.open(os.devnull, os.O_RDWR)
@@ -301,8 +309,8 @@ def remove(paths: Paths, name: str, force: bool = False) -> Record:
         st = store.state(rec)
         if st.get("state") in ACTIVE:
             if not force:
-                raise ContainerError(f"container {rec.name} is running",
-                                     hint=f"stop it first, or: rl rm -f {rec.name}")
+                raise ContainerRunning(f"container {rec.name} is running",
+                                       hint=f"stop it first, or: rl rm -f {rec.name}")
             _stop_locked(store, rec, 0)
         _mark_stop(store, rec)
         _kill_monitor(store, rec, grace=FINISH_GRACE)  # an exiting monitor, or one lingering in a restart backoff

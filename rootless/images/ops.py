@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from rootless.config import Paths
-from rootless.errors import ImageError, ImageNotFound, RegistryError
+from rootless.errors import ImageError, ImageInUse, ImageNotFound, RegistryError
 from rootless.images import reference as R
 from rootless.images import regconf, registry
 from rootless.images.store import Image, ImageStore, write_atomic
@@ -79,7 +79,7 @@ def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: b
             continue
         users = _users(img.id, store)
         if users and not force:
-            rep.errors.append(ImageError(f"image {img.short_id} is in use by container(s): {', '.join(users)}",
+            rep.errors.append(ImageInUse(f"image {img.short_id} is in use by container(s): {', '.join(users)}",
                                          hint="remove the containers first; -f deletes the image but keeps the layers they use"))
             continue
         seen.add(img.id)

@@ -56,3 +56,38 @@ def test_bad_since_until_one_line_exit_125(rl, podman, flag):  # noqa: F811
     assert mine.returncode == theirs.returncode == 125
     assert "bogus" in first_line_error(mine.stderr) and "Traceback" not in mine.stderr
     assert "internal error" not in mine.stderr
+
+
+@pytest.fixture
+def both(rl, registry, podman):  # noqa: F811
+    """rl and podman with the same image: (rl, podman, image name for each)."""
+    from tests.podman import load_image
+    rl.env.update(registry.env())
+    img = load_image(podman, registry)
+    assert rl.run("pull", "-q", "debian:bookworm").returncode == 0
+    yield rl, podman, img
+    rl.run("rm", "-af", "-t", "0")
+
+
+@pytest.mark.registry
+@pytest.mark.fuse
+def test_rm_and_rmi_exit_statuses_match_podman(both):
+    """issue 19 item 25: scripts test these: 1 no such, 2 running / in use."""
+    rl, podman, img = both
+    seen = {}
+    for tool, run, image in (("rl", rl.run, "debian:bookworm"), ("podman", podman.run, img)):
+        assert run("run", "-d", "--name", "busy", "--network", "none", image, "sleep", "60").returncode == 0
+        seen[tool] = {
+            "rm missing": run("rm", "nosuch").returncode,
+            "rm running": run("rm", "busy").returncode,
+            "rm missing+running": run("rm", "nosuch", "busy").returncode,
+            "rmi missing": run("rmi", "nosuchimage").returncode,
+            "rmi in use": run("rmi", image).returncode,
+            "exec stopped": (run("stop", "-t", "0", "busy"), run("exec", "busy", "true"))[1].returncode,
+            # a missing name among others: the status, and whether the others were removed
+            "rm missing+stopped": run("rm", "nosuch", "busy").returncode,
+            "stopped survived": run("inspect", "--format", "{{.Name}}", "busy").returncode,
+        }
+        run("rm", "-f", "busy")
+    print(seen)
+    assert seen["rl"] == seen["podman"]

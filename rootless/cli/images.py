@@ -504,12 +504,22 @@ def login_cmd(
     if password_stdin:
         if password:
             raise UsageError("--password and --password-stdin are mutually exclusive")
+        if not username:
+            raise UsageError("must provide --username with --password-stdin", hint=f"rl login -u USER --password-stdin {server}")
         password = sys.stdin.read().rstrip("\r\n")
     if not username:
-        if not sys.stdin.isatty() or password_stdin:
-            raise UsageError("give --username when the password comes from stdin")
-        username = input("Username: ").strip()
+        # as podman: asked for, and read from stdin even when it is not a terminal
+        sys.stdout.write("Username: ")
+        sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line:
+            raise UsageError("getting username and password: reading username: EOF",
+                             hint=f"rl login -u USER {server} (or --password-stdin with -u)")
+        username = line.strip()
     if password is None:
+        if not sys.stdin.isatty():
+            raise UsageError("getting username and password: reading password: stdin is not a terminal",
+                             hint=f"pipe the password with: rl login -u {username} --password-stdin {server}")
         import getpass
         password = getpass.getpass("Password: ")
     if not username or not password:

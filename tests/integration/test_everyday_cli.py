@@ -91,3 +91,18 @@ def test_rm_and_rmi_exit_statuses_match_podman(both):
         run("rm", "-f", "busy")
     print(seen)
     assert seen["rl"] == seen["podman"]
+
+
+@pytest.mark.parametrize("stdin", ["", "someone\n"])
+def test_login_without_username_reads_it_from_stdin(rl, podman, stdin):  # noqa: F811
+    """issue 19 item 40: `rl login HOST </dev/null` talked about a --password-stdin never given.
+    Nothing listens on the port: neither tool may get as far as the network."""
+    mine = rl.run("login", "127.0.0.1:9", input=stdin)
+    theirs = podman.run("login", "127.0.0.1:9", input=stdin)
+    print(f"rl: {mine.returncode} {mine.stdout!r} {first_line_error(mine.stderr)!r}\n"
+          f"podman: {theirs.returncode} {theirs.stdout!r} {first_line_error(theirs.stderr)!r}")
+    assert mine.returncode == theirs.returncode == 125
+    assert mine.stdout.startswith("Username: ") and theirs.stdout.startswith("Username: ")
+    assert "--password-stdin" not in first_line_error(mine.stderr)
+    want = "reading username: EOF" if not stdin else "reading password"
+    assert want in first_line_error(mine.stderr) and want in first_line_error(theirs.stderr)

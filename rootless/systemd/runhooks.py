@@ -15,8 +15,13 @@ CGROUPS = ("enabled", "no-conmon", "split", "disabled")
 
 def validate(req) -> None:
     for label in req.label or []:
-        if "=" not in label or label.startswith("="):
-            raise UsageError(f"invalid --label {label!r}", hint="KEY=VALUE")
+        if not label or label.startswith("="):  # KEY alone is an empty value, as podman's
+            raise UsageError(f"invalid --label {label!r}", hint="KEY=VALUE or KEY")
+    from rootless.containers.policy import parse_restart
+    restart = parse_restart(req.restart)  # checked on foreground runs too: a typo is never ignored
+    if req.rm and restart.name != "no":
+        raise UsageError('the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"',
+                         hint="drop --rm, or --restart")
     if req.sdnotify not in (None, "", *SDNOTIFY):
         hint = "conmon (rl's monitor reports READY=1) or ignore"
         if req.sdnotify == "container":

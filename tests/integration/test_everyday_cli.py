@@ -106,3 +106,24 @@ def test_login_without_username_reads_it_from_stdin(rl, podman, stdin):  # noqa:
     assert "--password-stdin" not in first_line_error(mine.stderr)
     want = "reading username: EOF" if not stdin else "reading password"
     assert want in first_line_error(mine.stderr) and want in first_line_error(theirs.stderr)
+
+
+@pytest.mark.registry
+@pytest.mark.fuse
+def test_label_without_value_and_restart_checks_match_podman(both):
+    """issue 19 items 38 and 20: `--label KEY` is an empty value; --restart is checked on
+    foreground runs too, and --rm with a restart policy is refused."""
+    rl, podman, img = both
+    seen = {}
+    for tool, run, image in (("rl", rl.run, "debian:bookworm"), ("podman", podman.run, img)):
+        create = run("create", "--name", "lab", "--label", "solo", "--label", "k=v", image, "true")
+        labels = run("inspect", "--format", "{{.Config.Labels.solo}}|{{.Config.Labels.k}}", "lab")
+        run("rm", "-f", "lab")
+        bogus = run("run", "--rm", "--network", "none", "--restart", "bogus", image, "true")
+        rm_always = run("run", "--rm", "--network", "none", "--restart", "always", image, "true")
+        seen[tool] = {"create": create.returncode, "labels": labels.stdout.strip(),
+                      "restart bogus": bogus.returncode, "rm+always": rm_always.returncode,
+                      "rm+always says": "conflicts with --restart" in rm_always.stderr}
+    print(seen)
+    assert seen["rl"] == seen["podman"]
+    assert seen["rl"]["labels"] == "|v" and seen["rl"]["restart bogus"] == 125

@@ -29,10 +29,14 @@ def _running(store, rec) -> tuple[str, int | None]:
     pid = st.get("pid") if isinstance(st.get("pid"), int) else None
     cg = stats.locate(store.run_dir(rec.id), pid)
     if not cg or cg == "/" or "/rl-" not in cg:
+        from rootless import hostcheck
         from rootless.cgroups import CgroupError
+        # the host's own diagnosis (as `rl system check` gives it): lingering does not help on cgroup v1
+        fix = next((f.fix for f in hostcheck.check_cgroups() if f.status != "ok" and f.fix), None)
         raise CgroupError(f"container {rec.name} has no cgroup of its own (it was started without a cgroup "
                           "manager: nothing is delegated to this user)",
-                          hint="loginctl enable-linger $USER, then start the container again")
+                          hint=f"{fix}, then start the container again" if fix else
+                          "it started before cgroups were delegated: start it again")
     return cg, pid
 
 

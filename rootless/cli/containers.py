@@ -285,7 +285,7 @@ def ps(
 
 def _inspect_one(name: str):
     """`rl inspect` (cli/images.py) asks each engine in turn: a container's view, or None."""
-    from rootless.containers import views
+    from rootless.cli import ctrview
     from rootless.containers.records import Store
     from rootless.errors import ContainerError
     store = Store(_paths())
@@ -293,7 +293,7 @@ def _inspect_one(name: str):
         rec = store.lookup(name)
     except ContainerError:
         return None
-    return views.inspect(rec, store.state(rec), {"log": str(store.container_dir(rec.id) / "ctr.log")})
+    return ctrview.inspect_obj(store, rec)
 
 
 from rootless.cli import images as _images  # noqa: E402 - its `inspect` command consults INSPECTORS

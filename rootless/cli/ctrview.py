@@ -13,6 +13,9 @@ from rootless.containers import logs as klog, views
 from rootless.containers.records import ACTIVE, Store
 
 
+PS_HEADERS = {"ID": "CONTAINER ID", "CreatedHuman": "CREATED", "CreatedAt": "CREATED AT", "RunningFor": "CREATED"}
+
+
 def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: str | None, last: int,
        trunc: bool) -> None:
     views.check_filters(filters)
@@ -35,13 +38,12 @@ def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: s
     if fmt in ("json", "{{json .}}"):
         print(json.dumps([views.ps_json(rec, st, now, store.run_dir(rec.id)) for rec, st in rows], indent=4))
         return
-    from rootless.images.render import render_template, table, template_header
+    from rootless.images.render import table
     if fmt:
-        tpl = fmt[len("table"):].strip() if fmt.startswith("table") else fmt
-        if fmt.startswith("table"):
-            print(template_header(tpl))
-        for rec, st in rows:
-            print(render_template(tpl, views.ps_row_fields(rec, st, now, trunc, store.run_dir(rec.id))))
+        from rootless.cli.gotemplate import render_rows
+        sys.stdout.write(render_rows(fmt, [views.ps_row_fields(
+            rec, st, now, trunc, store.run_dir(rec.id), size=_size(store.container_dir(rec.id) / "diff") if size else "")
+            for rec, st in rows], names=PS_HEADERS))
         return
     header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     if size:
@@ -70,6 +72,13 @@ def _size(path) -> str:
     return human_size(total)
 
 
+def inspect_obj(store, rec) -> dict:
+    """One container's `inspect` object (podman's shape)."""
+    return views.inspect(rec, store.state(rec), {"log": str(store.container_dir(rec.id) / "ctr.log"),
+                                                 "run_dir": store.run_dir(rec.id),
+                                                 "volumes": store.paths.root / "volumes"})
+
+
 def inspect(paths, names: list[str], fmt: str | None) -> None:
     from rootless.errors import ContainerNotFound
     store = Store(paths)
@@ -81,12 +90,10 @@ def inspect(paths, names: list[str], fmt: str | None) -> None:
         except ContainerNotFound as e:
             missing = e
             continue
-        log = store.container_dir(rec.id) / "ctr.log"
-        out.append(views.inspect(rec, store.state(rec), {"log": str(log)}))
-    if fmt:
-        from rootless.images.render import render_template
-        for obj in out:
-            print(render_template(fmt, obj))
+        out.append(inspect_obj(store, rec))
+    if fmt and fmt != "json":
+        from rootless.cli.gotemplate import render_rows
+        sys.stdout.write(render_rows(fmt, out))
     else:
         print(json.dumps(out, indent=4))
     if missing is not None:

@@ -89,6 +89,14 @@ def _rows(images, *, show_all: bool = True):
     return rows
 
 
+def _go_time(rfc3339: str) -> str:
+    """2023-11-14T22:13:20Z -> 2023-11-14 22:13:20 +0000 UTC (how Go prints a time.Time)."""
+    import time as _time
+    from rootless.images import render
+    t = render.parse_time(rfc3339)
+    return _time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", _time.gmtime(t)) if t is not None else rfc3339
+
+
 def _filter(images, filters: List[str]):
     out = list(images)
     for f in filters:
@@ -104,6 +112,9 @@ def _filter(images, filters: List[str]):
         else:
             raise UsageError(f"unsupported filter {key!r}", hint="supported: dangling=true|false, reference=PATTERN")
     return out
+
+
+IMAGES_HEADERS = {"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Created": "CREATED"}
 
 
 @app.command("images")
@@ -152,13 +163,11 @@ def images_cmd(
         print(json.dumps(out, indent=4))
         return
     if fmt:
-        tpl = fmt
-        if tpl.startswith("table"):
-            tpl = tpl[5:].lstrip()
-            if not noheading:
-                print(render.template_header(tpl))
-        for r in rows:
-            print(render.render_template(tpl, r))
+        from rootless.cli.gotemplate import render_rows
+        # podman's template fields: ID truncated unless --no-trunc, Created human, CreatedAt Go's time format
+        shown = [{**r, "ID": r["ID"] if no_trunc else r["ID"][:12], "Created": r["CreatedSince"],
+                  "CreatedAt": _go_time(r["CreatedAt"])} for r in rows]
+        sys.stdout.write(render_rows(fmt, shown, names=IMAGES_HEADERS, heading=not noheading))
         return
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
     table = []
@@ -245,10 +254,9 @@ def untag_cmd(image: str = typer.Argument(...), names: List[str] = typer.Argumen
 # ------------------------------------------------------------------ inspect / history
 
 def _print_inspect(objs: list, fmt: Optional[str]) -> None:
-    from rootless.images import render
     if fmt and fmt != "json":
-        for o in objs:
-            print(render.render_template(fmt, o))
+        from rootless.cli.gotemplate import render_rows
+        sys.stdout.write(render_rows(fmt, objs))
     else:
         print(json.dumps(objs, indent=4))
 
@@ -328,9 +336,9 @@ def history_cmd(
         print(json.dumps(rows, indent=4))
         return
     if fmt:
-        for r in rows:
-            print(render.render_template(fmt, {"ID": r["id"], "Created": r["created"], "CreatedBy": r["created_by"],
-                                               "Size": r["size"], "Comment": r["comment"]}))
+        from rootless.cli.gotemplate import render_rows
+        sys.stdout.write(render_rows(fmt, [{"ID": r["id"], "Created": r["created"], "CreatedBy": r["created_by"],
+                                            "Size": r["size"], "Comment": r["comment"]} for r in rows]))
         return
     table = []
     for r in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from typing import List, Optional
 
@@ -44,9 +45,8 @@ def ls(
     if fmt == "json":
         print(json.dumps([asdict(v) for v in vols], indent=4))
     elif fmt:
-        from rootless.images.render import render_template
-        for v in vols:
-            print(render_template(fmt, asdict(v)))
+        from rootless.cli.gotemplate import render_rows
+        sys.stdout.write(render_rows(fmt, [asdict(v) for v in vols]))
     elif quiet:
         for v in vols:
             print(v.Name)

@@ -11,7 +11,7 @@ import time
 from rootless.config import Paths
 from rootless.containers import policy
 from rootless.containers.records import ACTIVE, Record, Store, same_process, write_json
-from rootless.errors import ContainerError, ContainerRunning, UsageError
+from rootless.errors import ContainerError, ContainerNotFound, ContainerRunning, UsageError
 
 STOP_MARK = "stop-requested"
 
@@ -284,11 +284,18 @@ WAIT_CONDITIONS = {"stopped": ("exited", "stopped"), "exited": ("exited", "stopp
 
 def wait(paths: Paths, name: str, conditions: list[str] | None = None, interval: float = 0.05) -> int:
     store = Store(paths)
-    rec = store.lookup(name)
     conds = conditions or ["stopped"]
     for c in conds:
         if c not in WAIT_CONDITIONS:
             raise UsageError(f"invalid --condition {c!r}", hint=", ".join(WAIT_CONDITIONS))
+    try:
+        rec = store.lookup(name)
+    except ContainerNotFound:
+        # a --rm container can be gone before `wait` starts: its exit code is kept by ID
+        code = store.exit_code_of_removed(name)
+        if code is not None and any(c in ("stopped", "exited") for c in conds):
+            return code
+        raise
     while True:
         st = store.state(rec)
         health = (st.get("health") or {}).get("Status")

@@ -42,6 +42,8 @@ class Record:
     layers: list[str] = field(default_factory=list)   # rootfs lower dirs, bottom to top
     image_config: dict = field(default_factory=dict)  # the image's OCI "config" section
     request: dict = field(default_factory=dict)       # the run/create options, to start it again
+    image_id: str = ""                                # the image's ID (its config digest), as inspect's .Image
+    image_name: str = ""                              # the image's full name, as podman's ImageName and ps IMAGE
 
     @property
     def short_id(self) -> str:

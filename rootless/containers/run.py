@@ -82,6 +82,8 @@ class _Source:
     ref: str
     layers: list[str]
     config: dict
+    image_id: str = ""
+    image_name: str = ""
 
 
 def _image(paths: Paths, req: RunRequest) -> _Source:
@@ -101,7 +103,10 @@ def _image(paths: Paths, req: RunRequest) -> _Source:
     except ImageNotFound:
         img = pull(paths, req.image, quiet=req.quiet)
     cfg = (img.config or {}).get("config") or {}
-    return _Source(req.image, [str(d) for d in img.layer_dirs()], cfg)
+    want = req.image.split("@")[0]
+    name = next((n for n in img.names if n == want or n.endswith("/" + want) or n.endswith("/library/" + want)),
+                img.names[0] if img.names else "")
+    return _Source(req.image, [str(d) for d in img.layer_dirs()], cfg, img.id, name)
 
 
 def _init_binary() -> str | None:
@@ -200,7 +205,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
     src = _image(paths, req)
     store = Store(paths)
     rec = store.create(src.ref, req.command, driver, req.name, layers=src.layers, image_config=src.config,
-                       request=asdict(req))
+                       request=asdict(req), image_id=src.image_id, image_name=src.image_name)
     store.set_state(rec, "created")
     runhooks.after_create(req, rec)  # --cidfile
     return rec

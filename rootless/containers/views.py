@@ -58,8 +58,11 @@ def ps_json(rec, st: dict, now: float, run_dir=None) -> dict:
         "ExitedAt": int(st.get("finished") or 0),
         "ExitCode": st.get("exit_code") if st.get("exit_code") is not None else 0,
         "Id": rec.id,
-        "Image": rec.image,
+        "Image": image_name(rec),
+        "ImageID": rec.image_id,
         "IsInfra": False,
+        "Mounts": [m["Destination"] for m in mounts(rec)],
+        "Networks": user_networks(rec),
         "Labels": rec.labels() or None,
         "Names": [rec.name],
         "Pid": st.get("pid") or 0,
@@ -73,13 +76,70 @@ def ps_json(rec, st: dict, now: float, run_dir=None) -> dict:
     }
 
 
-def ps_row_fields(rec, st: dict, now: float, trunc: bool, run_dir=None) -> dict:
-    """Fields a ps --format template can name ({{.ID}}, {{.Names}} ...)."""
-    return {"ID": rec.id[:TRUNC] if trunc else rec.id, "Image": rec.image, "Command": command_text(rec, trunc),
+def ps_row_fields(rec, st: dict, now: float, trunc: bool, run_dir=None, size: str = "") -> dict:
+    """Fields a ps --format template can name ({{.ID}}, {{.Names}} ...), typed
+    as podman's: Mounts a list of destinations, Labels a map, Networks the
+    user networks joined by commas."""
+    return {"ID": rec.id[:TRUNC] if trunc else rec.id, "Image": image_name(rec), "ImageID": rec.image_id,
+            "Command": command_text(rec, trunc),
             "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(rec.created)),
-            "Created": f"{_human(now - rec.created)} ago", "RunningFor": f"{_human(now - rec.created)} ago",
+            "Created": f"{_human(now - rec.created)} ago", "CreatedHuman": f"{_human(now - rec.created)} ago",
+            "RunningFor": f"{_human(now - rec.created)} ago",
             "Status": status_text(st, now), "State": state_name(st), "Ports": _ports(rec, run_dir), "Names": rec.name,
-            "Pid": st.get("pid") or 0, "ExitCode": st.get("exit_code") or 0, "Restarts": st.get("restarts") or 0}
+            "Pid": st.get("pid") or 0, "ExitCode": st.get("exit_code") or 0, "Restarts": st.get("restarts") or 0,
+            "Mounts": [m["Destination"] for m in mounts(rec)], "Labels": rec.labels(),
+            "Networks": ",".join(user_networks(rec)), "Size": size, "IsInfra": False, "Pod": "", "PodName": "",
+            "AutoRemove": bool(rec.request.get("rm"))}
+
+
+def image_name(rec) -> str:
+    """The image as podman names it in ps and inspect: its full name."""
+    return rec.image_name or rec.image
+
+
+_NET_MODES = ("slirp4netns", "pasta", "none", "host", "private", "default", "container", "ns", "")
+
+
+def user_networks(rec) -> list[str]:
+    value = rec.request.get("network") or ""
+    if value.partition(":")[0] in _NET_MODES:
+        return []
+    return [n for n in value.split(",") if n]
+
+
+def mounts(rec, volumes_dir=None) -> list[dict]:
+    """inspect's Mounts: binds as binds, named volumes as volumes (podman's shape)."""
+    return [_mount(v, volumes_dir) for v in rec.request.get("volumes") or []]
+
+
+def port_bindings(rec, run_dir) -> dict:
+    """NetworkSettings.Ports as podman and Docker shape it:
+    {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}."""
+    out: dict = {}
+    for m in _mappings(rec, run_dir):
+        out.setdefault(f"{m.container_port}/{m.proto}", []).append(
+            {"HostIp": m.host_ip or "", "HostPort": str(m.host_port)})
+    return out
+
+
+def config_env(rec) -> list[str]:
+    """What the container's command gets: the image's environment, then
+    --env-file and -e (a bare -e NAME took the host's value at run time, which
+    is not recorded here), then what the runtime adds."""
+    from rootless.containers import options
+    cfg = rec.image_config or {}
+    req = rec.request
+    env = options.image_env(cfg.get("Env"))
+    try:
+        env.update(options.parse_env(list(req.get("env") or []), environ={}))
+    except Exception:  # noqa: BLE001 - a record written by an older rl: show what parses
+        pass
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env.setdefault("HOSTNAME", req.get("hostname") or rec.id[:TRUNC])
+    env.setdefault("container", "rl")
+    if req.get("tty"):
+        env.setdefault("TERM", "xterm")
+    return [f"{k}={v}" for k, v in env.items()]
 
 
 def _mappings(rec, run_dir) -> list:
@@ -186,20 +246,21 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
             "StartedAt": _iso(st.get("started")),
             "FinishedAt": _iso(st.get("finished")),
         },
-        "Image": rec.image,
-        "ImageName": rec.image,
+        "Image": rec.image_id or rec.image,
+        "ImageName": image_name(rec),
         "Rootfs": rec.image if req.get("rootfs") else "",
         "Name": rec.name,
         "RestartCount": st.get("restarts") or 0,
         "Driver": rec.driver,
         "LogPath": paths_info.get("log", ""),
-        "Mounts": [_mount(v) for v in req.get("volumes") or []],
+        # podman lists volumes before bind mounts
+        "Mounts": sorted(mounts(rec, paths_info.get("volumes")), key=lambda m: m["Type"] != "volume"),
         "Config": {
             "Hostname": req.get("hostname") or rec.id[:12],
             "User": req.get("user") or cfg.get("User") or "",
-            "Env": req.get("env") or [],
+            "Env": config_env(rec),
             "Cmd": rec.command or cfg.get("Cmd"),
-            "Image": rec.image,
+            "Image": image_name(rec),
             "WorkingDir": req.get("workdir") or cfg.get("WorkingDir") or "/",
             "Entrypoint": req.get("entrypoint") if req.get("entrypoint") is not None else cfg.get("Entrypoint"),
             "Labels": rec.labels(),
@@ -210,8 +271,10 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
             "Healthcheck": {"Test": ["CMD-SHELL", req["health_cmd"]]} if req.get("health_cmd") else None,
         },
         "NetworkSettings": {
-            "IPAddress": "10.0.2.100" if (req.get("network") or "slirp4netns").startswith("slirp4netns") else "",
-            "Ports": {p: None for p in req.get("publish") or []},
+            # as podman's: slirp4netns's fixed 10.0.2.100 is not reported as the container's address
+            "IPAddress": "",
+            "Ports": port_bindings(rec, paths_info.get("run_dir")),
+            "Networks": {n: {"NetworkID": n} for n in user_networks(rec)},
             "SandboxKey": f"/proc/{st['pid']}/ns/net" if st.get("pid") and state == "running" else "",
         },
         "HostConfig": {
@@ -234,7 +297,17 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
     return out
 
 
-def _mount(vol: str) -> dict:
+def _mount(vol: str, volumes_dir=None) -> dict:
     parts = vol.split(":")
-    return {"Type": "bind", "Source": os.path.abspath(parts[0]), "Destination": parts[1] if len(parts) > 1 else "",
-            "RW": not (len(parts) > 2 and "ro" in parts[2].split(",")), "Propagation": "rprivate"}
+    opts = parts[2].split(",") if len(parts) > 2 else []
+    rw = "ro" not in opts
+    if len(parts) == 1:  # -v /path: an anonymous volume
+        return {"Type": "volume", "Name": "", "Source": "", "Destination": parts[0], "Driver": "local",
+                "Mode": "", "Options": [], "RW": True, "Propagation": ""}
+    src = parts[0]
+    if not src.startswith(("/", ".")):  # a name, not a path: a named volume (podman's shape)
+        data = os.path.join(str(volumes_dir), src, "_data") if volumes_dir else ""
+        return {"Type": "volume", "Name": src, "Source": data, "Destination": parts[1], "Driver": "local",
+                "Mode": "", "Options": ["nosuid", "nodev", "rbind"], "RW": rw, "Propagation": "rprivate"}
+    return {"Type": "bind", "Name": "", "Source": os.path.abspath(src), "Destination": parts[1], "Driver": "", "Mode": "",
+            "Options": ["rbind"], "RW": rw, "Propagation": "rprivate"}

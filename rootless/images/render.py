@@ -1,6 +1,5 @@
-"""Rendering helpers for image listings: podman's human sizes and ages, and a
-small subset of Go templates ({{.Field}}, {{.A.B}}, {{json .X}}, "table ...").
-Pure functions."""
+"""Rendering helpers for listings: podman's human sizes and ages, and plain
+tables. Pure functions. (--format templates: rootless/cli/gotemplate.py.)"""
 
 from __future__ import annotations
 
@@ -75,58 +74,6 @@ def since(text: str | None, now: float | None = None) -> str:
     if t is None:
         return "N/A"
     return human_duration((now or time.time()) - t) + " ago"
-
-
-def go_value(v: Any) -> str:
-    """How Go's text/template prints a value."""
-    if v is None:
-        return "<no value>"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, list):
-        return "[" + " ".join(go_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{go_value(v[k])}" for k in sorted(v)) + "]"
-    return str(v)
-
-
-_TPL = re.compile(r"{{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*}}")
-
-
-def _lookup(obj: Any, path: str) -> Any:
-    if not path:
-        return obj
-    for part in path.split("."):
-        if isinstance(obj, dict):
-            if part in obj:
-                obj = obj[part]
-                continue
-            low = {k.lower(): k for k in obj}
-            if part.lower() in low:
-                obj = obj[low[part.lower()]]
-                continue
-            return None
-        return None
-    return obj
-
-
-def render_template(tpl: str, obj: Any) -> str:
-    def sub(m: re.Match) -> str:
-        val = _lookup(obj, m.group(2))
-        if m.group(1):
-            return json.dumps(val)
-        return go_value(val)
-    out = _TPL.sub(sub, tpl)
-    return out.replace("\\t", "\t").replace("\\n", "\n")
-
-
-def template_header(tpl: str) -> str:
-    """The header line of a "table ..." template: field names upper-cased."""
-    def sub(m: re.Match) -> str:
-        name = m.group(2).split(".")[-1]
-        return {"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT"}.get(
-            name, re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).upper())
-    return _TPL.sub(sub, tpl).replace("\\t", "\t")
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

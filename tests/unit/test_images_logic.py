@@ -62,10 +62,6 @@ def test_render():
     assert render.human_duration(800 * 86400) == "2 years"
     assert render.parse_time("2024-01-01T00:00:00.123456789Z") == pytest.approx(1704067200.123456789)
     assert render.parse_time("2024-01-01T01:00:00+01:00") == 1704067200
-    obj = {"Repository": "r", "Tag": "t", "Config": {"Cmd": ["a", "b"], "Env": None}}
-    assert render.render_template("{{.Repository}}:{{ .Tag }}", obj) == "r:t"
-    assert render.render_template("{{.Config.Cmd}} {{json .Config.Cmd}}", obj) == '[a b] ["a", "b"]'
-    assert render.template_header("{{.Repository}}\\t{{.ID}}") == "REPOSITORY\tIMAGE ID"
     assert render.table([["a", "bb"]], ["X", "Y"]) == "X  Y\na  bb"
 
 

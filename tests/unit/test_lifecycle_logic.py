@@ -182,7 +182,10 @@ def test_filters():
 
 
 def test_inspect_shape_and_templates():
-    from rootless.images.render import render_template
+    from rootless.cli.gotemplate import Template
+
+    def render_template(text, obj):
+        return Template(text).render(obj)
     rec = _rec(restart="on-failure:3", stop_signal="SIGUSR1")
     st = {"state": "exited", "exit_code": 3, "started": 990.0, "finished": 995.0, "restarts": 3, "monitor": 42}
     obj = views.inspect(rec, st, {"log": "/x/ctr.log"})

@@ -211,9 +211,13 @@ class Rootfs:
             if own:
                 os.close(fd)
         # the container's path must now lead to this mount, where the target was
-        top = open_in_root(self.fd, ctr_path)
-        if mount_id(top) == below or os.readlink(fd_path(top)) != where:
-            os.close(top)
+        try:
+            top = open_in_root(self.fd, ctr_path)
+        except OSError:
+            top = None
+        if top is None or mount_id(top) == below or os.readlink(fd_path(top)) != where:
+            if top is not None:
+                os.close(top)
             raise UnsafeRootfs(f"mount target {ctr_path} was moved while it was being mounted",
                                hint="a volume shared with another container changed under it; run again")
         return top

@@ -1,6 +1,11 @@
 """The container's filesystem world, built under the mounted rootfs before
 pivot_root: /proc, /dev, /sys, /etc files, volumes, tmpfs, masks. Runs as
-root of the user namespace, in PID 1's own mount namespace."""
+root of the user namespace, in PID 1's own mount namespace, where the
+host's filesystem is still reachable: so no mount target is ever a path
+string. Each is opened as an fd inside the rootfs (open_in_root), mounted
+through /proc/self/fd/N and looked up again afterwards (Rootfs.mount); the
+image's /proc, /sys and /dev must be real directories; masks are opened
+under the procfs/sysfs fd without following symlinks."""
 
 from __future__ import annotations
 
@@ -25,8 +30,9 @@ NOSUID, NODEV, NOEXEC = Mount.NOSUID, Mount.NODEV, Mount.NOEXEC
 
 
 def secure_join(root: str, path: str) -> str:
-    """root + path with every symlink resolved as if root were / (an image
-    cannot point a mount target outside its rootfs)."""
+    """root + path with every symlink resolved as if root were / - as a
+    string, which a rename after the call can redirect: never a mount
+    target (open_in_root is), at most a path to read from."""
     parts = [p for p in path.split("/") if p and p != "."]
     resolved: list[str] = []
     hops = 0

@@ -138,6 +138,36 @@ def mount_setattr(path: str, attr_set: int, attr_clr: int = 0, recursive: bool =
           ctypes.c_size_t(ctypes.sizeof(attr)))
 
 
+# openat2(2) and close_range(2): numbers shared by every architecture (Linux 5.6 / 5.9)
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): path resolved relative to dirfd under the RESOLVE_* rules
+    (e.g. RESOLVE_IN_ROOT: symlinks and ".." never leave dirfd). ENOSYS on
+    kernels before 5.6; EAGAIN when a concurrent rename or mount made the
+    kernel give up (retry)."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    return _call(_libc.syscall, "openat2", str(path), ctypes.c_long(437), ctypes.c_int(dirfd), _b(path),
+                 ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+
+
+def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
+    """close_range(2) on [first, last]; with CLOSE_RANGE_CLOEXEC the fds are
+    marked close-on-exec instead of closed (Linux 5.11; ENOSYS/EINVAL before)."""
+    _call(_libc.syscall, "close_range", None, ctypes.c_long(436), ctypes.c_uint(first), ctypes.c_uint(last),
+          ctypes.c_uint(flags))
+
+
 def sethostname(name: str) -> None:
     raw = name.encode()
     _call(_libc.sethostname, "sethostname", name, raw, ctypes.c_size_t(len(raw)))

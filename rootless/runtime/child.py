@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import resource
 import signal
 import socket
 import stat
@@ -19,6 +20,7 @@ import termios
 from dataclasses import dataclass
 
 from rootless import linux
+from rootless.linux import syscalls as linux_sc
 from rootless.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RL
 from rootless.runtime import init, mounts, security, users
 from rootless.runtime.spec import DEFAULT_PATH, Spec
@@ -83,16 +85,31 @@ def _stdio(spec: Spec, io: ChildIO) -> None:
         os.close(null)
 
 
-def _close_inherited_fds() -> None:
+def _open_fds() -> list[int]:
+    """The fds above 2 open now, listed from the host's /proc (call it before
+    pivot_root or setns: the container's /proc could be made to lie)."""
+    return [int(name) for name in os.listdir("/proc/self/fd") if int(name) > 2]
+
+
+def _close_inherited_fds(listed: list[int] | None = None) -> None:
     """Whatever rl's caller left open (a directory fd of the host would be a
-    way out) must not reach the container: every fd above 2 closes at exec."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError:
-                pass  # the fd listdir itself used, already closed
+    way out) must not reach the container: every fd above 2 closes at exec.
+    close_range(CLOSE_RANGE_CLOEXEC) does it in the kernel (5.11); before
+    that, the fds `listed` on the host, or every fd number up to the limit,
+    never a listing of the container's /proc."""
+    try:
+        linux_sc.close_range(3, 0xFFFFFFFF, linux_sc.CLOSE_RANGE_CLOEXEC)
+        return
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EINVAL, errno.EPERM):
+            raise
+    if listed is None:
+        listed = range(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    for fd in listed:
+        try:
+            os.set_inheritable(fd, False)
+        except OSError:
+            pass  # not open (any more)
 
 
 def _workdir(cwd: str) -> None:
@@ -121,7 +138,7 @@ def _chown_tree(top: str, uid: int, gid: int) -> None:
         raise Failed(EXIT_RL, f"volume {top} (:U): chown to {uid}:{gid}: {e.strerror}") from None
 
 
-def _after_pivot(spec: Spec, io: ChildIO) -> None:
+def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> None:
     if io.go_r is not None:
         if os.read(io.go_r, 1) != b"1":
             raise Failed(EXIT_RL, "network setup failed")
@@ -148,7 +165,7 @@ def _after_pivot(spec: Spec, io: ChildIO) -> None:
     security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
                    added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
     path = find_executable(spec.args[0], env["PATH"])
-    _close_inherited_fds()
+    _close_inherited_fds(host_fds)
     args = spec.args
     if spec.init:
         path, args = mounts.INIT_PATH, [mounts.INIT_PATH, "--", *spec.args]
@@ -168,7 +185,7 @@ def _after_pivot(spec: Spec, io: ChildIO) -> None:
 def run(spec: Spec, io: ChildIO) -> None:
     """Never returns: execs the command or exits with 125/126/127 after
     writing why to the error pipe."""
-    code, message = EXIT_RL, "container setup failed"
+    code, message, hint = EXIT_RL, "container setup failed", None
     try:
         linux.set_pdeathsig(signal.SIGKILL)  # the namespace side died: so does the container
         for sig in range(1, signal.NSIG):
@@ -178,13 +195,16 @@ def run(spec: Spec, io: ChildIO) -> None:
                 except (OSError, ValueError):
                     pass
         linux.unshare(linux.Clone.NEWNS)  # our own mount ns: pivot_root must not move the fuse daemon
+        host_fds = _open_fds()  # still the host's /proc
         mounts.build_rootfs(spec.storage.target, spec)
         sys.meta_path.clear()  # from here on an import is an error, never container code
         sys.path_importer_cache.clear()
         mounts.pivot(spec.storage.target)
-        _after_pivot(spec, io)
+        _after_pivot(spec, io, host_fds)
     except Failed as e:
         code, message = e.code, e.message
+    except mounts.UnsafeRootfs as e:
+        message, hint = e.message, e.hint
     except OSError as e:
         message = e.strerror or str(e)
         if e.filename and str(e.filename) not in message:
@@ -192,6 +212,6 @@ def run(spec: Spec, io: ChildIO) -> None:
     except BaseException as e:  # noqa: BLE001 - a forked child must never return
         message = f"{type(e).__name__}: {e}"
     try:
-        report(io.err_w, code, message)
+        report(io.err_w, code, message, hint)
     finally:
         os._exit(code)

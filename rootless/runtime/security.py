@@ -28,8 +28,23 @@ DEFAULT_CAPS = frozenset({"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "
                           "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
 
 
+def last_cap() -> int:
+    """The highest capability number the running kernel knows, asked of the
+    kernel itself (PR_CAPBSET_READ fails with EINVAL past it), as libcap
+    does: never read from a file, which inside a container could be a volume
+    or a rootfs of the image's making rather than the kernel's procfs."""
+    last = -1
+    for cap in range(64):  # capability masks are 64 bits wide
+        try:
+            linux.cap_bound_has(cap)
+        except OSError:
+            break
+        last = cap
+    return last
+
+
 def all_caps() -> frozenset[str]:
-    return frozenset(CAPS[: linux.cap_last_cap() + 1])
+    return frozenset(CAPS[: last_cap() + 1])
 
 
 def cap_name(raw: str) -> str:
@@ -202,12 +217,13 @@ def apply(*, bounding: frozenset[str], uid: int, gid: int, groups: list[int], ad
     nothing here may import. seccomp is loaded first while CAP_SYS_ADMIN is
     held (unless no_new_privs allows it unprivileged); the default profile
     allows every call that follows."""
+    top = last_cap()  # before seccomp: a custom profile may forbid prctl
     if no_new_privs:
         linux.set_no_new_privs()
     if seccomp_bpf is not None:
         linux.seccomp_load_bpf(seccomp_bpf)
-    for cap in range(linux.cap_last_cap() + 1):
-        if CAPS[cap] not in bounding:
+    for cap in range(top + 1):
+        if cap >= len(CAPS) or CAPS[cap] not in bounding:  # one rl does not know yet: dropped too
             linux.cap_bound_drop(cap)
     os.setgroups(groups)
     os.setresgid(gid, gid, gid)

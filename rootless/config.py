@@ -49,8 +49,8 @@ class Paths:
 _warned = False
 _checked: dict[str, Path] = {}
 
-_RUNDIR_FIX = ("remove it, or set XDG_RUNTIME_DIR to a directory only you can write "
-               "(a login through pam_systemd sets /run/user/UID), or pass --runroot DIR")
+_RUNDIR_INSTEAD = ("set XDG_RUNTIME_DIR to a directory only you can write (a login through pam_systemd "
+                   "sets /run/user/UID), or pass --runroot DIR")
 
 
 def checked_runroot(path: Path) -> Path:
@@ -60,7 +60,7 @@ def checked_runroot(path: Path) -> Path:
     hit = _checked.get(key)
     if hit is None:
         from rootless import fsutil
-        hit = _checked[key] = fsutil.private_dir(path, fix=_RUNDIR_FIX)
+        hit = _checked[key] = fsutil.private_dir(path, instead=_RUNDIR_INSTEAD)
     return hit
 
 

@@ -49,17 +49,25 @@ def make_dirs(path: str | os.PathLike, mode: int = 0o700) -> Path:
 
 
 def private_dir(path: str | os.PathLike, *, create: bool = True, what: str = "runtime directory",
-                fix: str = "") -> Path:
+                instead: str = "use another directory") -> Path:
     """path as a directory only this user can write: created 0700 (a symlink
     in its place is never followed), or an existing real directory owned by
     this user that is not writable by group or others. One that is merely
     readable by others is tightened to 0700 (nobody else could have put
-    anything in it). Anything else raises UnsafeDirectory with the reason;
-    fix is the hint. With create=False a missing directory raises
-    FileNotFoundError."""
+    anything in it). Anything else raises UnsafeDirectory with the reason
+    and the fix: remove it, or `instead`. With create=False a missing
+    directory raises FileNotFoundError."""
     path = Path(path)
     uid = os.getuid()
-    hint = fix or f"remove it (rm -rf {path}) if it is yours, or use another directory"
+
+    def hint() -> str:
+        try:
+            mine = os.lstat(path).st_uid == uid
+        except OSError:
+            mine = True
+        gone = f"remove it (rm -rf {path})" if mine else f"ask its owner or root to remove {path}"
+        return f"{gone}, or {instead}"
+
     parent = path.parent
     if create:
         if not os.path.lexists(parent):
@@ -75,7 +83,7 @@ def private_dir(path: str | os.PathLike, *, create: bool = True, what: str = "ru
     if pst is not None and pst.st_mode & 0o002 and not pst.st_mode & stat.S_ISVTX:
         # anyone could rename rl's directory away and put theirs in its place
         raise UnsafeDirectory(f"{what} {path}: its parent {parent} is writable by every user and not sticky",
-                              hint=fix or "use a directory in a parent only you can write")
+                              hint=instead)
     try:
         fd = os.open(path, _NOFOLLOW_DIR)
     except OSError as e:
@@ -84,17 +92,16 @@ def private_dir(path: str | os.PathLike, *, create: bool = True, what: str = "ru
         if e.errno in (errno.ELOOP, errno.ENOTDIR):
             kind = "a symbolic link" if os.path.islink(path) else "not a directory"
             raise UnsafeDirectory(f"{what} {path} is {kind}: rl never follows one there (another user may have "
-                                  "planted it)", hint=hint) from None
-        raise UnsafeDirectory(f"{what} {path}: {e.strerror}", hint=hint) from None
+                                  "planted it)", hint=hint()) from None
+        raise UnsafeDirectory(f"{what} {path}: {e.strerror}", hint=hint()) from None
     try:
         st = os.fstat(fd)
         if st.st_uid != uid:
             raise UnsafeDirectory(f"{what} {path} belongs to uid {st.st_uid}, not to you (uid {uid}): another user "
-                                  "may have created it to read or feed rl's state",
-                                  hint=fix or f"ask its owner or root to remove it ({path}), or use another directory")
+                                  "may have created it to read or feed rl's state", hint=hint())
         if st.st_mode & 0o022 and (pst is None or _others_may_enter(pst)):
             raise UnsafeDirectory(f"{what} {path} is writable by other users (mode {stat.S_IMODE(st.st_mode):04o}): "
-                                  "it may hold files they planted", hint=hint)
+                                  "it may hold files they planted", hint=hint())
         if st.st_mode & 0o077:
             os.fchmod(fd, 0o700)
     finally:

@@ -155,8 +155,7 @@ def seccomp_program(setting: str | None, caps: frozenset[str], cache_dir: str | 
         # the filter a container gets: read only from a directory only this
         # user can write, never through a symlink, only a regular file of ours
         from rootless import fsutil
-        fsutil.private_dir(cache_dir, what="seccomp cache",
-                           fix=f"remove it (rm -rf {cache_dir}); rl compiles the filters again")
+        fsutil.private_dir(cache_dir, what="seccomp cache", instead="pass another --runroot")
         cache = os.path.join(cache_dir, f"{key}-{mask(caps):x}-{platform.machine()}.bpf")
         try:
             program = fsutil.read_private(cache)

@@ -46,7 +46,7 @@ def mode(p: Path) -> int:
 def assert_private(data: Path) -> None:
     root = data / "rl"
     # every level rl created: the root, and the XDG data home it made for it (0700, as the XDG spec asks)
-    for level in (data.parent, data, root):
+    for level in (root, data, data.parent):
         assert mode(level) == 0o700, f"{level} is {mode(level):04o}"
     res = as_other("ls", "-a", str(root))
     assert res.returncode != 0 and "Permission denied" in res.stderr, res.stdout + res.stderr
@@ -84,7 +84,8 @@ def test_existing_wide_storage_root_tightened(rl, reachable):
     """A store an older rl left 0755: the next command, any, makes it 0700."""
     rl.run("volume", "create", "v1", check=True)
     root = reachable / "rl"
-    root.chmod(0o755)
+    for level in (reachable.parent, reachable, root):
+        level.chmod(0o755)
     assert as_other("ls", str(root)).returncode == 0  # what another user could do before
     rl.run("volume", "ls", check=True)
     assert mode(root) == 0o700

@@ -116,7 +116,7 @@ class Monitor:
     def _detach_stdio(self) -> None:
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
-        log = os.open(self.rundir / "monitor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.open(self.rundir / "monitor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rootless.config import Paths
+from rootless.config import Paths, ensure_dir, ensure_root
 from rootless.errors import VolumeError, VolumeNotFound
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -54,7 +54,7 @@ class VolumeStore:
                 return self.lookup(name)
             raise VolumeError(f"volume with name {name} already exists",
                               hint="pick another name, or pass --ignore to reuse it")
-        self.root.mkdir(parents=True, exist_ok=True)
+        ensure_dir(ensure_root(self.paths.root) / "volumes")  # private, whichever command comes first
         tmp = self.root / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
         (tmp / "_data").mkdir(parents=True, mode=0o755)
         vol = Volume(Name=name, Mountpoint=str(final / "_data"), Labels=dict(labels or {}),

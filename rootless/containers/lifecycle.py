@@ -3,14 +3,13 @@ remove, exec settings, healthchecks. The CLI calls these; nothing prints."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 
-from rootless.config import Paths
+from rootless.config import Paths, ensure_dir
 from rootless.containers import policy
-from rootless.containers.records import ACTIVE, Record, Store, same_process, write_json
+from rootless.containers.records import ACTIVE, Record, Store, read_json, same_process, write_json
 from rootless.errors import ContainerError, ContainerNotFound, ContainerRunning, UsageError
 
 STOP_MARK = "stop-requested"
@@ -31,7 +30,7 @@ def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = ()
     from rootless.runtime import security
     from rootless.runtime.exec import ExecSpec
     try:
-        s = json.loads((store.run_dir(rec.id) / "exec.json").read_text())
+        s = read_json(store.run_dir(rec.id) / "exec.json")  # its seccomp filter: never a planted one
     except (OSError, ValueError):
         raise ContainerError(f"container {rec.name} is not running", hint=f"rl start {rec.name}") from None
     e = dict(s["env"])
@@ -214,8 +213,8 @@ FINISH_GRACE = 5.0
 
 def _mark_stop(store: Store, rec: Record) -> None:
     try:
-        store.run_dir(rec.id).mkdir(parents=True, exist_ok=True)
-        (store.run_dir(rec.id) / STOP_MARK).touch()  # the monitor restarts nothing after this
+        mark = ensure_dir(store.run_dir(rec.id)) / STOP_MARK  # the monitor restarts nothing after this
+        os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
     except OSError:
         pass  # a full disk: the monitor's SIGKILL below still ends it
 
@@ -336,7 +335,7 @@ def _freezer(store: Store, rec: Record):
     cgroup: no controller to delegate), or a clear error without a cgroup."""
     from pathlib import Path
     try:
-        info = json.loads((store.run_dir(rec.id) / "cgroup.json").read_text())
+        info = read_json(store.run_dir(rec.id) / "cgroup.json")
     except (OSError, ValueError):
         info = {}
     if info.get("cgroup"):

@@ -29,7 +29,7 @@ import socket
 import sys
 import time
 
-from rootless import linux, tools
+from rootless import fsutil, linux, tools
 from rootless.containers import logs, policy
 from rootless.containers.records import EXIT_FILE, Record, Store, write_json
 from rootless.errors import ContainerError, RlError
@@ -59,6 +59,7 @@ def connect(path: str) -> socket.socket:
 def spawn(paths, rec: Record) -> None:
     """Start rec detached under a new monitor; returns once its PID 1 runs."""
     tools.monitor()  # built (once) before the fork: a missing compiler is the CLI's clear error
+    Store(paths).claim_run_dir(rec)  # before Monitor() takes its run dir
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -115,7 +116,7 @@ class Monitor:
     def _detach_stdio(self) -> None:
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
-        log = os.open(self.rundir / "monitor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.open(self.rundir / "monitor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)
@@ -157,7 +158,7 @@ class Monitor:
             os.unlink(self.rundir / STOP_MARK)
         except FileNotFoundError:
             pass
-        (self.rundir / "monitor.pid").write_text(f"{os.getpid()}\n")  # PIDFile= of generated units
+        fsutil.atomic_write(self.rundir / "monitor.pid", f"{os.getpid()}\n")  # PIDFile= of generated units
         return self._start(0)
 
     def _start(self, restarts: int) -> int:
@@ -371,8 +372,7 @@ def entry(argv: list[str]) -> int:
 
     from rootless.config import Paths
     what, state_path = argv[0], argv[1]
-    with open(state_path) as f:
-        state = json.load(f)
+    state = json.loads(fsutil.read_private(state_path))  # never through a symlink
     paths = Paths(Path(state["root"]), Path(state["runroot"]))
     if what == "health":
         from rootless.containers import lifecycle

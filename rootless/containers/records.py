@@ -21,8 +21,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rootless.config import Paths, ensure_dir
-from rootless.errors import ContainerError, ContainerNotFound
+from rootless import fsutil
+from rootless.config import Paths, ensure_dir, runroot_candidates
+from rootless.errors import ContainerError, ContainerNotFound, RlError
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
@@ -60,18 +61,15 @@ class Record:
 
 def write_json(path: Path, data: dict) -> None:
     """Atomically: the old file or the new, never half of one (a full disk
-    fails here, naming the file, and leaves the old one)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise OSError(e.errno, e.strerror, str(path)) from None
+    fails here, naming the file, and leaves the old one); its temporary file
+    created O_EXCL|O_NOFOLLOW."""
+    fsutil.atomic_write(path, json.dumps(data))
+
+
+def read_json(path: Path):
+    """A state file rl wrote, never read through a symlink or from a file
+    that is not a regular one of this user's (OSError, as a missing file)."""
+    return json.loads(fsutil.read_private(path))
 
 
 def _rmtree_all(paths: list[str]) -> None:
@@ -99,13 +97,14 @@ def same_process(pid, started) -> bool:
 
 ACTIVE = ("starting", "running", "stopping", "paused")
 EXIT_FILE = "exit"   # written by rl-monitor the moment the container exits
+RUNROOT_FILE = "runroot"  # in the container's persistent dir: the runroot its last start used
 
 
 @contextlib.contextmanager
 def flocked(path: Path, timeout: float | None = None):
     """An exclusive flock on path; with timeout, TimeoutError when another
     holder keeps it that long."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         if timeout is None:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -129,13 +128,69 @@ class Store:
         self.paths = paths
         self.dir = paths.containers
         self.names = self.dir / "names"
-        self.rundir = paths.runroot / "containers"
+        self._runroots: dict[str, Path] = {}
+
+    @property
+    def rundir(self) -> Path:
+        return self.paths.runroot / "containers"
 
     def container_dir(self, cid: str) -> Path:
         return self.dir / cid
 
     def run_dir(self, cid: str) -> Path:
-        return self.rundir / cid
+        """The container's runtime state, in the runroot it was started with:
+        a login without XDG_RUNTIME_DIR (su, ssh, cron) uses another runroot
+        than a desktop session, and must still find its running containers."""
+        rr = self._runroots.get(cid)
+        if rr is None:
+            rr = self._runroots[cid] = self._runroot_of(cid)
+        return rr / "containers" / cid
+
+    def _runroot_of(self, cid: str) -> Path:
+        current = self.paths.runroot
+        try:
+            recorded = Path(fsutil.read_private(self.container_dir(cid) / RUNROOT_FILE).decode())
+        except (OSError, UnicodeDecodeError):
+            recorded = None
+        if recorded is not None and recorded.is_absolute():
+            return recorded if self._trusted(recorded, current) else current
+        # recorded by no rl before this one: wherever its state is
+        for cand in [current, *runroot_candidates()]:
+            if os.path.isdir(cand / "containers" / cid) and self._trusted(cand, current):
+                return cand
+        return current
+
+    @staticmethod
+    def _trusted(runroot: Path, current: Path) -> bool:
+        """Another session's runroot, under the same rules as this one's."""
+        if runroot == current:
+            return True
+        try:
+            fsutil.private_dir(runroot, create=False)
+            return True
+        except (OSError, RlError):
+            return False  # gone (a reboot) or not safely ours: its state is not read
+
+    def claim_run_dir(self, rec: Record) -> Path:
+        """Before a start: this session's runroot becomes the container's, and
+        is recorded under the storage root so that every login finds it.
+        A container running from another runroot keeps that one."""
+        current = self.paths.runroot
+        old = self._runroots.get(rec.id) or self._runroot_of(rec.id)
+        self._runroots[rec.id] = old
+        if old != current and self.state(rec).get("state") in ACTIVE:
+            return self.run_dir(rec.id)
+        marker = self.container_dir(rec.id) / RUNROOT_FILE
+        try:
+            same = fsutil.read_private(marker).decode() == str(current)
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            fsutil.atomic_write(marker, str(current))
+        self._runroots[rec.id] = current
+        if old != current:
+            shutil.rmtree(old / "containers" / rec.id, ignore_errors=True)  # the last run's, elsewhere
+        return ensure_dir(self.run_dir(rec.id))
 
     def _claim(self, name: str, cid: str) -> bool:
         try:
@@ -145,6 +200,7 @@ class Store:
             return False
 
     def create(self, image: str, command: list[str], driver: str, name: str | None = None, **extra) -> Record:
+        runroot = self.paths.runroot  # an unsafe runtime directory is refused before anything is recorded
         ensure_dir(self.names)
         cid = os.urandom(32).hex()
         if name:
@@ -166,6 +222,8 @@ class Store:
         d = ensure_dir(self.container_dir(cid))
         for sub in ("diff", "work", "merged"):
             (d / sub).mkdir(mode=0o755, exist_ok=True)
+        fsutil.atomic_write(d / RUNROOT_FILE, str(runroot))
+        self._runroots[cid] = runroot
         ensure_dir(self.run_dir(cid))
         write_json(d / "config.json", asdict(rec))
         return rec
@@ -191,9 +249,9 @@ class Store:
 
     def _exit_file(self, rec: Record) -> tuple[int, float] | None:
         """(status, when) from rl-monitor's exit file."""
+        path = self.run_dir(rec.id) / EXIT_FILE
         try:
-            with open(self.run_dir(rec.id) / EXIT_FILE) as f:
-                return int(f.read()), os.fstat(f.fileno()).st_mtime
+            return int(fsutil.read_private(path, 64)), os.lstat(path).st_mtime
         except (OSError, ValueError):
             return None
 
@@ -206,7 +264,7 @@ class Store:
 
     def _read_state(self, rec: Record) -> dict | None:
         try:
-            return json.loads((self.run_dir(rec.id) / "state.json").read_text())
+            return read_json(self.run_dir(rec.id) / "state.json")
         except (OSError, ValueError):
             return None
 
@@ -263,7 +321,7 @@ class Store:
 
     def load(self, cid: str) -> Record:
         try:
-            data = json.loads((self.container_dir(cid) / "config.json").read_text())
+            data = read_json(self.container_dir(cid) / "config.json")
         except (OSError, ValueError):
             raise ContainerNotFound(f"no container with name or ID {cid!r}") from None
         return Record(**data)
@@ -317,9 +375,8 @@ class Store:
 
     def _keep_exit_code(self, rec: Record) -> None:
         code = (self._read_state(rec) or {}).get("exit_code")
-        d = self.paths.runroot / "exits"
         try:
-            d.mkdir(parents=True, exist_ok=True)
+            d = ensure_dir(self.run_dir(rec.id).parent.parent / "exits")
             now = time.time()
             for old in d.iterdir():
                 if now - old.stat().st_mtime > self.EXIT_CODES_KEPT:
@@ -330,7 +387,11 @@ class Store:
             pass  # a full disk: only a late `wait` loses the code
 
     def exit_code_of_removed(self, cid: str) -> int | None:
-        try:
-            return json.loads((self.paths.runroot / "exits" / cid).read_text())["exit_code"]
-        except (OSError, ValueError, KeyError):
-            return None
+        for runroot in [self.paths.runroot, *runroot_candidates()]:
+            if runroot != self.paths.runroot and not self._trusted(runroot, self.paths.runroot):
+                continue
+            try:
+                return read_json(runroot / "exits" / cid)["exit_code"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return None

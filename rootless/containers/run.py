@@ -9,8 +9,8 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 
-from rootless import cgroups, network, storage, tools, volumes
-from rootless.config import Paths, ensure_dir
+from rootless import cgroups, fsutil, network, storage, tools, volumes
+from rootless.config import Paths, ensure_root
 from rootless.containers import options
 from rootless.containers.lifecycle import save_exec_settings
 from rootless.containers.records import Store, start_time
@@ -163,7 +163,7 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         dns_options=req.dns_option, add_hosts=req.add_host, no_hosts=req.no_hosts)}
     for ctr_path, text in texts.items():
         host_file = rundir / os.path.basename(ctr_path)
-        host_file.write_text(text)
+        fsutil.atomic_write(host_file, text, 0o644)  # never through a symlink
         etc[ctr_path] = str(host_file)
     cdir = store.container_dir(rec.id)
     init_path = _init_binary() if req.init else None
@@ -200,7 +200,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
     _keep_id(req)
     from rootless.systemd import runhooks
     runhooks.before_create(paths, req)  # --sdnotify/--cgroups/--cidfile checked, --replace
-    ensure_dir(paths.root)
+    ensure_root(paths.root)
     driver = storage.choose(req.storage_driver, paths.root)
     src = _image(paths, req)
     store = Store(paths)
@@ -224,6 +224,7 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         raise ContainerError(f"container {rec.name} is already running")
     # the owner (rl itself, or the monitor) by pid and start time: if it dies, ps says so
     me = os.getpid()
+    store.claim_run_dir(rec)  # this login's runroot, recorded for every other login
     store.clear_exit_file(rec)
     store.update_state(rec, state="starting", monitor=me, monitor_start=start_time(me), pid=None, exit_code=None,
                        detached=hooks is not None, oom_killed=False)

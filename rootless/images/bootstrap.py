@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 from rootless import tools
-from rootless.config import Paths
+from rootless.config import Paths, make_dirs
 from rootless.errors import ImageError
 from rootless.images import reference as R
 
@@ -46,7 +46,7 @@ def bootstrap(paths: Paths, reference: str, *, suite: str | None = None, mirror:
     name, suite = plan(reference, suite)
     exe = tools.require("mmdebstrap", "it builds the root filesystem from the package archive")
     work = paths.images / "tmp"
-    work.mkdir(parents=True, exist_ok=True)
+    make_dirs(work)
     fd, out = tempfile.mkstemp(prefix="bootstrap-", suffix=".tar", dir=work)
     os.close(fd)
     cmd = [exe, "--mode=unshare", f"--variant={variant}", "--format=tar"]

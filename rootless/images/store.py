@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported: `rl run` pays for every import
 
-from rootless.config import Paths
+from rootless.config import Paths, make_dirs
 from rootless.errors import ImageError, ImageNotFound
 from rootless.images import reference as R
 
@@ -154,14 +154,14 @@ class ImageStore:
 
     def ensure(self) -> "ImageStore":
         for d in (self.blobs, self.layers, self.records, self.tmp, self.locks):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_dirs(d)  # every level 0700 (the storage root too, if this comes first)
         return self
 
     # -------------------------------------------------------------- locks
 
     @contextlib.contextmanager
     def lock(self, name: str, shared: bool = False) -> Iterator[None]:
-        self.locks.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(self.locks)
         fd = os.open(self.locks / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             while True:

@@ -681,7 +681,8 @@ static void write_exit_file(const char *path, int code)
     char tmp[4096], text[16];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    unlink(tmp);  /* a leftover, or anything planted: never written through */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
     int n = snprintf(text, sizeof text, "%d\n", code);

@@ -167,23 +167,27 @@ def seccomp_program(setting: str | None, caps: frozenset[str], cache_dir: str | 
         profile, key = load_profile(setting), hashlib.sha256(raw).hexdigest()[:32]
     cache = None
     if cache_dir:
+        # the filter a container gets: read only from a directory only this
+        # user can write, never through a symlink, only a regular file of ours
+        from rootless import fsutil
+        fsutil.private_dir(cache_dir, what="seccomp cache", instead="pass another --runroot")
         cache = os.path.join(cache_dir, f"{key}-{mask(caps):x}-{platform.machine()}.bpf")
         try:
-            with open(cache, "rb") as f:
-                return f.read()
+            program = fsutil.read_private(cache)
+            if program and len(program) % 8 == 0:  # whole struct sock_filter instructions
+                return program
         except OSError:
             pass
     filt = build_filter(profile, caps)
-    tmp = f"{cache or '/tmp/rl-seccomp'}.{os.getpid()}.tmp"
-    os.makedirs(os.path.dirname(tmp), exist_ok=True)
-    with open(tmp, "w+b") as f:
+    with os.fdopen(os.memfd_create("rl-seccomp", os.MFD_CLOEXEC), "w+b") as f:  # no file to plant
         filt.export_bpf(f)
         f.seek(0)
         program = f.read()
     if cache:
-        os.replace(tmp, cache)
-    else:
-        os.unlink(tmp)
+        try:
+            fsutil.atomic_write(cache, program)
+        except OSError:
+            pass  # a full disk: compiled again next time
     return program
 
 

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from rootless import tools
 from rootless.errors import UsageError
+from rootless.fsutil import make_dirs
 
 NAMES = ("fuse-overlayfs", "overlay", "vfs")
 
@@ -82,7 +83,7 @@ def choose(requested: str | None, root: Path) -> str:
         pass
     name = probe()
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        make_dirs(root)  # 0700: the storage root is private (config.ensure_root)
         tmp = cache.with_suffix(".tmp")
         tmp.write_text(name + "\n")
         os.replace(tmp, cache)

@@ -1,0 +1,94 @@
+"""fsutil: directories and files only this user can reach (the runtime
+directory's rules; the attacks by a second user are in
+tests/integration/test_security_rundir.py)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+import pytest
+
+from rootless import fsutil
+
+
+def mode(p) -> int:
+    return stat.S_IMODE(os.lstat(p).st_mode)
+
+
+def test_private_dir_created_0700_with_its_missing_parents(tmp_path):
+    d = fsutil.private_dir(tmp_path / "a" / "b" / "rl")
+    assert [mode(p) for p in (tmp_path / "a", tmp_path / "a" / "b", d)] == [0o700] * 3
+
+
+def test_private_dir_refuses_a_symlink_and_a_file(tmp_path):
+    (tmp_path / "target").mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    with pytest.raises(fsutil.UnsafeDirectory, match="symbolic link"):
+        fsutil.private_dir(tmp_path / "link")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(fsutil.UnsafeDirectory, match="not a directory"):
+        fsutil.private_dir(tmp_path / "file")
+
+
+def test_private_dir_writable_by_others_refused_where_others_could_enter(tmp_path):
+    tmp_path.chmod(0o755)
+    d = tmp_path / "rl"
+    d.mkdir()
+    d.chmod(0o777)
+    with pytest.raises(fsutil.UnsafeDirectory, match="writable by other users") as e:
+        fsutil.private_dir(d)
+    assert f"rm -rf {d}" in e.value.hint
+    d.chmod(0o755)  # readable only: nobody else could have written into it
+    fsutil.private_dir(d)
+    assert mode(d) == 0o700
+
+
+def test_private_dir_in_a_private_parent_is_tightened(tmp_path):
+    parent = tmp_path / "run"
+    parent.mkdir(mode=0o700)
+    (parent / "rl").mkdir()
+    (parent / "rl").chmod(0o777)  # nobody else can reach it: an old umask's doing
+    fsutil.private_dir(parent / "rl")
+    assert mode(parent / "rl") == 0o700
+
+
+def test_private_dir_in_a_world_writable_parent_without_sticky_bit_refused(tmp_path):
+    parent = tmp_path / "open"
+    parent.mkdir()
+    parent.chmod(0o777)
+    with pytest.raises(fsutil.UnsafeDirectory, match="not sticky"):
+        fsutil.private_dir(parent / "rl")
+
+
+def test_private_dir_missing_without_create(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        fsutil.private_dir(tmp_path / "none", create=False)
+    assert not (tmp_path / "none").exists()
+
+
+def test_read_private_refuses_a_symlink_and_a_fifo_without_hanging(tmp_path):
+    (tmp_path / "real").write_bytes(b"data")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert fsutil.read_private(tmp_path / "real") == b"data"
+    with pytest.raises(OSError):
+        fsutil.read_private(tmp_path / "link")
+    os.mkfifo(tmp_path / "fifo")
+    done = []
+    t = threading.Thread(target=lambda: done.append(pytest.raises(OSError, fsutil.read_private, tmp_path / "fifo")))
+    t.start()
+    t.join(30)
+    assert done, "read_private hung on a FIFO"
+    assert len(fsutil.read_private(tmp_path / "real", limit=2)) == 2
+
+
+def test_atomic_write_replaces_a_symlink_never_writes_through(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / "state.json").symlink_to(victim)
+    fsutil.atomic_write(tmp_path / "state.json", "{}")
+    assert victim.read_text() == "keep"
+    assert not (tmp_path / "state.json").is_symlink() and (tmp_path / "state.json").read_text() == "{}"
+    assert mode(tmp_path / "state.json") == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "victim"]  # no temporary left

@@ -107,12 +107,16 @@ class VolumeStore:
                               hint=f"remove the container first, or rl volume rm -f {name}")
         _remove_tree(self._dir(name))
 
+    def unused(self) -> list[str]:
+        """Names of the volumes no container uses: what prune would remove."""
+        return [vol.Name for vol in self.list() if not self.users(vol.Name)]
+
     def prune(self) -> list[str]:
         gone = []
-        for vol in self.list():
-            if not self.users(vol.Name):
-                _remove_tree(self._dir(vol.Name))
-                gone.append(vol.Name)
+        for name in self.unused():
+            if not self.users(name):  # a container created meanwhile keeps it
+                _remove_tree(self._dir(name))
+                gone.append(name)
         return gone
 
 

@@ -369,6 +369,10 @@ def container_inspect(
 def container_prune(force: bool = typer.Option(False, "--force", "-f", help="do not ask")) -> None:
     """Remove every container that is not running."""
     from rootless.containers import lifecycle
+    if not force:
+        from rootless.cli.prompt import confirm
+        if not confirm("WARNING! This will remove all non running containers.\n"):
+            return
     for cid in lifecycle.prune(_paths()):
         print(cid)
 

@@ -277,6 +277,9 @@ def prepare_volume(root_fd: int, b, container_ids) -> None:
         meta = _load(vol_fd)
         data_fd = os.open(os.path.basename(b.source), _DIR, dir_fd=vol_fd)
         src = resolve_in_root(root_fd, b.target)
+        if src is not None and src.st.st_dev != os.fstat(root_fd).st_dev:
+            src.close()  # /proc, /dev, /sys mounted by rl already: not the image's, never copied
+            src = None
         try:
             _copy_up(vol_fd, data_fd, meta, src, b)
             _fix_owner(vol_fd, data_fd, meta, src, b, container_ids)

@@ -175,8 +175,22 @@ def test_copyup_does_not_follow_symlinks_out(rli, img):
         assert listing == []
         mp = Path(inspect(rli, name)["Mountpoint"])
         assert sorted(p.name for p in mp.iterdir()) == []
+    # a directory rl itself mounted before the volumes (sysfs) is not the image's: never copied
+    assert out(run(rli, "-v", "esc4:/sys/kernel", TAG, "ls", "-A", "/sys/kernel")).split() == []
     # a symlink in the copied directory is copied as a symlink, not followed
     got = out(run(rli, "-v", "esc3:/data", TAG, "sh", "-c", "stat -c %F /data/out; readlink /data/out")).splitlines()
     assert got == ["symbolic link", f"{secret}/secret"]
     assert sorted(p.name for p in secret.iterdir()) == before
     assert (secret / "secret").read_text() == "host only\n"
+
+
+def test_keep_id_copyup_keeps_image_owners(rli, podman):
+    """--userns=keep-id: PID 1 sits in a nested user namespace; the copy and
+    the owners it sets are the container's view, as podman's."""
+    script = "stat -c '%u %g %a' /data /data/seed /data/sub/deep; id -u; touch /data/mine && echo wrote"
+    results = []
+    for tool in (rli, podman):
+        tool.run("volume", "rm", "-f", "kid")
+        results.append(out(run(tool, "--userns=keep-id", "-u", "0", "-v", "kid:/data", TAG, "sh", "-c", script)))
+    assert results[0].splitlines() == ["1000 1000 750", "1000 1000 640", "1001 1002 600", "0", "wrote"]
+    assert results[0] == results[1]

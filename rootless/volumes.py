@@ -30,6 +30,15 @@ class Volume:
     Labels: dict = field(default_factory=dict)
     Scope: str = "local"
     Options: dict = field(default_factory=dict)
+    # podman's volume state: never populated yet (the first container copies the
+    # image's content in), not yet given to the image directory's owner
+    # (runtime/copyup.py keeps them, and its CopiedUp, in volume.json)
+    NeedsCopyUp: bool = False
+    NeedsChown: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Volume":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def valid_name(name: str) -> bool:
@@ -58,7 +67,7 @@ class VolumeStore:
         tmp = self.root / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
         (tmp / "_data").mkdir(parents=True, mode=0o755)
         vol = Volume(Name=name, Mountpoint=str(final / "_data"), Labels=dict(labels or {}),
-                     CreatedAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                     CreatedAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), NeedsCopyUp=True, NeedsChown=True)
         (tmp / "volume.json").write_text(json.dumps(asdict(vol)))
         try:
             os.rename(tmp, final)  # fails when another create won the race
@@ -74,7 +83,7 @@ class VolumeStore:
             data = json.loads((self._dir(name) / "volume.json").read_text())
         except FileNotFoundError:
             raise VolumeNotFound(f"no such volume {name}", hint="rl volume ls lists them") from None
-        return Volume(**data)
+        return Volume.from_json(data)
 
     def list(self) -> list[Volume]:
         if not self.root.is_dir():
@@ -83,7 +92,7 @@ class VolumeStore:
         for d in sorted(self.root.iterdir()):
             if d.name.startswith(".") or not (d / "volume.json").exists():
                 continue
-            out.append(Volume(**json.loads((d / "volume.json").read_text())))
+            out.append(Volume.from_json(json.loads((d / "volume.json").read_text())))
         return out
 
     def users(self, name: str) -> list[str]:
@@ -107,12 +116,16 @@ class VolumeStore:
                               hint=f"remove the container first, or rl volume rm -f {name}")
         _remove_tree(self._dir(name))
 
+    def unused(self) -> list[str]:
+        """Names of the volumes no container uses: what prune would remove."""
+        return [vol.Name for vol in self.list() if not self.users(vol.Name)]
+
     def prune(self) -> list[str]:
         gone = []
-        for vol in self.list():
-            if not self.users(vol.Name):
-                _remove_tree(self._dir(vol.Name))
-                gone.append(vol.Name)
+        for name in self.unused():
+            if not self.users(name):  # a container created meanwhile keeps it
+                _remove_tree(self._dir(name))
+                gone.append(name)
         return gone
 
 
@@ -127,6 +140,23 @@ def _remove_tree(path: Path) -> None:
     except PermissionError:
         from rootless.runtime.userns import run_in_userns
         run_in_userns(shutil.rmtree, str(grave))
+
+
+def create_anonymous(paths: Paths) -> str:
+    """A volume for `-v /data` or an image's VOLUME: a random name, as podman's."""
+    import secrets
+    return VolumeStore(paths).create(secrets.token_hex(32)).Name
+
+
+def remove_anonymous(paths: Paths, names) -> None:
+    """A container's anonymous volumes, once it is removed with --rm or rm -v
+    (named volumes are kept; one another container still uses is kept too)."""
+    store = VolumeStore(paths)
+    for name in names or ():
+        try:
+            store.remove(name)
+        except VolumeError:  # VolumeNotFound included
+            pass
 
 
 def resolve(paths: Paths, name: str) -> str:

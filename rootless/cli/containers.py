@@ -190,7 +190,7 @@ def wait(
 def rm(
     containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
     force: bool = typer.Option(False, "--force", "-f", help="kill a running container first"),
-    volumes: bool = typer.Option(False, "--volumes", "-v", help="accepted: rl has no anonymous volumes"),
+    volumes: bool = typer.Option(False, "--volumes", "-v", help="also remove the container's anonymous volumes"),
     all_: bool = typer.Option(False, "--all", "-a", help="remove every container"),
     ignore: bool = typer.Option(False, "--ignore", "-i", help="a missing container is not an error"),
     cidfile: List[str] = typer.Option([], "--cidfile", help="read the container ID from this file"),
@@ -202,7 +202,11 @@ def rm(
     def rm_one(n):
         if force and time_ is not None:  # podman: -t is the stop timeout a forced removal gives
             lifecycle.stop(_paths(), n, time_)
-        return lifecycle.remove(_paths(), n, force=force) and n
+        rec = lifecycle.remove(_paths(), n, force=force)
+        if volumes and rec:  # podman: -v takes the anonymous ones; named volumes stay
+            from rootless import volumes as vols
+            vols.remove_anonymous(_paths(), (rec.request or {}).get("anon_volumes"))
+        return rec and n
     from rootless.containers.records import Store
     from rootless.errors import ContainerNotFound, removal_status
     names = _cids(containers, cidfile, ignore)
@@ -383,6 +387,10 @@ def container_inspect(
 def container_prune(force: bool = typer.Option(False, "--force", "-f", help="do not ask")) -> None:
     """Remove every container that is not running."""
     from rootless.containers import lifecycle
+    if not force:
+        from rootless.cli.prompt import confirm
+        if not confirm("WARNING! This will remove all non running containers.\n"):
+            return
     for cid in lifecycle.prune(_paths()):
         print(cid)
 

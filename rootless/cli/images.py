@@ -216,10 +216,10 @@ def prune_cmd(
 ) -> None:
     """Remove dangling images (and layers nothing uses)."""
     from rootless.images import ops
-    if not force and sys.stdin.isatty():
-        what = "all images without at least one container" if all_ else "all dangling images"
-        ans = input(f"WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ")
-        if ans.strip().lower() not in ("y", "yes"):
+    if not force:
+        from rootless.cli.prompt import confirm
+        what = "all images without at least one container associated with them" if all_ else "all dangling images"
+        if not confirm(f"WARNING! This command removes {what}.\n"):
             return
     for i in ops.prune(_paths(), all_images=all_):
         print(i)

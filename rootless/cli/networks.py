@@ -149,6 +149,10 @@ def network_rm(
 def network_prune(force: bool = typer.Option(False, "--force", "-f", help="do not ask")) -> None:
     """Remove every user network no running container uses."""
     from rootless.network import networks
+    if not force:
+        from rootless.cli.prompt import confirm
+        if not confirm("WARNING! This will remove all networks not used by at least one container.\n"):
+            return
     paths = _paths()
     for n in networks.all_networks(paths):
         if not _members(paths, n.name):

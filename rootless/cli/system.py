@@ -37,6 +37,44 @@ def check(fmt: str = typer.Option("", "--format", "-f", help="json for machine-r
         raise ExitStatus(1)
 
 
+@system_app.command("prune")
+def prune(
+    all_: bool = typer.Option(False, "--all", "-a", help="all unused images, not only dangling ones"),
+    volumes: bool = typer.Option(False, "--volumes", help="also volumes no container uses"),
+    force: bool = typer.Option(False, "--force", "-f", help="do not ask"),
+) -> None:
+    """Remove stopped containers, unused networks, dangling (or with -a all unused) images, and with --volumes unused volumes."""
+    from rootless.cli.networks import _members
+    from rootless.cli.prompt import confirm
+    from rootless.config import default_paths
+    from rootless.containers import lifecycle
+    from rootless.images import ops
+    from rootless.network import networks
+    from rootless.volumes import VolumeStore
+
+    what = ["all stopped containers", "all networks not used by at least one container"]
+    if volumes:
+        what.append("all volumes not used by at least one container")
+    what.append("all images without at least one container associated with them" if all_ else "all dangling images")
+    what.append("all build cache" if all_ else "all dangling build cache")
+    if not force and not confirm("WARNING! This command removes:\n" + "".join(f"\t- {w}\n" for w in what) + "\n"):
+        return
+    paths = default_paths(OPTIONS.root, OPTIONS.runroot)
+    gone = {"Containers": lifecycle.prune(paths), "Networks": []}
+    for n in networks.all_networks(paths):
+        if not _members(paths, n.name):
+            networks.remove(paths, n.name)
+            gone["Networks"].append(n.name)
+    if volumes:
+        gone["Volumes"] = VolumeStore(paths).prune()
+    gone["Images"] = ops.prune(paths, all_images=all_)
+    for kind, names in gone.items():
+        if names:
+            print(f"Deleted {kind}")
+            for n in names:
+                print(n)
+
+
 @app.command("info")
 def info(fmt: str = typer.Option("", "--format", "-f", help="json for machine-readable output")) -> None:
     """Show host and storage information."""

@@ -78,11 +78,16 @@ def rm(
 @volume_app.command("prune")
 def prune(force: bool = typer.Option(False, "--force", "-f", help="do not ask")) -> None:
     """Remove every volume no container uses."""
-    import sys
-    if not force and sys.stdin.isatty():
-        answer = input("WARNING! This will remove all volumes not used by at least one container.\n"
-                       "Are you sure you want to continue? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
+    store = _store()
+    if not force:
+        from rootless.cli.prompt import confirm
+        unused = store.unused()
+        if not unused:  # podman: nothing to ask about
+            print("WARNING! This will remove all volumes not used by at least one container. "
+                  "The following volumes will be removed:\nNo dangling volumes found")
             return
-    for n in _store().prune():
+        if not confirm("WARNING! This will remove all volumes not used by at least one container. "
+                       "The following volumes will be removed:\n" + "".join(f"{n}\n" for n in unused)):
+            return
+    for n in store.prune():
         print(n)

@@ -231,6 +231,8 @@ class Monitor:
                 # end, and removes or starts the container itself
                 with self.store.lock(self.rec, timeout=2.0):
                     self.store.remove(self.rec)
+                from rootless import volumes
+                volumes.remove_anonymous(self.store.paths, self.req.anon_volumes)
             except (OSError, RlError):  # TimeoutError included
                 pass
 

@@ -45,43 +45,112 @@ def image_env(env_list: list[str] | None) -> dict[str, str]:
     return out
 
 
+_VOLUME_FORMS = "-v HOST_DIR:CONTAINER_DIR[:OPTIONS], -v VOLUME:CONTAINER_DIR[:OPTIONS] or -v CONTAINER_DIR"
+_VOLUME_OPTIONS = "rw, ro, U, z, Z, [no]copy, [no]exec, [no]suid, [no]dev, [r]bind, [r]shared, [r]slave, [r]private"
+# options that exclude each other, as podman's groups
+_VOLUME_GROUPS = {"rw": "rw", "ro": "rw", "z": "z", "Z": "z", "U": "U", "copy": "copy", "nocopy": "copy",
+                  "exec": "exec", "noexec": "exec", "suid": "suid", "nosuid": "suid", "dev": "dev", "nodev": "dev",
+                  "bind": "bind", "rbind": "bind", **{p: "propagation" for p in (
+                      "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable")}}
+
+
+def anonymous_volume(value: str) -> str | None:
+    """`-v /data` (the destination alone): an anonymous volume's path, else None."""
+    return os.path.normpath(value) if ":" not in value and value.startswith("/") else None
+
+
 def parse_volume(value: str, named=None) -> BindMount:
-    """HOST:CTR[:OPTS] or NAME:CTR[:OPTS] with OPTS from ro, rw, z, Z (SELinux
-    labels do not apply here; accepted for compatibility). `named(NAME)` gives
-    a named volume's host directory (creating it, as podman)."""
+    """HOST:CTR[:OPTS] or NAME:CTR[:OPTS], podman's options (_VOLUME_OPTIONS;
+    cached and delegated are accepted and mean nothing on Linux; z/Z relabel
+    for SELinux, which does not apply here). `named(NAME)` gives a named
+    volume's host directory (creating it, as podman). An anonymous `-v /data`
+    is given a name when the container is created (run.create)."""
     parts = value.split(":")
+    if len(parts) == 1 and anonymous_volume(value):
+        raise UsageError(f"anonymous volume {value!r} given where only HOST:CONTAINER is allowed",
+                         hint=f"use {_VOLUME_FORMS}")
     if len(parts) < 2 or len(parts) > 3 or not parts[0] or not parts[1]:
-        raise UsageError(f"invalid volume {value!r}", hint="use -v HOST_DIR:CONTAINER_DIR[:ro]")
+        raise UsageError(f"invalid volume {value!r}", hint=f"use {_VOLUME_FORMS}")
     host, ctr = parts[0], parts[1]
-    opts = parts[2].split(",") if len(parts) == 3 else []
+    opts = [o for o in parts[2].split(",") if o] if len(parts) == 3 else []
     is_named = not host.startswith(("/", "."))
     if not ctr.startswith("/"):
         raise UsageError(f"invalid volume {value!r}: the container path must be absolute")
     readonly = chown = False
+    copy = True
+    attrs: list[str] = []
+    propagation = ""
+    seen: dict[str, str] = {}
     for opt in opts:
+        group = _VOLUME_GROUPS.get(opt)
+        if group is not None:
+            if group in seen:
+                raise UsageError(f"invalid volume {value!r}: {seen[group]!r} and {opt!r} exclude each other",
+                                 hint="give one of them")
+            seen[group] = opt
+        if opt in ("cached", "delegated"):
+            continue  # macOS consistency hints: no meaning on Linux (podman drops them too)
+        if opt == "O":
+            raise UsageError(f"volume {value!r}: overlay volumes (:O) are not supported by rl",
+                             hint="mount it read-only (:ro), or copy the directory into a named volume")
+        if opt.startswith("idmap"):
+            raise UsageError(f"volume {value!r}: idmapped volumes (:idmap) are not supported rootless here",
+                             hint="use :U to give the files to the container's user instead")
+        if group is None:
+            raise UsageError(f"invalid volume option {opt!r} in {value!r}", hint=_VOLUME_OPTIONS)
         if opt == "ro":
             readonly = True
-        elif opt in ("rw", "z", "Z", "", "rbind", "bind", "private", "rprivate"):
-            continue  # z/Z: SELinux relabelling does not apply here
         elif opt == "U":
             chown = True
-        else:
-            raise UsageError(f"invalid volume option {opt!r} in {value!r}", hint="ro, rw or U")
+        elif group == "copy":
+            copy = opt == "copy"
+        elif group in ("exec", "suid", "dev"):
+            attrs.append(opt)
+        elif group == "propagation":
+            propagation = opt
+        # rw, z, Z, bind, rbind: the defaults here
+    ctr = os.path.normpath(ctr)
     if is_named:
         if named is None:
             raise UsageError(f"named volume {host!r} given where only host paths are allowed")
-        return BindMount(named(host), os.path.normpath(ctr), readonly, chown)
+        # podman mounts volumes nosuid,nodev unless suid/dev say otherwise (host paths: as they are)
+        attrs += [a for a in ("nosuid", "nodev") if a[2:] not in seen]
+        return BindMount(named(host), ctr, readonly, chown, volume=host, copy=copy, attrs=tuple(attrs),
+                         propagation=propagation)
     host = os.path.abspath(host)
     if not os.path.exists(host):
         raise UsageError(f"volume source {host}: no such file or directory")
-    return BindMount(host, os.path.normpath(ctr), readonly, chown)
+    return BindMount(host, ctr, readonly, chown, attrs=tuple(attrs), propagation=propagation)
+
+
+_TMPFS_FLAGS = ("rw", "ro", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "noatime")
+_TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks")
+_PROPAGATION = ("private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable")
 
 
 def parse_tmpfs(value: str) -> TmpfsMount:
+    """--tmpfs PATH[:OPTS], podman's options: rw/ro, [no]exec, [no]suid, [no]dev,
+    noatime, size=, mode=, uid=, gid=, nr_inodes=; propagation modes are
+    accepted (rl's mount namespace is private). nosuid and nodev unless
+    overridden, as podman."""
     target, _, opts = value.partition(":")
     if not target.startswith("/"):
         raise UsageError(f"invalid --tmpfs {value!r}: the path must be absolute")
-    return TmpfsMount(os.path.normpath(target), opts or "rw,noexec,nosuid,nodev")
+    kept = []
+    for opt in filter(None, opts.split(",")):
+        key, eq, val = opt.partition("=")
+        if opt in _TMPFS_FLAGS:
+            kept.append(opt)
+        elif key in _TMPFS_DATA and eq and val:
+            if key == "mode" and not all(c in "01234567" for c in val):
+                raise UsageError(f"invalid --tmpfs {value!r}: mode={val} is not an octal mode", hint="e.g. mode=0700")
+            kept.append(opt)
+        elif opt in _PROPAGATION or opt == "notmpcopyup":
+            continue
+        else:
+            raise UsageError(f"invalid --tmpfs option {opt!r} in {value!r}",
+                             hint="rw, ro, [no]exec, [no]suid, [no]dev, noatime, size=, mode=, uid=, gid=, nr_inodes=")
+    return TmpfsMount(os.path.normpath(target), options=",".join(kept) if kept else "rw")
 
 
 def parse_entrypoint(value: str) -> list[str]:

@@ -37,6 +37,7 @@ class RunRequest:
     user: str | None = None
     volumes: list[str] = field(default_factory=list)
     tmpfs: list[str] = field(default_factory=list)
+    anon_volumes: list[str] = field(default_factory=list)  # names given to -v /PATH and image VOLUMEs at create
     read_only: bool = False
     init: bool = False
     network: str | None = None
@@ -198,17 +199,59 @@ def create(paths: Paths, req: RunRequest) -> Record:
         networks.load(paths, net.target)  # an unknown network: a clear error now
     cgroups.check(req.resources)  # limits this host cannot enforce fail before any pull
     _keep_id(req)
+    _check_volumes(req)  # bad -v fail before any pull
     from rootless.systemd import runhooks
     runhooks.before_create(paths, req)  # --sdnotify/--cgroups/--cidfile checked, --replace
     ensure_root(paths.root)
     driver = storage.choose(req.storage_driver, paths.root)
     src = _image(paths, req)
     store = Store(paths)
-    rec = store.create(src.ref, req.command, driver, req.name, layers=src.layers, image_config=src.config,
-                       request=asdict(req), image_id=src.image_id, image_name=src.image_name)
+    _anonymous_volumes(paths, req, src.config)
+    try:
+        rec = store.create(src.ref, req.command, driver, req.name, layers=src.layers, image_config=src.config,
+                           request=asdict(req), image_id=src.image_id, image_name=src.image_name)
+    except BaseException:
+        volumes.remove_anonymous(paths, req.anon_volumes)
+        raise
     store.set_state(rec, "created")
     runhooks.after_create(req, rec)  # --cidfile
     return rec
+
+
+def _check_volumes(req: RunRequest) -> None:
+    for v in req.volumes:
+        if options.anonymous_volume(v) is None:
+            options.parse_volume(v, named=_valid_volume_name)
+
+
+def _valid_volume_name(name: str) -> str:
+    if not volumes.valid_name(name):
+        raise UsageError(f"invalid volume name {name!r}",
+                         hint="names start with a letter or digit, then letters, digits, _ . -")
+    return name
+
+
+def _anonymous_volumes(paths: Paths, req: RunRequest, image_config: dict) -> None:
+    """`-v /data` and the image's VOLUME paths (those no -v or --tmpfs covers)
+    become volumes of their own, named now so a restart finds them again; as
+    podman, they go with the container on --rm or rm -v."""
+    taken = {options.anonymous_volume(v) or os.path.normpath(v.split(":")[1]) for v in req.volumes}
+    taken |= {os.path.normpath(t.partition(":")[0]) for t in req.tmpfs}
+    wanted = []
+    for i, v in enumerate(req.volumes):
+        path = options.anonymous_volume(v)
+        if path is not None:
+            wanted.append((i, path))
+    for path in sorted((image_config or {}).get("Volumes") or {}):
+        if path.startswith("/") and os.path.normpath(path) not in taken:
+            wanted.append((None, os.path.normpath(path)))
+    for i, path in wanted:
+        name = volumes.create_anonymous(paths)
+        req.anon_volumes.append(name)
+        if i is None:
+            req.volumes.append(f"{name}:{path}")
+        else:
+            req.volumes[i] = f"{name}:{path}"
 
 
 def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=None) -> int:
@@ -272,6 +315,7 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
     finally:
         if req.rm and hooks is None:  # a monitor removes it after its last restart
             store.remove(rec)
+            volumes.remove_anonymous(paths, req.anon_volumes)
 
 
 def _ports(req: RunRequest, net, image_config: dict, choose: bool = False) -> list:

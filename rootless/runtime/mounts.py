@@ -16,7 +16,8 @@ import stat
 from rootless import linux
 from rootless.linux import Mount
 from rootless.linux import syscalls as linux_sc
-from rootless.runtime.spec import Spec
+from rootless.runtime import copyup
+from rootless.runtime.spec import BindMount, Spec
 
 MASKED_PATHS = ("/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
                 "/proc/scsi", "/proc/timer_list", "/proc/timer_stats", "/proc/interrupts",
@@ -389,9 +390,17 @@ def mount_volumes(fs: Rootfs, spec: Spec) -> None:
     another running container, which can rename and swap symlinks in it
     while this runs (runc's CVE-2021-30465): each target is resolved by fd
     inside the rootfs, mounted through that fd, and checked afterwards."""
+    copyup.prepare_volumes(fs.root, spec)  # new volumes: the image's content, owner and mode, before any mount hides them
     # parents before children, as podman sorts them: /a must not hide /a/b
     for b in sorted(spec.binds, key=lambda b: b.target.rstrip("/").count("/")):
-        fs.bind(b.source, b.target, readonly=b.readonly)
+        make = "dir" if os.path.isdir(b.source) else "file"
+        top = fs.mount(b.target, b.source, None, Mount.BIND | Mount.REC, make=make)
+        try:
+            if b.readonly:
+                linux.mount_setattr(fd_path(top), linux.MOUNT_ATTR_RDONLY, recursive=True)
+            bind_options(fd_path(top), b)
+        finally:
+            os.close(top)
     if spec.readonly:
         # podman's --read-only-tmpfs default: the usual scratch dirs stay writable
         for path in ("/tmp", "/var/tmp", "/run"):
@@ -418,14 +427,31 @@ def mount_volumes(fs: Rootfs, spec: Spec) -> None:
                 os.close(fd)
 
 
-_FLAG_OPTS = {"ro": Mount.RDONLY, "nosuid": NOSUID, "nodev": NODEV, "noexec": NOEXEC}
+_BIND_ATTRS = {"noexec": linux.MOUNT_ATTR_NOEXEC, "nosuid": linux.MOUNT_ATTR_NOSUID, "nodev": linux.MOUNT_ATTR_NODEV}
+_PROPAGATION = {"shared": Mount.SHARED, "slave": Mount.SLAVE, "private": Mount.PRIVATE,
+                "unbindable": Mount.UNBINDABLE}
+
+
+def bind_options(target: str, b: BindMount) -> None:
+    """-v ...:noexec,nosuid,nodev (exec, suid, dev clear them where the source
+    mount allows) and a propagation mode, on the bind just made."""
+    if b.attrs:
+        set_ = sum(_BIND_ATTRS[a] for a in b.attrs if a in _BIND_ATTRS)
+        clear = sum(_BIND_ATTRS["no" + a] for a in b.attrs if "no" + a in _BIND_ATTRS)
+        linux.mount_setattr(target, set_, clear, recursive=True)
+    if b.propagation:
+        name = b.propagation[1:] if b.propagation.startswith("r") else b.propagation
+        linux.mount(None, target, None, _PROPAGATION[name] | (Mount.REC if name != b.propagation else 0))
+
+
+_FLAG_OPTS = {"ro": Mount.RDONLY, "nosuid": NOSUID, "nodev": NODEV, "noexec": NOEXEC, "noatime": Mount.NOATIME}
 _CLEAR_OPTS = {"rw": Mount.RDONLY, "suid": NOSUID, "dev": NODEV, "exec": NOEXEC}
 
 
 def tmpfs_options(options: str) -> tuple[int, str]:
-    """"rw,size=64m,mode=1777,exec" -> (mount flags, data) with podman's
-    defaults noexec,nosuid,nodev unless overridden."""
-    flags = NOSUID | NODEV | NOEXEC
+    """"rw,size=64m,mode=1777,noexec" -> (mount flags, data) with podman's
+    defaults nosuid,nodev unless overridden (podman does not add noexec)."""
+    flags = NOSUID | NODEV
     data = []
     for opt in filter(None, options.split(",")):
         if opt in _FLAG_OPTS:

@@ -15,13 +15,17 @@ class BindMount:
     target: str            # path inside the container
     readonly: bool = False
     chown: bool = False    # :U, the tree is given to the container's user before exec
+    volume: str = ""       # the named (or anonymous) volume's name; "" for a host path
+    copy: bool = True      # a new volume gets the image's content at target (podman; :nocopy opts out)
+    attrs: tuple[str, ...] = ()  # noexec, nosuid, nodev (set) and exec, suid, dev (cleared)
+    propagation: str = ""  # shared, slave, private, r*, unbindable: the bind's propagation
 
 
 @dataclass(frozen=True)
 class TmpfsMount:
     target: str
     idmap: tuple[str, str] | None = None  # fuse-overlayfs uidmapping/gidmapping (keep-id)
-    options: str = "rw,noexec,nosuid,nodev"
+    options: str = "rw,nosuid,nodev"  # podman's --tmpfs defaults (no noexec)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import time
 import zipfile
@@ -41,6 +42,7 @@ pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse]
 
 IMAGE = "debian:bookworm"
 WORKDIR = "/work"
+STDLIB = sysconfig.get_path("stdlib")  # rl's interpreter is this one
 PAYLOAD = '''import posix, sys
 _n = {name!r}
 for _d in ("/marker", {hostmark!r}, ""):
@@ -71,8 +73,9 @@ def interpreter_paths(env: dict) -> list[str]:
     return sorted(out)
 
 
-def plant_dir(dest: Path, hostmark: Path) -> None:
-    """Modules under every name rl's interpreter could import, in dest."""
+def plant_dir(dest: Path, hostmark: Path, package: bool) -> None:
+    """Modules under every name rl's interpreter could import, in dest;
+    with package, a whole `rootless` package too."""
     import rootless
     dest.mkdir(parents=True, exist_ok=True)
     for name in (set(sys.stdlib_module_names) | set(EXTRA_NAMES)) - {"encodings"}:
@@ -81,6 +84,8 @@ def plant_dir(dest: Path, hostmark: Path) -> None:
     enc.mkdir(exist_ok=True)
     for sub in ENCODINGS:
         (enc / f"{sub}.py").write_text(_payload(f"encodings.{sub}", hostmark))
+    if not package:
+        return
     pkg = Path(rootless.__file__).parent
     for src in pkg.rglob("*.py"):
         rel = src.relative_to(pkg.parent)
@@ -97,13 +102,18 @@ def plant_zip(dest: Path, hostmark: Path) -> None:
 
 
 def plant_tree(tree: Path, paths: list[str], hostmark: Path) -> None:
-    """tree mirrors the container's root: copied over it, it plants there."""
+    """tree mirrors the container's root: copied over it, it plants there.
+    The `rootless` package goes where the real one is (the first directory
+    holding it: its submodules are looked up there) and where a relative
+    path would lead (/, the workdir); the other names everywhere."""
+    import rootless
+    home = os.path.dirname(os.path.dirname(os.path.abspath(rootless.__file__)))
     for p in [*paths, "/", WORKDIR, "/root", "/tmp"]:
         dest = tree / p.lstrip("/")
         if p.endswith(".zip"):
             plant_zip(dest, hostmark)
         else:
-            plant_dir(dest, hostmark)
+            plant_dir(dest, hostmark, package=p in (home, "/", WORKDIR, str(REPO)))
 
 
 class World:
@@ -137,6 +147,14 @@ class World:
     def plant_opts(self) -> list[str]:
         return ["-v", f"{self.tree}:/plant:ro", "-v", f"{self.marker}:/marker", "-w", WORKDIR]
 
+    def shared(self, running: bool) -> str:
+        """One running and one exited planted container, for the tests that
+        only read them (or copy into them)."""
+        name = f"p-{'live' if running else 'dead'}"
+        if name not in self.containers:
+            self.planted_container(name, keep_running=running)
+        return name
+
     def planted_container(self, name: str, *, keep_running: bool, extra=()) -> str:
         """A container that copied the planted tree over its own root; left
         running (sleeping) or exited."""
@@ -147,7 +165,7 @@ class World:
         if keep_running:
             self.run(args[0], "-d", *args[1:])
             deadline = time.monotonic() + 120
-            while self.rl.run("exec", name, "test", "-e", "/usr/lib/python3.11/json.py").returncode != 0:
+            while self.rl.run("exec", name, "test", "-e", f"{STDLIB}/json.py").returncode != 0:
                 assert time.monotonic() < deadline, "the container did not plant its files"
                 time.sleep(0.2)
         else:
@@ -200,7 +218,7 @@ def _cid(world, name: str) -> str:
 # ---------------------------------------------------------------- inside the container's namespaces
 
 def test_exec_never_imports_planted_modules(world):
-    name = world.planted_container("p-exec", keep_running=True)
+    name = world.shared(True)
     world.run("exec", name, "true")
     assert world.run("exec", name, "sh", "-c", "exit 3", check=False).returncode == 3
     assert world.run("exec", name, "/no/such/cmd", check=False).returncode == 127
@@ -228,16 +246,16 @@ def test_healthcheck_never_imports_planted_modules(world):
 
 @pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
 def test_cp_from_container_never_imports_planted_modules(world, running, tmp_path):
-    name = world.planted_container(f"p-cpout-{running}", keep_running=running)
+    name = world.shared(running)
     world.run("cp", f"{name}:/etc/hostname", str(tmp_path / "hostname"))
-    world.run("cp", f"{name}:/usr/lib/python3.11", str(tmp_path / "tree"))
+    world.run("cp", f"{name}:{STDLIB}", str(tmp_path / "tree"))
     assert (tmp_path / "tree" / "json.py").is_file()  # copied as data, never run
     world.check()
 
 
 @pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
 def test_cp_into_container_never_imports_planted_modules(world, running, tmp_path):
-    name = world.planted_container(f"p-cpin-{running}", keep_running=running)
+    name = world.shared(running)
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "f.txt").write_text("hello\n")
@@ -248,19 +266,19 @@ def test_cp_into_container_never_imports_planted_modules(world, running, tmp_pat
 
 @pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
 def test_export_never_imports_planted_modules(world, running, tmp_path):
-    name = world.planted_container(f"p-export-{running}", keep_running=running)
+    name = world.shared(running)
     out = tmp_path / "export.tar"
     world.run("export", "-o", str(out), name)
     with tarfile.open(out) as tar:
         names = tar.getnames()
-    assert "usr/lib/python3.11/json.py" in names
+    assert f"{STDLIB.lstrip('/')}/json.py" in names
     assert not [n for n in names if os.path.basename(n).startswith("pwned-")]
     world.check()
 
 
 @pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
 def test_commit_and_diff_never_import_planted_modules(world, running):
-    name = world.planted_container(f"p-commit-{running}", keep_running=running)
+    name = world.shared(running)
     world.run("diff", name)
     world.run("commit", name, f"localhost/planted-commit:{running}".lower())
     world.check()
@@ -285,14 +303,8 @@ def test_detached_runs_and_restarts_never_import_planted_modules(world):
     container again. The planted files are bind-mounted at the interpreter's
     paths here, so that they are there from the container's first instant."""
     opts = ["-v", f"{world.marker}:/marker", "-w", WORKDIR]
-    for i, p in enumerate([*world.paths, WORKDIR]):
-        src = world.tree / p.lstrip("/")
-        if p.endswith(".zip"):
-            continue  # a file: bind-mounted below
-        opts += ["-v", f"{src}:{p}"]
-    for p in world.paths:
-        if p.endswith(".zip"):
-            opts += ["-v", f"{world.tree / p.lstrip('/')}:{p}"]
+    for p in [*world.paths, WORKDIR]:  # directories, and the zip entry as a file
+        opts += ["-v", f"{world.tree / p.lstrip('/')}:{p}"]
     name = "p-restart"
     world.containers.append(name)
     world.run("run", "-d", "--name", name, "--network", "none", "--restart", "on-failure:2", *opts, IMAGE,
@@ -349,7 +361,7 @@ def _host_side(world, tmp_path, name: str, health: bool):
     shared.mkdir()
     # the CLI as a console script starts it: -P, nothing from the cwd; PYTHONPATH: the checkout and `shared`
     env = {**world.rl.env, "PYTHONPATH": f"{REPO}{os.pathsep}{shared}"}
-    stdlib = world.tree / next(p for p in world.paths if p.endswith("python3.11")).lstrip("/")
+    stdlib = world.tree / STDLIB.lstrip("/")
     script = ("while [ ! -e /shared/go ]; do sleep 0.05; done; cp -a /plant/. /shared/ && cp -a /plant/. /src/ && "
               + ("touch /shared/planted && exec sleep 100000" if health else "exit 0"))
     extra = ["--health-cmd", "test -e /shared/planted && touch /shared/ran-$$", "--health-interval", "0.5s"] \

@@ -37,6 +37,48 @@ from rootless.runtime.parent import FORWARDED
 
 STOP_MARK = "stop-requested"   # written by rl stop/kill: no restart after this exit
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_DEPENDENCIES = ("pyroute2", "pyseccomp", "zstandard")
+
+# rl-monitor's way back into Python (`resume`, `health`): an isolated
+# interpreter (-I: neither its cwd, PYTHONPATH, the user's site-packages nor
+# any PYTHON* variable counts) started in /, which takes the rootless package
+# from the directory this process has it from (its first argument, a JSON
+# list: that directory, then those of rl's dependencies, appended after the
+# interpreter's own paths so that they shadow nothing). Nothing on a path
+# another user or a container could write is imported, and a checkout run
+# with PYTHONPATH (the tests) or a pip-installed rl both work.
+_BOOT = ("import sys, json, runpy, importlib.machinery as m, importlib.util as u\n"
+         "roots = json.loads(sys.argv.pop(1))\n"
+         "spec = m.PathFinder.find_spec('rootless', roots[:1])\n"
+         "mod = u.module_from_spec(spec)\n"
+         "sys.modules['rootless'] = mod\n"
+         "spec.loader.exec_module(mod)\n"
+         "sys.path.extend(r for r in roots if r not in sys.path)\n"
+         "runpy.run_module('rootless.containers.monitor_main', run_name='__main__', alter_sys=True)\n")
+
+
+def _import_roots() -> list[str]:
+    """Where this process finds rootless, then rl's dependencies."""
+    import importlib.util
+    roots = [_PACKAGE_PARENT]
+    for name in _DEPENDENCIES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.origin or not os.path.isabs(spec.origin):
+            continue
+        where = os.path.dirname(spec.origin)
+        if spec.submodule_search_locations is not None:  # a package: its parent directory
+            where = os.path.dirname(where)
+        if where not in roots:
+            roots.append(where)
+    return roots
+
+
+def python_entry() -> list[str]:
+    """The command line of `monitor_main` (append resume/health and its arguments)."""
+    return [sys.executable, "-I", "-c", _BOOT, json.dumps(_import_roots())]
 
 
 def _short_path(path: str) -> tuple[int, str]:
@@ -304,7 +346,7 @@ class Monitor:
 
     def _argv(self, ns_pid: int, master: int | None, state_path) -> tuple[list[str], list[int]]:
         """rl-monitor's command line, and the fds it must inherit."""
-        entry = [sys.executable, "-m", "rootless.containers.monitor_main"]
+        entry = python_entry()
         args = [self.binary, "monitor", "--pid", str(ns_pid)]
         keep = [*self.pipes.values()]
         for flag, fd in self.pipes.items():
@@ -352,9 +394,10 @@ class Monitor:
         args, keep = self._argv(ns_pid, master, path)
         for fd in keep:
             os.set_inheritable(fd, True)
-        os.chdir(self.rundir)  # not the CLI's directory: it may be unmounted while the container runs
-        env = dict(os.environ)  # rl run from a checkout: `-m rootless...` must still import from there
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
+        # not the CLI's directory (it may be unmounted while the container runs, and
+        # its files are nobody's to trust), nor one rl or a container writes in
+        os.chdir("/")
+        env = dict(os.environ)
         sys.stdout.flush()
         sys.stderr.flush()
         # what rl-monitor forwards to the container, blocked across the exec: none
@@ -368,8 +411,8 @@ class Monitor:
 
 
 def entry(argv: list[str]) -> int:
-    """`python -m rootless.containers.monitor_main resume STATE STATUS` (the
-    container exited) or `health STATE` (one healthcheck), from rl-monitor."""
+    """`monitor_main resume STATE STATUS` (the container exited) or `health
+    STATE` (one healthcheck), from rl-monitor (see python_entry)."""
     from pathlib import Path
 
     from rootless.config import Paths

@@ -2,7 +2,14 @@
 of the host's addresses and routes; published ports are bound by pasta
 itself in the host's namespace (TCP and UDP, splice-based for loopback
 clients). pasta daemonizes once the namespace is configured, so its
-launcher exiting is the ready signal; its pid comes from --pid."""
+launcher exiting is the ready signal; its pid comes from --pid.
+
+As podman does, pasta gets `--no-map-gw` unless the user opts in with
+`--network pasta:--map-gw` (an rl/podman option, not pasta's: it is taken
+out of the arguments): without it, pasta maps the gateway address to the
+host's loopback, and the container would reach every service the user
+bound to 127.0.0.1 (a database, an IDE's debug port, an agent socket over
+TCP) just by connecting to its default gateway."""
 
 from __future__ import annotations
 
@@ -14,6 +21,15 @@ from rootless import tools
 from rootless.errors import RuntimeSetupError
 
 DNS_FORWARD = "169.254.0.1"   # loopback resolvers of the host are reached through pasta here
+MAP_GW = "--map-gw"           # podman's opt-in: the gateway address reaches the host's loopback
+NO_MAP_GW = "--no-map-gw"
+
+
+def _user_args(args: list[str]) -> list[str]:
+    """The user's pasta options, with the gateway mapping off unless asked for."""
+    if MAP_GW in args:
+        return [a for a in args if a != MAP_GW]
+    return [*args, NO_MAP_GW] if NO_MAP_GW not in args else list(args)
 
 
 def _port_args(ports: list) -> list[str]:
@@ -55,7 +71,7 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Pasta:
     target = ["--netns", str(netns)] if isinstance(netns, str) and not str(netns).isdigit() else [str(netns)]
     args = [exe, "--config-net", "--quiet", "--pid", pidfile, "--dns-forward", DNS_FORWARD,
             "-T", "none", "-U", "none", *(_port_args(ports) or ["-t", "none", "-u", "none"]),
-            *spec.options.get("args", []), *target]
+            *_user_args(list(spec.options.get("args", []))), *target]
     res = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     if res.returncode != 0:
         last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]

@@ -1,10 +1,15 @@
-"""`rl auto-update`: containers labelled io.containers.autoupdate=registry
-(on the container or its image) and started by a systemd unit (the
-PODMAN_SYSTEMD_UNIT label their unit gave them) get their image pulled
+"""`rl auto-update`: containers the user labelled io.containers.autoupdate=registry
+and started by a systemd unit (the PODMAN_SYSTEMD_UNIT label their unit
+gave them) get their image pulled
 again; where the registry has a newer one, their unit is restarted (a --new
 unit creates the container from the new image) and, when the restart fails,
 the old image is tagged back and the unit restarted again (rollback).
-Nothing prints here: the CLI renders the reports."""
+Nothing prints here: the CLI renders the reports.
+
+Only the labels the user put on the container count (`--label`, a unit's
+PODMAN_SYSTEMD_UNIT), never the image's: an image labelled for auto-update
+must not opt itself in, nor name a unit for rl to restart. Unit names reach
+systemctl after `--`, so one starting with `-` is never taken as an option."""
 
 from __future__ import annotations
 
@@ -25,9 +30,19 @@ class Report:
     error: str = ""
 
 
-def _systemctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)
+def _systemctl(verb: str, *units: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(["systemctl", "--user", verb, "--", *units], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def user_labels(rec) -> dict:
+    """The labels set on the container itself (its recorded --label
+    options), without the image's that Record.labels() merges in."""
+    out = {}
+    for item in (rec.request or {}).get("label") or []:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
 
 
 def candidates(paths) -> list:
@@ -36,7 +51,7 @@ def candidates(paths) -> list:
     store = Store(paths)
     out = []
     for rec in store.all():
-        lab = rec.labels()
+        lab = user_labels(rec)
         policy = lab.get(LABEL)
         if policy not in ("registry", "image") or not lab.get("PODMAN_SYSTEMD_UNIT"):
             continue

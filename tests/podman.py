@@ -1,15 +1,23 @@
 """Rootless podman, the oracle for differential tests: the same invocation
 through rl and podman, comparing what a user observes.
 
-Each test gets podman on a throw-away store under its tmp dir, with runc and
-native overlay storage (without driver=overlay podman silently uses vfs).
-Where podman is not installed the test skips locally and fails in CI, like
+Each test gets podman on a throw-away store under its own tmp dir: its own
+HOME and XDG dirs (no ~/.config/containers of the test user is read),
+--root and a short --runroot (podman refuses one over 50 characters; rootless
+podman 4.3 ignores CONTAINERS_STORAGE_CONF, so the store is named on the
+command line), runc, and native overlay storage unless asked otherwise
+(without driver=overlay podman silently uses vfs). Its rootless pause
+process is killed by pid at teardown and its subordinate-ID files are
+reclaimed from inside a user namespace.
+
+Where podman is not installed a test skips locally and fails in CI, like
 every other missing prerequisite (helpers/setup-host installs it)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,40 +28,51 @@ from tests.conftest import IN_CI
 
 
 class Podman:
-    def __init__(self, base: Path, registries_conf: str | None = None):
+    def __init__(self, base: Path, driver: str = "overlay"):
         self.base = base
-        for d in ("storage", "config/containers"):
+        for d in ("home", "config/containers", "data", "run", "root"):
             (base / d).mkdir(parents=True, exist_ok=True)
-        self.runroot = tempfile.mkdtemp(prefix="podman-", dir="/tmp")  # podman wants it under 50 characters
-        # rootless podman 4.3 ignores CONTAINERS_STORAGE_CONF: the store is named on the command line
-        (base / "config/containers/storage.conf").write_text('[storage]\ndriver = "overlay"\n')
-        self.env = dict(os.environ, XDG_CONFIG_HOME=str(base / "config"))
-        self.env.pop("PYTHONPATH", None)
-        if registries_conf:
-            self.env["CONTAINERS_REGISTRIES_CONF"] = registries_conf
-        self.argv = [shutil.which("podman") or "podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs",
-                     "--events-backend", "file", "--storage-driver", "overlay",
-                     "--root", str(base / "storage"), "--runroot", self.runroot]
+        (base / "run").chmod(0o700)
+        (base / "config/containers/storage.conf").write_text(f'[storage]\ndriver = "{driver}"\n')
+        self.runroot = Path(tempfile.mkdtemp(prefix="rlpm", dir="/tmp"))
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("CONTAINERS_", "XDG_")) and k != "PYTHONPATH"}
+        self.env.update(HOME=str(base / "home"), XDG_CONFIG_HOME=str(base / "config"),
+                        XDG_DATA_HOME=str(base / "data"), XDG_RUNTIME_DIR=str(base / "run"))
+        self.argv = [shutil.which("podman") or "podman", "--root", str(base / "root"),
+                     "--runroot", str(self.runroot), "--storage-driver", driver,
+                     "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
 
-    def run(self, *args: str, input: str | None = None, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    def run(self, *args: str, input: str | bytes | None = None, timeout: float = 300, **kw):
         env = {**self.env, **kw.pop("env", {})}
-        return subprocess.run([*self.argv, *args], env=env, input=input, capture_output=True, text=True,
-                              timeout=timeout, **kw)
+        text = not isinstance(input, bytes)
+        return subprocess.run([*self.argv, *args], input=input, capture_output=True, text=text,
+                              env=env, timeout=timeout, **kw)
 
     def close(self) -> None:
         subprocess.run([*self.argv, "rm", "-af", "-t", "0"], env=self.env, capture_output=True, timeout=120)
-        # overlay storage holds subordinate-ID files: podman removes them itself
-        subprocess.run([*self.argv, "system", "reset", "-f"], env=self.env, capture_output=True, timeout=120)
-        shutil.rmtree(self.runroot, ignore_errors=True)
+        for pidfile in self.base.glob("run/libpod/tmp/pause.pid"):
+            try:
+                os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        from tests.conftest import reclaim
+        reclaim(self.base, self.runroot)
+
+
+def require_podman() -> None:
+    if shutil.which("podman") and os.getuid() != 0:
+        return
+    msg = ("podman is not installed (helpers/setup-host installs it as the oracle for differential tests)"
+           if os.getuid() != 0 else "the comparison is with rootless podman: run as the test user")
+    if IN_CI:
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
 
 
 @pytest.fixture
 def podman(tmp_path: Path):
-    if not shutil.which("podman"):
-        msg = "podman is not installed (helpers/setup-host installs it as the oracle for differential tests)"
-        if IN_CI:
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
+    require_podman()
     p = Podman(tmp_path / "podman")
     yield p
     p.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from typing import List, Optional
 
 import typer
@@ -90,29 +92,79 @@ def network_create(
     print(networks.create(_paths(), name, subnet, gateway, labels).name)
 
 
+def _net_filter(nets, filters: List[str]):
+    """podman's network ls filters: name (regex), id (prefix), driver, label (KEY or KEY=VALUE);
+    one key's values OR together, different keys AND."""
+    import re
+
+    from rootless.errors import UsageError
+    by_key: dict = {}
+    for f in filters:
+        k, eq, v = f.partition("=")
+        if not eq or k not in ("name", "id", "driver", "label", "label!"):
+            raise UsageError(f"invalid filter {f!r}", hint="name=, id=, driver=, label=KEY[=VALUE]")
+        by_key.setdefault(k, []).append(v)
+
+    def label_ok(n, v):
+        key, eq, val = v.partition("=")
+        return key in n.labels and (not eq or n.labels[key] == val)
+    out = []
+    for n in nets:
+        ok = all(any(
+            re.search(v, n.name) if k == "name" else n.id.startswith(v) if k == "id" else
+            n.driver == v if k == "driver" else label_ok(n, v) if k == "label" else not label_ok(n, v)
+            for v in vals) for k, vals in by_key.items())
+        if ok:
+            out.append(n)
+    return out
+
+
 @network_app.command("ls")
+@network_app.command("list")
 def network_ls(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="names only"),
-    format_: Optional[str] = typer.Option(None, "--format", help="json"),
+    format_: Optional[str] = typer.Option(None, "--format", help="json, or a Go template"),
+    filter_: List[str] = typer.Option([], "--filter", "-f", help="name=, id=, driver=, label=KEY[=VALUE]"),
+    noheading: bool = typer.Option(False, "--noheading", "-n", help="no header line"),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="full network IDs"),
 ) -> None:
     """List user networks."""
     import json
 
     from rootless.network import networks
-    nets = networks.all_networks(_paths())
+    nets = _net_filter(networks.all_networks(_paths()), filter_)
     if quiet:
         for n in nets:
             print(n.name)
     elif format_ == "json":
         print(json.dumps([networks.inspect(n) for n in nets], indent=4))
+    elif format_:
+        from rootless.cli.gotemplate import render_rows
+        rows = [{**networks.inspect(n), "Name": n.name, "ID": n.id if no_trunc else n.id[:12],
+                 "Driver": n.driver, "Labels": n.labels, "Created": networks.inspect(n)["created"]}
+                for n in nets]
+        sys.stdout.write(render_rows(format_, rows, names={"ID": "NETWORK ID"}, heading=not noheading))
     else:
-        print(f"{'NETWORK ID':<14}{'NAME':<20}{'DRIVER':<10}SUBNET")
+        if not noheading:
+            print(f"{'NETWORK ID':<14}{'NAME':<20}{'DRIVER':<10}SUBNET")
         for n in nets:
-            print(f"{n.id[:12]:<14}{n.name:<20}{n.driver:<10}{n.subnet}")
+            print(f"{n.id if no_trunc else n.id[:12]:<14}{n.name:<20}{n.driver:<10}{n.subnet}")
+
+
+@network_app.command("exists")
+def network_exists(name: str = typer.Argument(..., metavar="NETWORK")) -> None:
+    """Exit 0 when the network exists, 1 when not."""
+    from rootless.errors import ExitStatus
+    from rootless.network import networks
+    if not networks.exists(_paths(), name):
+        raise ExitStatus(1)
 
 
 @network_app.command("inspect")
-def network_inspect(names: List[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
+def network_inspect(
+    names: List[str] = typer.Argument(..., metavar="NETWORK..."),
+    format_: Optional[str] = typer.Option(None, "--format", "-f", help="json, or a Go template"),
+) -> None:
     """Show networks as JSON (podman's shape)."""
     import json
 
@@ -123,6 +175,10 @@ def network_inspect(names: List[str] = typer.Argument(..., metavar="NETWORK...")
         d = networks.inspect(networks.load(paths, name))
         d["containers"] = _members(paths, name)
         out.append(d)
+    if format_ and format_ != "json":
+        from rootless.cli.gotemplate import render_rows
+        sys.stdout.write(render_rows(format_, out))
+        return
     print(json.dumps(out, indent=4))
 
 

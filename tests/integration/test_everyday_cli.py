@@ -127,3 +127,23 @@ def test_label_without_value_and_restart_checks_match_podman(both):
     print(seen)
     assert seen["rl"] == seen["podman"]
     assert seen["rl"]["labels"] == "|v" and seen["rl"]["restart bogus"] == 125
+
+
+def test_network_ls_inspect_exists_as_podmans(rl, podman):  # noqa: F811
+    """issue 19 item 38 (network inspect --format) and the list calls podman-compose makes."""
+    seen = {}
+    for tool, run in (("rl", rl.run), ("podman", podman.run)):
+        assert run("network", "create", "--label", "proj=a", "neta").returncode == 0
+        assert run("network", "create", "--label", "proj=b", "netb").returncode == 0
+        seen[tool] = {
+            "ls label": run("network", "ls", "--filter", "label=proj=a", "--noheading", "--format", "{{.Name}}").stdout,
+            "ls name": sorted(run("network", "ls", "-q", "--filter", "name=^net").stdout.split()),
+            "inspect fmt": run("network", "inspect", "--format", "{{.Name}} {{.Driver}} {{index .Labels \"proj\"}}",
+                               "netb").stdout,
+            "exists": run("network", "exists", "neta").returncode,
+            "exists missing": run("network", "exists", "nosuch").returncode,
+            "bad filter": run("network", "ls", "--filter", "bogus").returncode,
+        }
+        run("network", "rm", "neta", "netb")
+    print(seen)
+    assert seen["rl"] == seen["podman"]

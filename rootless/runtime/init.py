@@ -50,11 +50,19 @@ def serve(main_pid: int) -> None:
             os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
 
 
+def _field(pid: int, name: bytes) -> list[bytes]:
+    with open(f"/proc/{pid}/status", "rb") as f:
+        return next(line for line in f if line.startswith(name + b":")).split()[1:]
+
+
 def namespace_pid(pid1: int) -> int:
     """Host side: the process whose /proc/PID/ns/* stand for the container's
     namespaces. PID 1 itself, unless it is rl's non-dumpable init, whose ns
     links the user cannot open: then the command it runs, the container's PID
-    2 (the first process PID 1 forked, alive as long as the container)."""
+    2 (the first process PID 1 forked, alive as long as the container), if it
+    is still in the user namespace of PID 1's parent (rl's namespace side):
+    a command that moved into a namespace of its own is not taken for the
+    container."""
     try:
         os.readlink(f"/proc/{pid1}/ns/mnt")
         return pid1
@@ -65,14 +73,10 @@ def namespace_pid(pid1: int) -> int:
     try:
         with open(f"/proc/{pid1}/task/{pid1}/children", "rb") as f:
             children = [int(p) for p in f.read().split()]
-    except OSError:
-        return pid1
-    for child in children:
-        try:
-            with open(f"/proc/{child}/status", "rb") as f:
-                nspid = next(line for line in f if line.startswith(b"NSpid:")).split()
-        except (OSError, StopIteration):
-            continue
-        if nspid[-1] == b"2":
-            return child
+        userns = os.readlink(f"/proc/{int(_field(pid1, b'PPid')[0])}/ns/user")
+        for child in children:
+            if _field(child, b"NSpid")[-1] == b"2" and os.readlink(f"/proc/{child}/ns/user") == userns:
+                return child
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
     return pid1

@@ -279,13 +279,14 @@ def test_init_pid1_hides_host_environment(rlc, rootfs, tmp_path):
     lines = res.stdout.splitlines()
     assert "Permission denied" in lines[0] and lines[1:3] == ["exe-refused", "fd-refused"], lines
     assert lines[4] == "scanned", lines
-    # what rl itself still reaches, through the command (PID 2): cp both ways, top
+    # what rl itself still reaches, through the command (PID 2): cp both ways, top, its network
     (tmp_path / "in.txt").write_text("copied-in\n")
     rlc.run("cp", str(tmp_path / "in.txt"), "initd:/tmp/in.txt", check=True)
     rlc.run("cp", "initd:/tmp/in.txt", str(tmp_path / "back.txt"), check=True)
     assert (tmp_path / "back.txt").read_text() == "copied-in\n"
     top = rlc.run("top", "initd", check=True).stdout
     assert "rl-init" in top and "sleep 600" in top, top
+    rlc.run("run", "--rm", "--network", "container:initd", "--rootfs", rootfs, "true", check=True)
 
 
 def test_exec_pipes_keep_streams_status_signals_and_eof(rlc, rootfs):

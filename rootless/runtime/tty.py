@@ -24,7 +24,11 @@ def copy_winsize(src: int, dst: int) -> None:
 
 def _write_all(fd: int, data: bytes) -> None:
     while data:
-        n = os.write(fd, data)
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:  # a non-blocking fd rl inherited: wait, do not drop
+            select.select([], [fd], [])
+            continue
         data = data[n:]
 
 
@@ -129,9 +133,8 @@ class Pipes:
                 except InterruptedError:
                     continue
                 for fd in ready:
-                    if fd in outs:
-                        if not self._copy(fd, outs):
-                            del outs[fd]
+                    if fd in outs and not self._copy(fd, outs):
+                        del outs[fd]
                 if src is not None and src in ready:
                     try:
                         pending = os.read(src, 65536)
@@ -166,17 +169,17 @@ class Pipes:
             self.host = tuple(fd for fd in self.host if fd != self.stdin_w)
             self.stdin_w = None
 
-    @staticmethod
-    def _copy(fd: int, outs: dict) -> bool:
-        """One read from fd to its destination; False at end of file. A
-        destination that is gone (EPIPE) is not written to again."""
+    def _copy(self, fd: int, outs: dict) -> bool:
+        """One read from fd to its destination; False when done with fd. A
+        destination that is gone (EPIPE: `rl run ... | head`) closes fd, so
+        the container's next write fails as it would on that pipe itself."""
         data = os.read(fd, 65536)
         if not data:
             return False
-        dst = outs[fd]
-        if dst is not None:
-            try:
-                _write_all(dst, data)
-            except OSError:
-                outs[fd] = None  # keep draining: the container must not block on a full pipe
+        try:
+            _write_all(outs[fd], data)
+        except OSError:
+            os.close(fd)
+            self.host = tuple(h for h in self.host if h != fd)
+            return False
         return True

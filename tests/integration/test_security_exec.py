@@ -302,6 +302,11 @@ def test_exec_pipes_keep_streams_status_signals_and_eof(rlc, rootfs):
     res = rlc.run("exec", "box", "sh", "-c", "umask; : > /tmp/f; stat -c %a /tmp/f",
                   preexec_fn=lambda: os.umask(0o077))
     assert res.stdout.split() == ["0022", "644"], res.stderr
+    # a reader that goes away: the command gets SIGPIPE, as on that pipe itself
+    proc = rlc.popen("exec", "box", "yes", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"y\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 128 + signal.SIGPIPE
     for sig, code in ((signal.SIGTERM, 9), (signal.SIGINT, 8)):
         proc = rlc.popen("exec", "box", "sh", "-c",
                          f"trap 'echo got-{sig.name}; exit {code}' {sig.name[3:]}; echo ready; "

@@ -275,15 +275,16 @@ def top(paths, name: str) -> None:
 def _members(pid1: int) -> list[int]:
     """Every process in PID 1's PID namespace: its descendants and what exec
     started (whose parent may live outside), found by the namespace itself."""
-    try:
-        ns = os.readlink(f"/proc/{pid1}/ns/pid")
+    from rootless.runtime.init import namespace_pid
+    try:  # rl's built-in init is non-dumpable: its ns links are closed to us, not its command's
+        ns = os.readlink(f"/proc/{namespace_pid(pid1)}/ns/pid")
     except OSError:
         return [pid1]
-    out = []
+    out = [pid1]
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if os.readlink(f"/proc/{name}/ns/pid") == ns:
+                if os.readlink(f"/proc/{name}/ns/pid") == ns and int(name) != pid1:
                     out.append(int(name))
             except OSError:
                 continue

@@ -37,6 +37,8 @@ def _container(store: Store, rec: Record) -> int | None:
 
 def _join(pid: int, mount: bool) -> None:
     from rootless import linux
+    from rootless.runtime.init import namespace_pid
+    pid = namespace_pid(pid)  # rl's built-in init is non-dumpable: its /proc/1/ns is closed to us
     for name, flag in (("user", linux.Clone.NEWUSER), ("mnt", linux.Clone.NEWNS)):
         if name == "mnt" and not mount:
             continue

@@ -344,7 +344,8 @@ def _join_target(store: Store, net) -> int | None:
     if st.get("state") != "running" or not st.get("pid"):
         raise ContainerError(f"container {target.name} is not running",
                              hint=f"--network container:{net.target} joins a running container's network")
-    return int(st["pid"])
+    from rootless.runtime.init import namespace_pid
+    return namespace_pid(int(st["pid"]))  # its PID 2 when PID 1 is rl's non-dumpable init
 
 
 def run(paths: Paths, req: RunRequest) -> int:

@@ -69,6 +69,7 @@ _SYSCALL_NR = {
 }[platform.machine()]
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_CAPBSET_READ = 23
@@ -188,6 +189,33 @@ def set_no_new_privs() -> None:
 
 def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def set_dumpable(on: bool) -> None:
+    """Off: /proc/PID/{environ,mem,fd,exe,ns} and ptrace refused to anyone
+    without CAP_SYS_PTRACE in the user namespace the process was exec'd in
+    (a host process's: the host's), until the next execve. runc's nsexec does
+    this before joining a container's namespaces."""
+    prctl(PR_SET_DUMPABLE, 1 if on else 0)
+
+
+def blank_exec_strings(title: str) -> None:
+    """Zero the environment strings the kernel placed at execve (what
+    /proc/PID/environ reads) and write title over the argument strings (what
+    /proc/PID/cmdline and ps read), as setproctitle does; libc's environ is
+    emptied too. Python's own copies (os.environ, sys.argv) are untouched.
+    Reads /proc/self/stat: call it where /proc is one rl mounted or the host's."""
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    # fields 48-51 (arg_start, arg_end, env_start, env_end); this list starts at field 3
+    arg_start, arg_end, env_start, env_end = (int(x) for x in fields[45:49])
+    _libc.clearenv()
+    if 0 < env_start < env_end:
+        ctypes.memset(env_start, 0, env_end - env_start)
+    if 0 < arg_start < arg_end:
+        raw = title.encode()[:arg_end - arg_start - 1]
+        ctypes.memset(arg_start, 0, arg_end - arg_start)
+        ctypes.memmove(arg_start, raw, len(raw))
 
 
 # --- capabilities ---------------------------------------------------------

@@ -13,7 +13,7 @@
     mounts.py    /proc, /dev, /sys, volumes, tmpfs, masked/read-only paths
     security.py  podman's capabilities and seccomp profile, no_new_privs
     users.py     --user against the container's own passwd/group
-    tty.py       -t: raw host terminal, window size
-    init.py      --init's fallback PID 1 when no catatonit/tini-static
+    tty.py       -t: raw host terminal, window size; without -t the pipes rl relays
+    init.py      --init's fallback PID 1 when no catatonit/tini-static (non-dumpable)
     userns.py, idmap.py  the user namespace primitive and subordinate-ID maths
 """

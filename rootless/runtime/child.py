@@ -170,6 +170,7 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> 
     if spec.init:
         path, args = mounts.INIT_PATH, [mounts.INIT_PATH, "--", *spec.args]
     elif spec.own_init:
+        init.prepare()  # before the command exists: rl's Python stays PID 1, it must expose nothing
         main_pid = os.fork()
         if main_pid:
             os.close(io.err_w)  # the command (our child) reports its own exec failure

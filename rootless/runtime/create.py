@@ -128,14 +128,21 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
     fwd = _Forwarder(with_winch=not spec.terminal)
     net = None
     pid = None
+    stdio, pipes = opts.stdio, None
+    if stdio is None and not spec.terminal:  # never rl's own fds (a terminal): pipes rl relays
+        pipes = tty.Pipes(spec.stdin)
+        stdio = pipes.child
     try:
         def ns_side() -> int:
             for fd in (err_r, ready_r, pid_r) + ((go_w,) if go_w is not None else ()):
                 os.close(fd)
             if console_host is not None:
                 console_host.close()
-            if opts.stdio is not None:
-                for target, fd in enumerate(opts.stdio):
+            if pipes is not None:
+                for fd in pipes.host:
+                    os.close(fd)
+            if stdio is not None:
+                for target, fd in enumerate(stdio):
                     os.dup2(fd, target)
             try:
                 return parent.main(spec, io, ready_w, pid_w)
@@ -149,6 +156,8 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
         fwd.attach(pid)
         for fd in (err_w, ready_w, pid_w) + ((go_r,) if go_r is not None else ()):
             os.close(fd)
+        if pipes is not None:
+            pipes.close_child()
         if console_ctr is not None:
             console_ctr.close()
         holder = _read_all(ready_r)  # the pid whose network namespace is the container's
@@ -182,6 +191,8 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
         if master is not None:
             tty.pump(master, 0 if spec.stdin else None, 1)
             os.close(master)
+        elif pipes is not None:
+            pipes.relay(pid)
         code = userns.wait_status(pid)
         pid = None
         if opts.cgroup is not None:
@@ -200,4 +211,6 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 pass
         if net is not None:
             net.close()
+        if pipes is not None:
+            pipes.close()
         fwd.restore()

@@ -1,13 +1,23 @@
 """`rl exec`: a new process inside a running container.
 
-    rl (host) --fork--> A: setns user (first: it grants the rights for the
+    rl (host) --fork--> A: non-dumpable, rl's environment and command line
+                           blanked, its own session, only the fds it needs,
+                           setns user (first: it grants the rights for the
                            rest), then mnt, pid, net, uts, ipc, cgroup
                            --fork--> B: a child of A, so inside the container's
                                      PID namespace (setns of a PID namespace
-                                     only applies to children); user lookup,
-                                     workdir, pty, caps/seccomp/no_new_privs, exec
-    A waits for B and exits with its status (or at once with -d: B is then
-    adopted by the container's PID 1).
+                                     only applies to children); a session of
+                                     its own, user lookup, workdir, pty,
+                                     caps/seccomp/no_new_privs, umask, exec
+    A forwards signals to B, waits for it and exits with its status (or at
+    once with -d: B is then adopted by the container's PID 1).
+
+B is visible in the container until it execs, and is rl's Python: it is
+non-dumpable (from A; the kernel checks CAP_SYS_PTRACE in the host's user
+namespace, which the container never has), so /proc/B/environ, mem, fd and
+exe are refused and it cannot be ptraced. Its stdio are pipes or /dev/null
+(from the host) or, with -t, a pty of the container's devpts: never rl's
+terminal. setsid() leaves the caller's session, so /dev/tty is ENXIO.
 
 Nothing is imported after setns into the mount namespace: the container's
 files would be on sys.path's paths."""
@@ -29,6 +39,10 @@ from rootless.linux import Clone
 from rootless.runtime import child, security, users
 from rootless.runtime.spec import DEFAULT_PATH
 
+# forwarded by A to B (rl forwards them to A: create._Forwarder)
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+             signal.SIGCONT, signal.SIGALRM)
+
 NAMESPACES = (("user", Clone.NEWUSER), ("mnt", Clone.NEWNS), ("pid", Clone.NEWPID), ("net", Clone.NEWNET),
               ("uts", Clone.NEWUTS), ("ipc", Clone.NEWIPC), ("cgroup", Clone.NEWCGROUP))
 
@@ -48,9 +62,12 @@ class ExecSpec:
     seccomp_bpf: bytes | None = None
     no_new_privs: bool = False
     die_with_parent: bool = False  # healthchecks: never outlive the monitor
+    umask: int = 0o022             # podman's for exec, whatever rl's caller has
 
 
 def _open_namespaces(pid: int) -> list[tuple[int, int]]:
+    from rootless.runtime import init
+    pid = init.namespace_pid(pid)
     out = []
     for name, flag in NAMESPACES:
         path = f"/proc/{pid}/ns/{name}"
@@ -66,16 +83,18 @@ def _open_namespaces(pid: int) -> list[tuple[int, int]]:
     return out
 
 
-def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None) -> None:
+def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None, mask) -> None:
     """Process B: already in every namespace. Never returns."""
     code, message = EXIT_RL, "exec failed"
     try:
+        os.setsid()  # never in the caller's session: no controlling terminal, /dev/tty is ENXIO
         for sig in range(1, signal.NSIG):
             if sig not in (signal.SIGKILL, signal.SIGSTOP):
                 try:
                     signal.signal(sig, signal.SIG_DFL)
                 except (OSError, ValueError):
                     pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # A blocked FORWARDED around the fork
         creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"))
         env = dict(spec.env)
         env.setdefault("PATH", DEFAULT_PATH)
@@ -90,17 +109,11 @@ def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None) -> None:
             socket.send_fds(console, [b"p"], [master])
             os.close(master)
             console.close()
-            os.setsid()
             fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
             for fd in (0, 1, 2):
                 os.dup2(slave, fd)
             os.close(slave)
-        elif spec.detach:
-            os.setsid()
-        if not spec.stdin and not spec.terminal:
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, 0)
-            os.close(null)
+        os.umask(spec.umask)
         security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
                        added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
         if not spec.die_with_parent:
@@ -125,12 +138,17 @@ def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None) -> None:
 
 
 def spawn(target: int, spec: ExecSpec, stdio: tuple[int, int, int] | None = None) -> tuple[int, int | None]:
-    """Start spec's command in the container whose PID 1 is `target`.
-    Returns (pid of A, pty master or None) once the command has exec'd;
+    """Start spec's command in the container whose PID 1 is `target`, with
+    stdio (pipes, /dev/null: /dev/null for all three when None) as its fds 0,
+    1, 2. Returns (pid of A, pty master or None) once the command has exec'd;
     raises RlError (126/127/125) when it could not. A's exit status is the
-    command's."""
+    command's; signals sent to A reach the command."""
     nsfds = _open_namespaces(target)
     err_r, err_w = os.pipe()
+    null = None
+    if stdio is None:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        stdio = (null, null, null)
     console_host = console_ctr = None
     if spec.terminal:
         console_host, console_ctr = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -138,26 +156,44 @@ def spawn(target: int, spec: ExecSpec, stdio: tuple[int, int, int] | None = None
     if a == 0:
         code = EXIT_RL
         try:
+            # before anything of the container can reach us: no /proc/PID/environ,
+            # mem, fd, exe or ptrace for it, and nothing of rl's environment to read
+            linux.set_dumpable(False)
+            linux.blank_exec_strings("rl-exec")
+            linux.set_name("rl-exec")
+            os.setsid()  # keyboard signals go to rl only, which forwards them once
             os.close(err_r)
             if console_host is not None:
                 console_host.close()
             if spec.die_with_parent:
                 linux.set_pdeathsig(signal.SIGKILL)
-            if stdio is not None:
-                for target_fd, fd in enumerate(stdio):
-                    os.dup2(fd, target_fd)
+            moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
+            for target_fd, fd in enumerate(moved):
+                os.dup2(fd, target_fd)
+            keep = {err_w, *(fd for fd, _ in nsfds)} | ({console_ctr.fileno()} if console_ctr else set())
+            linux.close_fds_except(keep)  # rl's other fds (the relay's ends, locks) stay with rl
             for fd, flag in nsfds:
                 linux.setns(fd, flag)
                 os.close(fd)
             sys.meta_path.clear()  # the container's files are where sys.path points now
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
             b = os.fork()
             if b == 0:
-                _inside(spec, err_w, console_ctr)
+                _inside(spec, err_w, console_ctr, mask)
             os.close(err_w)
             if console_ctr is not None:
                 console_ctr.close()
             if spec.detach:
                 os._exit(0)
+
+            def forward(sig, _frame):
+                try:
+                    os.kill(b, sig)
+                except ProcessLookupError:
+                    pass
+            for sig in FORWARDED:
+                signal.signal(sig, forward)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             while True:
                 try:
                     _, status = os.waitpid(b, 0)
@@ -173,6 +209,8 @@ def spawn(target: int, spec: ExecSpec, stdio: tuple[int, int, int] | None = None
     for fd, _ in nsfds:
         os.close(fd)
     os.close(err_w)
+    if null is not None:
+        os.close(null)
     from rootless.runtime.create import _setup_error, collect_start
     if console_host is not None:
         console_ctr.close()
@@ -184,10 +222,29 @@ def spawn(target: int, spec: ExecSpec, stdio: tuple[int, int, int] | None = None
 
 
 def run(target: int, spec: ExecSpec) -> int:
-    """Attached exec: the command's exit status."""
+    """Attached exec: the command's exit status. Its stdio are a pty (-t,
+    pumped to rl's terminal) or pipes rl relays; rl's own fds never reach it.
+    SIGINT, SIGTERM... sent to rl are forwarded to the command."""
     from rootless.runtime import tty, userns
-    pid, master = spawn(target, spec)
-    if master is not None:
-        tty.pump(master, 0 if spec.stdin else None, 1)
-        os.close(master)
-    return userns.wait_status(pid)
+    from rootless.runtime.create import _Forwarder
+    fwd = _Forwarder(with_winch=False)
+    pipes = None
+    try:
+        if spec.terminal:
+            pid, master = spawn(target, spec)
+            fwd.attach(pid)
+            tty.pump(master, 0 if spec.stdin else None, 1)
+            os.close(master)
+        else:
+            pipes = tty.Pipes(spec.stdin)
+            try:
+                pid, _ = spawn(target, spec, pipes.child)
+            finally:
+                pipes.close_child()
+            fwd.attach(pid)
+            pipes.relay(pid)
+        return userns.wait_status(pid)
+    finally:
+        if pipes is not None:
+            pipes.close()
+        fwd.restore()

@@ -24,7 +24,11 @@ def copy_winsize(src: int, dst: int) -> None:
 
 def _write_all(fd: int, data: bytes) -> None:
     while data:
-        n = os.write(fd, data)
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:  # a non-blocking fd rl inherited: wait, do not drop
+            select.select([], [fd], [])
+            continue
         data = data[n:]
 
 
@@ -70,3 +74,112 @@ def pump(master: int, stdin_fd: int | None, stdout_fd: int = 1) -> None:
             termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
         if old_winch is not None:
             signal.signal(signal.SIGWINCH, old_winch)
+
+
+class Pipes:
+    """Without -t the container's stdio are pipes rl relays (conmon's way),
+    never rl's own fds: a terminal handed over would let the container ioctl
+    it (TIOCSTI, tcsetattr) or, in the caller's session, open /dev/tty.
+    stdin is a pipe only with -i, else /dev/null. `child` goes to the
+    container's 0, 1, 2; close_child() once it has them."""
+
+    def __init__(self, stdin: bool):
+        self.stdin_w = None
+        if stdin:
+            in_r, self.stdin_w = os.pipe()
+        else:
+            in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self.out_r, out_w = os.pipe()
+        self.err_r, err_w = os.pipe()
+        self.child = (in_r, out_w, err_w)
+        self.host = tuple(fd for fd in (self.stdin_w, self.out_r, self.err_r) if fd is not None)
+
+    def close_child(self) -> None:
+        for fd in self.child:
+            os.close(fd)
+        self.child = ()
+
+    def close(self) -> None:
+        self.close_child()
+        for fd in self.host:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.host = ()
+
+    def relay(self, pid: int, stdin_fd: int = 0, stdout_fd: int = 1, stderr_fd: int = 2) -> None:
+        """Copy rl's stdin to the container and its output to rl's stdout and
+        stderr until process pid (the child holding the container) exits, then
+        what is left in the pipes. stdin's end of file closes the container's."""
+        pidfd = os.pidfd_open(pid)
+        outs = {self.out_r: stdout_fd, self.err_r: stderr_fd}
+        src = stdin_fd if self.stdin_w is not None else None
+        pending = b""
+        try:
+            if src is not None:
+                os.fstat(src)
+        except OSError:  # rl was started with its stdin closed: an empty input
+            src = None
+            self._close_stdin()
+        if self.stdin_w is not None:
+            os.set_blocking(self.stdin_w, False)
+        try:
+            while True:
+                readers = [pidfd, *outs] + ([src] if src is not None and not pending else [])
+                writers = [self.stdin_w] if pending else []
+                try:
+                    ready, writable, _ = select.select(readers, writers, [])
+                except InterruptedError:
+                    continue
+                for fd in ready:
+                    if fd in outs and not self._copy(fd, outs):
+                        del outs[fd]
+                if src is not None and src in ready:
+                    try:
+                        pending = os.read(src, 65536)
+                    except OSError:
+                        pending = b""
+                    if not pending:
+                        src = None
+                        self._close_stdin()
+                if writable:
+                    try:
+                        pending = pending[os.write(self.stdin_w, pending):]
+                    except BlockingIOError:
+                        pass
+                    except OSError:  # the container closed its stdin
+                        pending, src = b"", None
+                        self._close_stdin()
+                if pidfd in ready:
+                    break
+            for fd in list(outs):  # what was written before the exit
+                os.set_blocking(fd, False)
+                try:
+                    while self._copy(fd, outs):
+                        pass
+                except BlockingIOError:
+                    pass
+        finally:
+            os.close(pidfd)
+
+    def _close_stdin(self) -> None:
+        if self.stdin_w is not None:
+            os.close(self.stdin_w)
+            self.host = tuple(fd for fd in self.host if fd != self.stdin_w)
+            self.stdin_w = None
+
+    def _copy(self, fd: int, outs: dict) -> bool:
+        """One read from fd to its destination; False when done with fd. A
+        destination that is gone (EPIPE: `rl run ... | head`) closes fd, so
+        the container's next write fails as it would on that pipe itself."""
+        data = os.read(fd, 65536)
+        if not data:
+            return False
+        try:
+            _write_all(outs[fd], data)
+        except OSError:
+            os.close(fd)
+            self.host = tuple(h for h in self.host if h != fd)
+            return False
+        return True

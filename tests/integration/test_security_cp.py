@@ -157,14 +157,21 @@ def test_cp_rename_exchange_race_cannot_redirect_write(rlc, rootfs, tmp_path):
 def test_cp_to_container_never_reads_host_file_through_planted_symlink(rlc, rootfs, tmp_path):
     """The source is a volume the container shares: while the host copies
     vol/src into the container, the container swaps vol/src/fNN with a symlink
-    to the user's secret, for 32 files at once. The secret must never reach
+    to the user's secret (16 files), and vol/src/d with a symlink to a host
+    directory holding files of the same names. The secret must never reach
     the container."""
     secret = tmp_path / "id_rsa"
     secret.write_text("HOSTSECRET" + "s" * 53 + "\n")  # the size of the file it is swapped with
+    hostdir = tmp_path / "hostdir"
+    hostdir.mkdir()
     vol = tmp_path / "vol"
-    (vol / "src").mkdir(parents=True)
-    files = [(f"/vol/src/f{k:02}", f"/vol/l{k:02}") for k in range(32)]
-    _racer(rlc, rootfs, "racer", vol, [(secret, False, files)], prep="mkdir /got")
+    (vol / "src" / "d").mkdir(parents=True)
+    for k in range(16):  # the same names on both sides: a read through the symlink finds them all
+        (hostdir / f"k{k:02}").write_text(secret.read_text())
+        (vol / "src" / "d" / f"k{k:02}").write_text("x" * 63 + "\n")
+    files = [(f"/vol/src/f{k:02}", f"/vol/l{k:02}") for k in range(16)]
+    _racer(rlc, rootfs, "racer", vol, [(secret, False, files), (hostdir, True, [("/vol/src/d", "/vol/ld")])],
+           prep="mkdir /got")
     for i in range(ROUNDS):
         rlc.run("cp", str(vol / "src"), f"racer:/got/{i}")
     res = rlc.run("exec", "racer", "sh", "-c", "grep -rl HOSTSECRET /got || true", check=True)

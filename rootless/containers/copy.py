@@ -60,9 +60,10 @@ def _mount_rootfs(rec: Record, store: Store) -> None:
     os.chdir("/")
 
 
-def _side(store: Store, rec: Record, pid: int | None, in_container: bool, body, close_fd: int | None = None) -> int:
+def _side(store: Store, rec: Record, pid: int | None, in_container: bool, body, close_fd: int | None = None,
+          err_fd: int = 2) -> int:
     """Fork a process that enters the right namespaces and runs body();
-    returns its pid (exit 0 on success, 125 with the message on stderr).
+    returns its pid (exit 0 on success, 125 with the message on err_fd).
     close_fd: the other side's end of the pipe (held here, it would hide EOF)."""
     def main() -> int:
         if close_fd is not None:
@@ -83,7 +84,7 @@ def _side(store: Store, rec: Record, pid: int | None, in_container: bool, body, 
                 _join(pid, in_container)
                 code = main()
             except BaseException as e:  # noqa: BLE001 - a forked child must never return
-                _say(e)
+                _say(e, err_fd)
             finally:
                 os._exit(code)
         return child
@@ -94,17 +95,42 @@ def _side(store: Store, rec: Record, pid: int | None, in_container: bool, body, 
         try:
             return main()
         except BaseException as e:  # noqa: BLE001
-            _say(e)
+            _say(e, err_fd)
             return 125
     return userns.fork_userns(userns.user_mappings(), guarded, more_flags=Clone.NEWNS)
 
 
-def _say(e: BaseException) -> None:
+def _sides(store: Store, rec: Record, pid: int | None, sides) -> str | None:
+    """Run each (in_container, body, close_fd) side and wait for all; the
+    first failing side's message (the one that failed first in the stream:
+    the producer's, before a consumer's "unexpected end"), or None. The
+    user sees that one line, not one per process."""
+    started = []
+    for in_container, body, close_fd in sides:
+        r, w = os.pipe()
+        started.append((_side(store, rec, pid, in_container, body, close_fd=close_fd, err_fd=w), r))
+        os.close(w)
+    for _, _, close_fd in sides:
+        if close_fd is not None:
+            os.close(close_fd)
+    from rootless.runtime import userns
+    failed = []
+    for child, r in started:
+        code = userns.wait_status(child)
+        with os.fdopen(r, "rb") as f:
+            msg = f.read(8192).decode(errors="replace").strip()
+        if code:
+            failed.append(msg or f"exit status {code}")
+    # a producer whose reader gave up only says "Broken pipe": the reader's reason is the one
+    return next((m for m in failed if "Broken pipe" not in m), failed[0] if failed else None)
+
+
+def _say(e: BaseException, fd: int = 2) -> None:
     msg = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
     if isinstance(e, OSError) and e.filename:
         msg = f"{e.filename}: {msg}"
     try:
-        os.write(2, f"Error: {msg}\n".encode())
+        os.write(fd, (msg if fd != 2 else f"Error: {msg}\n").encode()[:4096])
     except OSError:
         pass
 
@@ -462,7 +488,9 @@ def _wait(pids: list[int]) -> int:
 
 
 def cp(paths: Paths, src: str, dst: str) -> None:
-    """`rl cp CTR:PATH HOSTPATH` or `rl cp HOSTPATH CTR:PATH`."""
+    """`rl cp CTR:PATH HOSTPATH` or `rl cp HOSTPATH CTR:PATH`; `-` as the
+    host side is a tar stream on stdout (of CTR:PATH) or from stdin
+    (extracted into the directory CTR:PATH), as podman."""
     (sname, spath), (dname, dpath) = _split(src), _split(dst)
     if (sname is None) == (dname is None):
         raise UsageError("cp copies between a container and the host",
@@ -470,6 +498,8 @@ def cp(paths: Paths, src: str, dst: str) -> None:
     store = Store(paths)
     rec = store.lookup(sname or dname)
     pid = _container(store, rec)
+    if dst == "-" or src == "-":
+        return _cp_stream(store, rec, pid, spath if dst == "-" else dpath, dst == "-", f"{src} {dst}")
     if dname is None:
         dpath = os.path.abspath(dpath)
     else:
@@ -489,12 +519,25 @@ def cp(paths: Paths, src: str, dst: str) -> None:
         if dname is not None and os.path.isdir(dpath):  # decided inside the container
             dest_dir, rename = dpath, None
         _consume(dest_dir, rename, r)()
-    producer = _side(store, rec, pid, sname is not None, _produce(spath, w, base), close_fd=r)
-    consumer = _side(store, rec, pid, dname is not None, consumer_body, close_fd=w)
-    os.close(r)
-    os.close(w)
-    if _wait([producer, consumer]):
-        raise ContainerError(f"cp {src} {dst} failed (see the message above)")
+    err = _sides(store, rec, pid, [(sname is not None, _produce(spath, w, base), r),
+                                   (dname is not None, consumer_body, w)])
+    if err:
+        raise ContainerError(f"cp {src} {dst}: {err}")
+
+
+def _cp_stream(store: Store, rec: Record, pid: int | None, path: str, out: bool, what: str) -> None:
+    if out:
+        if os.isatty(1):
+            raise UsageError("refusing to write a tar archive to a terminal", hint="redirect stdout")
+        sys.stdout.flush()
+        base = os.path.basename(path.rstrip("/")) or "."
+        err = _sides(store, rec, pid, [(True, _produce(path, 1, base), None)])  # the child's own fd 1
+    else:
+        if os.isatty(0):
+            raise UsageError("refusing to read a tar archive from a terminal", hint="redirect stdin")
+        err = _sides(store, rec, pid, [(True, _consume(path, None, 0), None)])
+    if err:
+        raise ContainerError(f"cp {what}: {err}")
 
 
 def export(paths: Paths, name: str, out_fd: int) -> None:

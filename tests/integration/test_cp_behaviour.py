@@ -48,10 +48,11 @@ def test_cp_dash_streams_a_tar_archive_both_ways(files, tmp_path):
         tar.addfile(ti, io.BytesIO(b"new\n"))
     res = files.run("cp", "-", "files:/data", input=buf.getvalue(), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "-").exists()
     assert files.run("exec", "files", "cat", "/data/in/x", check=True).stdout == "new\n"
     # the destination of a stream is a directory that exists
     res = files.run("cp", "-", "files:/data/sub/f", input=buf.getvalue())
-    assert res.returncode == 125 and "Not a directory" in res.stderr, res.stderr
+    assert res.returncode == 125 and b"Not a directory" in res.stderr, res.stderr
 
 
 def _dir(name: str) -> tarfile.TarInfo:

@@ -439,9 +439,21 @@ def diff(container: str = typer.Argument(...),
 
 
 @app.command("commit")
-def commit(container: str = typer.Argument(...), image: Optional[str] = typer.Argument(None),
+def commit(container: Optional[str] = typer.Argument(None, metavar="CONTAINER"),
+           image: Optional[str] = typer.Argument(None),
            message: Optional[str] = typer.Option(None, "--message", "-m"),
-           quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+           quiet: bool = typer.Option(False, "--quiet", "-q"),
+           pause: Optional[str] = typer.Option(None, "--pause", "-p", is_flag=False, flag_value="true",
+                                               help="pause the container while it is read (default true; "
+                                                    "--pause=false reads it running)")) -> None:
     """Save a container's filesystem as a new image (one squashed layer); prints its ID."""
     from rootless.containers import copy
-    print(copy.commit(_paths(), container, image, message))
+    from rootless.errors import UsageError
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if pause is not None and pause.lower() not in words:
+        # a bare --pause/-p took the next word (the container) as its value: podman's
+        # bool flag does not, so give the positionals back their order
+        container, image, pause = pause, container, "true"
+    if container is None:
+        raise UsageError("commit needs a container", hint="rl commit [--pause=false] CONTAINER [IMAGE]")
+    print(copy.commit(_paths(), container, image, message, pause=words[pause.lower()] if pause else True))

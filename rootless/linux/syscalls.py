@@ -305,25 +305,3 @@ def set_name(name: str) -> None:
     buf = ctypes.create_string_buffer(name.encode()[:15])
     _call(_libc.prctl, "prctl(PR_SET_NAME)", None, ctypes.c_int(PR_SET_NAME), buf, ctypes.c_ulong(0),
           ctypes.c_ulong(0), ctypes.c_ulong(0))
-
-
-# --- openat2: path resolution the kernel confines (rl cp, rl commit) ---------
-RESOLVE_NO_XDEV = 0x01
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
-RESOLVE_BENEATH = 0x08
-_NR_OPENAT2 = 437  # the same on x86_64 and aarch64 (asm-generic numbering, Linux 5.6)
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
-    """openat2(2): open path relative to dirfd with the RESOLVE_* restrictions
-    enforced by the kernel during the walk itself (no check-then-use window).
-    Raises OSError(ENOSYS) on kernels before 5.6: callers fall back to a walk
-    one O_NOFOLLOW component at a time."""
-    how = _OpenHow(flags, mode, resolve)
-    return _call(_libc.syscall, "openat2", path, ctypes.c_long(_NR_OPENAT2), ctypes.c_int(dirfd), _b(path),
-                 ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))

@@ -263,38 +263,51 @@ def _norm_name(tag: str) -> str | None:
 
 
 def _plan_docker(read) -> list[dict]:
-    try:
-        manifest = json.loads(read("manifest.json"))
-    except ValueError:
-        raise ImageError("manifest.json in the archive is not JSON") from None
+    from rootless.images.puller import check_config
+    manifest = registry.parse_json(read("manifest.json"), "manifest.json in the archive")
+    if not isinstance(manifest, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("Config"), str) and isinstance(e.get("Layers", []), list)
+            and all(isinstance(x, str) for x in e.get("Layers", []))
+            and isinstance(e.get("RepoTags") or [], list) for e in manifest):
+        raise ImageError("manifest.json in the archive is malformed",
+                         hint="rl load takes a docker-archive or oci-archive")
     plans = []
     for entry in manifest:
         config = read(entry["Config"])
-        cfg = json.loads(config)
-        diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
-        if len(diff_ids) != len(entry.get("Layers", [])):
-            raise ImageError("the archive's config and manifest disagree on the number of layers")
+        cfg = registry.parse_json(config, f"{entry['Config'][:100]} in the archive")
+        diff_ids = check_config(cfg, "the archive's image", len(entry.get("Layers", [])))
         plans.append({"config": config, "diff_ids": diff_ids, "members": list(entry["Layers"]),
                       "layers": [{"digest": None, "size": None, "mediaType": None} for _ in diff_ids],
-                      "names": [n for n in (_norm_name(t) for t in entry.get("RepoTags") or []) if n]})
+                      "names": [n for n in (_norm_name(t) for t in entry.get("RepoTags") or []
+                                            if isinstance(t, str)) if n]})
     return plans
 
 
 def _plan_oci(read) -> list[dict]:
-    index = json.loads(read("index.json"))
+    from rootless.images.puller import _check_manifest, check_config
+    index = registry.parse_json(read("index.json"), "index.json in the archive")
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list):
+        raise ImageError("index.json in the archive is malformed (no manifests list)",
+                         hint="rl load takes a docker-archive or oci-archive")
     plans = []
-    for desc in index.get("manifests", []):
+    for desc in manifests:
+        registry.check_descriptor(desc, "index.json in the archive")
         mraw = read(f"blobs/sha256/{desc['digest'][7:]}")
-        man = json.loads(mraw)
-        if desc.get("mediaType") in registry.INDEX_TYPES or "manifests" in man:
-            desc2 = registry.select_platform(man, registry.host_platform())
+        man = registry.parse_json(mraw, f"manifest {desc['digest'][:19]} in the archive")
+        if desc.get("mediaType") in registry.INDEX_TYPES or (isinstance(man, dict) and "manifests" in man):
+            desc2 = registry.check_descriptor(registry.select_platform(man, registry.host_platform()),
+                                              "the archive's manifest list")
             mraw = read(f"blobs/sha256/{desc2['digest'][7:]}")
-            man = json.loads(mraw)
+            man = registry.parse_json(mraw, f"manifest {desc2['digest'][:19]} in the archive")
+        _check_manifest(man, "the archive's image")
         config = read(f"blobs/sha256/{man['config']['digest'][7:]}")
-        diff_ids = (json.loads(config).get("rootfs") or {}).get("diff_ids") or []
-        ref_name = (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+        cfg = registry.parse_json(config, "the archive's image config")
+        diff_ids = check_config(cfg, "the archive's image", len(man.get("layers", [])))
+        ref_name = (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name") \
+            if isinstance(desc.get("annotations"), dict) else None
         names = []
-        if ref_name and ("/" in ref_name or ":" in ref_name):
+        if isinstance(ref_name, str) and ("/" in ref_name or ":" in ref_name):
             n = _norm_name(ref_name)
             if n:
                 names.append(n)

@@ -308,7 +308,9 @@ class _Producer(threading.Thread):
             raise ImageError("zstd-compressed layer but the zstandard module is missing",
                              hint="pip install zstandard") from None
         dctx = zstandard.ZstdDecompressor()
-        reader = dctx.stream_reader(self, read_size=CHUNK_IN, read_across_frames=True)
+        frames = _ZstdFrames()
+        src = _Tap(self, frames.feed)
+        reader = dctx.stream_reader(src, read_size=CHUNK_IN, read_across_frames=True)
         while not self.stop:
             try:
                 out = reader.read(CHUNK_OUT)
@@ -317,6 +319,93 @@ class _Producer(threading.Thread):
             if not out:
                 break
             self._emit(out)
+        if not self.stop and not frames.complete():
+            # python-zstandard ends quietly at the end of the input, even mid-frame
+            raise ImageError("layer is truncated (zstd stream ends early)")
+
+
+class _Tap:
+    """A file-like reader that shows every chunk read to `see`."""
+
+    def __init__(self, src, see):
+        self.src, self.see = src, see
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        self.see(data)
+        return data
+
+
+class _ZstdFrames:
+    """Walks the frame and block headers of a zstd stream (RFC 8878) without
+    decompressing, to tell a complete stream from a truncated one."""
+
+    def __init__(self):
+        self.buf = b""
+        self.skip = 0            # bytes of block content (or a skippable frame) still to pass
+        self.state = "magic"     # magic | header | block | checksum
+        self.need = 4
+        self.frames = 0
+        self.checksum = False
+        self.last = False
+
+    def feed(self, data: bytes) -> None:
+        pos, n = 0, len(data)
+        while pos < n:
+            if self.skip:
+                k = min(self.skip, n - pos)
+                self.skip -= k
+                pos += k
+                continue
+            k = min(self.need - len(self.buf), n - pos)
+            self.buf += data[pos:pos + k]
+            pos += k
+            if len(self.buf) < self.need:
+                return
+            self._step()
+
+    def _step(self) -> None:
+        b, self.buf = self.buf, b""
+        if self.state == "magic":
+            magic = int.from_bytes(b[:4], "little")
+            if magic == 0xFD2FB528:
+                self.state, self.need = "fhd", 1
+            elif magic & 0xFFFFFFF0 == 0x184D2A50:
+                self.state, self.need = "skipsize", 4
+            else:
+                raise ImageError("corrupt zstd layer: bad frame magic")
+        elif self.state == "skipsize":
+            self.skip = int.from_bytes(b, "little")
+            self.state, self.need = "magic", 4
+            self.frames += 1
+            if not self.skip:
+                return
+        elif self.state == "fhd":
+            fhd = b[0]
+            fcs_flag, single, self.checksum, did_flag = fhd >> 6, (fhd >> 5) & 1, bool(fhd & 4), fhd & 3
+            rest = (0 if single else 1) + (0, 1, 2, 4)[did_flag] + (
+                (1 if single else 0), 2, 4, 8)[fcs_flag]
+            self.state, self.need = "block", 3
+            if rest:
+                self.skip = rest
+        elif self.state == "block":
+            hdr = int.from_bytes(b, "little")
+            last, btype, size = hdr & 1, (hdr >> 1) & 3, hdr >> 3
+            if btype == 3:
+                raise ImageError("corrupt zstd layer: reserved block type")
+            self.skip = 1 if btype == 1 else size
+            if last:
+                self.state, self.need = ("checksum", 4) if self.checksum else ("magic", 4)
+                if not self.checksum:
+                    self.frames += 1
+            else:
+                self.need = 3
+        elif self.state == "checksum":
+            self.state, self.need = "magic", 4
+            self.frames += 1
+
+    def complete(self) -> bool:
+        return self.frames > 0 and self.state == "magic" and not self.buf and not self.skip
 
 
 class _Reader:

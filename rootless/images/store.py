@@ -132,7 +132,8 @@ class Image:
 
     @property
     def created(self) -> str | None:
-        return self.config.get("created")
+        created = self.config.get("created")  # the image's word: text or nothing
+        return created if isinstance(created, str) else None
 
     @property
     def size(self) -> int:

@@ -127,11 +127,11 @@ def servers():
         s.server_close()
 
 
-def image(layers: list[tuple[bytes, str]], diff_ids: list[str], *, config_size=True):
+def image(layers: list[tuple[bytes, str]], diff_ids: list[str], *, config_size=True, extra=None):
     """(manifest bytes, {digest: blob}) for layers given as (blob, media type)."""
     blobs = {_digest(b): b for b, _ in layers}
     cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+                      "rootfs": {"type": "layers", "diff_ids": diff_ids}, **(extra or {})}).encode()
     blobs[_digest(cfg)] = cfg
     cdesc = {"mediaType": OCI_CFG, "digest": _digest(cfg)}
     if config_size:
@@ -303,8 +303,8 @@ def test_no_credentials_to_foreign_upload_location(rl, servers, tmp_path):
 OTHER = _tar([("etc", "dir", b"", ""), ("etc/other", "file", b"other\n", "")])
 
 
-def _serve(liar, name: str, layers: list[tuple[bytes, str]], diff_ids: list[str]) -> str:
-    man, blobs = image(layers, diff_ids)
+def _serve(liar, name: str, layers: list[tuple[bytes, str]], diff_ids: list[str], extra=None) -> str:
+    man, blobs = image(layers, diff_ids, extra=extra)
     liar.blobs.update(blobs)
     liar.manifests[(name, "v1")] = (man, OCI_MAN)
     return f"{liar.host}/{name}:v1"
@@ -414,3 +414,21 @@ def test_redirect_body_bounded(rl, servers):
     res, rss = run_measured(rl, "pull", "-q", "--tls-verify=false", f"{srv.host}/evil/redirect:v1")
     assert res.returncode == 0, res.stderr
     assert rss < RSS_BOUND_KIB, f"peak RSS {rss >> 10} MiB"
+
+
+# ------------------------------------------------------------------ malformed times in the config
+
+@pytest.mark.parametrize("created", ["0000-13-99T99:99:99Z", "2021-02-30T00:00:00Z", "9999-12-31T23:59:59+99:99",
+                                     12345, ["x"]], ids=["month-13", "feb-30", "tz-99", "number", "list"])
+def test_malformed_config_times_do_not_break_listing(rlx, liar, created):
+    """The image's config carries its creation time and history: a time that
+    is no date, or no string, shows as unknown; images, history and inspect
+    still work (before: an internal error)."""
+    extra = {"created": created, "history": [{"created": created, "created_by": 7}, "junk", {"comment": ["c"]}]}
+    ref = _serve(liar, "odd/times", [(gz(GOOD), OCI_GZ)], [_digest(GOOD)], extra=extra)
+    res = rlx.run("pull", "-q", "--tls-verify=false", ref)
+    assert res.returncode == 0, res.stderr
+    for args in (["images"], ["images", "--format", "json"], ["history", ref], ["image", "inspect", ref],
+                 ["inspect", ref]):
+        res = rlx.run(*args)
+        assert res.returncode == 0 and "internal error" not in res.stderr, (args, res.stderr)

@@ -315,6 +315,14 @@ def test_hostile_json_is_one_error(body):
         registry.parse_json(body, "the manifest")
 
 
+@pytest.mark.parametrize("text", ["0000-13-99T99:99:99Z", "2021-02-30T00:00:00Z", "9999-12-31T23:59:59+99:99",
+                                  "0001-01-01T00:00:00+23:59", 12345, ["x"], "2021-01-01T00:00:00." + "9" * 5000])
+def test_malformed_config_time_is_unknown(text):
+    from rootless.images import render
+    assert render.parse_time(text) is None or isinstance(render.parse_time(text), float)
+    assert render.since(text) == "N/A" or render.since(text).endswith("ago")
+
+
 # ------------------------------------------------------------------ the container's /etc/passwd
 
 def test_passwd_fifo_is_refused_without_blocking(tmp_path):

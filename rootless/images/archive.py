@@ -145,6 +145,32 @@ def _save_docker(store: ImageStore, images: list[Image], names: list[str], tf: t
 
 # ------------------------------------------------------------------ load
 
+MAX_SPECIAL = 1 << 20  # pax / GNU long-name headers, as the layer reader (unpack.MAX_SPECIAL)
+
+
+class _HeaderTooBig(tarfile.TarError):
+    """Not a ReadError: tarfile.open("r:*") would take that for "try the next
+    compression" and hide it."""
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """tarfile reads a pax or GNU long-name header whole into memory,
+    whatever size it declares: an archive's are capped as a layer's are."""
+
+    def _cap(self) -> None:
+        if self.size > MAX_SPECIAL:
+            raise _HeaderTooBig(f"a pax or GNU long-name header of {self.size} bytes "
+                                f"(more than the {MAX_SPECIAL >> 20} MiB allowed)")
+
+    def _proc_gnulong(self, tarfile):  # noqa: ANN001 - tarfile's private hooks
+        self._cap()
+        return super()._proc_gnulong(tarfile)
+
+    def _proc_pax(self, tarfile):  # noqa: ANN001
+        self._cap()
+        return super()._proc_pax(tarfile)
+
+
 def load(paths: Paths, src: str | None, *, progress=None) -> list[Image]:
     """Load a docker-archive or oci-archive (plain or gzip); src None or "-" = stdin."""
     from rootless.images.puller import install_layers
@@ -165,13 +191,13 @@ def _load(store: ImageStore, src: str | None, work: Path, say, install_layers) -
             shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
         src = str(tmp_copy)
     try:
-        tf = tarfile.open(src, "r:*")
-    except (OSError, tarfile.TarError) as e:
-        raise ImageError(f"cannot read {src}: {e}", hint="rl load takes a docker-archive or oci-archive") from None
-    with tf:
+        tf = tarfile.open(src, "r:*", tarinfo=_CappedTarInfo)
         members = {m.name.removeprefix("./"): m for m in tf.getmembers()}
-
-        def read(name: str, limit: int = 64 << 20) -> bytes:
+    except (OSError, tarfile.TarError, ValueError, OverflowError) as e:
+        raise ImageError(f"cannot read {src}: {' '.join(str(e).split())[:300]}",
+                         hint="rl load takes a docker-archive or oci-archive") from None
+    with tf:
+        def read(name: str, limit: int = registry.MAX_CONFIG) -> bytes:
             m = members.get(name)
             if m is None or not m.isfile():
                 raise ImageError(f"{src}: {name} is missing from the archive")
@@ -220,7 +246,7 @@ def _load(store: ImageStore, src: str | None, work: Path, say, install_layers) -
                 for i, layer in enumerate(layers):
                     if layer["digest"] is None:
                         m = members.get(plan["members"][i])
-                        if m is None:
+                        if m is None or not m.isfile():
                             raise ImageError(f"{src}: {plan['members'][i]} is missing from the archive")
                         f = tf.extractfile(m)
                         h = hashlib.sha256()

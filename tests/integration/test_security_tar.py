@@ -166,3 +166,19 @@ def test_wrong_layer_media_type_refused(rlx, liar, tmp_path):
     assert_one_line_125(res, "unsupported layer type")
     assert_nothing_outside(rlx, tmp_path, before)
     assert_consistent(rlx)
+
+
+@pytest.mark.parametrize("typ", [b"x", b"L"], ids=["pax", "gnu-longname"])
+def test_load_archive_pax_header_over_1mib_refused(rl, tmp_path, typ):
+    """rl load reads archives with Python's tarfile, which reads a special
+    header whole, whatever it declares: a 320 MiB one (a sparse file) is
+    refused at its header, rl's memory stays bounded."""
+    n = 320 << 20
+    archive = tmp_path / "evil.tar"
+    with open(archive, "wb") as f:
+        f.write(header(b"PaxHeaders/index.json" if typ == b"x" else b"././@LongLink", typ=typ, size=b"%011o" % n))
+        f.seek(512 + n)
+        f.write(tar_of(header(b"index.json", size=b"00000000002") + b"{}".ljust(512, b"\0")))
+    res, rss = run_measured(rl, "load", "-i", str(archive))
+    assert_one_line_125(res, f"header of {n} bytes")
+    assert rss < RSS_BOUND_KIB, f"peak RSS {rss >> 10} MiB"

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
 import json
 import os
 import shutil
 import socket
 import ssl
-import subprocess
-import sys
-import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 

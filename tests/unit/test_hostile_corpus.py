@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 import subprocess
 import sys
@@ -70,11 +69,11 @@ def special(typ: bytes, data: bytes, declared: int | None = None) -> bytes:
 
 
 def pax_record(key: str, value: bytes | str) -> bytes:
+    """One pax record, "LEN key=value\\n", LEN counting its own digits."""
     body = f" {key}=".encode() + (value if isinstance(value, bytes) else value.encode()) + b"\n"
-    n = len(body)
-    while len(str(n + len(str(n)))) != len(str(n)):
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
         n += 1
-    n = len(body) + len(str(len(body) + len(str(len(body)))))
     return str(n).encode() + body
 
 

@@ -145,6 +145,32 @@ def _save_docker(store: ImageStore, images: list[Image], names: list[str], tf: t
 
 # ------------------------------------------------------------------ load
 
+MAX_SPECIAL = 1 << 20  # pax / GNU long-name headers, as the layer reader (unpack.MAX_SPECIAL)
+
+
+class _HeaderTooBig(tarfile.TarError):
+    """Not a ReadError: tarfile.open("r:*") would take that for "try the next
+    compression" and hide it."""
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """tarfile reads a pax or GNU long-name header whole into memory,
+    whatever size it declares: an archive's are capped as a layer's are."""
+
+    def _cap(self) -> None:
+        if self.size > MAX_SPECIAL:
+            raise _HeaderTooBig(f"a pax or GNU long-name header of {self.size} bytes "
+                                f"(more than the {MAX_SPECIAL >> 20} MiB allowed)")
+
+    def _proc_gnulong(self, tarfile):  # noqa: ANN001 - tarfile's private hooks
+        self._cap()
+        return super()._proc_gnulong(tarfile)
+
+    def _proc_pax(self, tarfile):  # noqa: ANN001
+        self._cap()
+        return super()._proc_pax(tarfile)
+
+
 def load(paths: Paths, src: str | None, *, progress=None) -> list[Image]:
     """Load a docker-archive or oci-archive (plain or gzip); src None or "-" = stdin."""
     from rootless.images.puller import install_layers
@@ -165,13 +191,13 @@ def _load(store: ImageStore, src: str | None, work: Path, say, install_layers) -
             shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
         src = str(tmp_copy)
     try:
-        tf = tarfile.open(src, "r:*")
-    except (OSError, tarfile.TarError) as e:
-        raise ImageError(f"cannot read {src}: {e}", hint="rl load takes a docker-archive or oci-archive") from None
-    with tf:
+        tf = tarfile.open(src, "r:*", tarinfo=_CappedTarInfo)
         members = {m.name.removeprefix("./"): m for m in tf.getmembers()}
-
-        def read(name: str, limit: int = 64 << 20) -> bytes:
+    except (OSError, tarfile.TarError, ValueError, OverflowError) as e:
+        raise ImageError(f"cannot read {src}: {' '.join(str(e).split())[:300]}",
+                         hint="rl load takes a docker-archive or oci-archive") from None
+    with tf:
+        def read(name: str, limit: int = registry.MAX_CONFIG) -> bytes:
             m = members.get(name)
             if m is None or not m.isfile():
                 raise ImageError(f"{src}: {name} is missing from the archive")
@@ -220,7 +246,7 @@ def _load(store: ImageStore, src: str | None, work: Path, say, install_layers) -
                 for i, layer in enumerate(layers):
                     if layer["digest"] is None:
                         m = members.get(plan["members"][i])
-                        if m is None:
+                        if m is None or not m.isfile():
                             raise ImageError(f"{src}: {plan['members'][i]} is missing from the archive")
                         f = tf.extractfile(m)
                         h = hashlib.sha256()
@@ -263,38 +289,51 @@ def _norm_name(tag: str) -> str | None:
 
 
 def _plan_docker(read) -> list[dict]:
-    try:
-        manifest = json.loads(read("manifest.json"))
-    except ValueError:
-        raise ImageError("manifest.json in the archive is not JSON") from None
+    from rootless.images.puller import check_config
+    manifest = registry.parse_json(read("manifest.json"), "manifest.json in the archive")
+    if not isinstance(manifest, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("Config"), str) and isinstance(e.get("Layers", []), list)
+            and all(isinstance(x, str) for x in e.get("Layers", []))
+            and isinstance(e.get("RepoTags") or [], list) for e in manifest):
+        raise ImageError("manifest.json in the archive is malformed",
+                         hint="rl load takes a docker-archive or oci-archive")
     plans = []
     for entry in manifest:
         config = read(entry["Config"])
-        cfg = json.loads(config)
-        diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
-        if len(diff_ids) != len(entry.get("Layers", [])):
-            raise ImageError("the archive's config and manifest disagree on the number of layers")
+        cfg = registry.parse_json(config, f"{entry['Config'][:100]} in the archive")
+        diff_ids = check_config(cfg, "the archive's image", len(entry.get("Layers", [])))
         plans.append({"config": config, "diff_ids": diff_ids, "members": list(entry["Layers"]),
                       "layers": [{"digest": None, "size": None, "mediaType": None} for _ in diff_ids],
-                      "names": [n for n in (_norm_name(t) for t in entry.get("RepoTags") or []) if n]})
+                      "names": [n for n in (_norm_name(t) for t in entry.get("RepoTags") or []
+                                            if isinstance(t, str)) if n]})
     return plans
 
 
 def _plan_oci(read) -> list[dict]:
-    index = json.loads(read("index.json"))
+    from rootless.images.puller import _check_manifest, check_config
+    index = registry.parse_json(read("index.json"), "index.json in the archive")
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list):
+        raise ImageError("index.json in the archive is malformed (no manifests list)",
+                         hint="rl load takes a docker-archive or oci-archive")
     plans = []
-    for desc in index.get("manifests", []):
+    for desc in manifests:
+        registry.check_descriptor(desc, "index.json in the archive")
         mraw = read(f"blobs/sha256/{desc['digest'][7:]}")
-        man = json.loads(mraw)
-        if desc.get("mediaType") in registry.INDEX_TYPES or "manifests" in man:
-            desc2 = registry.select_platform(man, registry.host_platform())
+        man = registry.parse_json(mraw, f"manifest {desc['digest'][:19]} in the archive")
+        if desc.get("mediaType") in registry.INDEX_TYPES or (isinstance(man, dict) and "manifests" in man):
+            desc2 = registry.check_descriptor(registry.select_platform(man, registry.host_platform()),
+                                              "the archive's manifest list")
             mraw = read(f"blobs/sha256/{desc2['digest'][7:]}")
-            man = json.loads(mraw)
+            man = registry.parse_json(mraw, f"manifest {desc2['digest'][:19]} in the archive")
+        _check_manifest(man, "the archive's image")
         config = read(f"blobs/sha256/{man['config']['digest'][7:]}")
-        diff_ids = (json.loads(config).get("rootfs") or {}).get("diff_ids") or []
-        ref_name = (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+        cfg = registry.parse_json(config, "the archive's image config")
+        diff_ids = check_config(cfg, "the archive's image", len(man.get("layers", [])))
+        ref_name = (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name") \
+            if isinstance(desc.get("annotations"), dict) else None
         names = []
-        if ref_name and ("/" in ref_name or ":" in ref_name):
+        if isinstance(ref_name, str) and ("/" in ref_name or ":" in ref_name):
             n = _norm_name(ref_name)
             if n:
                 names.append(n)

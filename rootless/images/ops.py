@@ -147,10 +147,16 @@ def inspect(img: Image) -> dict:
     }
 
 
+def _text(v: object) -> str:
+    return v if isinstance(v, str) else ("" if v is None else str(v))
+
+
 def history(img: Image) -> list[dict]:
     """Newest first: id (or <missing>), created, created_by, size, comment."""
     cfg = img.config
     hist = cfg.get("history") or []
+    # the config is the image author's: entries of the wrong shape are skipped, fields shown as text
+    hist = [h for h in hist if isinstance(h, dict)] if isinstance(hist, list) else []
     layers = img.layers
     sizes = [ImageStore(img.store.paths).layer_info(layer["diff_id"]).get("tar_size", 0) for layer in layers]
     rows = []
@@ -160,10 +166,11 @@ def history(img: Image) -> list[dict]:
         if not h.get("empty_layer"):
             size = sizes[li] if li < len(sizes) else 0
             li += 1
-        rows.append({"created": h.get("created"), "created_by": h.get("created_by", ""),
-                     "size": size, "comment": h.get("comment", "")})
+        rows.append({"created": _text(h.get("created")) or None, "created_by": _text(h.get("created_by")),
+                     "size": size, "comment": _text(h.get("comment"))})
     if not hist:
-        rows = [{"created": cfg.get("created"), "created_by": "", "size": s, "comment": ""} for s in sizes]
+        rows = [{"created": _text(cfg.get("created")) or None, "created_by": "", "size": s, "comment": ""}
+                for s in sizes]
     rows.reverse()
     for i, r in enumerate(rows):
         r["id"] = img.id if i == 0 else "<missing>"

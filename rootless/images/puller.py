@@ -81,7 +81,9 @@ def resolve(reference: str, *, platform: str | None, tls_verify: bool | None, cr
                 top, index_digest = digest, None
                 if mt in registry.INDEX_TYPES:
                     index_digest = digest
-                    desc = registry.select_platform(json.loads(body), want_platform)
+                    index = registry.parse_json(body, f"{wanted}: the manifest list")
+                    desc = registry.check_descriptor(registry.select_platform(index, want_platform),
+                                                     f"{wanted}: the manifest list's entry for {want_platform}")
                     body, mt, digest = client.get_manifest(src.ref.path, desc["digest"])
                     if mt in registry.INDEX_TYPES:
                         raise RegistryError(f"{wanted}: nested manifest lists are not supported")
@@ -111,13 +113,41 @@ def _hash_file(path: Path, n: int):
     return h
 
 
-def _check_manifest(m: dict, name: str) -> None:
-    cfg = m.get("config") or {}
+def _check_manifest(m: object, name: str) -> None:
+    """An image manifest's shape, media types and every digest and size,
+    before any of them becomes a URL, a path in the store or a read size."""
+    if not isinstance(m, dict):
+        raise ImageError(f"{name}: the manifest is not a JSON object")
+    cfg = m.get("config")
+    if not isinstance(cfg, dict):
+        raise ImageError(f"{name} is not a container image (the manifest has no config descriptor)")
     if cfg.get("mediaType") not in CONFIG_TYPES:
-        raise ImageError(f"{name} is not a container image (config type {cfg.get('mediaType')!r})")
-    for layer in m.get("layers", []):
+        raise ImageError(f"{name} is not a container image (config type {str(cfg.get('mediaType'))[:100]!r})")
+    registry.check_descriptor(cfg, f"{name}: the config descriptor")
+    layers = m.get("layers", [])
+    if not isinstance(layers, list):
+        raise ImageError(f"{name}: the manifest's layers are not a list")
+    for n, layer in enumerate(layers):
+        registry.check_descriptor(layer, f"{name}: layer {n + 1}")
         if layer.get("mediaType") not in LAYER_TYPES:
-            raise ImageError(f"{name}: unsupported layer type {layer.get('mediaType')!r}")
+            raise ImageError(f"{name}: unsupported layer type {str(layer.get('mediaType'))[:100]!r}")
+
+
+def check_config(config: object, name: str, layers: int) -> list[str]:
+    """An image config's diff_ids, checked: one valid sha256 digest per layer."""
+    if not isinstance(config, dict):
+        raise ImageError(f"{name}: the image config is not a JSON object")
+    rootfs = config.get("rootfs") or {}
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    diff_ids = diff_ids or []
+    if not isinstance(diff_ids, list):
+        raise ImageError(f"{name}: the image config's diff_ids are not a list")
+    if len(diff_ids) != layers:
+        raise ImageError(f"{name}: the config lists {len(diff_ids)} layers, the manifest {layers}",
+                         hint="the image is malformed")
+    for d in diff_ids:
+        registry.check_digest(d, f"{name}: a diff_id in the image config")
+    return diff_ids
 
 
 def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bool = False,
@@ -139,27 +169,17 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
                   authfile=authfile, cert_dir=cert_dir, progress=say)
     client, repo = res.client, res.source.path
     try:
-        m = json.loads(res.manifest)
+        m = registry.parse_json(res.manifest, f"{res.wanted}: the manifest")
         _check_manifest(m, str(res.wanted))
         cdesc = m["config"]
         config_digest = cdesc["digest"]
         say("Getting image source signatures")
-        if store.has_blob(config_digest):
-            config_raw = store.read_blob(config_digest)
-        else:
+        config_raw = store.read_blob_verified(config_digest)  # a stored blob is checked, not trusted
+        if config_raw is None:
             config_raw = client.get_blob_bytes(repo, config_digest, cdesc.get("size"))
-        try:
-            config = json.loads(config_raw)
-        except ValueError:
-            raise ImageError(f"{res.wanted}: the image config is not JSON") from None
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        config = registry.parse_json(config_raw, f"{res.wanted}: the image config")
         layers = m.get("layers", [])
-        if len(diff_ids) != len(layers):
-            raise ImageError(f"{res.wanted}: the config lists {len(diff_ids)} layers, the manifest {len(layers)}",
-                             hint="the image is malformed")
-        for d in diff_ids:
-            if not (isinstance(d, str) and d.startswith("sha256:") and len(d) == 71):
-                raise ImageError(f"{res.wanted}: invalid diff_id {d!r} in the config")
+        diff_ids = check_config(config, str(res.wanted), len(layers))
         with store.lock("gc", shared=True):
             def download(i: int, path: Path) -> None:
                 for attempt in range(RETRIES + 1):
@@ -178,7 +198,7 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
                         client.close()
                         time.sleep(0.5 * (attempt + 1))
             records = install_layers(store, layers, diff_ids, download, say)
-            store.put_blob(config_digest, config_raw)
+            store.replace_blob(config_digest, config_raw)
             store.put_blob(res.manifest_digest, res.manifest)
             say(f"Copying config {config_digest[7:19]} done")
             say("Writing manifest to image destination")
@@ -208,6 +228,7 @@ def install_layers(store: ImageStore, layers: list[dict], diff_ids: list[str],
             say(f"Copying blob {layers[i]['digest'][7:19]} skipped: already exists")
     stale = store.stale_tmp()
     if not missing and not stale:
+        verify_layer_digests(store, layers, diff_ids, fetch, say)
         return [_layer_record(store, layers[i], diff_ids[i]) for i in range(len(layers))]
     from rootless.images.nsworker import NsWorker
     with store.workdir() as work:
@@ -228,9 +249,46 @@ def install_layers(store: ImageStore, layers: list[dict], diff_ids: list[str],
             worker.close()
             if not work.exists():
                 store.drop_lock_file(work)
+    verify_layer_digests(store, layers, diff_ids, fetch, say)
     for i in range(len(layers)):
         records[i] = _layer_record(store, layers[i], diff_ids[i])
     return records
+
+
+def verify_layer_digests(store: ImageStore, layers: list[dict], diff_ids: list[str],
+                         fetch: Callable[[int, Path], None], say: Progress) -> None:
+    """A layer the store already has (by diff_id) is recorded with the blob
+    digest this manifest names only when that digest is known to produce it
+    (the blob it was unpacked from, or one checked before): otherwise a
+    manifest could pair any blob with any stored layer, and push or save
+    would later send that blob as this layer. An unknown pairing is checked
+    by fetching the blob (its digest verified) and hashing it decompressed."""
+    todo = [i for i in range(len(layers)) if layers[i]["digest"] not in store.layer_digests(diff_ids[i])]
+    if not todo:
+        return
+    import shutil
+    from rootless.images.unpack import blob_diff_id
+    with store.workdir() as work:
+        try:
+            for i in todo:
+                digest, diff_id = layers[i]["digest"], diff_ids[i]
+                if digest in store.layer_digests(diff_id):
+                    continue  # checked meanwhile (the same blob twice in one image)
+                path = work / f"check-{i}"
+                fetch(i, path)
+                got = blob_diff_id(str(path))
+                if got != diff_id:
+                    raise ImageError(f"layer {digest[:19]}: its content does not match the image config "
+                                     f"(diff_id {got[:19]}, expected {diff_id[:19]})",
+                                     hint="the image is corrupted or was tampered with")
+                if not store.has_blob(digest):
+                    with contextlib.suppress(OSError):
+                        os.rename(path, store.blob_path(digest))
+                store.add_layer_digest(diff_id, digest)
+                say(f"Copying blob {digest[7:19]} done")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            store.drop_lock_file(work)
 
 
 def _layer_record(store: ImageStore, desc: dict, diff_id: str) -> dict:

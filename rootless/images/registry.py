@@ -39,6 +39,8 @@ IMAGE_TYPES = (OCI_MANIFEST, DOCKER_V2S2)
 
 MAX_MANIFEST = 4 << 20
 MAX_CONFIG = 8 << 20
+MAX_TOKEN = 1 << 20        # a token server's answer (containers/image: the same)
+MAX_ERROR_BODY = 64 << 10  # error, redirect and other bodies rl only glances at
 TIMEOUT = 60
 USER_AGENT = "rl/0.1 (rootless containers)"
 _CHUNK = 1 << 20
@@ -78,6 +80,50 @@ def parse_platform(text: str | None) -> Platform:
     return Platform(parts[0], arch, parts[2] if len(parts) == 3 else default_variant)
 
 
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_HOSTILE_HINT = "the registry sent a malformed or malicious manifest; rl refuses it"
+
+
+def check_digest(value: object, what: str) -> str:
+    """A digest taken from an index, manifest or config: exactly
+    sha256:<64 lowercase hex>, or a RegistryError. It becomes a URL and a path
+    in the store, so a tag, "../" or another algorithm never gets that far."""
+    if not (isinstance(value, str) and _DIGEST_RE.fullmatch(value)):
+        raise RegistryError(f"{what}: invalid digest {str(value)[:80]!r} (rl takes only sha256:<64 hex digits>)",
+                            hint=_HOSTILE_HINT)
+    return value
+
+
+def parse_json(body: bytes, what: str) -> object:
+    """JSON from a registry or an archive; any failure (a syntax error, nesting
+    deep enough to exhaust the parser) is one RegistryError."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise RegistryError(f"{what} is not valid JSON", hint=_HOSTILE_HINT) from None
+
+
+def check_size(value: object, what: str) -> int | None:
+    """A descriptor's size: a non-negative integer, or absent (None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > (1 << 62):
+        raise RegistryError(f"{what}: invalid size {str(value)[:40]!r}", hint=_HOSTILE_HINT)
+    return value
+
+
+def check_descriptor(desc: object, what: str) -> dict:
+    """A descriptor object with a valid digest, size and (string) media type."""
+    if not isinstance(desc, dict):
+        raise RegistryError(f"{what}: not a descriptor object", hint=_HOSTILE_HINT)
+    check_digest(desc.get("digest"), what)
+    check_size(desc.get("size"), what)
+    mt = desc.get("mediaType")
+    if mt is not None and not isinstance(mt, str):
+        raise RegistryError(f"{what}: invalid media type {str(mt)[:80]!r}", hint=_HOSTILE_HINT)
+    return desc
+
+
 def _variant_ok(want: Platform, have: dict) -> bool:
     v = have.get("variant")
     if want.variant is None:
@@ -89,7 +135,19 @@ def _variant_ok(want: Platform, have: dict) -> bool:
 
 def select_platform(index: dict, want: Platform) -> dict:
     """The manifest descriptor of an index for a platform; attestations
-    (unknown/unknown) never match. Raises ImageError listing what exists."""
+    (unknown/unknown) never match. Raises ImageError listing what exists.
+    The index comes from a registry or an archive: its shape is checked here,
+    the chosen descriptor by the caller (check_descriptor) before any use."""
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("platform") or {}, dict) for m in manifests):
+        raise RegistryError("the manifest list is malformed (manifests must be a list of descriptors)",
+                            hint=_HOSTILE_HINT)
+    return _select_platform(manifests, want)
+
+
+def _select_platform(manifests: list, want: Platform) -> dict:
+    index = {"manifests": manifests}
     cands = []
     for m in index.get("manifests", []):
         p = m.get("platform") or {}
@@ -243,7 +301,13 @@ class Client:
         """Send with auth and redirects; returns the final response (status < 400
         or a registry error status for the caller to read)."""
         headers = dict(headers or {})
-        auth = self._auth_header(repo)
+        headers.pop("Authorization", None)
+        # credentials (a token or the password) go to the registry's own origin
+        # (scheme and host:port) only: never to an upload Location or a redirect
+        # on another host, never in clear after an https -> http downgrade
+        home = (self.scheme, self.netloc)
+        ours = self._origin(url) == home
+        auth = self._auth_header(repo) if ours else None
         if auth:
             headers["Authorization"] = auth
         tried_auth = False
@@ -253,9 +317,9 @@ class Client:
                 resp = self._send(method, url, headers, body)
             except (OSError, http.client.HTTPException) as e:
                 raise self._net_error(e, url) from None
-            if resp.status == 401 and not tried_auth and urllib.parse.urlsplit(url).netloc == origin:
+            if resp.status == 401 and not tried_auth and ours:
                 challenge = resp.getheader("WWW-Authenticate", "")
-                resp.read()
+                self._discard(resp, url)
                 tried_auth = True
                 auth = self._authenticate(challenge, repo)
                 if auth:
@@ -264,14 +328,20 @@ class Client:
                 return self._raise_status(401, url, b"", challenge)
             if resp.status in (301, 302, 303, 307, 308):
                 loc = resp.getheader("Location")
-                resp.read()
+                self._discard(resp, url)
                 if not loc:
                     raise RegistryError(f"{origin} sent a redirect without a Location")
                 new = urllib.parse.urljoin(url, loc)
-                if urllib.parse.urlsplit(new).netloc != urllib.parse.urlsplit(url).netloc:
+                scheme = urllib.parse.urlsplit(new).scheme
+                if scheme not in ("http", "https"):
+                    raise RegistryError(f"{origin} redirected to an unsupported URL {new[:200]}")
+                if urllib.parse.urlsplit(url).scheme == "https" and scheme == "http" and self.tls_verify:
+                    raise RegistryError(f"{origin} redirected from https to plain http ({new[:200]})",
+                                        hint="rl does not leave TLS for a registry it verifies; if the registry "
+                                             "really serves plain HTTP, use --tls-verify=false")
+                if self._origin(new) != self._origin(url):
                     headers.pop("Authorization", None)
-                if urllib.parse.urlsplit(new).scheme not in ("http", "https"):
-                    raise RegistryError(f"{origin} redirected to an unsupported URL {new}")
+                    ours = False
                 url = new
                 if resp.status == 303:
                     method = "GET"
@@ -279,13 +349,48 @@ class Client:
             return resp
         raise RegistryError(f"too many redirects from {origin}")
 
+    @staticmethod
+    def _origin(url: str) -> tuple[str, str]:
+        u = urllib.parse.urlsplit(url)
+        return u.scheme, u.netloc
+
+    def _discard(self, resp: http.client.HTTPResponse, url: str) -> None:
+        """Drop a body rl does not need; a long one is not read: the
+        connection is closed instead (a registry must not make rl read forever)."""
+        body = resp.read(MAX_ERROR_BODY + 1)
+        if len(body) > MAX_ERROR_BODY or not resp.isclosed():
+            self._drop(url)
+
+    def _drop(self, url: str) -> None:
+        conn = self._conns.by_key.pop(self._origin(url), None)
+        if conn is not None:
+            conn.close()
+
+    def read_bounded(self, resp: http.client.HTTPResponse, limit: int, what: str, url: str) -> bytes:
+        """A response body of at most `limit` bytes, else a RegistryError."""
+        declared = resp.getheader("Content-Length")
+        if declared and declared.strip().isdigit() and int(declared) > limit:
+            self._drop(url)
+            raise RegistryError(f"{self.host}: {what} of {int(declared)} bytes, more than the {limit} allowed",
+                                hint=_HOSTILE_HINT.replace("a malformed or malicious manifest", "an oversized answer"))
+        try:
+            body = resp.read(limit + 1)
+        except (OSError, http.client.HTTPException) as e:
+            raise self._net_error(e, url) from None
+        if len(body) > limit:
+            self._drop(url)
+            raise RegistryError(f"{self.host}: {what} larger than the {limit} bytes allowed",
+                                hint=_HOSTILE_HINT.replace("a malformed or malicious manifest", "an oversized answer"))
+        return body
+
     def _raise_status(self, status: int, url: str, body: bytes, challenge: str = "") -> RegistryError:
         detail = ""
         try:
             errs = json.loads(body or b"{}").get("errors") or []
             if errs:
                 detail = ": " + "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errs)
-        except (ValueError, AttributeError):
+                detail = " ".join(detail.split())[:500]  # one line, whatever the registry sent
+        except (ValueError, AttributeError, TypeError, RecursionError):
             pass
         if status == 401:
             hint = (f"rl login {self.host}" if not self.creds else
@@ -337,13 +442,18 @@ class Client:
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         headers = {}
         c = self._credentials(repo)
+        if c and urllib.parse.urlsplit(realm).scheme != "https" and self.scheme == "https":
+            raise RegistryError(f"{self.host}: the token server {realm[:200]} is plain http: rl does not send "
+                                f"the password there in clear", hint="fix the registry's token realm")
+        if urllib.parse.urlsplit(realm).scheme not in ("http", "https"):
+            raise RegistryError(f"{self.host}: unsupported token server URL {realm[:200]}")
         if c:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{c[0]}:{c[1]}".encode()).decode()
         try:
             resp = self._send("GET", url, headers)
-            body = resp.read()
         except (OSError, http.client.HTTPException) as e:
             raise self._net_error(e, url) from None
+        body = self.read_bounded(resp, MAX_TOKEN, "the token server's answer", url)
         if resp.status in (401, 403):
             raise RegistryError(f"{self.host}: the token server refused "
                                 f"{'the credentials' if c else 'anonymous access'} for {repo or 'the registry'}",
@@ -353,7 +463,9 @@ class Client:
         try:
             data = json.loads(body)
             tok = data.get("token") or data.get("access_token")
-        except ValueError:
+        except (ValueError, RecursionError, AttributeError):
+            tok = None
+        if not isinstance(tok, str) or not tok.isascii() or not tok.isprintable():
             tok = None
         if not tok:
             raise RegistryError(f"{self.host}: the token server's answer has no token")
@@ -375,7 +487,7 @@ class Client:
             url = f"{scheme}://{self.netloc}/v2/"
             try:
                 resp = self._send("GET", url, {})
-                resp.read()
+                self._discard(resp, url)
             except (OSError, http.client.HTTPException) as e:
                 self._conns.by_key.pop((scheme, self.netloc), None)
                 errors.append(self._net_error(e, url))
@@ -390,7 +502,10 @@ class Client:
         """(body, media type, sha256 digest of the body)."""
         url = f"{self.base()}/v2/{repo}/manifests/{ref}"
         resp = self.request("GET", url, {"Accept": ", ".join(MANIFEST_TYPES)}, repo=repo)
-        body = resp.read(MAX_MANIFEST + 1)
+        if resp.status >= 400:
+            body = self._error_body(resp, url)
+        else:
+            body = self.read_bounded(resp, MAX_MANIFEST, "the manifest", url)
         if resp.status == 404:
             raise RegistryError(f"{self.host}/{repo}:{ref}: manifest unknown",
                                 hint="check the name and tag (rl search is not implemented; try the registry's UI)"
@@ -405,10 +520,7 @@ class Client:
             raise RegistryError(f"{self.host}/{repo}: manifest digest mismatch: asked {ref}, got {digest}",
                                 hint="the registry or a proxy altered the manifest")
         mt = (resp.getheader("Content-Type") or "").split(";")[0].strip()
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            raise RegistryError(f"{self.host}/{repo}:{ref}: the manifest is not JSON") from None
+        doc = parse_json(body, f"{self.host}/{repo}:{ref}: the manifest")
         if not isinstance(doc, dict):
             raise RegistryError(f"{self.host}/{repo}:{ref}: the manifest is not a JSON object")
         if doc.get("mediaType") in MANIFEST_TYPES:
@@ -441,10 +553,10 @@ class Client:
         headers = {"Range": f"bytes={resume}-"} if resume else {}
         resp = self.request("GET", url, headers, repo=repo)
         if resp.status >= 400:
-            body = resp.read(65536)
             if resp.status == 404:
+                self._discard(resp, url)
                 raise RegistryError(f"{self.host}/{repo}: blob {digest} unknown")
-            self._raise_status(resp.status, url, body)
+            self._raise_status(resp.status, url, self._error_body(resp, url))
         h = prior.copy() if (resume and prior is not None) else hashlib.sha256()
         got = resume
         skip = resume if (resume and resp.status != 206) else 0
@@ -479,18 +591,36 @@ class Client:
             raise RegistryError(f"blob {digest[:19]} from {self.host}: sha256 mismatch (got sha256:{h.hexdigest()[:12]})",
                                 hint="the blob is corrupted in the registry or in transit")
 
+    def _error_body(self, resp: http.client.HTTPResponse, url: str) -> bytes:
+        """The start of an error answer, for its message; the rest is dropped."""
+        try:
+            body = resp.read(MAX_ERROR_BODY)
+        except (OSError, http.client.HTTPException):
+            body = b""
+        if not resp.isclosed():
+            self._drop(url)
+        return body
+
     def get_blob_bytes(self, repo: str, digest: str, size: int | None, limit: int = MAX_CONFIG) -> bytes:
+        """A small blob (a config) in memory: at most `limit` bytes whether or
+        not its descriptor declares a size."""
         import io
         if size is not None and size > limit:
-            raise RegistryError(f"blob {digest[:19]} is {size} bytes, more than the {limit} allowed here")
-        buf = io.BytesIO()
-        self.fetch_blob(repo, digest, size, buf)
+            raise RegistryError(f"blob {digest[:19]} is {size} bytes, more than the {limit} allowed here",
+                                hint=_HOSTILE_HINT)
+        buf = _Capped(limit, f"blob {digest[:19]} from {self.host}")
+        try:
+            self.fetch_blob(repo, digest, size, buf)
+        except _TooBig:
+            self.close()  # the rest of the body is not read
+            raise RegistryError(f"blob {digest[:19]} from {self.host} is larger than the {limit} bytes allowed "
+                                f"here", hint=_HOSTILE_HINT) from None
         return buf.getvalue()
 
     def blob_exists(self, repo: str, digest: str) -> bool:
         url = f"{self.base()}/v2/{repo}/blobs/{digest}"
         resp = self.request("HEAD", url, {}, repo=repo)
-        resp.read()
+        self._discard(resp, url)
         if resp.status == 200:
             return True
         if resp.status == 404:
@@ -502,9 +632,9 @@ class Client:
         """Monolithic upload: POST for a session, PUT the bytes with ?digest=."""
         url = f"{self.base()}/v2/{repo}/blobs/uploads/"
         resp = self.request("POST", url, {"Content-Length": "0"}, repo=repo, body=b"")
-        body = resp.read()
         if resp.status != 202:
-            self._raise_status(resp.status, url, body)
+            self._raise_status(resp.status, url, self._error_body(resp, url))
+        self._discard(resp, url)
         loc = resp.getheader("Location")
         if not loc:
             raise RegistryError(f"{self.host}: upload session without a Location")
@@ -513,24 +643,50 @@ class Client:
         put = f"{loc}{sep}digest={urllib.parse.quote(digest)}"
         resp = self.request("PUT", put, {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                             repo=repo, body=opener)
-        body = resp.read()
         if resp.status not in (201, 204):
-            self._raise_status(resp.status, put, body)
+            self._raise_status(resp.status, put, self._error_body(resp, put))
+        self._discard(resp, put)
 
     def put_manifest(self, repo: str, ref: str, body: bytes, media_type: str) -> str:
         url = f"{self.base()}/v2/{repo}/manifests/{ref}"
         resp = self.request("PUT", url, {"Content-Type": media_type, "Content-Length": str(len(body))},
                             repo=repo, body=body)
-        data = resp.read()
         if resp.status not in (200, 201, 202):
-            self._raise_status(resp.status, url, data)
-        return resp.getheader("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+            self._raise_status(resp.status, url, self._error_body(resp, url))
+        self._discard(resp, url)
+        # the digest of the bytes sent, not whatever the registry says it is
+        return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def check_login(self) -> None:
         """For `rl login`: authenticate against /v2/ with the given credentials."""
         url = f"{self.base()}/v2/"
         resp = self.request("GET", url, {}, repo=None)
-        body = resp.read()
         if resp.status >= 400:
-            self._raise_status(resp.status, url, body)
+            self._raise_status(resp.status, url, self._error_body(resp, url))
+        self._discard(resp, url)
 
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Capped:
+    """A write-only in-memory buffer that refuses to grow past `limit`."""
+
+    def __init__(self, limit: int, what: str):
+        import io
+        self.buf = io.BytesIO()
+        self.limit = limit
+        self.what = what
+
+    def write(self, data: bytes) -> int:
+        if self.buf.tell() + len(data) > self.limit:
+            raise _TooBig(self.what)
+        return self.buf.write(data)
+
+    def flush(self) -> None:
+        pass
+
+    def getvalue(self) -> bytes:
+        return self.buf.getvalue()

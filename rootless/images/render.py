@@ -52,11 +52,18 @@ def human_duration(seconds: float) -> str:
 
 def parse_time(text: str | None) -> float | None:
     """RFC 3339 with nanoseconds (as image configs carry it) -> epoch seconds."""
-    if not text:
+    if not text or not isinstance(text, str):
         return None
     m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
     if not m:
         return None
+    try:  # the image's config says it: "0000-13-99T99:00:00Z" is no date, and no crash either
+        return _parse_time(m)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _parse_time(m: "re.Match[str]") -> float:
     base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
     tz = m.group(3) or "Z"
     if tz == "Z":

@@ -132,7 +132,8 @@ class Image:
 
     @property
     def created(self) -> str | None:
-        return self.config.get("created")
+        created = self.config.get("created")  # the image's word: text or nothing
+        return created if isinstance(created, str) else None
 
     @property
     def size(self) -> int:
@@ -191,6 +192,25 @@ class ImageStore:
         if not path.exists():
             write_atomic(path, data)
 
+    def read_blob_verified(self, digest: str) -> bytes | None:
+        """A stored blob whose content still matches its name, else None (a
+        blob the store holds is checked, not trusted, before a pull reuses it)."""
+        import hashlib
+        try:
+            data = self.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            return None
+        return data if "sha256:" + hashlib.sha256(data).hexdigest() == digest else None
+
+    def replace_blob(self, digest: str, data: bytes) -> None:
+        """put_blob, replacing a stored file whose content does not match."""
+        if self.read_blob_verified(digest) is None:
+            import hashlib
+            if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+                raise ImageError(f"blob {digest[:19]}: content does not match its digest")
+            self.ensure()
+            write_atomic(self.blob_path(digest), data)
+
     def read_blob(self, digest: str) -> bytes:
         try:
             return self.blob_path(digest).read_bytes()
@@ -221,6 +241,32 @@ class ImageStore:
             return json.loads((self.layers / _hex(diff_id) / "layer.json").read_text())
         except FileNotFoundError:
             return {}
+
+    def layer_digests(self, diff_id: str) -> set[str]:
+        """The blob digests known to produce this layer: the one it was
+        unpacked from, those verified since (layer.json "digests"), and its
+        diff_id itself (an uncompressed blob). Only these may be recorded as
+        the layer's digest without downloading and checking the blob."""
+        info = self.layer_info(diff_id)
+        known = {diff_id}
+        if isinstance(info.get("digest"), str):
+            known.add(info["digest"])
+        known.update(d for d in info.get("digests") or [] if isinstance(d, str))
+        return known
+
+    def add_layer_digest(self, diff_id: str, digest: str) -> None:
+        """Record that blob `digest` was checked to decompress to this layer."""
+        _hex(digest)
+        with self.lock(f"layer-{_hex(diff_id)}"):
+            path = self.layers / _hex(diff_id) / "layer.json"
+            try:
+                info = json.loads(path.read_text())
+            except FileNotFoundError:
+                return
+            if digest in self.layer_digests(diff_id):
+                return
+            info["digests"] = list(info.get("digests") or []) + [digest]
+            write_atomic(path, json.dumps(info).encode())
 
     def layer_blob(self, layer: dict) -> tuple[str, Path, str] | None:
         """(digest, path, compression) of a kept compressed blob for an image's

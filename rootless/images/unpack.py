@@ -129,15 +129,57 @@ def detect_compression(head: bytes) -> str:
     return "none"
 
 
-def _num(field: bytes) -> int:
-    """A tar numeric field: octal text, or GNU base-256 when the high bit is set."""
+MAX_SPECIAL = 1 << 20   # pax / GNU long-name / long-link headers (Go's archive/tar: the same)
+_MAX_INT64 = (1 << 63) - 1
+_OCTAL = frozenset(b"01234567")
+_FIELDS = {(100, 108): "mode", (108, 116): "uid", (116, 124): "gid", (124, 136): "size",
+           (136, 148): "mtime", (148, 156): "checksum", (329, 337): "devmajor", (337, 345): "devminor"}
+
+
+class TarFormatError(ImageError):
+    """A tar header the layer cannot be read with (malformed, not malicious)."""
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None):
+        super().__init__(message, hint or "the image is malformed or malicious; rl refuses it", exit_code)
+
+
+def _num(field: bytes, what: str = "numeric", signed: bool = True) -> int:
+    """A tar numeric field: octal text (NUL/space padded), or GNU base-256 when
+    the high bit is set. Anything else, a negative value where none is allowed,
+    or one past int64 is a TarFormatError (never a ValueError)."""
     if field and field[0] & 0x80:
         val = int.from_bytes(field[1:], "big")
         if field[0] == 0xFF:  # negative
             val -= 1 << (8 * (len(field) - 1))
-        return val
-    field = field.split(b"\0", 1)[0].strip()
-    return int(field, 8) if field else 0
+        elif field[0] != 0x80:
+            raise TarFormatError(f"corrupt layer: invalid base-256 {what} field in a tar header")
+    else:
+        text = field.split(b"\0", 1)[0].strip(b" ")
+        if text and not set(text) <= _OCTAL:
+            raise TarFormatError(f"corrupt layer: invalid {what} field {text[:24]!r} in a tar header")
+        val = int(text, 8) if text else 0
+    if val < 0 and not signed:
+        raise TarFormatError(f"corrupt layer: negative {what} in a tar header")
+    if not -_MAX_INT64 - 1 <= val <= _MAX_INT64:
+        raise TarFormatError(f"corrupt layer: {what} out of range in a tar header")
+    return val
+
+
+def _pax_int(pax: dict, key: str, name: str) -> int:
+    val = pax[key]
+    if not (isinstance(val, str) and 0 < len(val) <= 19 and val.isascii() and val.isdigit()) \
+            or int(val) > _MAX_INT64:
+        raise TarFormatError(f'corrupt layer: invalid pax {key} {str(val)[:24]!r} for "{name[:200]}"')
+    return int(val)
+
+
+_MAX_ID = 0xFFFFFFFE  # 0xFFFFFFFF is chown's "leave unchanged"
+
+
+def _owner(val: int, what: str, name: str) -> int:
+    if val > _MAX_ID:
+        raise TarFormatError(f'corrupt layer: {what} {val} out of range for "{name[:200]}"')
+    return val
 
 
 def _str(field: bytes) -> str:
@@ -145,26 +187,34 @@ def _str(field: bytes) -> str:
 
 
 def parse_pax(data: bytes) -> dict[str, str]:
-    """Pax extended header records "LEN key=value\\n"."""
+    """Pax extended header records "LEN key=value\\n"; a malformed record is
+    a TarFormatError."""
     out: dict[str, str] = {}
     pos = 0
     while pos < len(data):
         if data[pos] == 0:
             break
-        sp = data.find(b" ", pos)
-        if sp < 0:
-            raise ImageError("malformed pax header in layer")
-        length = int(data[pos:sp])
-        if length <= 0:
-            raise ImageError("malformed pax header in layer")
-        rec = data[sp + 1:pos + length - 1]
-        key, _, val = rec.partition(b"=")
+        sp = data.find(b" ", pos, pos + 21)
+        digits = data[pos:sp] if sp > pos else b""
+        if not digits or not set(digits) <= _DECIMAL:
+            raise TarFormatError("corrupt layer: malformed pax header record")
+        length = int(digits)
+        end = pos + length
+        if length <= sp + 1 - pos or end > len(data) or data[end - 1:end] != b"\n":
+            raise TarFormatError("corrupt layer: malformed pax header record")
+        rec = data[sp + 1:end - 1]
+        key, eq, val = rec.partition(b"=")
+        if not eq or not key:
+            raise TarFormatError("corrupt layer: malformed pax header record")
         k = key.decode("utf-8", "surrogateescape")
         # xattr values are binary; names are text
         out[k] = val if k.startswith(("SCHILY.xattr.", "LIBARCHIVE.xattr.")) else val.decode(
             "utf-8", "surrogateescape")
-        pos += length
+        pos = end
     return out
+
+
+_DECIMAL = frozenset(b"0123456789")
 
 
 # ------------------------------------------------------------------ streaming
@@ -258,7 +308,9 @@ class _Producer(threading.Thread):
             raise ImageError("zstd-compressed layer but the zstandard module is missing",
                              hint="pip install zstandard") from None
         dctx = zstandard.ZstdDecompressor()
-        reader = dctx.stream_reader(self, read_size=CHUNK_IN, read_across_frames=True)
+        frames = _ZstdFrames()
+        src = _Tap(self, frames.feed)
+        reader = dctx.stream_reader(src, read_size=CHUNK_IN, read_across_frames=True)
         while not self.stop:
             try:
                 out = reader.read(CHUNK_OUT)
@@ -267,6 +319,93 @@ class _Producer(threading.Thread):
             if not out:
                 break
             self._emit(out)
+        if not self.stop and not frames.complete():
+            # python-zstandard ends quietly at the end of the input, even mid-frame
+            raise ImageError("layer is truncated (zstd stream ends early)")
+
+
+class _Tap:
+    """A file-like reader that shows every chunk read to `see`."""
+
+    def __init__(self, src, see):
+        self.src, self.see = src, see
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        self.see(data)
+        return data
+
+
+class _ZstdFrames:
+    """Walks the frame and block headers of a zstd stream (RFC 8878) without
+    decompressing, to tell a complete stream from a truncated one."""
+
+    def __init__(self):
+        self.buf = b""
+        self.skip = 0            # bytes of block content (or a skippable frame) still to pass
+        self.state = "magic"     # magic | header | block | checksum
+        self.need = 4
+        self.frames = 0
+        self.checksum = False
+        self.last = False
+
+    def feed(self, data: bytes) -> None:
+        pos, n = 0, len(data)
+        while pos < n:
+            if self.skip:
+                k = min(self.skip, n - pos)
+                self.skip -= k
+                pos += k
+                continue
+            k = min(self.need - len(self.buf), n - pos)
+            self.buf += data[pos:pos + k]
+            pos += k
+            if len(self.buf) < self.need:
+                return
+            self._step()
+
+    def _step(self) -> None:
+        b, self.buf = self.buf, b""
+        if self.state == "magic":
+            magic = int.from_bytes(b[:4], "little")
+            if magic == 0xFD2FB528:
+                self.state, self.need = "fhd", 1
+            elif magic & 0xFFFFFFF0 == 0x184D2A50:
+                self.state, self.need = "skipsize", 4
+            else:
+                raise ImageError("corrupt zstd layer: bad frame magic")
+        elif self.state == "skipsize":
+            self.skip = int.from_bytes(b, "little")
+            self.state, self.need = "magic", 4
+            self.frames += 1
+            if not self.skip:
+                return
+        elif self.state == "fhd":
+            fhd = b[0]
+            fcs_flag, single, self.checksum, did_flag = fhd >> 6, (fhd >> 5) & 1, bool(fhd & 4), fhd & 3
+            rest = (0 if single else 1) + (0, 1, 2, 4)[did_flag] + (
+                (1 if single else 0), 2, 4, 8)[fcs_flag]
+            self.state, self.need = "block", 3
+            if rest:
+                self.skip = rest
+        elif self.state == "block":
+            hdr = int.from_bytes(b, "little")
+            last, btype, size = hdr & 1, (hdr >> 1) & 3, hdr >> 3
+            if btype == 3:
+                raise ImageError("corrupt zstd layer: reserved block type")
+            self.skip = 1 if btype == 1 else size
+            if last:
+                self.state, self.need = ("checksum", 4) if self.checksum else ("magic", 4)
+                if not self.checksum:
+                    self.frames += 1
+            else:
+                self.need = 3
+        elif self.state == "checksum":
+            self.state, self.need = "magic", 4
+            self.frames += 1
+
+    def complete(self) -> bool:
+        return self.frames > 0 and self.state == "magic" and not self.buf and not self.skip
 
 
 class _Reader:
@@ -464,6 +603,8 @@ def unpack(src: str, dest: str, lowers: list[str] | None = None, follow: str | N
                 reader.drain()
             except OSError as e:
                 raise _os_error(e, res.current) from None
+            except (ValueError, OverflowError) as e:  # a hostile header rl did not foresee: still one line
+                raise TarFormatError(f'corrupt layer: entry "{res.current[:200]}": {e}') from None
             finally:
                 producer.stop = True
                 # unblock the producer if it waits on a full queue
@@ -482,6 +623,28 @@ def unpack(src: str, dest: str, lowers: list[str] | None = None, follow: str | N
     res.tar_size = producer.size
     res.current = ""
     return res
+
+
+def blob_diff_id(src: str) -> str:
+    """The diff_id (sha256 of the uncompressed tar) of a layer blob, without
+    unpacking it: what checks that a blob really is a layer the store holds."""
+    src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        producer = _Producer(src_fd, detect_compression(os.pread(src_fd, 4, 0)))
+        producer.start()
+        try:
+            _Reader(producer).drain()
+        finally:
+            producer.stop = True
+            while producer.is_alive():
+                try:
+                    producer.q.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            producer.join()
+    finally:
+        os.close(src_fd)
+    return "sha256:" + producer.hash.hexdigest()
 
 
 def _os_error(e: OSError, entry: str) -> ImageError:
@@ -511,13 +674,20 @@ def _extract(r: _Reader, tree: _Tree, lowers: list[str], res: UnpackResult) -> U
                 break
             continue
         zero_blocks = 0
-        chk = _num(hdr[148:156])
+        try:
+            chk = _num(hdr[148:156], "checksum", signed=False)
+        except TarFormatError:
+            chk = -1
         if chk != sum(hdr) - sum(hdr[148:156]) + 256:
-            raise ImageError("corrupt layer: bad tar header checksum")
+            raise TarFormatError("corrupt layer: bad tar header checksum")
         typ = hdr[156:157]
-        size = _num(hdr[124:136])
+        size = _num(hdr[124:136], "size", signed=False)
         padded = (size + 511) & ~511
         if typ in (b"x", b"g", b"L", b"K"):
+            if size > MAX_SPECIAL:
+                what = {b"x": "pax", b"g": "global pax", b"L": "GNU long-name", b"K": "GNU long-link"}[typ]
+                raise TarFormatError(f"corrupt layer: a {what} header of {size} bytes "
+                                     f"(more than the {MAX_SPECIAL >> 20} MiB allowed)")
             data = r.read(padded)[:size]
             if typ == b"x":
                 pax = parse_pax(data)
@@ -536,21 +706,21 @@ def _extract(r: _Reader, tree: _Tree, lowers: list[str], res: UnpackResult) -> U
         linkname = _str(hdr[157:257])
         if long_link is not None:
             linkname, long_link = long_link, None
-        mode = _num(hdr[100:108])
-        uid = _num(hdr[108:116])
-        gid = _num(hdr[116:124])
-        mtime_ns = _num(hdr[136:148]) * 1_000_000_000
+        mode = _num(hdr[100:108], "mode", signed=False)
+        uid = _num(hdr[108:116], "uid", signed=False)
+        gid = _num(hdr[116:124], "gid", signed=False)
+        mtime_ns = _mtime_ns(_num(hdr[136:148], "mtime", signed=True))
         xattrs = None
         if pax:
             name = pax.get("path", name)
             linkname = pax.get("linkpath", linkname)
             if "size" in pax:
-                size = int(pax["size"])
+                size = _pax_int(pax, "size", name)
                 padded = (size + 511) & ~511
             if "uid" in pax:
-                uid = int(pax["uid"])
+                uid = _pax_int(pax, "uid", name)
             if "gid" in pax:
-                gid = int(pax["gid"])
+                gid = _pax_int(pax, "gid", name)
             if "mtime" in pax:
                 mtime_ns = _pax_time(pax["mtime"])
             xattrs = {k.split(".", 2)[2]: v for k, v in pax.items()
@@ -558,6 +728,9 @@ def _extract(r: _Reader, tree: _Tree, lowers: list[str], res: UnpackResult) -> U
             if any(k.startswith("GNU.sparse.") for k in pax):
                 raise ImageError(f'layer entry "{name}" is a sparse file, which rl does not support')
             pax = {}
+        uid, gid = _owner(uid, "uid", name), _owner(gid, "gid", name)
+        if "\0" in name or "\0" in linkname:
+            raise TarFormatError(f"corrupt layer: a NUL byte in the name of entry {name[:200]!r}")
         res.entries += 1
         res.current = name
         try:
@@ -665,7 +838,8 @@ def _extract(r: _Reader, tree: _Tree, lowers: list[str], res: UnpackResult) -> U
             os.utime(base, ns=(mtime_ns, mtime_ns), dir_fd=pfd, follow_symlinks=False)
         elif typ in (b"3", b"4"):
             r.skip(padded)
-            major, minor = _num(hdr[329:337]), _num(hdr[337:345])
+            major = _num(hdr[329:337], "devmajor", signed=False)
+            minor = _num(hdr[337:345], "devminor", signed=False)
             if typ == b"3" and major == 0 and minor == 0:
                 _remove(pfd, base, tree)
                 pfd = tree.dir(parts[:-1])
@@ -750,12 +924,23 @@ def _copy_from_lower(lowers: list[str], tparts: list[str], pfd: int, base: str) 
 
 
 def _pax_time(val: str) -> int:
+    """A pax time ("-?SECONDS[.FRACTION]") in ns; TarFormatError when malformed."""
     sec, _, frac = val.partition(".")
+    digits = sec[1:] if sec.startswith("-") else sec
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 12
+            and (not frac or (frac.isascii() and frac.isdigit()))):
+        raise TarFormatError(f"corrupt layer: invalid pax time {val[:32]!r}")
     ns = int(sec) * 1_000_000_000
     if frac:
         frac = (frac + "000000000")[:9]
         ns += int(frac) if not sec.startswith("-") else -int(frac)
     return ns
+
+
+def _mtime_ns(sec: int) -> int:
+    if abs(sec) > 10 ** 12:  # 30,000 years: past what any filesystem stores
+        raise TarFormatError(f"corrupt layer: mtime {sec} out of range in a tar header")
+    return sec * 1_000_000_000
 
 
 def _xattrs(fd: int, xattrs: dict, name: str, res: UnpackResult) -> None:
@@ -767,6 +952,8 @@ def _xattrs(fd: int, xattrs: dict, name: str, res: UnpackResult) -> None:
             val = val.encode("utf-8", "surrogateescape")
         try:
             os.setxattr(fd, key, val)
+        except ValueError:  # a NUL in the name
+            res.skipped.append(f"{name}: xattr {key!r} is not a valid name")
         except OSError as e:
             res.skipped.append(f"{name}: xattr {key}: {e.strerror}")
 

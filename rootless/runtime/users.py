@@ -4,6 +4,8 @@ the container's filesystem. Pure functions plus one reader."""
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import NamedTuple
 
 
@@ -65,10 +67,40 @@ def resolve(user: str, passwd: str, group: str) -> Creds:
     return Creds(uid, gid, groups, home, name)
 
 
-def read_text(path: str) -> str:
-    """A file as text, or "" when missing; binary read so no codec import happens."""
+MAX_DB = 4 << 20  # /etc/passwd, /etc/group: bigger than any real one
+
+
+def read_text(path: str, limit: int = MAX_DB) -> str:
+    """The container's passwd/group file as text, or "" when missing; binary
+    read so no codec import happens. The container controls the file: it must
+    be a regular file (opened non-blocking, so a FIFO cannot hang us; a
+    symlink inside the container's own root is followed, as /etc/passwd may
+    be one) and at most `limit` bytes. Anything else raises UnknownUser, whose
+    message is user-facing."""
     try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnknownUser(f"{path} in the container is not a regular file: rl does not read it "
+                              f"to resolve users")
+        if st.st_size > limit:
+            raise UnknownUser(f"{path} in the container is larger than {limit >> 20} MiB: rl does not read it "
+                              f"to resolve users")
+        parts, got = [], 0
+        while got <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        if got > limit:  # it grew after fstat
+            raise UnknownUser(f"{path} in the container is larger than {limit >> 20} MiB: rl does not read it "
+                              f"to resolve users")
+        return b"".join(parts).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)

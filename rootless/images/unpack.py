@@ -606,14 +606,7 @@ def unpack(src: str, dest: str, lowers: list[str] | None = None, follow: str | N
             except (ValueError, OverflowError) as e:  # a hostile header rl did not foresee: still one line
                 raise TarFormatError(f'corrupt layer: entry "{res.current[:200]}": {e}') from None
             finally:
-                producer.stop = True
-                # unblock the producer if it waits on a full queue
-                while producer.is_alive():
-                    try:
-                        producer.q.get(timeout=0.1)
-                    except queue.Empty:
-                        pass
-                producer.join()
+                _stop(producer)
         finally:
             tree.close()
             os.close(root_fd)
@@ -623,6 +616,16 @@ def unpack(src: str, dest: str, lowers: list[str] | None = None, follow: str | N
     res.tar_size = producer.size
     res.current = ""
     return res
+
+
+def _stop(producer: "_Producer") -> None:
+    producer.stop = True
+    while producer.is_alive():  # unblock the producer if it waits on a full queue
+        try:
+            producer.q.get(timeout=0.1)
+        except queue.Empty:
+            pass
+    producer.join()
 
 
 def blob_diff_id(src: str) -> str:
@@ -635,13 +638,7 @@ def blob_diff_id(src: str) -> str:
         try:
             _Reader(producer).drain()
         finally:
-            producer.stop = True
-            while producer.is_alive():
-                try:
-                    producer.q.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-            producer.join()
+            _stop(producer)
     finally:
         os.close(src_fd)
     return "sha256:" + producer.hash.hexdigest()

@@ -7,14 +7,9 @@ from __future__ import annotations
 import pytest
 
 from rootless.cgroups import layout
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 @pytest.fixture(scope="module", autouse=True)

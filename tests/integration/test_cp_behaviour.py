@@ -12,17 +12,12 @@ import tarfile
 import pytest
 
 from tests.integration.test_lifecycle import run_d, until
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
 SETUP = ("mkdir -p /data/sub && echo inside > /data/sub/f && touch -d @1000000000 /data/sub /data"
          " && touch /ready; sleep 600")
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 @pytest.fixture

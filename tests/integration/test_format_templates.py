@@ -6,7 +6,6 @@ own `container=` variable) are left out of the templates, not papered over."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 

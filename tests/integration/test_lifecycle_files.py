@@ -12,20 +12,10 @@ import tarfile
 import pytest
 
 from tests.integration.test_lifecycle import run_d
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
 
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
-
-
-@pytest.fixture
-def rlc(rl):
-    yield rl
-    rl.run("rm", "-f", "--all", timeout=120)
 
 
 SETUP = "mkdir /data && echo inside > /data/f && chown 1000:1000 /data/f && rm /etc/issue; sleep 60"

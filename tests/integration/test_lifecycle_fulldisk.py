@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tests.integration.test_lifecycle import rootfs, until  # noqa: F401 - fixture
+from tests.integration.test_lifecycle import until
 from tests.integration.test_system_check import _needs_env
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns]
 
 DRIVERS = [pytest.param("fuse-overlayfs", marks=pytest.mark.fuse), "overlay", "vfs"]
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 @pytest.fixture(params=DRIVERS)

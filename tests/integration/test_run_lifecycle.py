@@ -8,14 +8,9 @@ import time
 
 import pytest
 
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 def test_create_start_attach_keeps_the_container_filesystem(rl, rootfs):

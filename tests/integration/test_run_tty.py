@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -50,10 +49,6 @@ def spawn(rl, *args: str) -> tuple[int, int]:
 def set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 def _reap(pid: int, fd: int) -> None:

@@ -19,7 +19,6 @@ import stat
 import pytest
 
 from tests.integration.test_lifecycle import run_d, until
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -27,15 +26,6 @@ RENAMEAT2 = {"x86_64": 316, "aarch64": 276}.get(platform.machine())
 ROUNDS = 30  # cp runs against a racing container
 
 
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
-
-
-@pytest.fixture
-def rlc(rl):
-    yield rl
-    rl.run("rm", "-f", "--all", timeout=120)
 
 
 def _ready(rl, name: str) -> None:

@@ -27,7 +27,6 @@ import time
 
 import pytest
 
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -91,10 +90,6 @@ def as_user_on_a_terminal(rl, *args: str, timeout: float = 120) -> tuple[int, st
     fields = dict(kv.split("=", 1) for kv in result[-1].split(" ", 3)[1:])
     return int(fields["code"]), text, result[-1]
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 @pytest.fixture

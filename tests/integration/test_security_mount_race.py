@@ -27,7 +27,6 @@ import sys
 
 import pytest
 
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -50,10 +49,6 @@ while n < 200_000_000:
 print(n)
 """
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 def test_volume_target_swapped_to_symlink_not_followed(rl, rootfs, tmp_path):

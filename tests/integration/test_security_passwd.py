@@ -13,7 +13,6 @@ import subprocess
 
 import pytest
 
-from tests.integration.test_run_support import require_rootfs
 from tests.integration.test_security_tar import assert_one_line_125, run_measured
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
@@ -21,15 +20,6 @@ pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 HANG_GUARD = 180
 
 
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
-
-
-@pytest.fixture
-def rlc(rl):
-    yield rl
-    rl.run("rm", "-f", "--all", timeout=120)
 
 
 def _box(rl, rootfs, name="box"):

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -36,10 +35,6 @@ CAP_NUM = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "FSETID": 4, "KILL": 5, "
            "SETPCAP": 8, "NET_BIND_SERVICE": 10, "SYS_CHROOT": 18, "SETFCAP": 31}
 DEFAULT_MASK = sum(1 << CAP_NUM[n] for n in DEFAULT_CAPS)
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 def mini_rootfs(dest: Path, full: str) -> Path:

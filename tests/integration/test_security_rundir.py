@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_lifecycle import rootfs, until  # noqa: F401 - fixture
+from tests.integration.test_lifecycle import until
 from tests.integration.test_system_check import _needs_env
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
@@ -218,11 +218,6 @@ def test_symlinked_state_file_not_followed(rl, rootfs, tmp_path):  # noqa: F811
 
 
 # --- issue 19 item 23: one user's containers, from any kind of login -------------------
-
-@pytest.fixture
-def rlc(rl):
-    yield rl
-    rl.run("rm", "-f", "--all", timeout=120)
 
 
 def test_running_container_found_from_a_login_without_xdg_runtime_dir(rlc, rootfs, tmp_path):  # noqa: F811

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import reclaim
-from tests.integration.test_lifecycle import rootfs  # noqa: F401 - fixture
 from tests.integration.test_security_rundir import as_other
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]

@@ -10,7 +10,6 @@ import subprocess
 import pytest
 
 from tests.integration.podman_side import podman_with_archive
-from tests.integration.test_run_support import require_rootfs
 from tests.integration.volume_images import build_archive
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
@@ -18,10 +17,6 @@ pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 TAG = "localhost/rl-tmpfs:1"
 SHOW = "grep ' /scratch ' /proc/mounts; stat -c %a /scratch; cp /bin/true /scratch/t && /scratch/t && echo ran"
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 def run(rl, rootfs, *args, **kw):

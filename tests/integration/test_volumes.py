@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_run_support import require_rootfs
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
-
-@pytest.fixture(scope="module")
-def rootfs() -> str:
-    return require_rootfs()
 
 
 def _subuid_start() -> int:

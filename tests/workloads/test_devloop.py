@@ -1,0 +1,71 @@
+"""A developer's inner loop: a stdlib Python web app run as the user's own
+uid with --userns=keep-id and the project directory bind-mounted; a file
+edited on the host is served changed without a restart, and what the app
+writes lands in the project owned by the user, readable as usual (0644)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.workloads.lib import compare, free_port, http_get, until
+
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
+
+APP = '''\
+import http.server, os, pathlib
+
+class App(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/whoami":
+            body = f"{os.getuid()}:{os.getgid()} {os.environ.get('HOME')}"
+        elif self.path.startswith("/write/"):
+            out = pathlib.Path("out")
+            out.mkdir(exist_ok=True)
+            (out / self.path[len("/write/"):]).write_text("written by the app\\n")
+            body = "ok"
+        else:
+            body = pathlib.Path("message.txt").read_text().strip()
+        data = (body + "\\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+http.server.ThreadingHTTPServer(("", 8000), App).serve_forever()
+'''
+
+
+def test_devloop_keep_id_app_serves_host_edits_and_writes_user_owned_files(sides, wl_image, tmp_path):
+    seen = {}
+    for side in sides:
+        proj = tmp_path / side.name
+        proj.mkdir()
+        (proj / "app.py").write_text(APP)
+        msg = proj / "message.txt"
+        msg.write_text("hello v1\n")
+        port, name = free_port(), "wl-dev"
+        obs = {}
+        try:
+            side.ok("run", "-d", "--name", name, "--userns=keep-id", "-v", f"{proj}:/src", "-w", "/src",
+                    "-p", f"127.0.0.1:{port}:8000", wl_image, "python3", "-u", "app.py")
+            obs["first"] = until(lambda: (r := http_get(port))[0] == 200 and r) or http_get(port)
+            obs["whoami"] = http_get(port, "/whoami")
+            msg.write_text("hello v2\n")  # the developer saves the file
+            obs["after host edit"] = http_get(port)
+            obs["write"] = http_get(port, "/write/result.txt")
+            made = proj / "out" / "result.txt"
+            st, dst = made.stat(), made.parent.stat()
+            obs["written file: owner, mode"] = (st.st_uid == os.getuid(), st.st_gid == os.getgid(),
+                                               oct(st.st_mode & 0o777), oct(dst.st_mode & 0o777))
+            obs["content"] = made.read_text()
+        finally:
+            side.cleanup([name])
+        seen[side.name] = obs
+    compare("developer loop: keep-id app, host edit, files written", seen)
+    rl = seen["rl"]
+    assert rl["first"] == (200, "hello v1\n")
+    assert rl["whoami"][1].split()[0] == f"{os.getuid()}:{os.getgid()}"
+    assert rl["after host edit"] == (200, "hello v2\n")
+    assert rl["written file: owner, mode"] == (True, True, "0o644", "0o755")

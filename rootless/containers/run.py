@@ -223,6 +223,9 @@ def create(paths: Paths, req: RunRequest) -> Record:
     store = Store(paths)
     rec = store.create(src.ref, req.command, driver, req.name, layers=src.layers, image_config=src.config,
                        request=asdict(req))
+    # the upper dir is the container's "/": 0755 as the image's, not masked by the
+    # caller's umask (a 0700 "/" locks every non-root process out of the rootfs)
+    os.chmod(store.container_dir(rec.id) / "diff", 0o755)
     store.set_state(rec, "created")
     runhooks.after_create(req, rec)  # --cidfile
     return rec

@@ -93,6 +93,23 @@ def test_foreground_container_umask_0022_whatever_the_callers(rlr, podman):
     assert seen["rl"] == ["Umask:", "0022"]
 
 
+def test_foreground_container_root_dir_0755_whatever_the_callers_umask(rlr, podman):
+    # a non-root user in a container started from a shell with umask 077
+    # walks the rootfs. "/" itself: rl makes it 0755; podman's is 0555 here
+    # (containers/storage's mode for a layer with no "./" entry): compared
+    # is what nobody can do, not the write bit only root could use
+    seen, modes = {}, {}
+    for tool_name, tool in tools(rlr, podman).items():
+        res = tool.run("run", "--rm", "--user", "nobody", IMAGE, "sh", "-c",
+                       "stat -c %a / && ls / >/dev/null && head -c0 /etc/passwd && id -un",
+                       preexec_fn=lambda: os.umask(0o077))
+        out = res.stdout.split()
+        seen[tool_name], modes[tool_name] = (res.returncode, out[1:]), out[:1]
+    compare("nobody lists / and reads /etc/passwd, caller's umask 077", seen)
+    print(f"[mode of /] {modes}")
+    assert seen["rl"] == (0, ["nobody"]) and modes["rl"] == ["755"]
+
+
 def test_etc_files_0644_in_detached_container(rlr, podman):
     seen = {}
     for tool_name, tool in tools(rlr, podman).items():

@@ -11,7 +11,8 @@ import pytest
 
 from tests.workloads.lib import compare, free_port, http_get, until
 
-pytestmark = [pytest.mark.timeout(1200), pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns,
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.registry,
+              pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns,
               pytest.mark.mirror]
 
 INSTALL = "apt-get update -q && apt-get install -y -q --no-install-recommends nginx && exec nginx -g 'daemon off;'"

@@ -12,7 +12,8 @@ import pytest
 
 from tests.workloads.lib import compare, free_port, http_get, until
 
-pytestmark = [pytest.mark.timeout(1200), pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.registry,
+              pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
 
 SITE = ('server {{\n  listen 80 default_server;\n  root /srv/site;\n'
         '  location = /version {{ return 200 "{v}\\n"; }}\n}}\n')

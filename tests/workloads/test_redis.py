@@ -12,7 +12,8 @@ import pytest
 
 from tests.workloads.lib import compare, until
 
-pytestmark = [pytest.mark.timeout(1200), pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.registry,
+              pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
 
 NET, VOL, SRV = "wl-redisnet", "wl-redisdata", "wl-redis"
 

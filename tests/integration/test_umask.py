@@ -161,10 +161,10 @@ def test_non_root_process_in_detached_container_resolves_names(rlr, podman):
     seen = {}
     for tool_name, tool in tools(rlr, podman).items():
         detached(tool, "nobody", "--hostname", "web1", "--user", "nobody", IMAGE, "sh", "-c",
-                 "getent hosts web1 | cut -f2- -d' ' | tr -d ' '; grep -c nameserver /etc/resolv.conf")
+                 "getent hosts web1 >/dev/null && echo resolved; grep -c nameserver /etc/resolv.conf")
         seen[tool_name] = tool.run("logs", "nobody").stdout.split()
     compare("nobody: getent hosts web1, nameservers", seen)
-    assert seen["rl"][0] == "web1" and int(seen["rl"][1]) >= 1
+    assert seen["rl"][0] == "resolved" and int(seen["rl"][1]) >= 1
 
 
 def test_exec_runs_with_the_containers_umask(rlr, podman):

@@ -147,6 +147,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int = 0o600) 
         raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         try:
+            os.fchmod(fd, mode)  # exactly mode: a monitor's umask 077 must not turn 0644 into 0600
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

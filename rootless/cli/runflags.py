@@ -53,6 +53,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("privileged", ("--privileged",), BOOL, "all capabilities, no seccomp, no masked paths"),
     Flag("security_opt", ("--security-opt",), LIST, "no-new-privileges, seccomp=unconfined|FILE"),
     Flag("rootfs", ("--rootfs",), BOOL, "IMAGE is a root filesystem directory"),
+    Flag("umask", ("--umask",), STR, "the container processes' umask, octal (default 0022)"),
     Flag("quiet", ("--quiet", "-q"), BOOL, "no pull progress"),
 )
 
@@ -116,7 +117,7 @@ def to_request(flags: dict, storage_driver: str | None):
         security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"],
         resources=_resources(f), publish=f["publish"], publish_all=f["publish_all"], dns=f["dns"],
         dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
-        network_alias=f["network_alias"], ip=f["ip"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
+        network_alias=f["network_alias"], ip=f["ip"], umask=f["umask"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
 
 
 def _resources(f: dict) -> dict:

@@ -20,7 +20,7 @@ def save_exec_settings(store: Store, rec: Record, spec) -> None:
     write_json(store.run_dir(rec.id) / "exec.json", {
         "env": spec.env, "user": spec.user, "cwd": spec.cwd, "hostname": spec.hostname,
         "caps": sorted(spec.caps), "added_caps": sorted(spec.added_caps), "no_new_privs": spec.no_new_privs,
-        "seccomp": spec.seccomp_bpf.hex() if spec.seccomp_bpf else None})
+        "seccomp": spec.seccomp_bpf.hex() if spec.seccomp_bpf else None, "umask": spec.umask})
 
 
 def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = (), user: str | None = None,
@@ -39,10 +39,12 @@ def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = ()
     seccomp = bytes.fromhex(s["seccomp"]) if s["seccomp"] else None
     if privileged:
         caps, seccomp = security.all_caps(), None
+    # exec and healthchecks run with the container's umask, as podman's (ExecSpec.umask: issue 17)
+    umask = {"umask": s.get("umask", 0o022)} if "umask" in ExecSpec.__dataclass_fields__ else {}
     return ExecSpec(list(args), env=e, cwd=workdir or s["cwd"], user=s["user"] if user is None else user,
                     hostname=s["hostname"], terminal=tty, stdin=interactive, detach=detach, caps=caps,
                     added_caps=frozenset(s["added_caps"]), seccomp_bpf=seccomp, no_new_privs=s["no_new_privs"],
-                    die_with_parent=die_with_parent)
+                    die_with_parent=die_with_parent, **umask)
 
 
 def running_pid(store: Store, rec: Record) -> int:

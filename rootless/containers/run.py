@@ -57,6 +57,7 @@ class RunRequest:
     no_hosts: bool = False
     network_alias: list[str] = field(default_factory=list)
     ip: str | None = None                                   # --ip on a user network
+    umask: str | None = None                                # --umask, octal; None: podman's 0022
     resources: dict = field(default_factory=dict)  # cgroup limits: rootless.cgroups.Resources.to_dict()
     # detached containers and their monitor (issue 6)
     detach: bool = False
@@ -164,7 +165,7 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         dns_options=req.dns_option, add_hosts=req.add_host, no_hosts=req.no_hosts)}
     for ctr_path, text in texts.items():
         host_file = rundir / os.path.basename(ctr_path)
-        fsutil.atomic_write(host_file, text, 0o644)  # never through a symlink
+        fsutil.atomic_write(host_file, text, 0o644)  # never through a symlink; 0644 whatever rl's umask
         etc[ctr_path] = str(host_file)
     cdir = store.container_dir(rec.id)
     init_path = _init_binary() if req.init else None
@@ -181,7 +182,17 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         etc_files=etc, caps=caps, added_caps=added,
         seccomp_bpf=security.seccomp_program(seccomp_setting, caps, str(store.paths.runroot / "seccomp")), no_new_privs=nnp,
         masked=not req.privileged, netns=net.mode != "host", wait_network=net.needs_helper,
-        init=init_path, own_init=req.init and init_path is None, remove_storage=req.rm, nested_maps=nested)
+        init=init_path, own_init=req.init and init_path is None, remove_storage=req.rm, nested_maps=nested,
+        umask=parse_umask(req.umask))
+
+
+def parse_umask(value: str | None) -> int:
+    """--umask as podman takes it: 1 to 4 octal digits; unset is 0022."""
+    if value is None:
+        return 0o022
+    if not (1 <= len(value) <= 4 and all(c in "01234567" for c in value)):
+        raise UsageError(f"invalid umask {value!r}: not an octal mask", hint="e.g. --umask 0022 or --umask 077")
+    return int(value, 8) & 0o777
 
 
 def _keep_id(req: RunRequest) -> bool:
@@ -200,6 +211,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
     cgroups.check(req.resources)  # limits this host cannot enforce fail before any pull
     _keep_id(req)
     _check_volumes(req)  # bad -v fail before any pull
+    parse_umask(req.umask)  # a bad --umask fails before any pull
     from rootless.systemd import runhooks
     runhooks.before_create(paths, req)  # --sdnotify/--cgroups/--cidfile checked, --replace
     ensure_root(paths.root)
@@ -213,6 +225,9 @@ def create(paths: Paths, req: RunRequest) -> Record:
     except BaseException:
         volumes.remove_anonymous(paths, req.anon_volumes)
         raise
+    # the upper dir is the container's "/": 0755 as the image's, not masked by the
+    # caller's umask (a 0700 "/" locks every non-root process out of the rootfs)
+    os.chmod(store.container_dir(rec.id) / "diff", 0o755)
     store.set_state(rec, "created")
     runhooks.after_create(req, rec)  # --cidfile
     return rec

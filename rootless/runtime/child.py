@@ -166,6 +166,7 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> 
                    added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
     path = find_executable(spec.args[0], env["PATH"])
     _close_inherited_fds(host_fds)
+    os.umask(spec.umask)  # the container's, never the one rl's caller or the monitor (077) runs with
     args = spec.args
     if spec.init:
         path, args = mounts.INIT_PATH, [mounts.INIT_PATH, "--", *spec.args]
@@ -188,6 +189,7 @@ def run(spec: Spec, io: ChildIO) -> None:
     writing why to the error pipe."""
     code, message, hint = EXIT_RL, "container setup failed", None
     try:
+        os.umask(0o022)  # mount points rl makes in the rootfs: podman's modes, not the monitor's 077
         linux.set_pdeathsig(signal.SIGKILL)  # the namespace side died: so does the container
         for sig in range(1, signal.NSIG):
             if sig not in (signal.SIGKILL, signal.SIGSTOP):

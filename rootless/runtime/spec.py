@@ -67,3 +67,4 @@ class Spec:
     remove_storage: bool = False   # --rm: the namespace side deletes upper/work (subuid-owned)
     nested_maps: tuple[str, str] | None = None  # keep-id: uid_map/gid_map of a nested user namespace
     reaper: str | None = None      # rl-monitor: the namespace side execs its shim mode instead of waiting in Python
+    umask: int = 0o022             # --umask: the container's, podman's default whatever rl's own processes use

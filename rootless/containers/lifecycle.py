@@ -40,11 +40,10 @@ def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = ()
     if privileged:
         caps, seccomp = security.all_caps(), None
     # exec and healthchecks run with the container's umask, as podman's (ExecSpec.umask: issue 17)
-    umask = {"umask": s.get("umask", 0o022)} if "umask" in ExecSpec.__dataclass_fields__ else {}
     return ExecSpec(list(args), env=e, cwd=workdir or s["cwd"], user=s["user"] if user is None else user,
                     hostname=s["hostname"], terminal=tty, stdin=interactive, detach=detach, caps=caps,
                     added_caps=frozenset(s["added_caps"]), seccomp_bpf=seccomp, no_new_privs=s["no_new_privs"],
-                    die_with_parent=die_with_parent, **umask)
+                    die_with_parent=die_with_parent, umask=s.get("umask", 0o022))
 
 
 def running_pid(store: Store, rec: Record) -> int:

@@ -168,9 +168,6 @@ def test_non_root_process_in_detached_container_resolves_names(rlr, podman):
 
 
 def test_exec_runs_with_the_containers_umask(rlr, podman):
-    from rootless.runtime.exec import ExecSpec
-    if "umask" not in ExecSpec.__dataclass_fields__:
-        pytest.skip("rl exec has no umask of its own yet (ExecSpec.umask, issue 17's exec part)")
     seen = {}
     for tool_name, tool in tools(rlr, podman).items():
         detached(tool, "ex", "--umask", "0027", IMAGE, "sleep", "infinity")

@@ -66,6 +66,7 @@ class VolumeStore:
         ensure_dir(ensure_root(self.paths.root) / "volumes")  # private, whichever command comes first
         tmp = self.root / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
         (tmp / "_data").mkdir(parents=True, mode=0o755)
+        os.chmod(tmp / "_data", 0o755)  # podman's mode whatever the umask (a detached run's monitor has 077)
         vol = Volume(Name=name, Mountpoint=str(final / "_data"), Labels=dict(labels or {}),
                      CreatedAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), NeedsCopyUp=True, NeedsChown=True)
         (tmp / "volume.json").write_text(json.dumps(asdict(vol)))

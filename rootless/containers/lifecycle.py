@@ -39,11 +39,12 @@ def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = ()
     seccomp = bytes.fromhex(s["seccomp"]) if s["seccomp"] else None
     if privileged:
         caps, seccomp = security.all_caps(), None
-    # exec and healthchecks run with the container's umask, as podman's (ExecSpec.umask: issue 17)
+    # exec and healthchecks run with umask 0022 (ExecSpec's default) whatever the
+    # container's --umask: podman 4.3's exec does the same
     return ExecSpec(list(args), env=e, cwd=workdir or s["cwd"], user=s["user"] if user is None else user,
                     hostname=s["hostname"], terminal=tty, stdin=interactive, detach=detach, caps=caps,
                     added_caps=frozenset(s["added_caps"]), seccomp_bpf=seccomp, no_new_privs=s["no_new_privs"],
-                    die_with_parent=die_with_parent, umask=s.get("umask", 0o022))
+                    die_with_parent=die_with_parent)
 
 
 def running_pid(store: Store, rec: Record) -> int:

@@ -506,9 +506,13 @@ def login_cmd(
     authfile: Optional[str] = typer.Option(None, "--authfile"),
     tls_verify: Optional[str] = typer.Option(None, "--tls-verify"),
     cert_dir: Optional[str] = typer.Option(None, "--cert-dir"),
+    get_login: bool = typer.Option(False, "--get-login", help="print the user name stored for the registry"),
 ) -> None:
     """Log in to a registry (stores the credentials in auth.json)."""
     from rootless.images import ops
+    if get_login:
+        print(ops.get_login(server, authfile=authfile))
+        return
     if password_stdin:
         if password:
             raise UsageError("--password and --password-stdin are mutually exclusive")

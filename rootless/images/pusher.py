@@ -18,6 +18,7 @@ def push(paths: Paths, source: str, destination: str | None = None, *, tls_verif
     """Returns the manifest digest."""
     from rootless.images.puller import _creds
     say = progress or (lambda s: None)
+    regconf.check_authfile(authfile)
     store = ImageStore(paths)
     img = store.lookup(source)
     dest_text = (destination or source).removeprefix("docker://")

@@ -125,7 +125,7 @@ def info_data() -> dict:
     version = __import__("rootless").__version__
     return {
         "host": {
-            "arch": platform.machine(),
+            "arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
             "kernel": platform.release(),
             "os": "linux",
             "hostname": platform.node(),
@@ -157,9 +157,13 @@ def info_data() -> dict:
             "files": cconf.files,
             "unsupportedKeys": [f"{k} ({f})" for k, f in cconf.unsupported()],
         },
-        "version": {"Version": version, "OsArch": f"linux/{platform.machine()}", "Os": "linux",
+        "version": {"Version": version, "OsArch": "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(
+                        platform.machine(), platform.machine()), "Os": "linux",
                     "rl": version, "python": platform.python_version()},
     }
+
+
+_GO_NAMES = {"os": "OS", "ociRuntime": "OCIRuntime"}
 
 
 def _struct(v, maps=("registries", "idMappings")):
@@ -167,7 +171,7 @@ def _struct(v, maps=("registries", "idMappings")):
     (capitalised) field names, so an unknown field is an error as podman's;
     maps (registries) keep their keys."""
     if isinstance(v, dict):
-        return {(k[:1].upper() + k[1:]): (val if k in maps else _struct(val)) for k, val in v.items()}
+        return {_GO_NAMES.get(k, k[:1].upper() + k[1:]): (val if k in maps else _struct(val)) for k, val in v.items()}
     if isinstance(v, list):
         return [_struct(x) for x in v]
     return v

@@ -223,7 +223,7 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
                 digests.append(f"{res.wanted.repository}@{res.manifest_digest}")
             names = [res.wanted.tagged] if res.wanted.tag else []
             img = store.commit(config_digest=config_digest, manifest_digest=res.manifest_digest,
-                               layers=records, names=names, digests=digests)
+                               layers=records, names=names, digests=digests, top_digest=res.top_digest)
         if res.record_alias:
             regconf.record_short_name_alias(res.record_alias, res.wanted.repository)
         return img

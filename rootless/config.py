@@ -232,7 +232,8 @@ def parse_storage_conf(text: str, where: str, user_file: bool = True) -> Storage
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise RlError(f"{where}: {e}", hint="fix the TOML syntax (see containers-storage.conf(5))") from None
+        from rootless.containersconf import toml_error
+        raise RlError(f"{where}: {toml_error(e, text)}", hint="fix the TOML syntax (see containers-storage.conf(5))") from None
     st = data.get("storage", {})
     if not isinstance(st, dict):
         raise RlError(f"{where}: [storage] must be a table")

@@ -128,12 +128,20 @@ def _flatten(data: dict, prefix: str, out: dict) -> None:
             out[key] = v
 
 
+def toml_error(e: Exception, text: str) -> str:
+    """tomllib's message, with a line number even at the end of the file."""
+    msg = str(e)
+    if "(at end of document)" in msg:
+        msg = msg.replace("(at end of document)", f"(at line {text.count(chr(10)) + 1}, the end of the file)")
+    return msg
+
+
 def parse(text: str, name: str) -> dict:
     """One file's keys, flattened ("containers.env": [...]), type-checked."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigFileError(f"{name}: {e}", hint="fix the TOML syntax (see containers.conf(5))") from None
+        raise ConfigFileError(f"{name}: {toml_error(e, text)}", hint="fix the TOML syntax (see containers.conf(5))") from None
     flat: dict = {}
     _flatten(data, "", flat)
     for key, v in flat.items():

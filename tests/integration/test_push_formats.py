@@ -62,7 +62,13 @@ def test_push_format_and_compression_as_podman(rl, pod, registry, pulled, flags)
     mine = skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{mine_dest}")
     theirs = skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{theirs_dest}")
     print(f"rl: {_types(mine)}\npodman: {_types(theirs)}")
-    assert _types(mine) == _types(theirs)
+    if "zstd" in flags:
+        # podman 4.3 reuses the gzip blob the registry already has for the layer (the fixture's
+        # note on zstd pushes): rl sends what was asked for
+        assert _types(mine)[:2] == _types(theirs)[:2]
+        assert _types(mine)[2] == ["application/vnd.oci.image.layer.v1.tar+zstd"] * len(mine["layers"])
+    else:
+        assert _types(mine) == _types(theirs)
     # readable, and the same image: pulled back it has the same ID (config and diff_ids unchanged)
     back = rl.run("pull", "-q", mine_dest)
     assert back.returncode == 0, back.stderr

@@ -481,6 +481,10 @@ def helper_credentials(helper: str, server: str) -> tuple[str, str] | None:
     import shutil
     import subprocess
     prog = f"docker-credential-{helper}"
+    if not helper or "/" in helper or helper.startswith("."):
+        # a name, looked up on PATH: never a path an auth file could point anywhere
+        raise ImageError(f'invalid credential helper name "{helper}" for {server} in credHelpers',
+                         hint="give the helper's name (docker-credential-NAME on PATH), not a path")
     exe = shutil.which(prog)
     if exe is None:
         raise ImageError(f"credential helper {prog} for {server} is not installed (or not on PATH)",

@@ -101,3 +101,9 @@ def test_recorded_alias_is_read_back_with_precedence(tmp_path):
     path = regconf.record_short_name_alias("img", "b.example/img", env)
     assert path == tmp_path / "cache" / "containers" / "short-name-aliases.conf"
     assert regconf.load(env).aliases["img"] == "b.example/img"
+
+
+@pytest.mark.parametrize("name", ["../../tmp/evil", "/bin/sh", ".hidden", ""])
+def test_cred_helper_must_be_a_name(name):
+    with pytest.raises(ImageError, match="invalid credential helper name"):
+        regconf.helper_credentials(name, "registry.example")

@@ -24,11 +24,13 @@ def push(paths: Paths, source: str, destination: str | None = None, *, tls_verif
     from rootless.images.puller import _creds
     say = progress or (lambda s: None)
     _check_format(fmt, compression)
+    local = bool(destination and destination.startswith(LOCAL_TRANSPORTS))
+    if not local:
+        regconf.check_authfile(authfile)  # before anything else, as podman
     store = ImageStore(paths)
     img = store.lookup(source)
-    if destination and destination.startswith(LOCAL_TRANSPORTS):
+    if local:
         return _push_local(store, img, source, destination, fmt, compression, say)
-    regconf.check_authfile(authfile)
     dest_text = (destination or source).removeprefix("docker://")
     if destination is None and source not in img.names:
         full = [n for n in img.names if store._by_name(source, [img]) is not None]

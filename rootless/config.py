@@ -120,9 +120,14 @@ def runroot_candidates() -> list[Path]:
 
 
 def default_paths(root: str | None = None, runroot: str | None = None) -> Paths:
+    """--root/--runroot, else RL_ROOT/RL_RUNROOT, else storage.conf's graphroot
+    and runroot (rl's own subdirectory `rl` in each), else the XDG defaults."""
+    sc = storage_conf()
+    root = root or os.environ.get("RL_ROOT") or (str(Path(sc.graphroot) / "rl") if sc.graphroot else None)
+    runroot = runroot or os.environ.get("RL_RUNROOT") or (str(Path(sc.runroot) / "rl") if sc.runroot else None)
     paths = Paths(
-        root=Path(root or os.environ.get("RL_ROOT") or data_home() / "rl"),
-        _runroot=Path(runroot or os.environ["RL_RUNROOT"]) if runroot or os.environ.get("RL_RUNROOT") else None,
+        root=Path(root or data_home() / "rl"),
+        _runroot=Path(runroot) if runroot else None,
     )
     ensure_root(paths.root)
     return paths
@@ -159,3 +164,112 @@ def user_name() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
         return str(os.getuid())
+
+
+# ---------------------------------------------------------------- storage.conf
+
+SYSTEM_STORAGE_CONF = Path("/etc/containers/storage.conf")
+
+
+@dataclass(frozen=True)
+class StorageConf:
+    """What rl takes from containers-storage.conf(5), for a rootless user:
+    $CONTAINERS_STORAGE_CONF when set, else $XDG_CONFIG_HOME/containers/storage.conf,
+    else the system file (whose graphroot/runroot are root's: only its
+    driver and rootless_storage_path apply to a user, as podman's).
+
+    graphroot and runroot hold podman's own store layout, which rl must not
+    write into: rl keeps its store in their subdirectory `rl` (same disk,
+    same tmpfs), so a graphroot moved to a bigger disk moves rl's too."""
+    file: str | None = None
+    graphroot: str | None = None
+    runroot: str | None = None
+    driver: str | None = None         # rl's name: fuse-overlayfs, overlay or vfs
+    podman_driver: str | None = None  # as written in the file
+
+
+_storage_conf: dict[str, StorageConf] = {}
+_storage_warned: set[str] = set()
+
+
+def storage_conf_file(env: dict[str, str] | None = None) -> tuple[Path | None, bool]:
+    """(the storage.conf that applies, whether it is the user's own) or (None, False)."""
+    env = os.environ if env is None else env
+    if env.get("CONTAINERS_STORAGE_CONF"):
+        return Path(env["CONTAINERS_STORAGE_CONF"]), True
+    val = env.get("XDG_CONFIG_HOME")
+    home = Path(val) if val and os.path.isabs(val) else Path(env.get("HOME") or str(Path.home())) / ".config"
+    user = home / "containers" / "storage.conf"
+    if user.exists():
+        return user, True
+    if SYSTEM_STORAGE_CONF.exists():
+        return SYSTEM_STORAGE_CONF, False
+    return None, False
+
+
+def _expand(path: str) -> str:
+    path = path.replace("$UID", str(os.getuid())).replace("$USER", user_name())
+    return os.path.expanduser(os.path.expandvars(path))
+
+
+def map_driver(driver: str, mount_program: str, where: str) -> str | None:
+    """podman's driver name -> rl's: overlay with a fuse-overlayfs
+    mount_program is rl's fuse-overlayfs, plain overlay the kernel's."""
+    if driver == "overlay":
+        return "fuse-overlayfs" if os.path.basename(mount_program or "").startswith("fuse-overlayfs") else "overlay"
+    if driver == "vfs":
+        return "vfs"
+    if driver and where not in _storage_warned:
+        _storage_warned.add(where)
+        print(f'WARN: storage.conf: driver "{driver}" ({where}) is not supported by rl '
+              "(fuse-overlayfs, overlay, vfs); using rl's default", file=sys.stderr)
+    return None
+
+
+def parse_storage_conf(text: str, where: str, user_file: bool = True) -> StorageConf:
+    import tomllib
+    from rootless.errors import RlError
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        from rootless.containersconf import toml_error
+        raise RlError(f"{where}: {toml_error(e, text)}", hint="fix the TOML syntax (see containers-storage.conf(5))") from None
+    st = data.get("storage", {})
+    if not isinstance(st, dict):
+        raise RlError(f"{where}: [storage] must be a table")
+    opts = st.get("options", {}) if isinstance(st.get("options", {}), dict) else {}
+    overlay = opts.get("overlay", {}) if isinstance(opts.get("overlay", {}), dict) else {}
+    for key in ("driver", "graphroot", "runroot", "rootless_storage_path"):
+        if key in st and not isinstance(st[key], str):
+            raise RlError(f"{where}: {key} in [storage] must be a string")
+    mount_program = str(overlay.get("mount_program") or opts.get("mount_program") or "")
+    driver = str(st.get("driver") or "")
+    graph = str(st.get("graphroot") or "") if user_file else ""
+    run = str(st.get("runroot") or "") if user_file else ""
+    if not graph and opts.get("rootless_storage_path"):
+        graph = _expand(str(opts["rootless_storage_path"]))
+    if not graph and st.get("rootless_storage_path"):
+        graph = _expand(str(st["rootless_storage_path"]))
+    return StorageConf(where, graph or None, run or None,
+                       map_driver(driver, mount_program, where) if driver else None, driver or None)
+
+
+def storage_conf() -> StorageConf:
+    """This user's storage.conf as rl applies it (read once per process)."""
+    path, user_file = storage_conf_file()
+    key = str(path)
+    hit = _storage_conf.get(key)
+    if hit is None:
+        if path is None:
+            hit = StorageConf()
+        else:
+            try:
+                text = path.read_text()
+            except FileNotFoundError:
+                text = ""
+            except OSError as e:
+                from rootless.errors import RlError
+                raise RlError(f"cannot read {path}: {e.strerror}") from None
+            hit = parse_storage_conf(text, str(path), user_file)
+        _storage_conf[key] = hit
+    return hit

@@ -440,12 +440,15 @@ def push_cmd(
     authfile: Optional[str] = typer.Option(None, "--authfile"),
     cert_dir: Optional[str] = typer.Option(None, "--cert-dir"),
     digestfile: Optional[str] = typer.Option(None, "--digestfile", help="write the pushed manifest digest here"),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="manifest type: oci or v2s2"),
+    compression_format: Optional[str] = typer.Option(None, "--compression-format", help="gzip or zstd"),
 ) -> None:
-    """Push an image to a registry."""
+    """Push an image to a registry, or to oci-archive:PATH, docker-archive:PATH or dir:PATH."""
     from rootless.images import pusher
     progress = _err if not quiet and sys.stderr.isatty() else None
     digest = pusher.push(_paths(), image, destination, tls_verify=_bool(tls_verify, "--tls-verify"), creds=creds,
-                         authfile=authfile, cert_dir=cert_dir, progress=progress)
+                         authfile=authfile, cert_dir=cert_dir, progress=progress, fmt=fmt,
+                         compression=compression_format)
     if digestfile:
         with open(digestfile, "w") as f:
             f.write(digest)
@@ -506,9 +509,13 @@ def login_cmd(
     authfile: Optional[str] = typer.Option(None, "--authfile"),
     tls_verify: Optional[str] = typer.Option(None, "--tls-verify"),
     cert_dir: Optional[str] = typer.Option(None, "--cert-dir"),
+    get_login: bool = typer.Option(False, "--get-login", help="print the user name stored for the registry"),
 ) -> None:
     """Log in to a registry (stores the credentials in auth.json)."""
     from rootless.images import ops
+    if get_login:
+        print(ops.get_login(server, authfile=authfile))
+        return
     if password_stdin:
         if password:
             raise UsageError("--password and --password-stdin are mutually exclusive")

@@ -76,10 +76,27 @@ def prune(
 
 
 @app.command("info")
-def info(fmt: str = typer.Option("", "--format", "-f", help="json for machine-readable output")) -> None:
-    """Show host and storage information."""
-    from rootless import config, hostcheck
+def info(fmt: str = typer.Option("", "--format", "-f", help="json, or a Go template (e.g. {{.Host.Arch}})")) -> None:
+    """Show host, storage, registry and configuration information."""
+    data = info_data()
+    if fmt.strip() == "json":
+        print(json.dumps(data, indent=2))
+        return
+    if fmt:
+        import sys
+        from rootless.cli.gotemplate import render_rows
+        sys.stdout.write(render_rows(fmt, [_struct(data)]))
+        return
+    _yaml(data, 0)
+
+
+def info_data() -> dict:
+    """podman info's shape (host, store, registries, version) with what rl knows."""
+    import shutil
+    import sys
+    from rootless import config, containersconf, hostcheck, storage, tools
     from rootless.errors import RlError
+    from rootless.images import regconf
     from rootless.runtime import userns
 
     paths = config.default_paths(OPTIONS.root, OPTIONS.runroot)
@@ -88,27 +105,91 @@ def info(fmt: str = typer.Option("", "--format", "-f", help="json for machine-re
         idmaps = {"uidmap": [m._asdict() for m in maps.uids], "gidmap": [m._asdict() for m in maps.gids]}
     except RlError as e:
         idmaps = {"error": e.message}
-    data = {
+    cconf = containersconf.current()
+    sconf = config.storage_conf()
+    try:
+        driver = storage.choose(OPTIONS.storage_driver, paths.root)
+    except RlError:
+        driver = OPTIONS.storage_driver or "fuse-overlayfs"
+    rconf = regconf.load()
+    registries: dict = {}
+    for reg in rconf.registries:
+        registries[reg.prefix] = {"Prefix": reg.prefix, "Location": reg.location, "Insecure": reg.insecure,
+                                  "Blocked": reg.blocked, "MirrorByDigestOnly": reg.mirror_by_digest_only,
+                                  "Mirrors": [{"Location": m.location, "Insecure": m.insecure,
+                                               "PullFromMirror": m.pull_from_mirror} for m in reg.mirrors] or None}
+    if rconf.search:
+        registries["search"] = list(rconf.search)
+    net_cmd = "pasta" if shutil.which("pasta") and not shutil.which("slirp4netns") else "slirp4netns"
+    slirp = tools.find("slirp4netns") if hasattr(tools, "find") else shutil.which("slirp4netns")
+    version = __import__("rootless").__version__
+    return {
         "host": {
-            "arch": platform.machine(),
+            "arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
             "kernel": platform.release(),
             "os": "linux",
             "hostname": platform.node(),
             "rootless": os.getuid() != 0,
             "cgroupVersion": hostcheck.cgroup_layout(),
             "idMappings": idmaps,
+            "logDriver": cconf.get("containers.log_driver") or "k8s-file",
+            "networkBackend": net_cmd,
+            "ociRuntime": {"name": "rl", "package": "rl " + version, "path": sys.executable,
+                           "version": f"rl version {version} (built-in runtime, Python {platform.python_version()})"},
+            "slirp4netns": {"executable": str(slirp or "")},
+            "security": {"rootless": os.getuid() != 0, "seccompEnabled": True,
+                         "capabilities": ",".join("CAP_" + c for c in
+                                                  (cconf.get("containers.default_capabilities") or
+                                                   sorted(__import__("rootless.runtime.security",
+                                                                     fromlist=["x"]).DEFAULT_CAPS)))},
         },
         "store": {
+            "configFile": sconf.file or "",
             "graphRoot": str(paths.root),
             "runRoot": str(paths.runroot),
-            "graphDriverName": OPTIONS.storage_driver or "fuse-overlayfs",
+            "graphDriverName": driver,
+            "volumePath": str(paths.root / "volumes"),
+            "imageStore": {"number": _count_images(paths)},
+            "containerStore": {"number": _count(paths.root / "containers")},
         },
-        "version": {"rl": __import__("rootless").__version__, "python": platform.python_version()},
+        "registries": registries,
+        "containersConf": {
+            "files": cconf.files,
+            "unsupportedKeys": [f"{k} ({f})" for k, f in cconf.unsupported()],
+        },
+        "version": {"Version": version, "OsArch": "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(
+                        platform.machine(), platform.machine()), "Os": "linux",
+                    "rl": version, "python": platform.python_version()},
     }
-    if fmt == "json":
-        print(json.dumps(data, indent=2))
-        return
-    _yaml(data, 0)
+
+
+_GO_NAMES = {"os": "OS", "ociRuntime": "OCIRuntime"}
+
+
+def _struct(v, maps=("registries", "idMappings")):
+    """The info document as podman's Go structs for templates: exported
+    (capitalised) field names, so an unknown field is an error as podman's;
+    maps (registries) keep their keys."""
+    if isinstance(v, dict):
+        return {_GO_NAMES.get(k, k[:1].upper() + k[1:]): (val if k in maps else _struct(val)) for k, val in v.items()}
+    if isinstance(v, list):
+        return [_struct(x) for x in v]
+    return v
+
+
+def _count_images(paths) -> int:
+    from rootless.images.store import ImageStore
+    try:
+        return len(ImageStore(paths).images())
+    except Exception:  # noqa: BLE001 - a damaged store still gets an info page
+        return 0
+
+
+def _count(d) -> int:
+    try:
+        return sum(1 for p in d.iterdir() if p.is_dir())
+    except OSError:
+        return 0
 
 
 def _yaml(obj, depth: int) -> None:
@@ -120,6 +201,9 @@ def _yaml(obj, depth: int) -> None:
         elif isinstance(v, list):
             print(f"{pad}{k}:")
             for item in v:
-                print(f"{pad}  - " + ", ".join(f"{a}: {b}" for a, b in item.items()))
+                if isinstance(item, dict):
+                    print(f"{pad}  - " + ", ".join(f"{a}: {b}" for a, b in item.items()))
+                else:
+                    print(f"{pad}  - {item}")
         else:
             print(f"{pad}{k}: {v}")

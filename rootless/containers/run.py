@@ -77,6 +77,10 @@ class RunRequest:
     sdnotify: str | None = None                 # conmon: READY=1/MAINPID to $NOTIFY_SOCKET; ignore
     cgroups: str | None = None                  # enabled, no-conmon/split (monitor stays put), disabled
     label: list[str] = field(default_factory=list)  # KEY=VALUE; PODMAN_SYSTEMD_UNIT added in a generated unit
+    # containers.conf defaults, filled at create (rootless.containersconf.apply_to_request)
+    default_env: list[str] = field(default_factory=list)   # below the image's env and -e
+    default_caps: list[str] | None = None                  # [containers] default_capabilities
+    init_path: str | None = None                           # [containers] init_path
 
 
 @dataclass
@@ -146,13 +150,14 @@ def _default_user(req: RunRequest, cfg: dict) -> str:
 
 def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
     cfg = src.config
-    env = options.image_env(cfg.get("Env"))
+    env = options.parse_env(req.default_env) if req.default_env else {}  # containers.conf env, lowest
+    env.update(options.image_env(cfg.get("Env")))
     env_items = [item for path in req.env_files for item in options.read_env_file(path)] + list(req.env)
     env.update(options.parse_env(env_items))
     args = options.command(cfg, req.entrypoint, req.command)
     if not args:
         raise UsageError("no command specified", hint="give a command after the image, or use --entrypoint")
-    caps, added = security.resolve_caps(req.cap_add, req.cap_drop, req.privileged)
+    caps, added = security.resolve_caps(req.cap_add, req.cap_drop, req.privileged, base=req.default_caps)
     seccomp_setting, nnp = security.parse_security_opts(req.security_opt)
     if req.privileged:
         seccomp_setting = None
@@ -168,7 +173,7 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         fsutil.atomic_write(host_file, text, 0o644)  # never through a symlink; 0644 whatever rl's umask
         etc[ctr_path] = str(host_file)
     cdir = store.container_dir(rec.id)
-    init_path = _init_binary() if req.init else None
+    init_path = (req.init_path or _init_binary()) if req.init else None
     nested = idmap = None
     if _keep_id(req):
         nested, idmap = _keep_id_maps()
@@ -203,6 +208,10 @@ def _keep_id(req: RunRequest) -> bool:
 
 def create(paths: Paths, req: RunRequest) -> Record:
     """Resolve the image and record the container; nothing runs yet."""
+    # --- containers.conf: what the user left unset comes from podman's config files
+    from rootless import containersconf
+    containersconf.apply_to_request(req)
+    # ---
     net = network.parse(req.network)
     _ports(req, net, {})  # bad -p/--network fail before any pull
     if net.mode == "bridge":

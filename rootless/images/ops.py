@@ -413,6 +413,16 @@ def login(server: str, user: str, password: str, *, authfile: str | None = None,
     return regconf.save_credentials(key, user, password, authfile)
 
 
+def get_login(server: str, *, authfile: str | None = None) -> str:
+    """The user name rl would authenticate with at a registry (auth files,
+    credential helpers), as `podman login --get-login`."""
+    key = _registry_key(server)
+    cred = regconf.find_credentials(key, authfile)
+    if not cred:
+        raise ImageError(f"not logged into {server}", hint=f"rl login {server}")
+    return cred[0]
+
+
 def logout(server: str | None, *, authfile: str | None = None) -> bool:
     return regconf.remove_credentials(_registry_key(server) if server else None, authfile)
 

@@ -46,6 +46,7 @@ class Resolved:
     manifest_digest: str
     top_digest: str              # the digest of what the tag points at (index or manifest)
     index_digest: str | None
+    record_alias: str | None = None  # a short name chosen at the prompt, recorded after the pull
 
 
 def _creds(creds) -> tuple[str, str] | None:
@@ -66,12 +67,46 @@ def candidates(reference: str, conf: regconf.RegistriesConf) -> list[R.Reference
     return [R.parse(reference)]
 
 
+def _terminal_choice():
+    """A numbered menu on the terminal, or None without one (podman prompts
+    only when stdin and stdout are both terminals)."""
+    import sys
+    try:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return None
+    except (AttributeError, ValueError):
+        return None
+
+    def choose(cands: list[R.Reference]) -> int:
+        sys.stdout.write("? Please select an image:\n")
+        for i, c in enumerate(cands, 1):
+            sys.stdout.write(f"  {i}) {c}\n")
+        while True:
+            sys.stdout.write(f"Enter a number [1-{len(cands)}]: ")
+            sys.stdout.flush()
+            line = sys.stdin.readline()
+            if not line:
+                raise ImageError("short-name resolution: no image selected (end of input)",
+                                 hint="use a fully qualified name")
+            line = line.strip()
+            if line.isdigit() and 1 <= int(line) <= len(cands):
+                return int(line) - 1
+            sys.stdout.write(f"{line!r} is not one of the numbers above\n")
+    return choose
+
+
 def resolve(reference: str, *, platform: str | None, tls_verify: bool | None, creds, authfile: str | None,
             cert_dir: str | None, progress: Progress) -> Resolved:
     conf = regconf.load()
     want_platform = registry.parse_platform(platform)
     errors: list[tuple[str, Exception]] = []
-    for wanted in candidates(reference, conf):
+    record_as = None
+    if R.is_short_name(reference):
+        plan = regconf.plan_short_name(conf, reference, _terminal_choice())
+        wanted_list, record_as = plan.candidates, plan.record_as
+    else:
+        wanted_list = [R.parse(reference)]
+    for wanted in wanted_list:
         progress(f"Trying to pull {wanted}...")
         for src in conf.sources(wanted):
             client = registry.Client(src.ref.domain, insecure=src.insecure or conf.insecure_host(src.ref.domain),
@@ -87,7 +122,7 @@ def resolve(reference: str, *, platform: str | None, tls_verify: bool | None, cr
                     body, mt, digest = client.get_manifest(src.ref.path, desc["digest"])
                     if mt in registry.INDEX_TYPES:
                         raise RegistryError(f"{wanted}: nested manifest lists are not supported")
-                return Resolved(client, src.ref, wanted, body, digest, top, index_digest)
+                return Resolved(client, src.ref, wanted, body, digest, top, index_digest, record_as)
             except RegistryError as e:
                 client.close()
                 errors.append((str(src.ref), e))
@@ -164,6 +199,7 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
         if not images:
             raise ImageError(f"{reference}: the archive holds no image")
         return images[0]
+    regconf.check_authfile(authfile)
     store = ImageStore(paths).ensure()
     res = resolve(reference, platform=platform, tls_verify=tls_verify, creds=_creds(creds),
                   authfile=authfile, cert_dir=cert_dir, progress=say)
@@ -207,7 +243,9 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
                 digests.append(f"{res.wanted.repository}@{res.manifest_digest}")
             names = [res.wanted.tagged] if res.wanted.tag else []
             img = store.commit(config_digest=config_digest, manifest_digest=res.manifest_digest,
-                               layers=records, names=names, digests=digests)
+                               layers=records, names=names, digests=digests, top_digest=res.top_digest)
+        if res.record_alias:
+            regconf.record_short_name_alias(res.record_alias, res.wanted.repository)
         return img
     finally:
         client.close()

@@ -116,9 +116,7 @@ class RegistriesConf:
     def resolve_short(self, text: str) -> list[R.Reference]:
         """Candidates for a short name: an alias, else each search registry;
         docker.io when nothing is configured (rl is lenient where podman errors)."""
-        name = text.split("@", 1)[0]
-        slash, colon = name.rfind("/"), name.rfind(":")
-        bare = name[:colon] if colon > slash else name
+        bare = _bare(text)
         if bare in self.aliases:
             target = self.aliases[bare]
             return [R.parse(target + text[len(bare):])]
@@ -270,7 +268,86 @@ def load(env: dict[str, str] | None = None) -> RegistriesConf:
         if not path.exists():
             continue
         _merge(conf, _load_toml(path), path)
+    if conf.short_name_mode not in SHORT_NAME_MODES:
+        raise ImageError(f'invalid short-name-mode "{conf.short_name_mode}" in {", ".join(conf.files)}',
+                         hint="use enforcing, permissive or disabled")
+    # the machine-written aliases (a choice made at a prompt) win over registries.conf's, as podman's
+    cache = short_name_aliases_file(env)
+    if cache.exists():
+        data = _load_toml(cache).get("aliases", {})
+        if isinstance(data, dict):
+            conf.aliases.update({str(k): str(v) for k, v in data.items() if v})
     return conf
+
+
+# ---------------------------------------------------------------- short names (containers-registries.conf(5))
+
+SHORT_NAME_MODES = ("enforcing", "permissive", "disabled")
+
+
+def short_name_aliases_file(env: dict[str, str] | None = None) -> Path:
+    """Where a short name chosen at the prompt is recorded: podman's
+    $XDG_CACHE_HOME (~/.cache)/containers/short-name-aliases.conf, shared
+    with podman so both tools resolve the name the same way afterwards."""
+    env = os.environ if env is None else env
+    val = env.get("CONTAINERS_SHORT_NAME_ALIAS_CONF")
+    if val:
+        return Path(val)
+    cache = env.get("XDG_CACHE_HOME")
+    base = Path(cache) if cache and os.path.isabs(cache) else Path(env.get("HOME") or str(Path.home())) / ".cache"
+    return base / "containers" / "short-name-aliases.conf"
+
+
+@dataclass
+class ShortNamePlan:
+    candidates: list[R.Reference]
+    record_as: str | None = None    # the alias to record after a successful pull (a prompted choice)
+
+
+def _bare(text: str) -> str:
+    name = text.split("@", 1)[0]
+    slash, colon = name.rfind("/"), name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+def plan_short_name(conf: RegistriesConf, text: str, choose=None) -> ShortNamePlan:
+    """podman's rules for a short name to pull: an alias needs no choice; a
+    single search registry neither; else in enforcing and permissive mode a
+    terminal user picks one (recorded as an alias after the pull); without a
+    terminal enforcing refuses and permissive (and disabled) try each in order.
+    `choose(candidates) -> index` asks the user; None means no terminal."""
+    cands = conf.resolve_short(text)
+    bare = _bare(text)
+    if bare in conf.aliases or len(cands) <= 1 or conf.short_name_mode == "disabled":
+        return ShortNamePlan(cands)
+    if choose is None:
+        if conf.short_name_mode == "enforcing":
+            raise ImageError("short-name resolution enforced but cannot prompt without a TTY",
+                             hint=f'use a fully qualified name (e.g. {cands[0]}), or add an alias for "{bare}" '
+                                  f"in registries.conf")
+        return ShortNamePlan(cands)
+    picked = cands[choose(cands)]
+    return ShortNamePlan([picked], record_as=bare)
+
+
+def record_short_name_alias(name: str, target: str, env: dict[str, str] | None = None) -> Path:
+    """Add `name = target` to the user's short-name-aliases.conf (podman's
+    format: an [aliases] table), keeping what is there."""
+    path = short_name_aliases_file(env)
+    aliases: dict[str, str] = {}
+    if path.exists():
+        data = _load_toml(path).get("aliases", {})
+        if isinstance(data, dict):
+            aliases = {str(k): str(v) for k, v in data.items()}
+    aliases[name] = target
+    body = "[aliases]\n" + "".join(f"  {json.dumps(k)} = {json.dumps(v)}\n" for k, v in sorted(aliases.items()))
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(body)
+    os.replace(tmp, path)
+    return path
 
 
 def loads(text: str, name: str = "<string>") -> RegistriesConf:
@@ -307,6 +384,25 @@ def auth_files(authfile: str | None = None, env: dict[str, str] | None = None) -
     home = Path(env.get("HOME") or str(Path.home()))
     files += [home / ".docker" / "config.json", home / ".dockercfg"]
     return files
+
+
+def check_authfile(authfile: str | None = None, env: dict[str, str] | None = None) -> None:
+    """An auth file named by --authfile or $REGISTRY_AUTH_FILE must exist:
+    a typo would otherwise surface later as "authentication required" (podman
+    refuses too)."""
+    env = os.environ if env is None else env
+    path = authfile or env.get("REGISTRY_AUTH_FILE")
+    if not path:
+        return
+    try:
+        os.stat(path)
+    except OSError as e:
+        raise ImageError(f"credential file is not accessible: stat {path}: {_go_errno(e)}",
+                         hint="check the --authfile path (or REGISTRY_AUTH_FILE); rl login --authfile FILE creates it")
+
+
+def _go_errno(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()
 
 
 def login_file(authfile: str | None = None, env: dict[str, str] | None = None) -> Path:
@@ -349,26 +445,81 @@ def _decode(entry: dict, path: Path, key: str) -> tuple[str, str] | None:
     return None
 
 
-def _read_auths(path: Path) -> dict:
+def _read_file(path: Path) -> dict:
     try:
         with open(path) as f:
             data = json.load(f)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
     except (OSError, ValueError) as e:
         raise ImageError(f"cannot read {path}: {e}", hint="fix or remove the file")
-    if not isinstance(data, dict):
-        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_auths(path: Path) -> dict:
+    data = _read_file(path)
     if path.name == ".dockercfg":
         return data
     auths = data.get("auths", {})
     return auths if isinstance(auths, dict) else {}
 
 
+def _cred_helpers(path: Path) -> dict:
+    if path.name == ".dockercfg":
+        return {}
+    helpers = _read_file(path).get("credHelpers", {})
+    return helpers if isinstance(helpers, dict) else {}
+
+
+_NOT_FOUND = "credentials not found in native keychain"
+
+
+def helper_credentials(helper: str, server: str) -> tuple[str, str] | None:
+    """Ask `docker-credential-HELPER get` (the docker credential-helper
+    protocol: the server on stdin, {"Username","Secret"} JSON on stdout), as
+    podman does for an auth.json credHelpers entry."""
+    import shutil
+    import subprocess
+    prog = f"docker-credential-{helper}"
+    if not helper or "/" in helper or helper.startswith("."):
+        # a name, looked up on PATH: never a path an auth file could point anywhere
+        raise ImageError(f'invalid credential helper name "{helper}" for {server} in credHelpers',
+                         hint="give the helper's name (docker-credential-NAME on PATH), not a path")
+    exe = shutil.which(prog)
+    if exe is None:
+        raise ImageError(f"credential helper {prog} for {server} is not installed (or not on PATH)",
+                         hint=f'install {prog}, or remove "{server}" from credHelpers in auth.json')
+    try:
+        res = subprocess.run([exe, "get"], input=server, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ImageError(f"credential helper {prog} for {server}: {e}")
+    out = (res.stdout or "").strip()
+    if res.returncode != 0:
+        if _NOT_FOUND in out or _NOT_FOUND in res.stderr:
+            return None
+        raise ImageError(f"credential helper {prog} for {server} failed: {(out or res.stderr).strip()}")
+    try:
+        data = json.loads(out)
+        user, secret = data.get("Username", ""), data.get("Secret", "")
+    except (ValueError, AttributeError):
+        raise ImageError(f"credential helper {prog} for {server} printed no JSON credentials") from None
+    if not secret:
+        return None
+    return str(user), str(secret)
+
+
 def find_credentials(repository: str, authfile: str | None = None,
                      env: dict[str, str] | None = None) -> tuple[str, str] | None:
-    """(user, password) for host/path, the most specific key of the first file that has one."""
+    """(user, password) for host/path, the most specific key of the first file
+    that has one; a credHelpers entry for the host in a file is asked first."""
+    host = repository.split("/", 1)[0]
     for path in auth_files(authfile, env):
+        helpers = _cred_helpers(path)
+        helper = next((h for k, h in helpers.items() if _normalise_key(k) == host), None)
+        if helper:
+            cred = helper_credentials(str(helper), host)
+            if cred:
+                return cred
         auths = _read_auths(path)
         best, best_len = None, -1
         for key, entry in auths.items():

@@ -96,8 +96,9 @@ class Image:
 
     @property
     def digest(self) -> str:
-        """The manifest digest (what `podman images --digests` shows)."""
-        return self.record.get("manifest_digest", "")
+        """What `podman images --digests` shows: the digest the image was
+        first pulled by (an index's for a multi-arch image)."""
+        return self.record.get("digest") or self.record.get("manifest_digest", "")
 
     @property
     def config(self) -> dict:
@@ -417,8 +418,11 @@ class ImageStore:
     # -------------------------------------------------------------- changes
 
     def commit(self, *, config_digest: str, manifest_digest: str, layers: list[dict],
-               names: list[str], digests: list[str]) -> Image:
-        """Create or update an image record; names move from other images."""
+               names: list[str], digests: list[str], top_digest: str | None = None) -> Image:
+        """Create or update an image record; names move from other images.
+        top_digest: what the pulled tag pointed at (an index for a multi-arch
+        image); the image's .Digest is the first one it was created with, as
+        podman's (a later pull from elsewhere adds repo digests only)."""
         image_id = _hex(config_digest)
         with self.lock("records"):
             for img in self.images():
@@ -431,6 +435,7 @@ class ImageStore:
             rec = self._load(self._record_path(image_id)) or {
                 "id": image_id, "names": [], "digests": [], "created_at": time.time()}
             rec["manifest_digest"] = manifest_digest
+            rec.setdefault("digest", top_digest or manifest_digest)
             rec["layers"] = layers
             rec["size"] = sum(int(layer.get("tar_size", 0)) for layer in layers)
             rec["pulled"] = time.time()

@@ -55,12 +55,15 @@ def cap_name(raw: str) -> str:
     return name
 
 
-def resolve_caps(add: list[str], drop: list[str], privileged: bool = False) -> tuple[frozenset[str], frozenset[str]]:
+def resolve_caps(add: list[str], drop: list[str], privileged: bool = False,
+                 base: list[str] | None = None) -> tuple[frozenset[str], frozenset[str]]:
     """(bounding set, explicitly added) after --privileged/--cap-add/--cap-drop,
-    with podman's order: drop ALL first, then add, then drop."""
+    with podman's order: drop ALL first, then add, then drop. `base` replaces
+    the default set (containers.conf default_capabilities)."""
     adds = {cap_name(c) for c in add}
     drops = {cap_name(c) for c in drop}
-    caps = set(all_caps() if privileged else DEFAULT_CAPS)
+    default = DEFAULT_CAPS if base is None else frozenset(cap_name(c) for c in base) - {"ALL"}
+    caps = set(all_caps() if privileged else default)
     if "ALL" in drops:
         caps.clear()
     caps |= all_caps() if "ALL" in adds else adds - {"ALL"}

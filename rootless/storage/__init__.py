@@ -70,6 +70,9 @@ def probe() -> str:
 def choose(requested: str | None, root: Path) -> str:
     """--storage-driver wins; else the probe's answer, cached under the
     storage root so it is taken once (and a store keeps its driver)."""
+    if not requested:
+        from rootless import config
+        requested = config.storage_conf().driver  # storage.conf's driver, mapped to rl's names
     if requested:
         if requested not in NAMES:
             raise UsageError(f"unknown storage driver {requested!r}", hint=f"one of: {', '.join(NAMES)}")

@@ -115,9 +115,11 @@ def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None
     else:
         path = str(store.container_dir(rec.id) / "ctr.log")
         entries, current = klog.read(path, keep_open=True)
-    out = sys.stdout.buffer
-    out.write(klog.render(klog.select(entries, t_since, t_until, tail if tail >= 0 else None), timestamps))
-    out.flush()
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # each record to the stream it came from, as podman: `rl logs x 2>/dev/null` shows stdout alone
+    klog.emit(klog.select(entries, t_since, t_until, tail if tail >= 0 else None), timestamps, out, err)
     if not follow:
         if current and not journald:
             current.close()
@@ -129,8 +131,7 @@ def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None
     for e in more:
         if t_until is not None and e.time > t_until:
             break
-        out.write(klog.render([e], timestamps))
-        out.flush()
+        klog.emit([e], timestamps, out, err)
 
 
 def _detach_sequence(keys: str) -> bytes:

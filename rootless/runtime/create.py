@@ -42,6 +42,9 @@ class RunOptions:
     # rootless.cgroups.Placement or None: attach(pid) puts PID 1 in its cgroup
     # before it execs (limits bind from its first instruction), finish() after
     cgroup: object | None = None
+    # a foreground run's log (rootless.containers.logs.Writer): rl relays the
+    # container's output to its own stdout/stderr through pipes and logs it
+    log: object = None
 
 
 class _Forwarder:
@@ -128,6 +131,12 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
     fwd = _Forwarder(with_winch=not spec.terminal)
     net = None
     pid = None
+    relay = None  # (stdout read end, stderr read end) of a logged foreground run
+    if opts.log is not None and opts.stdio is None and opts.supervise is None and not spec.terminal:
+        relay_out = os.pipe()
+        relay_err = os.pipe()
+        relay = (relay_out[0], relay_err[0])
+        opts.stdio = (0, relay_out[1], relay_err[1])
     try:
         def ns_side() -> int:
             for fd in (err_r, ready_r, pid_r) + ((go_w,) if go_w is not None else ()):
@@ -136,7 +145,11 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 console_host.close()
             if opts.stdio is not None:
                 for target, fd in enumerate(opts.stdio):
-                    os.dup2(fd, target)
+                    if fd != target:
+                        os.dup2(fd, target)
+            if relay is not None:  # only PID 1's side may hold the write ends: their EOF ends the relay
+                for fd in (*relay, *opts.stdio[1:]):
+                    os.close(fd)
             try:
                 return parent.main(spec, io, ready_w, pid_w)
             except RlError as e:
@@ -147,6 +160,10 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
 
         pid = userns.fork_userns(maps, ns_side, more_flags=Clone.NEWNS, join=opts.join_userns)
         fwd.attach(pid)
+        if relay is not None:
+            for fd in opts.stdio[1:]:
+                os.close(fd)
+            opts.stdio = None
         for fd in (err_w, ready_w, pid_w) + ((go_r,) if go_r is not None else ()):
             os.close(fd)
         if console_ctr is not None:
@@ -170,6 +187,9 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             go_w = None
         master, failure = collect_start(console_host, err_r)
         if failure:
+            if relay is not None:  # what the set-up printed still reaches the terminal
+                r, relay = relay, None
+                tty.relay(*r)
             userns.wait_status(pid)
             pid = None
             raise _setup_error(failure)
@@ -180,8 +200,11 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
         if opts.supervise is not None:
             opts.supervise(pid, master, net, opts.cgroup)  # returns only by raising
         if master is not None:
-            tty.pump(master, 0 if spec.stdin else None, 1)
+            tty.pump(master, 0 if spec.stdin else None, 1, log=opts.log)
             os.close(master)
+        elif relay is not None:
+            r, relay = relay, None
+            tty.relay(*r, log=opts.log)
         code = userns.wait_status(pid)
         pid = None
         if opts.cgroup is not None:
@@ -200,4 +223,12 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 pass
         if net is not None:
             net.close()
+        if relay is not None:
+            for fd in relay:
+                os.close(fd)
+        if opts.stdio is not None and relay is not None:
+            for fd in opts.stdio[1:]:
+                os.close(fd)
+        if opts.log is not None:
+            opts.log.close()
         fwd.restore()

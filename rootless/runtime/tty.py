@@ -28,9 +28,43 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[n:]
 
 
-def pump(master: int, stdin_fd: int | None, stdout_fd: int = 1) -> None:
+def relay(out_r: int, err_r: int, log=None) -> None:
+    """A foreground container without -t: its stdout and stderr pipes to
+    rl's own fds 1 and 2, each record also into the log (log.write(stream,
+    data), rootless.containers.logs.Writer), until both pipes end. A
+    terminal side that went away (`rl run ... | head -1`) closes that pipe,
+    so the container gets its SIGPIPE as it did writing there itself."""
+    streams = {out_r: (1, "stdout"), err_r: (2, "stderr")}
+    while streams:
+        try:
+            ready, _, _ = select.select(list(streams), [], [])
+        except InterruptedError:
+            continue
+        for fd in ready:
+            dest, name = streams[fd]
+            try:
+                data = os.read(fd, 65536)
+            except InterruptedError:
+                continue
+            if not data:
+                del streams[fd]
+                os.close(fd)
+                continue
+            if log is not None:
+                log.write(name, data)
+            try:
+                _write_all(dest, data)
+            except (BrokenPipeError, OSError) as e:
+                if isinstance(e, BrokenPipeError) or e.errno in (errno.EPIPE, errno.EBADF):
+                    del streams[fd]
+                    os.close(fd)
+                else:
+                    raise
+
+
+def pump(master: int, stdin_fd: int | None, stdout_fd: int = 1, log=None) -> None:
     """Copy until the container side of the pty is closed. stdin_fd None
-    means -t without -i: nothing is sent."""
+    means -t without -i: nothing is sent. log: as relay's (stream stdout)."""
     size_src = next((fd for fd in (stdin_fd, stdout_fd) if fd is not None and os.isatty(fd)), None)
     saved = None
     if stdin_fd is not None and os.isatty(stdin_fd):
@@ -56,6 +90,8 @@ def pump(master: int, stdin_fd: int | None, stdout_fd: int = 1) -> None:
                     raise
                 if not data:
                     return
+                if log is not None:
+                    log.write("stdout", data)
                 _write_all(stdout_fd, data)
             if stdin_fd is not None and stdin_fd in ready:
                 data = os.read(stdin_fd, 65536)

@@ -313,7 +313,8 @@ class Writer:
 
     def _open(self) -> None:
         try:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                              0o600)
             self.size = os.fstat(self.fd).st_size
         except OSError:
             self.fd, self.size = -1, 0

@@ -6,12 +6,29 @@ container without -t is forwarded to it (--sig-proxy, on by default)."""
 from __future__ import annotations
 
 import os
+import pty
+import signal
+import sys
+import termios
 import time
 
 import pytest
 
 from tests.integration.test_run_support import require_rootfs
-from tests.integration.test_run_tty import _reap, read_until, spawn
+from tests.integration.test_run_tty import _reap, read_until
+
+
+def spawn(rl, *args: str) -> tuple[int, int]:
+    """rl on a new pty, with the signal dispositions of a login shell's
+    foreground job (a test runner started in the background ignores SIGINT,
+    and exec keeps that)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir("/")
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        os.execve(sys.executable, [sys.executable, "-m", "rootless", *args], rl.env)
+    return pid, fd
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -38,14 +55,25 @@ def _start(rl, rootfs, name: str) -> None:
 
 def _attach(rl, name: str, *flags: str) -> tuple[int, int]:
     pid, fd = spawn(rl, "attach", *flags, name)
-    _typed(fd, b"M")  # attached once the container shows what we type
+    # rl attach puts the terminal in raw mode once connected: until then the
+    # terminal itself echoes what is typed (ctrl-p as ^P), so wait for that
+    deadline = time.time() + 60
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        assert time.time() < deadline, "rl attach never put the terminal in raw mode"
+        time.sleep(0.05)
+    _typed(fd, b"M")  # the container shows what it gets
     read_until(fd, b"M")
     return pid, fd
 
 
-def _exit_status(pid: int) -> int:
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+def _exit_status(pid: int, timeout: float = 30) -> int:
+    deadline = time.time() + timeout
+    while True:
+        got, status = os.waitpid(pid, os.WNOHANG)
+        if got:
+            return os.waitstatus_to_exitcode(status)
+        assert time.time() < deadline, "rl attach did not end"
+        time.sleep(0.05)
 
 
 def _seen(rl, name: str) -> str:

@@ -193,7 +193,10 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             userns.wait_status(pid)
             pid = None
             raise _setup_error(failure)
-        ctr_pid += _read_all(pid_r)
+        if not ctr_pid:
+            # one read, not to EOF: rl's own --init stays PID 1 without an exec, holding
+            # the pipe's write end for the container's lifetime (the relay must not wait)
+            ctr_pid = os.read(pid_r, 64)
         os.close(pid_r)
         if on_started is not None:
             on_started(int(ctr_pid) if ctr_pid.isdigit() else None)

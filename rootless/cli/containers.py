@@ -323,11 +323,15 @@ def logs_(
 def attach(
     container: str = typer.Argument(...),
     no_stdin: bool = typer.Option(False, "--no-stdin", help="do not send stdin"),
-    detach_keys: str = typer.Option("ctrl-p,ctrl-q", "--detach-keys", help="keys that detach"),
+    detach_keys: str = typer.Option("ctrl-p,ctrl-q", "--detach-keys",
+                                    help='keys that detach: ctrl-<x> or characters, comma-separated; "" disables'),
+    sig_proxy: str = typer.Option("true", "--sig-proxy", is_flag=False, flag_value="true",
+                                  help="forward received signals to the container (without -t): true/false"),
 ) -> None:
     """Attach to a detached container's output (and stdin); ctrl-p ctrl-q detaches."""
     from rootless.cli import ctrview
-    raise ContainerExit(ctrview.attach(_paths(), container, stdin=not no_stdin, detach_keys=detach_keys))
+    raise ContainerExit(ctrview.attach(_paths(), container, stdin=not no_stdin, detach_keys=detach_keys,
+                                       sig_proxy=_images._bool(sig_proxy, "--sig-proxy")))
 
 
 @app.command("exec", context_settings=_RUN_CTX)

@@ -23,7 +23,7 @@ def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: s
     now = time.time()
     rows = []
     for rec in store.all():  # newest first
-        st = store.state(rec)
+        st = _storage_checked(store, rec, store.state(rec))
         if not all_ and last < 0 and st.get("state") not in ACTIVE and not filters:
             continue
         if filters and not views.matches(rec, st, filters):
@@ -56,6 +56,17 @@ def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: s
             row.append(_size(store.container_dir(rec.id) / "diff"))
         out.append(row)
     print(table(out, header))
+
+
+def _storage_checked(store, rec, st: dict) -> dict:
+    """A running container whose fuse-overlayfs died shows as unhealthy with
+    the reason (its processes run on, but nothing new can be read or run)."""
+    if st.get("state") == "running" and rec.driver == "fuse-overlayfs":
+        from rootless.storage import fuse_overlayfs
+        why = fuse_overlayfs.lost(st.get("pid"), str(store.container_dir(rec.id) / "merged"))
+        if why:
+            return dict(st, health={**(st.get("health") or {}), "Status": f"unhealthy: {why}"})
+    return st
 
 
 def _size(path) -> str:
@@ -115,9 +126,11 @@ def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None
     else:
         path = str(store.container_dir(rec.id) / "ctr.log")
         entries, current = klog.read(path, keep_open=True)
-    out = sys.stdout.buffer
-    out.write(klog.render(klog.select(entries, t_since, t_until, tail if tail >= 0 else None), timestamps))
-    out.flush()
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # each record to the stream it came from, as podman: `rl logs x 2>/dev/null` shows stdout alone
+    klog.emit(klog.select(entries, t_since, t_until, tail if tail >= 0 else None), timestamps, out, err)
     if not follow:
         if current and not journald:
             current.close()
@@ -129,19 +142,61 @@ def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None
     for e in more:
         if t_until is not None and e.time > t_until:
             break
-        out.write(klog.render([e], timestamps))
-        out.flush()
+        klog.emit([e], timestamps, out, err)
 
 
-def _detach_sequence(keys: str) -> bytes:
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def detach_sequence(keys: str) -> bytes:
+    """podman's --detach-keys: comma-separated keys, each a single character
+    or ctrl-X (X a letter or one of @ [ \\ ] ^ _); "" disables detaching."""
+    from rootless.errors import UsageError
+    if keys == "":
+        return b""
     seq = b""
     for k in keys.split(","):
-        k = k.strip().lower()
-        if k.startswith("ctrl-") and len(k) == 6:
-            seq += bytes([ord(k[5]) & 0x1F])
-        elif len(k) == 1:
+        if len(k) == 1 and k.isascii():
             seq += k.encode()
+        elif len(k) == 6 and k.lower().startswith("ctrl-") and (k[5].isascii() and k[5].isalpha()
+                                                                or k[5] in "@[\\]^_"):
+            seq += bytes([ord(k[5].upper()) & 0x1F])
+        else:
+            raise UsageError(f"invalid detach keys {keys!r}: {k!r} is not a key",
+                             hint='a comma-separated list of ctrl-<x> (a-z, @, [, \\, ], ^, _) or '
+                                  'single characters, e.g. "ctrl-p,ctrl-q"; "" disables detaching')
     return seq
+
+
+class DetachKeys:
+    """Scans typed input for the detach sequence, holding back a partial
+    match until the sequence is decided (as podman): feed() returns what the
+    container gets now, and .detached once the whole sequence was typed."""
+
+    def __init__(self, seq: bytes):
+        self.seq = seq
+        self.held = b""
+        self.detached = False
+
+    def feed(self, data: bytes) -> bytes:
+        if not self.seq:
+            return data
+        out = bytearray()
+        for i in range(len(data)):
+            cur = self.held + data[i:i + 1]
+            if self.seq.startswith(cur):
+                self.held = cur
+                if cur == self.seq:
+                    self.detached = True
+                    self.held = b""
+                    return bytes(out)  # what was typed after the keys is not sent
+                continue
+            # not the sequence: the held keys go in after all; a tail of them may start it again
+            keep = next((n for n in range(min(len(cur), len(self.seq) - 1), 0, -1)
+                         if self.seq.startswith(cur[-n:])), 0)
+            out += cur[:len(cur) - keep]
+            self.held = cur[len(cur) - keep:]
+        return bytes(out)
 
 
 class _Resizer:
@@ -172,15 +227,24 @@ class _Resizer:
             os.close(self.fd)
 
 
-def attach(paths, name: str, *, stdin: bool, detach_keys: str) -> int:
+PROXIED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+
+
+def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool = True) -> int:
     """Pump the monitor's socket to this terminal until the container exits
-    (its status) or the detach keys are typed (0)."""
+    (its status) or the detach keys are typed (0). A -t container gets this
+    terminal in raw mode (Ctrl-C is a key for its pty); for one without -t
+    the terminal stays as it is and, with sig_proxy, the signals rl receives
+    (Ctrl-C's SIGINT, ...) are forwarded to the container, as podman's."""
     import select
+    import signal
     import termios
     import tty as ttymod
     from rootless.containers import monitor
     from rootless.containers.lifecycle import running_pid
+    from rootless.containers.records import same_process
     from rootless.errors import ContainerError
+    keys = DetachKeys(detach_sequence(detach_keys))  # a bad sequence is refused before anything
     store = Store(paths)
     rec = store.lookup(name)
     running_pid(store, rec)
@@ -189,19 +253,27 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str) -> int:
     except OSError as e:
         raise ContainerError(f"cannot attach to {rec.name}: {e.strerror}",
                              hint="only containers started detached (-d, rl start) can be attached") from None
-    seq = _detach_sequence(detach_keys)
+    is_tty = bool(rec.request.get("tty"))
     saved = None
     fds = [sock]
     resize = None
+    proxied = {}
     if stdin:
         fds.append(0)
-        if os.isatty(0):
+        if os.isatty(0) and is_tty:
             saved = termios.tcgetattr(0)
             ttymod.setraw(0)
-            if rec.request.get("tty"):
-                resize = _Resizer(store.run_dir(rec.id) / monitor.WINSZ)
-    typed = b""
-    detached = False
+            resize = _Resizer(store.run_dir(rec.id) / monitor.WINSZ)
+    if sig_proxy and not is_tty:
+        def forward(sig, _frame):
+            st = store.state(rec)
+            if same_process(st.get("pid"), st.get("pid_start")):
+                try:
+                    os.kill(st["pid"], sig)
+                except ProcessLookupError:
+                    pass
+        for nm in PROXIED:
+            proxied[getattr(signal, nm)] = signal.signal(getattr(signal, nm), forward)
     try:
         while True:
             ready, _, _ = select.select(fds, [], [])
@@ -215,22 +287,20 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str) -> int:
                 if not data:
                     fds.remove(0)
                     continue
-                combined = typed + data
-                at = combined.find(seq) if seq else -1
-                if at >= 0:  # what came before the keys still goes in
-                    if at > len(typed):
-                        sock.sendall(combined[len(typed):at])
-                    detached = True
+                send = keys.feed(data)
+                if send:
+                    sock.sendall(send)
+                if keys.detached:
                     break
-                sock.sendall(data)
-                typed = combined[-(len(seq) - 1):] if len(seq) > 1 else b""
     finally:
         sock.close()
+        for sig, old in proxied.items():
+            signal.signal(sig, old)
         if resize is not None:
             resize.close()
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
-    if detached:
+    if keys.detached:
         print()
         return 0
     from rootless.containers import lifecycle

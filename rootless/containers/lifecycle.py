@@ -70,6 +70,12 @@ def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
         # podman's status for exec into a container that is not running: scripts test for 255
         e.exit_code = EXEC_NOT_RUNNING
         raise
+    if rec.driver == "fuse-overlayfs":  # not "executable not found" when the whole rootfs is gone
+        from rootless.storage import fuse_overlayfs
+        why = fuse_overlayfs.lost(pid, str(store.container_dir(rec.id) / "merged"))
+        if why:
+            raise ContainerError(f"container {rec.name} has lost its root filesystem: its storage daemon {why}",
+                                 hint=f"restart the container: rl restart {rec.name}")
     spec = exec_spec(store, rec, args, **kw)
     if spec.detach:  # nothing of rl's stdio may keep its caller waiting
         null = os.open(os.devnull, os.O_RDWR)

@@ -119,6 +119,24 @@ def render(entries, timestamps: bool = False) -> bytes:
     return b"".join(out)
 
 
+def emit(entries, timestamps: bool, out, err) -> None:
+    """Write entries to the stream each came from, as podman does: stdout's
+    lines to out, stderr's to err (binary files; both flushed)."""
+    run, stream = [], None
+    for e in entries:
+        if e.stream != stream and run:
+            dest = err if stream == "stderr" else out
+            dest.write(render(run, timestamps))
+            dest.flush()
+            run = []
+        stream = e.stream
+        run.append(e)
+    if run:
+        dest = err if stream == "stderr" else out
+        dest.write(render(run, timestamps))
+        dest.flush()
+
+
 def select(entries: list[Entry], since: float | None = None, until: float | None = None,
            tail: int | None = None) -> list[Entry]:
     picked = [e for e in entries if (since is None or e.time >= since) and (until is None or e.time <= until)]
@@ -269,3 +287,120 @@ def journal_follow(cid: str, active, cursor: str | None, poll: float = 0.25):
             return
         time.sleep(poll)
 
+
+
+# --- the writer's side in Python: a foreground `rl run` (and `start -a`)
+# logs what it relays to the terminal, with rl-monitor's rules
+
+
+class Writer:
+    """k8s-file records (rotation at max_size to PATH.1, one old file kept,
+    whole records or none) or journal entries, one per line."""
+
+    def __init__(self, driver: str, path: str | None = None, max_size: int = 0,
+                 fields: list[str] | None = None):
+        self.driver = driver
+        self.path = path
+        self.max = max_size
+        self.fd = -1
+        self.size = 0
+        self.sock = None
+        self.fields = b"".join(f.encode() + b"\n" for f in fields or [])
+        if driver == "k8s-file" and path:
+            self._open()
+        elif driver == "journald":
+            self._connect()
+
+    def _open(self) -> None:
+        try:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                              0o600)
+            self.size = os.fstat(self.fd).st_size
+        except OSError:
+            self.fd, self.size = -1, 0
+
+    def _connect(self) -> None:
+        import socket
+        try:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self.sock.connect(JOURNAL_SOCKET)
+        except OSError:
+            self.sock = None
+
+    def write(self, stream: str, data: bytes) -> None:
+        if not data:
+            return
+        if self.driver == "journald":
+            self._journal(stream, data)
+        elif self.fd >= 0:
+            self._append(format_chunk(stream, data, timestamp()))
+
+    def _append(self, records: bytes) -> None:
+        if self.max > 0 and self.size > 0 and self.size + len(records) > self.max:
+            os.close(self.fd)
+            try:
+                os.rename(self.path, self.path + ".1")
+            except OSError:
+                pass
+            self._open()
+            if self.fd < 0:
+                return
+        done = 0
+        try:
+            while done < len(records):
+                done += os.write(self.fd, records[done:])
+        except OSError:  # a full disk loses log lines, never the container
+            if done:
+                try:
+                    os.ftruncate(self.fd, self.size)
+                except OSError:
+                    pass
+            return
+        self.size += len(records)
+
+    def _journal(self, stream: str, data: bytes) -> None:
+        if self.sock is None:
+            return
+        pieces = data.split(b"\n")
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            if last and not piece:
+                break
+            head = b"PRIORITY=%d\n%sMESSAGE\n" % (3 if stream == "stderr" else 6,
+                                                   b"CONTAINER_PARTIAL_MESSAGE=true\n" if last else b"")
+            msg = self.fields + head + len(piece).to_bytes(8, "little") + piece + b"\n"
+            try:
+                self.sock.send(msg, socket_flags())
+            except OSError:
+                pass  # a busy journal loses lines, never the container
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def socket_flags() -> int:
+    import socket
+    return socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
+
+
+def writer_for(request: dict, cid: str, name: str, log_path: str) -> Writer | None:
+    """The container's log as its --log-driver/--log-opt say; None for none."""
+    driver = request.get("log_driver") or "k8s-file"
+    if driver == "none":
+        return None
+    if driver == "journald":
+        return Writer("journald", fields=journal_fields(cid, name))
+    size = 0
+    for o in request.get("log_opt") or []:
+        k, _, v = o.partition("=")
+        if k == "max-size":
+            try:
+                size = parse_size(v)
+            except ValueError:
+                pass
+    return Writer("k8s-file", log_path, size)

@@ -325,6 +325,9 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         if hooks is not None:
             opts.stdio, opts.supervise = hooks.stdio, hooks.supervise
             spec.reaper = hooks.reaper()
+        else:  # foreground (run, start -a): logged as the monitor logs, and relayed to this terminal
+            from rootless.containers import logs
+            opts.log = logs.writer_for(rec.request, rec.id, rec.name, str(store.container_dir(rec.id) / "ctr.log"))
 
         def started(pid):
             store.update_state(rec, state="running", pid=pid, pid_start=start_time(pid) if pid else None,

@@ -42,6 +42,9 @@ class RunOptions:
     # rootless.cgroups.Placement or None: attach(pid) puts PID 1 in its cgroup
     # before it execs (limits bind from its first instruction), finish() after
     cgroup: object | None = None
+    # a foreground run's log (rootless.containers.logs.Writer): rl relays the
+    # container's output to its own stdout/stderr through pipes and logs it
+    log: object = None
 
 
 class _Forwarder:
@@ -182,17 +185,20 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             userns.wait_status(pid)
             pid = None
             raise _setup_error(failure)
-        ctr_pid += _read_all(pid_r)
+        if not ctr_pid:
+            # one read, not to EOF: rl's own --init stays PID 1 without an exec, holding
+            # the pipe's write end for the container's lifetime (the relay must not wait)
+            ctr_pid = os.read(pid_r, 64)
         os.close(pid_r)
         if on_started is not None:
             on_started(int(ctr_pid) if ctr_pid.isdigit() else None)
         if opts.supervise is not None:
             opts.supervise(pid, master, net, opts.cgroup)  # returns only by raising
         if master is not None:
-            tty.pump(master, 0 if spec.stdin else None, 1)
+            tty.pump(master, 0 if spec.stdin else None, 1, log=opts.log)
             os.close(master)
         elif pipes is not None:
-            pipes.relay(pid)
+            pipes.relay(pid, log=opts.log)
         code = userns.wait_status(pid)
         pid = None
         if opts.cgroup is not None:
@@ -213,4 +219,6 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             net.close()
         if pipes is not None:
             pipes.close()
+        if opts.log is not None:
+            opts.log.close()
         fwd.restore()

@@ -32,9 +32,9 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[n:]
 
 
-def pump(master: int, stdin_fd: int | None, stdout_fd: int = 1) -> None:
+def pump(master: int, stdin_fd: int | None, stdout_fd: int = 1, log=None) -> None:
     """Copy until the container side of the pty is closed. stdin_fd None
-    means -t without -i: nothing is sent."""
+    means -t without -i: nothing is sent. log: as relay's (stream stdout)."""
     size_src = next((fd for fd in (stdin_fd, stdout_fd) if fd is not None and os.isatty(fd)), None)
     saved = None
     if stdin_fd is not None and os.isatty(stdin_fd):
@@ -60,6 +60,8 @@ def pump(master: int, stdin_fd: int | None, stdout_fd: int = 1) -> None:
                     raise
                 if not data:
                     return
+                if log is not None:
+                    log.write("stdout", data)
                 _write_all(stdout_fd, data)
             if stdin_fd is not None and stdin_fd in ready:
                 data = os.read(stdin_fd, 65536)
@@ -93,6 +95,8 @@ class Pipes:
         self.err_r, err_w = os.pipe()
         self.child = (in_r, out_w, err_w)
         self.host = tuple(fd for fd in (self.stdin_w, self.out_r, self.err_r) if fd is not None)
+        self._streams = {self.out_r: "stdout", self.err_r: "stderr"}
+        self._log = None  # relay(log=...): a foreground run's log
 
     def close_child(self) -> None:
         for fd in self.child:
@@ -108,12 +112,15 @@ class Pipes:
                 pass
         self.host = ()
 
-    def relay(self, pid: int, stdin_fd: int = 0, stdout_fd: int = 1, stderr_fd: int = 2) -> None:
+    def relay(self, pid: int, stdin_fd: int = 0, stdout_fd: int = 1, stderr_fd: int = 2, log=None) -> None:
         """Copy rl's stdin to the container and its output to rl's stdout and
         stderr until process pid (the child holding the container) exits, then
-        what is left in the pipes. stdin's end of file closes the container's."""
+        what is left in the pipes. stdin's end of file closes the container's.
+        log: a foreground run's log (log.write(stream, data),
+        rootless.containers.logs.Writer) gets every chunk with its stream."""
         pidfd = os.pidfd_open(pid)
         outs = {self.out_r: stdout_fd, self.err_r: stderr_fd}
+        self._log = log
         src = stdin_fd if self.stdin_w is not None else None
         pending = b""
         try:
@@ -176,6 +183,8 @@ class Pipes:
         data = os.read(fd, 65536)
         if not data:
             return False
+        if self._log is not None:
+            self._log.write(self._streams[fd], data)
         try:
             _write_all(outs[fd], data)
         except OSError:

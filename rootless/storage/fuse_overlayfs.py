@@ -7,6 +7,7 @@ its mount namespace alive forever. Readiness is the mount appearing."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -78,3 +79,40 @@ class FuseOverlayfs:
             except subprocess.TimeoutExpired:
                 pass
             self._stop()
+
+
+def lost(pid1: int | None, merged: str) -> str | None:
+    """Why a running container's fuse-overlayfs rootfs is gone, or None.
+    The daemon is a child of the namespace side (PID 1's parent), whose
+    mount namespace holds the mount: a daemon killed or crashed leaves the
+    mount in place (answering ENOTCONN inside, EACCES to this user outside
+    the namespace), the container running on, and every exec failing as if
+    the program were missing. So: the mount is there, its daemon is not."""
+    if not pid1:
+        return None
+    try:
+        with open(f"/proc/{pid1}/status") as f:
+            ns_side = next(int(ln.split()[1]) for ln in f if ln.startswith("PPid:"))
+        target = merged.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011") \
+            .replace("\n", "\\012")
+        with open(f"/proc/{ns_side}/mountinfo") as f:
+            mounted = any(ln.split()[4] == target and ln.split(" - ", 1)[1].startswith("fuse")
+                          for ln in f if " - " in ln)
+        if not mounted:
+            return None  # not the layout this knows: say nothing rather than guess
+        children: list[str] = []
+        for task in os.listdir(f"/proc/{ns_side}/task"):
+            with open(f"/proc/{ns_side}/task/{task}/children") as f:
+                children += f.read().split()
+        for child in children:
+            try:
+                with open(f"/proc/{child}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            comm, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:][:1]
+            if comm.startswith("fuse-overlayfs") and state != "Z":
+                return None
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return "fuse-overlayfs died"

@@ -54,7 +54,8 @@ def test_run_d_prints_the_id_and_ps_shows_it_running(rlc, rootfs):
     ps = rlc.run("ps", "--format", "{{.ID}} {{.Names}} {{.State}}", check=True).stdout.split()
     assert ps == [cid[:12], "web", "running"]
     assert rlc.run("ps", "-q", "--no-trunc", check=True).stdout.split() == [cid]
-    assert until(lambda: rlc.run("logs", "web").stdout == "ready\noops\n")
+    # each line on its own stream, as podman (issue 19 item 2)
+    assert until(lambda: (lambda r: (r.stdout, r.stderr))(rlc.run("logs", "web")) == ("ready\n", "oops\n"))
     rows = json.loads(rlc.run("ps", "-a", "--format", "json", check=True).stdout)
     assert rows[0]["Id"] == cid and rows[0]["State"] == "running" and rows[0]["Pid"] > 0
     st = state(rlc, cid[:6])  # an ID prefix

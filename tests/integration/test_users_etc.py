@@ -65,7 +65,7 @@ def test_keep_id_entry_survives_restart_once(rl, registry):
     """The entry is added once: a restarted container does not grow /etc/passwd."""
     rl.env.update(registry.env())
     assert rl.run("create", "--name", "k", "--userns=keep-id", IMG, "sh", "-c",
-                  "grep -c ':*:' /etc/passwd").returncode == 0
+                  "grep -cF ':*:' /etc/passwd").returncode == 0
     first = rl.run("start", "-a", "k")
     again = rl.run("start", "-a", "k")
     assert first.returncode == again.returncode == 0, (first.stderr, again.stderr)

@@ -31,6 +31,7 @@ def _records(text: str, fields: int) -> list[list[str]]:
 
 
 KEEP_GROUPS = "keep-groups"
+SYNTHETIC_GECOS = "container user"  # the GECOS of the entry podman (and rl) makes for -u UID
 
 
 def resolve(user: str, passwd: str, group: str, group_add: list[str] | None = None) -> Creds:
@@ -63,7 +64,8 @@ def resolve(user: str, passwd: str, group: str, group_add: list[str] | None = No
             gid = int(g[2])
     name = entry[0] if entry else None
     groups = [gid]
-    if name and not spec_group:
+    synthetic = entry is not None and entry[1] == "*" and entry[4] == SYNTHETIC_GECOS
+    if name and not spec_group and not synthetic:  # podman's -u UID user is in no group of the image
         for g in grp:
             if name in g[3].split(",") and g[2].isdigit() and int(g[2]) not in groups:
                 groups.append(int(g[2]))
@@ -120,7 +122,7 @@ def entries(user: str, passwd: str, group: str, workdir: str, keep_id: dict | No
         elif spec_group:
             g = next((g for g in grp if g[0] == spec_group and g[2].isdigit()), None)
             gid = int(g[2]) if g else 0  # an unknown name fails in resolve()
-        add_pw += f"{spec_user}:*:{spec_user}:{gid}:container user:{workdir}:/bin/sh\n"
+        add_pw += f"{spec_user}:*:{spec_user}:{gid}:{SYNTHETIC_GECOS}:{workdir}:/bin/sh\n"
     numeric_group = spec_group if sep else spec_user
     if numeric_group.isdigit() and int(numeric_group) != added_gid and not _has(grp, numeric_group):
         add_gr += f"{numeric_group}:x:{numeric_group}:{spec_user}\n"

@@ -163,3 +163,20 @@ def test_passwd_entry_never_written_through_a_planted_symlink(rl, registry, tmp_
     res = rl.run("run", "--rm", "-u", "1234", "-v", f"{victim}:/data", "localhost/planted:1", "id", "-u")
     assert res.returncode == 0 and res.stdout == "1234\n", res.stderr
     assert (victim / "victim").read_text() == "precious\n"
+
+
+def test_user_bind_on_hosts_left_alone_on_a_user_network(rl, registry, tmp_path):
+    """item 6: a member of a user network gets its peers' names written into
+    its /etc/hosts; a user's own file bound there is neither replaced nor
+    rewritten when another container joins."""
+    rl.env.update(registry.env())
+    hosts = tmp_path / "hosts"
+    hosts.write_text("192.0.2.1\tmine\n")
+    assert rl.run("network", "create", "un1").returncode == 0
+    res = rl.run("run", "-d", "--name", "a", "--network", "un1", "-v", f"{hosts}:/etc/hosts", IMG, "sleep", "300")
+    assert res.returncode == 0, res.stderr
+    res = rl.run("run", "--rm", "--name", "b", "--network", "un1", IMG, "getent", "hosts", "a")
+    assert res.returncode == 0, res.stderr  # the peer still resolves the bound container by name
+    assert rl.run("exec", "a", "cat", "/etc/hosts").stdout == "192.0.2.1\tmine\n"
+    assert hosts.read_text() == "192.0.2.1\tmine\n"
+    assert rl.run("rm", "-f", "a").returncode == 0

@@ -74,3 +74,9 @@ def test_group_add():
     assert users.resolve("", PW, GR, ["keep-groups"]).groups is None
     with pytest.raises(users.UnknownUser, match="unable to find group nosuch"):
         users.resolve("", PW, GR, ["nosuch"])
+
+
+def test_synthetic_user_joins_no_group():
+    """podman: -u 1234 gets groups=0 only, though its generated group lists it."""
+    pw_add, gr_add = users.entries("1234", PW, GR, "/")
+    assert users.resolve("1234", PW + pw_add, GR + gr_add).groups == [0]

@@ -501,8 +501,8 @@ def add_user_entries(fs: Rootfs, spec: Spec) -> None:
         lines = users.entries(spec.user, texts[0], texts[1], spec.cwd, spec.keep_id_user)
         for i, path in enumerate(USER_FILES):
             line, fd = lines[i], fds[i]
-            if not line or (fd is not None and not stat.S_ISREG(os.fstat(fd).st_mode)):
-                continue  # nothing to add, or not a file rl should write to
+            if not line or fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue  # nothing to add, or no file rl should write to (never created: --rootfs is the user's)
             if texts[i] and not texts[i].endswith("\n"):
                 line = "\n" + line
             if spec.user_files:
@@ -511,14 +511,12 @@ def add_user_entries(fs: Rootfs, spec: Spec) -> None:
                     os.write(out, (texts[i] + line).encode())
                 finally:
                     os.close(out)
-                top = fs.mount(path, spec.user_files[i], None, Mount.BIND, make="file", fd=fd)
+                top = fs.mount(path, spec.user_files[i], None, Mount.BIND, fd=fd)
                 try:
                     linux.mount_setattr(fd_path(top), linux.MOUNT_ATTR_RDONLY, recursive=False)
                 finally:
                     os.close(top)
                 continue
-            if fd is None:
-                fd = fds[i] = open_in_root(fs.fd, path, make="file")
             out = os.open(fd_path(fd), os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC)
             try:
                 os.write(out, line.encode())

@@ -149,7 +149,12 @@ def stop(
     from rootless.containers import lifecycle
     if filter_:
         containers, all_ = [*(containers or []), *_matching(filter_)], False
-    _each(_cids(containers, cidfile, ignore), all_, _ignoring(ignore, lambda n: lifecycle.stop(_paths(), n, time_) and n))
+    _each(_cids(containers, cidfile, ignore), all_,
+          _ignoring(ignore, lambda n: lifecycle.stop(_paths(), n, time_, warn=_warn) and n))
+
+
+def _warn(message: str) -> None:
+    print(f"WARN: {message}", file=sys.stderr, flush=True)
 
 
 @app.command("kill")

@@ -19,7 +19,8 @@ STOP_MARK = "stop-requested"
 def save_exec_settings(store: Store, rec: Record, spec) -> None:
     write_json(store.run_dir(rec.id) / "exec.json", {
         "env": spec.env, "user": spec.user, "cwd": spec.cwd, "hostname": spec.hostname,
-        "caps": sorted(spec.caps), "added_caps": sorted(spec.added_caps), "no_new_privs": spec.no_new_privs,
+        "group_add": list(spec.group_add), "caps": sorted(spec.caps), "added_caps": sorted(spec.added_caps),
+        "no_new_privs": spec.no_new_privs,
         "seccomp": spec.seccomp_bpf.hex() if spec.seccomp_bpf else None, "umask": spec.umask})
 
 
@@ -34,6 +35,8 @@ def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = ()
     except (OSError, ValueError):
         raise ContainerError(f"container {rec.name} is not running", hint=f"rl start {rec.name}") from None
     e = dict(s["env"])
+    e.setdefault("container", "rl")  # what run gives PID 1 (runtime/child.py), as podman's exec
+    e.setdefault("TERM", "xterm")
     e.update(options.parse_env(list(env)))
     caps = frozenset(s["caps"])
     seccomp = bytes.fromhex(s["seccomp"]) if s["seccomp"] else None
@@ -44,7 +47,7 @@ def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = ()
     return ExecSpec(list(args), env=e, cwd=workdir or s["cwd"], user=s["user"] if user is None else user,
                     hostname=s["hostname"], terminal=tty, stdin=interactive, detach=detach, caps=caps,
                     added_caps=frozenset(s["added_caps"]), seccomp_bpf=seccomp, no_new_privs=s["no_new_privs"],
-                    die_with_parent=die_with_parent)
+                    die_with_parent=die_with_parent, group_add=list(s.get("group_add") or []))
 
 
 def running_pid(store: Store, rec: Record) -> int:
@@ -206,11 +209,13 @@ def _signal(st: dict, sig: int) -> None:
             pass
 
 
-def stop(paths: Paths, name: str, timeout: float | None = None) -> Record:
+def stop(paths: Paths, name: str, timeout: float | None = None, warn=None) -> Record:
+    """warn(message) hears podman's warning when the stop signal did not end
+    the container in time and SIGKILL followed."""
     store = Store(paths)
     rec = store.lookup(name)
     with store.lock(rec):
-        _stop_locked(store, rec, timeout)
+        _stop_locked(store, rec, timeout, warn)
     return rec
 
 
@@ -227,7 +232,7 @@ def _mark_stop(store: Store, rec: Record) -> None:
         pass  # a full disk: the monitor's SIGKILL below still ends it
 
 
-def _stop_locked(store: Store, rec: Record, timeout: float | None) -> None:
+def _stop_locked(store: Store, rec: Record, timeout: float | None, warn=None) -> None:
     _mark_stop(store, rec)
     st = store.state(rec)
     if st.get("state") not in ACTIVE:
@@ -242,9 +247,17 @@ def _stop_locked(store: Store, rec: Record, timeout: float | None) -> None:
         t = rec.request.get("stop_timeout")
         timeout = float(t) if t not in (None, "") else 10.0
     if timeout > 0:
-        _signal(st, _stop_signal(rec))
+        sig = _stop_signal(rec)
+        _signal(st, sig)
         if _wait_inactive(store, rec, timeout):
             return
+        if warn is not None:
+            try:
+                signame = signal.Signals(sig).name
+            except ValueError:
+                signame = str(sig)
+            warn(f"StopSignal {signame} failed to stop container {rec.name} in {timeout:g} seconds, "
+                 "resorting to SIGKILL")
     _signal(store.state(rec), signal.SIGKILL)
     if not _wait_inactive(store, rec, 10):
         _kill_monitor(store, rec)
@@ -402,6 +415,8 @@ def _thaw(store: Store, rec: Record) -> None:
 def rename(paths: Paths, name: str, new: str) -> Record:
     store = Store(paths)
     rec = store.lookup(name)
+    if new == rec.name:
+        return rec  # podman: renaming to its own name does nothing
     with store.lock(rec):
         return store.rename(rec, new)
 

@@ -192,6 +192,13 @@ class Store:
             shutil.rmtree(old / "containers" / rec.id, ignore_errors=True)  # the last run's, elsewhere
         return ensure_dir(self.run_dir(rec.id))
 
+    def _name_running(self, name: str) -> bool:
+        """Whether the container holding name runs (the hint then says rm -f)."""
+        try:
+            return self.state(self.load(os.readlink(self.names / name))).get("state") in ACTIVE
+        except Exception:  # noqa: BLE001 - only a hint: a damaged record gives the plain one
+            return False
+
     def _claim(self, name: str, cid: str) -> bool:
         try:
             os.symlink(cid, self.names / name)  # atomic: exactly one claimant wins
@@ -209,7 +216,8 @@ class Store:
                                      hint="names match [a-zA-Z0-9][a-zA-Z0-9_.-]*, as podman's")
             if not self._claim(name, cid):
                 raise ContainerError(f'the container name "{name}" is already in use',
-                                     hint=f"choose another --name, or remove the old one: rl rm {name}")
+                                     hint=f"choose another --name, or remove the old one: rl rm "
+                                          f"{'-f ' if self._name_running(name) else ''}{name}")
         else:
             for _ in range(100):
                 name = f"{random.choice(_ADJ)}_{random.choice(_NOUN)}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -81,6 +82,7 @@ class RunRequest:
     default_env: list[str] = field(default_factory=list)   # below the image's env and -e
     default_caps: list[str] | None = None                  # [containers] default_capabilities
     init_path: str | None = None                           # [containers] init_path
+    group_add: list[str] = field(default_factory=list)  # --group-add: GID, group name, or keep-groups alone
 
 
 @dataclass
@@ -161,17 +163,28 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
     seccomp_setting, nnp = security.parse_security_opts(req.security_opt)
     if req.privileged:
         seccomp_setting = None
-    hostname = req.hostname or rec.short_id
     rundir = store.run_dir(rec.id)
     etc = {}
     net = mode if isinstance(mode, network.NetSpec) else network.parse(mode)
+    # --network host: the host's own name, as podman (the host's /etc/hosts names it)
+    hostname = req.hostname or (socket.gethostname() if net.mode == "host" else rec.short_id)
+    binds = [options.parse_volume(v, named=lambda n: volumes.resolve(store.paths, n)) for v in req.volumes]
+    user_bound = {os.path.normpath("/" + b.target.lstrip("/")) for b in binds}
     texts = {"/etc/hostname": hostname + "\n", **network.etc_texts(
         net, hostname, names=[rec.name, *req.network_alias], dns=req.dns, dns_search=req.dns_search,
         dns_options=req.dns_option, add_hosts=req.add_host, no_hosts=req.no_hosts)}
     for ctr_path, text in texts.items():
+        if ctr_path in user_bound:
+            continue  # the user's -v on it wins, as in podman: nothing generated, nothing updated
         host_file = rundir / os.path.basename(ctr_path)
         fsutil.atomic_write(host_file, text, 0o644)  # never through a symlink; 0644 whatever rl's umask
         etc[ctr_path] = str(host_file)
+    cwd = req.workdir or cfg.get("WorkingDir") or "/"
+    user_files = None
+    if req.read_only:  # generated /etc/passwd and /etc/group go here, bound over the image's (podman)
+        user_files = (str(rundir / "passwd"), str(rundir / "group"))
+        for host_file in user_files:
+            fsutil.atomic_write(host_file, "", 0o644)
     cdir = store.container_dir(rec.id)
     init_path = (req.init_path or _init_binary()) if req.init else None
     nested = idmap = None
@@ -181,14 +194,16 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         args=args,
         storage=Storage(rec.driver, tuple(src.layers), str(cdir / "diff"), str(cdir / "work"), str(cdir / "merged"),
                         idmap=idmap),
-        env=env, cwd=req.workdir or cfg.get("WorkingDir") or "/", user=req.user or _default_user(req, cfg),
+        env=env, cwd=cwd, user=req.user or _default_user(req, cfg),
         hostname=hostname, terminal=req.tty, stdin=req.interactive, readonly=req.read_only,
-        binds=[options.parse_volume(v, named=lambda n: volumes.resolve(store.paths, n)) for v in req.volumes], tmpfs=[options.parse_tmpfs(t) for t in req.tmpfs],
+        binds=binds, tmpfs=[options.parse_tmpfs(t) for t in req.tmpfs],
         etc_files=etc, caps=caps, added_caps=added,
         seccomp_bpf=security.seccomp_program(seccomp_setting, caps, str(store.paths.runroot / "seccomp")), no_new_privs=nnp,
         masked=not req.privileged, netns=net.mode != "host", wait_network=net.needs_helper,
         init=init_path, own_init=req.init and init_path is None, remove_storage=req.rm, nested_maps=nested,
-        umask=parse_umask(req.umask))
+        umask=parse_umask(req.umask),
+        keep_id_user=_keep_id_user(cwd, binds) if nested else None, group_add=list(req.group_add),
+        user_files=user_files)
 
 
 def parse_umask(value: str | None) -> int:
@@ -198,6 +213,28 @@ def parse_umask(value: str | None) -> int:
     if not (1 <= len(value) <= 4 and all(c in "01234567" for c in value)):
         raise UsageError(f"invalid umask {value!r}: not an octal mask", hint="e.g. --umask 0022 or --umask 077")
     return int(value, 8) & 0o777
+
+
+def _keep_id_user(cwd: str, binds) -> dict:
+    """keep-id's passwd/group entry: the host user's name, IDs and GECOS;
+    HOME the working directory unless the user's home (or a directory
+    above it) is mounted in, as podman."""
+    import grp
+    import pwd
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        pw = pwd.getpwuid(uid)
+        name, gecos, home = pw.pw_name, pw.pw_gecos.split(",")[0], pw.pw_dir
+    except KeyError:
+        name, gecos, home = str(uid), "", ""
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    targets = {os.path.normpath("/" + b.target.lstrip("/")) for b in binds}
+    mounted = bool(home) and any(home == t or home.startswith(t.rstrip("/") + "/") for t in targets if t != "/")
+    return {"name": name, "uid": uid, "gid": gid, "gecos": gecos.replace(":", " "),
+            "home": home if mounted else cwd, "group": group}
 
 
 def _keep_id(req: RunRequest) -> bool:
@@ -219,6 +256,8 @@ def create(paths: Paths, req: RunRequest) -> Record:
         networks.load(paths, net.target)  # an unknown network: a clear error now
     cgroups.check(req.resources)  # limits this host cannot enforce fail before any pull
     _keep_id(req)
+    if "keep-groups" in req.group_add and len(req.group_add) > 1:  # podman's rule and words
+        raise UsageError("the '--group-add keep-groups' option is not allowed with any other --group-add options")
     _check_volumes(req)  # bad -v fail before any pull
     parse_umask(req.umask)  # a bad --umask fails before any pull
     from rootless.systemd import runhooks

@@ -135,10 +135,12 @@ def config_env(rec) -> list[str]:
     except Exception:  # noqa: BLE001 - a record written by an older rl: show what parses
         pass
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    if not req.get("hostname") and req.get("network") == "host":
+        import socket
+        env.setdefault("HOSTNAME", socket.gethostname())  # --network host: the host's name
     env.setdefault("HOSTNAME", req.get("hostname") or rec.id[:TRUNC])
     env.setdefault("container", "rl")
-    if req.get("tty"):
-        env.setdefault("TERM", "xterm")
+    env.setdefault("TERM", "xterm")  # with or without -t, as podman
     return [f"{k}={v}" for k, v in env.items()]
 
 

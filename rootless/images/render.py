@@ -3,11 +3,9 @@ tables. Pure functions. (--format templates: rootless/cli/gotemplate.py.)"""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 

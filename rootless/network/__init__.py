@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 
 from rootless.errors import UsageError
-from rootless.network.etcfiles import hosts, resolv_conf
+from rootless.network.etcfiles import host_address, hosts, resolv_conf
 
 MODES = ("slirp4netns", "none", "host", "pasta", "container", "bridge")
 SLIRP_CIDR = "10.0.2.0/24"
@@ -282,7 +282,8 @@ def etc_texts(spec: NetSpec, hostname: str, *, names: list[str] = (), dns: list[
             raise UsageError("--no-hosts and --add-host conflict", hint="drop one of them")
     else:
         out["/etc/hosts"] = hosts(spec.mode, hostname, container_address(spec), list(names), list(add_hosts),
-                                  host_text=read("/etc/hosts") if spec.mode == "host" else None)
+                                  host_text=read("/etc/hosts") if spec.mode == "host" else None,
+                                  host_ip=host_address())
     return out
 
 

@@ -77,18 +77,55 @@ def parse_add_host(value: str) -> tuple[str, str]:
     return name, addr
 
 
+HOST_NAME = "host.containers.internal"
+
+
+def host_address() -> str | None:
+    """The host's first non-loopback IPv4 address, in interface order (what
+    podman 4 names host.containers.internal: slirp4netns runs without
+    host-loopback access, and the host's own address is reached through its
+    NAT; pasta and user networks reach it too). SIOCGIFCONF, no netlink."""
+    import array
+    import fcntl
+    import socket
+    import struct
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        buf = array.array("B", bytes(40 * 64))
+        ifc = struct.pack("iL", len(buf), buf.buffer_info()[0])
+        size = struct.unpack("iL", fcntl.ioctl(s.fileno(), 0x8912, ifc))[0]  # SIOCGIFCONF
+    except OSError:
+        return None
+    finally:
+        s.close()
+    data = buf.tobytes()[:size]
+    for off in range(0, size - 39, 40):  # struct ifreq: name[16], sockaddr_in (family, port, addr)
+        addr = socket.inet_ntoa(data[off + 20:off + 24])
+        if not addr.startswith("127."):
+            return addr
+    return None
+
+
 def hosts(mode: str, hostname: str, address: str | None = "10.0.2.100", names: list[str] | None = None,
-          add_hosts: list[str] | None = None, host_text: str | None = None) -> str:
-    """The container's /etc/hosts: localhost, --add-host entries, then the
-    container's own names on its address. With --network host the host's
-    own file is the base (as podman)."""
+          add_hosts: list[str] | None = None, host_text: str | None = None, host_ip: str | None = None) -> str:
+    """The container's /etc/hosts: localhost, --add-host entries,
+    host.containers.internal on host_ip (unless --add-host names it), then
+    the container's own names on its address. With --network host the
+    host's own file is the base (as podman), and the host's name, the
+    container's too, resolves (added on 127.0.1.1 if that file lacks it)."""
     out = host_text if (mode == "host" and host_text) else LOCALHOST
     if not out.endswith("\n"):
         out += "\n"
+    given = set()
     for entry in add_hosts or []:
         name, addr = parse_add_host(entry)
+        given.add(name)
         out += f"{addr}\t{name}\n"
+    if host_ip and HOST_NAME not in given:
+        out += f"{host_ip}\t{HOST_NAME}\n"
     if mode != "host":
         own = [hostname] + [n for n in (names or []) if n and n != hostname]
         out += f"{address or '127.0.1.1'}\t{' '.join(own)}\n"
+    elif hostname and not any(hostname in line.split("#", 1)[0].split()[1:] for line in out.splitlines()):
+        out += f"127.0.1.1\t{hostname}\n"
     return out

@@ -147,7 +147,8 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> 
         # cgroup namespace rooted there shows the container "0::/", as podman's
         linux.unshare(linux.Clone.NEWCGROUP)
     try:
-        creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"))
+        creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"),
+                              spec.group_add)
     except users.UnknownUser as e:
         raise Failed(EXIT_RL, str(e)) from None
     for b in spec.binds:
@@ -158,8 +159,7 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> 
     env.setdefault("HOME", creds.home)
     env.setdefault("HOSTNAME", spec.hostname)
     env.setdefault("container", "rl")
-    if spec.terminal:
-        env.setdefault("TERM", "xterm")
+    env.setdefault("TERM", "xterm")  # with or without -t, as podman
     _workdir(spec.cwd)
     _stdio(spec, io)
     security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,

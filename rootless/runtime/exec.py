@@ -52,6 +52,7 @@ class ExecSpec:
     args: list[str]
     env: dict[str, str] = field(default_factory=dict)
     cwd: str = "/"
+    group_add: list[str] = field(default_factory=list)  # the container's --group-add
     user: str = ""
     hostname: str = ""
     terminal: bool = False
@@ -95,7 +96,8 @@ def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None, mask) -> 
                 except (OSError, ValueError):
                     pass
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # A blocked FORWARDED around the fork
-        creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"))
+        creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"),
+                              spec.group_add)
         env = dict(spec.env)
         env.setdefault("PATH", DEFAULT_PATH)
         env.setdefault("HOME", creds.home)
@@ -103,7 +105,11 @@ def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None, mask) -> 
             env.setdefault("HOSTNAME", spec.hostname)
         if spec.terminal:
             env.setdefault("TERM", "xterm")
-        child._workdir(spec.cwd)
+        try:  # exec never creates its directory (podman/runc: 127, as for a missing command)
+            os.chdir(spec.cwd)
+        except OSError as e:
+            raise child.Failed(EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_CANNOT_INVOKE,
+                               f'chdir to cwd ("{spec.cwd}"): {e.strerror}') from None
         if spec.terminal:
             master, slave = os.openpty()  # the container's devpts: its /dev/pts shows it
             socket.send_fds(console, [b"p"], [master])

@@ -16,7 +16,7 @@ import stat
 from rootless import linux
 from rootless.linux import Mount
 from rootless.linux import syscalls as linux_sc
-from rootless.runtime import copyup
+from rootless.runtime import copyup, users
 from rootless.runtime.spec import BindMount, Spec
 
 MASKED_PATHS = ("/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
@@ -409,7 +409,10 @@ def mount_volumes(fs: Rootfs, spec: Spec) -> None:
     for t in spec.tmpfs:
         flags, data = tmpfs_options(t.options)
         os.close(fs.mount(t.target, "tmpfs", "tmpfs", flags, data))
+    bound = {os.path.normpath("/" + b.target.lstrip("/")) for b in spec.binds}
     for ctr_path, host_file in spec.etc_files.items():
+        if os.path.normpath("/" + ctr_path.lstrip("/")) in bound:
+            continue  # the user's own file wins (-v ./hosts:/etc/hosts), as in podman
         try:
             fd = open_in_root(fs.fd, ctr_path)
         except FileNotFoundError:
@@ -465,6 +468,66 @@ def tmpfs_options(options: str) -> tuple[int, str]:
     return int(flags), ",".join(data)
 
 
+USER_FILES = ("/etc/passwd", "/etc/group")
+
+
+def _read_regular(fd: int | None, limit: int = 16 << 20) -> str:
+    """The text of the regular file fd (O_PATH) points at; "" otherwise."""
+    if fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
+        return ""
+    rd = os.open(fd_path(fd), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        return os.read(rd, limit).decode("utf-8", "replace")
+    finally:
+        os.close(rd)
+
+
+def add_user_entries(fs: Rootfs, spec: Spec) -> None:
+    """podman's /etc/passwd and /etc/group lines for a user the image does not
+    know (users.entries: keep-id's host user, -u UID). Appended to the
+    container's own files (useradd still works: it replaces the file), or,
+    on a --read-only rootfs, written to a copy bound over the file (podman's
+    way); a user's -v on /etc/passwd mounts later and wins."""
+    if not (spec.user or spec.keep_id_user):
+        return
+    fds: list[int | None] = []
+    try:
+        for path in USER_FILES:
+            try:
+                fds.append(open_in_root(fs.fd, path))
+            except OSError:
+                fds.append(None)
+        texts = [_read_regular(fd) for fd in fds]
+        lines = users.entries(spec.user, texts[0], texts[1], spec.cwd, spec.keep_id_user)
+        for i, path in enumerate(USER_FILES):
+            line, fd = lines[i], fds[i]
+            if not line or fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue  # nothing to add, or no file rl should write to (never created: --rootfs is the user's)
+            if texts[i] and not texts[i].endswith("\n"):
+                line = "\n" + line
+            if spec.user_files:
+                out = os.open(spec.user_files[i], os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+                try:
+                    os.write(out, (texts[i] + line).encode())
+                finally:
+                    os.close(out)
+                top = fs.mount(path, spec.user_files[i], None, Mount.BIND, fd=fd)
+                try:
+                    linux.mount_setattr(fd_path(top), linux.MOUNT_ATTR_RDONLY, recursive=False)
+                finally:
+                    os.close(top)
+                continue
+            out = os.open(fd_path(fd), os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                os.write(out, line.encode())
+            finally:
+                os.close(out)
+    finally:
+        for fd in fds:
+            if fd is not None:
+                os.close(fd)
+
+
 def build_rootfs(root: str, spec: Spec) -> None:
     """Everything under root, in an order where each step's mount point
     still exists and is writable (the rootfs turns read-only last). Every
@@ -478,6 +541,7 @@ def build_rootfs(root: str, spec: Spec) -> None:
         proc_fd = mount_proc(fs)
         mount_dev(fs, console=spec.terminal)
         sys_fd = mount_sys(fs, spec.netns)
+        add_user_entries(fs, spec)  # before volumes: a planted symlink can reach only the image's files
         mount_volumes(fs, spec)
         if spec.init:  # after volumes: a --read-only /run tmpfs must not hide it
             fs.bind(spec.init, INIT_PATH, readonly=True, recursive=False, make="file")

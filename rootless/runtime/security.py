@@ -218,7 +218,7 @@ def parse_security_opts(opts: list[str]) -> tuple[str | None, bool]:
     return seccomp_setting, nnp
 
 
-def apply(*, bounding: frozenset[str], uid: int, gid: int, groups: list[int], added: frozenset[str],
+def apply(*, bounding: frozenset[str], uid: int, gid: int, groups: list[int] | None, added: frozenset[str],
           seccomp_bpf: bytes | None, no_new_privs: bool) -> None:
     """Drop to the container's credentials. Runs in PID 1 after pivot_root:
     nothing here may import. seccomp is loaded first while CAP_SYS_ADMIN is
@@ -232,7 +232,8 @@ def apply(*, bounding: frozenset[str], uid: int, gid: int, groups: list[int], ad
     for cap in range(top + 1):
         if cap >= len(CAPS) or CAPS[cap] not in bounding:  # one rl does not know yet: dropped too
             linux.cap_bound_drop(cap)
-    os.setgroups(groups)
+    if groups is not None:  # None: --group-add keep-groups, the inherited groups stay
+        os.setgroups(groups)
     os.setresgid(gid, gid, gid)
     if uid != 0:
         linux.set_keepcaps(True)

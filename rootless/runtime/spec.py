@@ -66,5 +66,8 @@ class Spec:
     own_init: bool = False         # --init without one installed: rl's PID 1 stays and reaps
     remove_storage: bool = False   # --rm: the namespace side deletes upper/work (subuid-owned)
     nested_maps: tuple[str, str] | None = None  # keep-id: uid_map/gid_map of a nested user namespace
+    keep_id_user: dict | None = None  # keep-id: the host user's name/uid/gid/gecos/home/group for /etc/passwd
+    group_add: list[str] = field(default_factory=list)  # --group-add: numbers, names, or keep-groups
+    user_files: tuple[str, str] | None = None  # --read-only: host files for generated /etc/passwd, /etc/group
     reaper: str | None = None      # rl-monitor: the namespace side execs its shim mode instead of waiting in Python
     umask: int = 0o022             # --umask: the container's, podman's default whatever rl's own processes use

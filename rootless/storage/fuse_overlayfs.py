@@ -7,7 +7,6 @@ its mount namespace alive forever. Readiness is the mount appearing."""
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import subprocess

@@ -121,7 +121,13 @@ def test_hosts():
     assert lines[0].startswith("127.0.0.1")
     assert "192.0.2.9\tdb" in lines and "::2\tv6" in lines
     assert lines[-1] == "10.0.2.100\tbox web alias"
-    assert "box" not in etcfiles.hosts("host", "box", host_text="127.0.0.1 localhost\n")
+    # --network host: the host's file, the hostname added only where it lacks it (issue 19 item 16)
+    assert etcfiles.hosts("host", "box", host_text="127.0.0.1 localhost\n") == "127.0.0.1 localhost\n127.0.1.1\tbox\n"
+    assert etcfiles.hosts("host", "box", host_text="127.0.0.1 localhost box\n") == "127.0.0.1 localhost box\n"
+    # host.containers.internal on the host's address, unless --add-host names it (item 24)
+    assert "192.0.2.2\thost.containers.internal\n" in etcfiles.hosts("slirp4netns", "box", host_ip="192.0.2.2")
+    text = etcfiles.hosts("slirp4netns", "box", host_ip="192.0.2.2", add_hosts=["host.containers.internal:10.1.1.1"])
+    assert "192.0.2.2" not in text and "10.1.1.1\thost.containers.internal" in text
     assert "127.0.1.1\tbox" in etcfiles.hosts("none", "box", None)
     with pytest.raises(UsageError):
         etcfiles.parse_add_host("nocolon")

@@ -604,7 +604,6 @@ class Client:
     def get_blob_bytes(self, repo: str, digest: str, size: int | None, limit: int = MAX_CONFIG) -> bytes:
         """A small blob (a config) in memory: at most `limit` bytes whether or
         not its descriptor declares a size."""
-        import io
         if size is not None and size > limit:
             raise RegistryError(f"blob {digest[:19]} is {size} bytes, more than the {limit} allowed here",
                                 hint=_HOSTILE_HINT)

@@ -214,10 +214,12 @@ def rm(
         store = Store(_paths())
         for n in names:  # as podman: a typo among the names removes nothing (exit 1)
             try:
-                store.lookup(n)
+                store.lookup(n, allow_damaged=True)
             except ContainerNotFound as e:
                 e.exit_code = 1
                 raise
+    if all_ and force:  # what an interrupted removal left behind goes too
+        Store(_paths()).remove_leftovers()
     _each(names, all_, _ignoring(ignore, rm_one), status=removal_status)
 
 
@@ -291,10 +293,12 @@ def _inspect_one(name: str):
     """`rl inspect` (cli/images.py) asks each engine in turn: a container's view, or None."""
     from rootless.cli import ctrview
     from rootless.containers.records import Store
-    from rootless.errors import ContainerError
+    from rootless.errors import ContainerDamaged, ContainerError
     store = Store(_paths())
     try:
         rec = store.lookup(name)
+    except ContainerDamaged:
+        raise  # it exists: say what is wrong with it, not "no such object"
     except ContainerError:
         return None
     return ctrview.inspect_obj(store, rec)
@@ -352,7 +356,7 @@ def exec_(
 def top(container: str = typer.Argument(...), descriptors: List[str] = typer.Argument(None)) -> None:
     """The processes of a running container."""
     from rootless.cli import ctrview
-    ctrview.top(_paths(), container)
+    ctrview.top(_paths(), container, descriptors)
 
 
 healthcheck_app = typer.Typer(help="Healthchecks.", no_args_is_help=True)
@@ -441,7 +445,11 @@ def diff(container: str = typer.Argument(...),
 @app.command("commit")
 def commit(container: str = typer.Argument(...), image: Optional[str] = typer.Argument(None),
            message: Optional[str] = typer.Option(None, "--message", "-m"),
+           change: List[str] = typer.Option([], "--change", "-c",
+                                            help="CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, "
+                                                 "VOLUME or WORKDIR instruction for the image config"),
            quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
-    """Save a container's filesystem as a new image (one squashed layer); prints its ID."""
-    from rootless.containers import copy
-    print(copy.commit(_paths(), container, image, message))
+    """Save a container's filesystem as a new image (its image plus one layer); prints its ID."""
+    from rootless.containers import commitcfg, copy
+    commitcfg.apply_changes({}, change)  # a bad instruction is refused before anything is written
+    print(copy.commit(_paths(), container, image, message, change))

@@ -118,11 +118,17 @@ def test_damaged_running_container_is_listed_and_rm_f_ends_it(damaged, how, by):
 
 def test_stop_and_kill_reach_a_damaged_container(damaged):
     rl, cid, procs, data, run = damaged
-    (data / cid / "config.json").write_text("garbage")
-    res = rl.run("stop", "-t", "1", "dmg")
-    assert res.returncode == 0, res.stderr
     pid1 = [p for p in procs if _comm(p) == "sleep"][0]
+    (data / cid / "config.json").write_text("garbage")
+    res = rl.run("kill", "dmg")
+    assert res.returncode == 0, res.stderr
+    import time
+    deadline = time.monotonic() + 30
+    while _alive(pid1, procs[pid1]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not _alive(pid1, procs[pid1])
+    res = rl.run("stop", "-t", "1", "dmg")  # stopped already: not an error, as for any container
+    assert res.returncode == 0, res.stderr
     ps = rl.run("ps", "-a", "--format", "{{.Names}} {{.Status}}", check=True).stdout
     assert ps == "dmg Damaged (config.json unreadable)\n"
     assert rl.run("rm", cid).returncode == 0  # stopped: no -f needed

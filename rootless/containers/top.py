@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import datetime
 import errno
+import json
 import os
+import stat
 import time
 
 from rootless.errors import UsageError
+from rootless.linux import syscalls as sc
 
 DEFAULT = ("user", "pid", "ppid", "pcpu", "etime", "tty", "time", "args")
 
@@ -106,8 +109,6 @@ def read_in_root(rootfd: int, path: str, limit: int = NAMES_MAX) -> str:
     """A file of the container's, resolved inside its root (RESOLVE_IN_ROOT:
     an image's symlink never reaches a host file), at most `limit` bytes
     (more: not read at all), a regular file only; '' when unreadable."""
-    from rootless.linux import syscalls as sc
-    import stat as st_
     try:
         fd = sc.openat2(rootfd, path.lstrip("/"), os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY,
                         sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS)
@@ -115,7 +116,7 @@ def read_in_root(rootfd: int, path: str, limit: int = NAMES_MAX) -> str:
         return ""
     try:
         info = os.fstat(fd)
-        if not st_.S_ISREG(info.st_mode) or info.st_size > limit:
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
             return ""
         data = os.read(fd, limit + 1)
         return "" if len(data) > limit else data.decode(errors="replace")
@@ -123,6 +124,50 @@ def read_in_root(rootfd: int, path: str, limit: int = NAMES_MAX) -> str:
         return ""
     finally:
         os.close(fd)
+
+
+def names_inside(pid1: int) -> tuple[str, str]:
+    """The container's /etc/passwd and /etc/group, read by a child that
+    joined its user and mount namespaces (the host side cannot read through a
+    fuse-overlayfs rootfs mounted in another user namespace), each opened
+    inside the container's root and bounded. Nothing is imported or executed
+    in there: the child only opens, reads and writes to a pipe. ('', '') when
+    that fails: names show as numbers."""
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(r)
+            for kind, flag in (("user", sc.Clone.NEWUSER), ("mnt", sc.Clone.NEWNS)):
+                fd = os.open(f"/proc/{pid1}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    sc.setns(fd, flag)
+                finally:
+                    os.close(fd)
+            root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            data = json.dumps([read_in_root(root, "/etc/passwd"), read_in_root(root, "/etc/group")]).encode()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        except BaseException:  # noqa: BLE001 - nothing to report but "no names"
+            pass
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    try:
+        while chunk := os.read(r, 1 << 16):
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > 8 * NAMES_MAX:
+                break
+    finally:
+        os.close(r)
+        os.waitpid(child, 0)
+    try:
+        passwd, group = json.loads(b"".join(chunks) or b'["", ""]')
+        return str(passwd), str(group)
+    except (ValueError, TypeError):
+        return "", ""
 
 
 def _map_in(host_id: int, idmap) -> int | None:
@@ -164,18 +209,9 @@ class Snapshot:
         self.pid1 = pid1
         self.uid_map = _read_map(f"/proc/{pid1}/uid_map")
         self.gid_map = _read_map(f"/proc/{pid1}/gid_map")
-        self.users: dict[int, str] = {}
-        self.groups: dict[int, str] = {}
-        try:
-            rootfd = os.open(f"/proc/{pid1}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            rootfd = -1
-        if rootfd >= 0:
-            try:
-                self.users = parse_names(read_in_root(rootfd, "/etc/passwd"))
-                self.groups = parse_names(read_in_root(rootfd, "/etc/group"))
-            finally:
-                os.close(rootfd)
+        passwd, group = names_inside(pid1)
+        self.users = parse_names(passwd)
+        self.groups = parse_names(group)
         self.hz = os.sysconf("SC_CLK_TCK")
         self.boot_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         self.now = time.time()

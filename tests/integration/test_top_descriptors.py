@@ -33,9 +33,16 @@ def both(rl, registry, podman_own):  # noqa: F811
 
 
 def _rows(out: str, n: int) -> tuple[list[str], list[list[str]]]:
+    """Header and rows; an exec'd process's pid (2 in rl, higher under runc's
+    exec) shows as EXEC wherever it appears (PID, PGID); the last column
+    without podman's trailing blank."""
     lines = out.splitlines()
     head = re.split(r"\s{2,}|\t+", lines[0].strip())
-    return head, sorted(ln.split(None, n - 1) for ln in lines[1:])
+    rows = [ln.split(None, n - 1) for ln in lines[1:]]
+    if "PID" in head:
+        at = head.index("PID")
+        rows = [[("EXEC" if c == r[at] and r[at] != "1" else c) for c in r] for r in rows]
+    return head, sorted([*r[:-1], r[-1].rstrip()] for r in rows)
 
 
 def _until_two(run) -> None:
@@ -50,7 +57,7 @@ DESCRIPTOR_SETS = [
     # args last: the one column with spaces
     ["user", "group", "pid", "ppid", "state", "nice", "tty", "seccomp", "comm", "args"],
     ["%U", "%G", "%p", "%P", "%n", "%y", "%c", "%a"],
-    ["ruser,rgroup,pgid,comm"],
+    ["pid,ruser,rgroup,pgid,comm"],
 ]
 
 

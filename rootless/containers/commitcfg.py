@@ -33,8 +33,8 @@ def from_container(image_config: dict, request: dict, command: list[str]) -> dic
         merged = options.image_env(cfg.get("Env"))
         merged.update(options.parse_env(list(env), environ={}))
         cfg["Env"] = [f"{k}={v}" for k, v in merged.items()]
-    if request.get("workdir"):
-        cfg["WorkingDir"] = request["workdir"]
+    # the directory the container ran in, "/" where nothing chose one (podman's)
+    cfg["WorkingDir"] = request.get("workdir") or cfg.get("WorkingDir") or "/"
     if request.get("user"):
         cfg["User"] = request["user"]
     labels = dict(cfg.get("Labels") or {})

@@ -2,7 +2,9 @@
 own: podman keeps its rootless pause process and its tmp dir under
 XDG_RUNTIME_DIR, and other sessions' podman runs (`system reset` included)
 under the same user share the default one, which made runs fail at random
-("open .../libpod/tmp/pause.pid: no such file or directory")."""
+("open .../libpod/tmp/pause.pid: no such file or directory"). Its
+storage.conf names the same graphroot and runroot as its command line:
+`podman commit` (4.3) otherwise fails with "runroot must be set"."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from tests.podman import podman  # noqa: F401 - fixture
 def podman_own(podman):  # noqa: F811
     run = Path(tempfile.mkdtemp(prefix="rlpr-", dir="/tmp"))
     run.chmod(0o700)
+    conf = podman.base / "config/containers/storage.conf"
+    conf.write_text(f'[storage]\ndriver = "overlay"\nrunroot = "{podman.runroot}"\n'
+                    f'graphroot = "{podman.base / "storage"}"\n')
     shared = podman.env.get("XDG_RUNTIME_DIR")
     podman.env["XDG_RUNTIME_DIR"] = str(run)
     yield podman

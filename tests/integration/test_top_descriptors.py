@@ -101,8 +101,9 @@ def test_top_host_descriptors(both):
     rl, podman = both
     res = rl.run("top", "t", "pid", "hpid", "huser", "args")
     assert res.returncode == 0, res.stderr
-    head, rows = _rows(res.stdout, 4)
-    assert head == ["PID", "HPID", "HUSER", "COMMAND"]
+    lines = res.stdout.splitlines()
+    head, rows = lines[0].split(), [ln.split(None, 3) for ln in lines[1:]]
+    assert head == ["PID", "HPID", "HUSER", "COMMAND"] and len(rows) == 2
     for pid, hpid, huser, args in rows:
         with open(f"/proc/{hpid}/cmdline", "rb") as f:
             assert f.read().replace(b"\0", b" ").decode().strip() == args

@@ -127,7 +127,10 @@ def apply_changes(cfg: dict, changes: list[str]) -> dict:
             cfg["OnBuild"] = list(cfg.get("OnBuild") or []) + [rest]
         elif word == "STOPSIGNAL":
             from rootless.containers import policy
-            policy.parse_signal(rest)  # a bad name is refused now, not at the image's first stop
+            try:
+                policy.parse_signal(rest)  # a bad name is refused now, not at the image's first stop
+            except UsageError as e:
+                raise UsageError(f"invalid --change {change!r}: {e.message}", hint=e.hint) from None
             cfg["StopSignal"] = rest
         elif word == "USER":
             cfg["User"] = rest

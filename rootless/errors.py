@@ -67,6 +67,10 @@ class ContainerNotFound(ContainerError):
     pass
 
 
+class ContainerDamaged(ContainerError):
+    """Its config.json is missing or corrupt: only stop, kill and rm act on it."""
+
+
 class InUse(RlError):
     """A container that runs, an image a container uses: `rm`/`rmi` exit 2 for
     these (podman's documented statuses), where a missing one is 1."""

@@ -62,31 +62,49 @@ def _file_caps(path: str) -> bool:
         return False
 
 
+def _subid_file(path: str) -> str:
+    """The file to diagnose: /etc/subuid (/etc/subgid), or the copy
+    RL_SUBUID_FILE (RL_SUBGID_FILE) names, which lets tests check a layout
+    they cannot write to /etc. Only this diagnosis reads it: what rl maps is
+    decided by newuidmap from the real file."""
+    env = "RL_SUBUID_FILE" if path == userns.SUBUID_FILE else "RL_SUBGID_FILE"
+    return os.environ.get(env) or path
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def check_subids() -> list[Finding]:
     user, uid = config.user_name(), os.getuid()
     out = []
-    all_entries = userns._read(userns.SUBUID_FILE) + userns._read(userns.SUBGID_FILE)
-    for path in (userns.SUBUID_FILE, userns.SUBGID_FILE):
-        entries = userns._read(path)
+    texts = {p: _read_text(_subid_file(p)) for p in (userns.SUBUID_FILE, userns.SUBGID_FILE)}
+    all_entries = [e for t in texts.values() for e in idmap.parse_subid(t)]
+    for path, kind in ((userns.SUBUID_FILE, "uid"), (userns.SUBGID_FILE, "gid")):
+        shown = _subid_file(path)
+        lines = idmap.parse_subid_lines(texts[path])
+        entries = [ln.entry for ln in lines]
         mine = idmap.ranges_for(entries, user, uid)
         name = Path(path).name
         fix = userns.setup_hint(user, all_entries)
         if not mine:
-            out.append(Finding(name, ERROR, f'no range for "{user}" in {path}', fix))
-        elif idmap.total(mine) < idmap.SUBID_MIN:
+            out.append(Finding(name, ERROR, f'no range for "{user}" in {shown}', fix))
+            continue
+        problems = idmap.subid_problems(lines, user, uid, shown, kind)
+        for p in problems:
+            out.append(Finding(name, ERROR, p.detail, p.fix))
+        if problems:
+            continue
+        if idmap.total(mine) < idmap.SUBID_MIN:
             out.append(Finding(name, ERROR, f"{idmap.total(mine)} IDs for {user}; a container needs "
                                             f"{idmap.SUBID_MIN}", fix))
         else:
-            clashes = [(a, b) for a, b in idmap.overlaps(entries) if user in (a.owner, b.owner)
-                       or str(uid) in (a.owner, b.owner)]
-            if clashes:
-                a, b = clashes[0]
-                out.append(Finding(name, ERROR, f"range of {a.owner} ({a.start}+{a.count}) overlaps "
-                                                f"{b.owner} ({b.start}+{b.count}) in {path}",
-                                   f"give each user a distinct range, e.g. {fix}"))
-            else:
-                spans = ", ".join(f"{r.start}-{r.end - 1}" for r in mine)
-                out.append(Finding(name, OK, f"{idmap.total(mine)} IDs ({spans})"))
+            spans = ", ".join(f"{r.start}-{r.end - 1}" for r in mine)
+            out.append(Finding(name, OK, f"{idmap.total(mine)} IDs ({spans})"))
     return out
 
 
@@ -248,14 +266,37 @@ def check_cgroups() -> list[Finding]:
                     "user@.service (systemctl edit user@.service)")]
 
 
-def run_all() -> list[Finding]:
+def check_containers(paths=None) -> list[Finding]:
+    """Containers rl cannot read (config.json missing or corrupt: a crash or
+    a full disk during create), names that point at no container, and what an
+    interrupted removal left: each with the command that removes it."""
+    from rootless.containers.records import Store
+    store = Store(paths or config.default_paths())
+    out = []
+    damaged = [r for r in store.all() if r.damaged]
+    for rec in damaged:
+        st = store.state(rec)
+        running = " and still running" if st.get("state") in ("starting", "running", "stopping", "paused") else ""
+        out.append(Finding("containers", ERROR, f"container {rec.name} ({rec.id[:12]}) is damaged "
+                                                f"({rec.damaged}){running}", f"rl rm -f {rec.name}"))
+    left = store.leftovers()
+    if left:
+        out.append(Finding("containers", WARN, f"{len(left)} interrupted removal(s) left files: "
+                                               + ", ".join(str(p) for p in left), "rl rm -f --all"))
+    if not out:
+        out.append(Finding("containers", OK, "every container record is readable"))
+    return out
+
+
+def run_all(paths=None) -> list[Finding]:
     findings: list[Finding] = []
     for check in (check_idmap_tools, check_subids, check_userns, check_fuse, check_tun, check_overlay,
-                  check_monitor, check_cgroups):
+                  check_monitor, check_cgroups, lambda: check_containers(paths)):
         try:
             findings += check()
         except Exception as e:  # noqa: BLE001 - a broken probe is itself a finding
-            findings.append(Finding(check.__name__.removeprefix("check_"), ERROR, f"probe failed: {e}"))
+            name = "containers" if check.__name__ == "<lambda>" else check.__name__.removeprefix("check_")
+            findings.append(Finding(name, ERROR, f"probe failed: {e}"))
     return findings
 
 

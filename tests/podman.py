@@ -33,8 +33,11 @@ class Podman:
         for d in ("home", "config/containers", "data", "run", "root"):
             (base / d).mkdir(parents=True, exist_ok=True)
         (base / "run").chmod(0o700)
-        (base / "config/containers/storage.conf").write_text(f'[storage]\ndriver = "{driver}"\n')
         self.runroot = Path(tempfile.mkdtemp(prefix="rlpm", dir="/tmp"))
+        # the same store in storage.conf as on the command line: `podman commit` (4.3) otherwise
+        # fails with "runroot must be set"
+        (base / "config/containers/storage.conf").write_text(
+            f'[storage]\ndriver = "{driver}"\ngraphroot = "{base / "root"}"\nrunroot = "{self.runroot}"\n')
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("CONTAINERS_", "XDG_")) and k != "PYTHONPATH"}
         self.env.update(HOME=str(base / "home"), XDG_CONFIG_HOME=str(base / "config"),

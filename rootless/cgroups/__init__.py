@@ -29,7 +29,7 @@ def check(resources: dict | None) -> None:
         from rootless.cgroups.resources import Resources
         res = Resources.from_dict(resources)
         if res.requested():
-            manager.plan(res)
+            manager.plan(res, warn=True)
 
 
 def placement(resources: dict | None, cid: str, state_dir: str | None = None, name: str = ""):

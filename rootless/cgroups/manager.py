@@ -101,15 +101,37 @@ def choose(host: layout.Host, forced: str | None = None) -> str:
     return "none"
 
 
-def plan(res: Resources, host: layout.Host | None = None, forced: str | None = None) -> Plan:
+# podman warns and runs without a limit it cannot apply; rl refuses (a limit
+# that silently does not apply is worse) unless the user opts in to podman's way
+LIMITS_ENV = "RL_CGROUP_LIMITS"   # "warn": run without what cannot be enforced, saying so on stderr
+ANYWAY_HINT = f"or run without the limits, as podman does: {LIMITS_ENV}=warn rl run ..."
+
+
+def best_effort() -> bool:
+    return os.environ.get(LIMITS_ENV, "").strip().lower() == "warn"
+
+
+def _unenforceable(err: CgroupError, warn: bool) -> None:
+    """Refuse (the default), or with RL_CGROUP_LIMITS=warn say what is not applied."""
+    if not best_effort():
+        err.hint = f"{err.hint}; {ANYWAY_HINT}" if err.hint else ANYWAY_HINT
+        raise err
+    if warn:
+        import sys
+        print(f"WARN: {err.message}; running without {'them' if ', ' in err.message.split(':')[0] else 'it'} "
+              f"({LIMITS_ENV}=warn)", file=sys.stderr)
+
+
+def plan(res: Resources, host: layout.Host | None = None, forced: str | None = None, warn: bool = False) -> Plan:
     """Decide before anything is created; a CgroupError (exit 125) when
-    limits were asked for that cannot be enforced here."""
+    limits were asked for that cannot be enforced here (with RL_CGROUP_LIMITS=warn:
+    the plan without them, and with warn a line on stderr saying so)."""
     host = host or layout.probe()
     asked = res.requested()
     mgr = choose(host, forced)
     if mgr == "none":
         if asked:
-            raise _why_not(host, asked)
+            _unenforceable(_why_not(host, asked), warn)
         return Plan("none", host)
     avail = host.own_controllers if mgr == "cgroupfs" else host.service_controllers
     base = host.path(host.own if mgr == "cgroupfs" else host.user_service)
@@ -119,11 +141,12 @@ def plan(res: Resources, host: layout.Host | None = None, forced: str | None = N
     if missing:
         flags = [f for f in asked if any(CONTROLLER_OF.get(n) in missing for n, _ in files(_only(res, f)))]
         where = "rl's cgroup" if mgr == "cgroupfs" else f"user@{host.uid}.service"
-        raise CgroupError(f"cannot apply {', '.join(flags or asked)}: the {' and '.join(missing)} controller"
-                          f"{'s are' if len(missing) > 1 else ' is'} not delegated to {where} "
-                          f"(delegated: {' '.join(avail) or 'none'})",
-                          hint=DROPIN_HINT if mgr == "systemd" else
-                          "give the unit running rl Delegate=cpu cpuset io memory pids")
+        _unenforceable(CgroupError(f"cannot apply {', '.join(flags or asked)}: the {' and '.join(missing)} controller"
+                                   f"{'s are' if len(missing) > 1 else ' is'} not delegated to {where} "
+                                   f"(delegated: {' '.join(avail) or 'none'})",
+                                   hint=DROPIN_HINT if mgr == "systemd" else
+                                   "give the unit running rl Delegate=cpu cpuset io memory pids"), warn)
+        writes = [(n, v) for n, v in writes if CONTROLLER_OF.get(n) not in missing]
     if res.pids_limit is None and "pids" in avail:
         writes.append(("pids.max", str(DEFAULT_PIDS_LIMIT)))
     return Plan(mgr, host, writes, list(avail), explicit=bool(asked))

@@ -219,10 +219,12 @@ def rm(
         store = Store(_paths())
         for n in names:  # as podman: a typo among the names removes nothing (exit 1)
             try:
-                store.lookup(n)
+                store.lookup(n, allow_damaged=True)
             except ContainerNotFound as e:
                 e.exit_code = 1
                 raise
+    if all_ and force:  # what an interrupted removal left behind goes too
+        Store(_paths()).remove_leftovers()
     _each(names, all_, _ignoring(ignore, rm_one), status=removal_status)
 
 
@@ -296,10 +298,12 @@ def _inspect_one(name: str):
     """`rl inspect` (cli/images.py) asks each engine in turn: a container's view, or None."""
     from rootless.cli import ctrview
     from rootless.containers.records import Store
-    from rootless.errors import ContainerError
+    from rootless.errors import ContainerDamaged, ContainerError
     store = Store(_paths())
     try:
         rec = store.lookup(name)
+    except ContainerDamaged:
+        raise  # it exists: say what is wrong with it, not "no such object"
     except ContainerError:
         return None
     return ctrview.inspect_obj(store, rec)
@@ -361,7 +365,7 @@ def exec_(
 def top(container: str = typer.Argument(...), descriptors: List[str] = typer.Argument(None)) -> None:
     """The processes of a running container."""
     from rootless.cli import ctrview
-    ctrview.top(_paths(), container)
+    ctrview.top(_paths(), container, descriptors)
 
 
 healthcheck_app = typer.Typer(help="Healthchecks.", no_args_is_help=True)
@@ -451,12 +455,15 @@ def diff(container: str = typer.Argument(...),
 def commit(container: Optional[str] = typer.Argument(None, metavar="CONTAINER"),
            image: Optional[str] = typer.Argument(None),
            message: Optional[str] = typer.Option(None, "--message", "-m"),
+           change: List[str] = typer.Option([], "--change", "-c",
+                                            help="CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, "
+                                                 "VOLUME or WORKDIR instruction for the image config"),
            quiet: bool = typer.Option(False, "--quiet", "-q"),
            pause: Optional[str] = typer.Option(None, "--pause", "-p", is_flag=False, flag_value="true",
                                                help="pause the container while it is read (default true; "
                                                     "--pause=false reads it running)")) -> None:
-    """Save a container's filesystem as a new image (one squashed layer); prints its ID."""
-    from rootless.containers import copy
+    """Save a container's filesystem as a new image (its image plus one layer); prints its ID."""
+    from rootless.containers import commitcfg, copy
     from rootless.errors import UsageError
     words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
     if pause is not None and pause.lower() not in words:
@@ -465,4 +472,6 @@ def commit(container: Optional[str] = typer.Argument(None, metavar="CONTAINER"),
         container, image, pause = pause, container, "true"
     if container is None:
         raise UsageError("commit needs a container", hint="rl commit [--pause=false] CONTAINER [IMAGE]")
-    print(copy.commit(_paths(), container, image, message, pause=words[pause.lower()] if pause else True))
+    commitcfg.apply_changes({}, change)  # a bad instruction is refused before anything is written
+    print(copy.commit(_paths(), container, image, message, pause=words[pause.lower()] if pause else True,
+                      changes=change))

@@ -307,39 +307,21 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
     return lifecycle.wait(paths, rec.id, ["stopped"])
 
 
-def top(paths, name: str) -> None:
-    """ps of the container's processes, with the PIDs and user IDs as the
-    container sees them."""
+def top(paths, name: str, descriptors: list[str] | None = None) -> None:
+    """ps of the container's processes, podman's format descriptors (default
+    `user pid ppid pcpu etime tty time args`): PIDs and IDs as the container
+    sees them, names from its own /etc/passwd and /etc/group."""
+    from rootless.containers import top as ctop
     from rootless.containers.lifecycle import running_pid
     from rootless.images.render import table
+    descs = ctop.parse_descriptors(descriptors or [])  # a bad descriptor before anything else
     store = Store(paths)
     rec = store.lookup(name)
     pid1 = running_pid(store, rec)
-    uid_map = _read_map(f"/proc/{pid1}/uid_map")
-    hz = os.sysconf("SC_CLK_TCK")
-    with open("/proc/uptime") as f:
-        uptime = float(f.read().split()[0])
-    rows = []
+    snap = ctop.Snapshot(pid1)
     members = set(_members(pid1))
-    for pid in sorted(members):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                raw = f.read()
-            status = _status(pid)
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        fields = raw[raw.rfind(b")") + 2:].split()
-        cpu = (int(fields[11]) + int(fields[12])) / hz
-        elapsed = uptime - int(fields[19]) / hz
-        nspid = status.get("NSpid", str(pid)).split()
-        ppid = _nspid_of(int(fields[1])) if int(fields[1]) in members else "0"
-        host_uid = int(status.get("Uid", "0").split()[0])
-        rows.append([_user(host_uid, uid_map), nspid[-1], ppid,
-                     f"{100 * cpu / elapsed if elapsed > 0 else 0:.3f}", _dur(elapsed), "?", _dur(cpu, True),
-                     cmd or status.get("Name", "")])
-    print(table(rows, ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"]))
+    rows = [r for r in (ctop.process_row(pid, descs, snap, members) for pid in sorted(members)) if r is not None]
+    print(table(rows, ctop.header(descs)))
 
 
 def _members(pid1: int) -> list[int]:
@@ -368,33 +350,3 @@ def _status(pid: int) -> dict:
             k, _, v = line.partition(":")
             out[k] = v.strip()
     return out
-
-
-def _nspid_of(pid: int) -> str:
-    try:
-        return _status(pid).get("NSpid", str(pid)).split()[-1]
-    except OSError:
-        return "0"
-
-
-def _read_map(path: str) -> list[tuple[int, int, int]]:
-    try:
-        with open(path) as f:
-            return [tuple(int(x) for x in line.split()) for line in f if line.strip()]
-    except OSError:
-        return []
-
-
-def _user(host_uid: int, uid_map) -> str:
-    for inside, outside, count in uid_map:
-        if outside <= host_uid < outside + count:
-            uid = inside + host_uid - outside
-            return "root" if uid == 0 else str(uid)
-    return str(host_uid)
-
-
-def _dur(seconds: float, clock: bool = False) -> str:
-    s = int(seconds)
-    if clock:
-        return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
-    return f"{seconds:.6f}s" if seconds < 60 else f"{s // 60}m{seconds - 60 * (s // 60):.6f}s"

@@ -52,13 +52,13 @@ def port(
             if not hits and not all_:
                 raise UsageError(f"no public port {want[0]}/{want[1]} published for {rec.name}")
             for m in hits:
-                print(ports.format_mapping(m).split("->")[0])
+                print(ports.host_address(m))
             continue
         for m in mappings:
             if all_ or latest:
-                print(f"{rec.short_id}\t{m.container_port}/{m.proto} -> {ports.format_mapping(m).split('->')[0]}")
+                print(f"{rec.short_id}\t{m.container_port}/{m.proto} -> {ports.host_address(m)}")
             else:
-                print(f"{m.container_port}/{m.proto} -> {ports.format_mapping(m).split('->')[0]}")
+                print(f"{m.container_port}/{m.proto} -> {ports.host_address(m)}")
 
 
 network_app = typer.Typer(help="Manage user networks.", no_args_is_help=True)

@@ -22,7 +22,8 @@ def check(fmt: str = typer.Option("", "--format", "-f", help="json for machine-r
     """Check the host for rootless use; print each finding with its fix."""
     from rootless import hostcheck
 
-    findings = hostcheck.run_all()
+    from rootless.config import default_paths
+    findings = hostcheck.run_all(default_paths(OPTIONS.root, OPTIONS.runroot))
     ok = hostcheck.ready(findings)
     if fmt == "json":
         print(json.dumps({"ready": ok, "findings": [f.as_dict() for f in findings]}, indent=2))

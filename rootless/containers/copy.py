@@ -591,7 +591,7 @@ def _diff(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
 
 
 def commit(paths: Paths, name: str, reference: str | None, message: str | None = None,
-           pause: bool = True) -> str:
+           pause: bool = True, changes: list[str] | None = None) -> str:
     """podman commit: the container's image with one more layer, its upper
     dir (the changes) in OCI form, and its command and environment as the
     config. A --rootfs container has no image to add to, and vfs keeps no
@@ -605,13 +605,8 @@ def commit(paths: Paths, name: str, reference: str | None, message: str | None =
     store = Store(paths)
     rec = store.lookup(name)
     req = RunRequest(**rec.request)
-    cfg = dict(rec.image_config or {})
-    if rec.command:
-        cfg["Cmd"] = list(rec.command)
-    if req.env:
-        cfg["Env"] = list(cfg.get("Env") or []) + list(req.env)
-    if req.workdir:
-        cfg["WorkingDir"] = req.workdir
+    from rootless.containers import commitcfg
+    cfg = commitcfg.apply_changes(commitcfg.from_container(rec.image_config, rec.request, rec.command), changes)
     with _paused(store, rec, pause):
         if not req.rootfs and rec.driver != "vfs":
             upper = str(store.container_dir(rec.id) / "diff")

@@ -213,7 +213,7 @@ def stop(paths: Paths, name: str, timeout: float | None = None, warn=None) -> Re
     """warn(message) hears podman's warning when the stop signal did not end
     the container in time and SIGKILL followed."""
     store = Store(paths)
-    rec = store.lookup(name)
+    rec = store.lookup(name, allow_damaged=True)
     with store.lock(rec):
         _stop_locked(store, rec, timeout, warn)
     return rec
@@ -289,11 +289,14 @@ def _kill_monitor(store: Store, rec: Record, grace: float = 0.0) -> None:
 
 def kill(paths: Paths, name: str, sig: str | None = None) -> Record:
     store = Store(paths)
-    rec = store.lookup(name)
+    rec = store.lookup(name, allow_damaged=True)
     n = policy.parse_signal(sig, signal.SIGKILL)
     st = store.state(rec)
     if st.get("state") != "running":
         raise ContainerError(f"container {rec.name} is not running", hint="rl ps -a shows its state")
+    # as podman: a kill is the user's decision, like a stop; no restart policy
+    # (always included) starts the container again after the exit it causes
+    _mark_stop(store, rec)
     _signal(st, n)
     return rec
 
@@ -331,7 +334,9 @@ def wait(paths: Paths, name: str, conditions: list[str] | None = None, interval:
 
 def remove(paths: Paths, name: str, force: bool = False) -> Record:
     store = Store(paths)
-    rec = store.lookup(name)
+    rec = store.lookup(name, allow_damaged=True)
+    if rec.damaged:
+        return _remove_damaged(store, rec, force)
     with store.lock(rec):
         st = store.state(rec)
         if st.get("state") in ACTIVE:
@@ -341,6 +346,33 @@ def remove(paths: Paths, name: str, force: bool = False) -> Record:
             _stop_locked(store, rec, 0)
         _mark_stop(store, rec)
         _kill_monitor(store, rec, grace=FINISH_GRACE)  # an exiting monitor, or one lingering in a restart backoff
+        store.remove(rec)
+    return rec
+
+
+def _remove_damaged(store: Store, rec: Record, force: bool) -> Record:
+    """A container whose config.json is missing or corrupt: its runroot
+    state still names its owner (pid and start time), whose death takes PID 1,
+    the fuse daemon and slirp4netns along; then every trace goes."""
+    if not os.path.isdir(store.container_dir(rec.id)):  # a name pointing at nothing
+        store.remove(rec)
+        return rec
+    with store.lock(rec):
+        st = store.state(rec)
+        if st.get("state") in ACTIVE:
+            if not force:
+                raise ContainerRunning(f"container {rec.name} is running (and damaged: {rec.damaged})",
+                                       hint=f"rl rm -f {rec.name}")
+            _mark_stop(store, rec)
+            if st.get("state") == "paused":
+                try:
+                    _thaw(store, rec)
+                except ContainerError:
+                    pass
+            _signal(st, signal.SIGKILL)
+            _wait_inactive(store, rec, 10)
+        _mark_stop(store, rec)
+        _kill_monitor(store, rec, grace=FINISH_GRACE)
         store.remove(rec)
     return rec
 

@@ -426,7 +426,11 @@ def entry(argv: list[str]) -> int:
         except RlError:
             return 1
         return 0 if status == "healthy" else 1
-    rec = Store(paths).lookup(state["id"])
+    rec = Store(paths).lookup(state["id"], allow_damaged=True)
+    if rec.damaged:  # its config.json is gone: no restart policy to apply; let go of the network
+        from rootless import network
+        network.release(state.get("net") or {})
+        return 125
     mon = Monitor(paths, rec, None)
     mon.binary = ""
     return mon.resume(state, int(argv[2]))

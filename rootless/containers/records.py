@@ -23,9 +23,10 @@ from pathlib import Path
 
 from rootless import fsutil
 from rootless.config import Paths, ensure_dir, runroot_candidates
-from rootless.errors import ContainerError, ContainerNotFound, RlError
+from rootless.errors import ContainerDamaged, ContainerError, ContainerNotFound, RlError
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_ID_RE = re.compile(r"[0-9a-f]{64}")
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
         "nifty", "proud", "quirky", "serene", "tender", "vivid", "witty", "zealous")
 _NOUN = ("babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "khayyam", "lovelace",
@@ -45,6 +46,11 @@ class Record:
     request: dict = field(default_factory=dict)       # the run/create options, to start it again
     image_id: str = ""                                # the image's ID (its config digest), as inspect's .Image
     image_name: str = ""                              # the image's full name, as podman's ImageName and ps IMAGE
+
+    # not a field (never written): why this record could not be read, for a
+    # damaged container (config.json missing or corrupt: a crash or a full
+    # disk during create); such a record carries only its ID and name
+    damaged = ""
 
     @property
     def short_id(self) -> str:
@@ -96,6 +102,7 @@ def same_process(pid, started) -> bool:
 
 
 ACTIVE = ("starting", "running", "stopping", "paused")
+CREATE_LOCK = ".create.lock"  # shared by every create under way; exclusive while damage is judged
 EXIT_FILE = "exit"   # written by rl-monitor the moment the container exits
 RUNROOT_FILE = "runroot"  # in the container's persistent dir: the runroot its last start used
 
@@ -206,9 +213,27 @@ class Store:
         except FileExistsError:
             return False
 
+    @contextlib.contextmanager
+    def _create_lock(self, exclusive: bool):
+        """Creates hold it shared from the name's claim to config.json; the
+        judgement "this container is damaged" is made holding it exclusively,
+        so a container being created is never taken for a damaged one."""
+        ensure_dir(self.dir)
+        fd = os.open(self.dir / CREATE_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
     def create(self, image: str, command: list[str], driver: str, name: str | None = None, **extra) -> Record:
         runroot = self.paths.runroot  # an unsafe runtime directory is refused before anything is recorded
         ensure_dir(self.names)
+        with self._create_lock(exclusive=False):
+            return self._create(runroot, image, command, driver, name, **extra)
+
+    def _create(self, runroot: Path, image: str, command: list[str], driver: str, name: str | None,
+                **extra) -> Record:
         cid = os.urandom(32).hex()
         if name:
             if not _NAME_RE.fullmatch(name):
@@ -279,6 +304,14 @@ class Store:
     def state(self, rec: Record) -> dict:
         """The recorded state, corrected when its owner is gone (a runroot
         wiped by a reboot, a monitor killed outright, a full disk)."""
+        if not _ID_RE.fullmatch(rec.id):  # a damaged name pointing at no container ID
+            return {"state": "created", "damaged": rec.damaged}
+        st = self._state(rec)
+        if rec.damaged:
+            st["damaged"] = rec.damaged
+        return st
+
+    def _state(self, rec: Record) -> dict:
         st = self._read_state(rec)
         if st is None:
             if not (self.container_dir(rec.id) / "started").exists():
@@ -298,20 +331,98 @@ class Store:
                             "(killed, or the disk was full); the container died with it")
         return st
 
-    def all(self) -> list[Record]:
+    def all(self, damaged: bool = True) -> list[Record]:
         out = []
         try:
             entries = os.listdir(self.dir)
         except FileNotFoundError:
             return out
+        unreadable = []
         for name in entries:
             if len(name) == 64:
                 try:
                     out.append(self.load(name))
                 except ContainerNotFound:
-                    continue  # being created or removed right now
+                    unreadable.append(name)  # being created right now, or damaged
         out.sort(key=lambda r: r.created, reverse=True)
+        if damaged:
+            out += self._damaged_records(unreadable)
         return out
+
+    def _damaged_records(self, unreadable: list[str]) -> list[Record]:
+        """Containers whose config.json is missing or corrupt, and names that
+        point at no container: judged while no create is under way."""
+        try:
+            names = os.listdir(self.names)
+        except OSError:
+            names = []
+        links = {}
+        for n in names:
+            try:
+                links[n] = os.readlink(self.names / n)
+            except OSError:
+                continue
+        dangling = [n for n, cid in links.items() if not self._dir_exists(cid)]
+        if not unreadable and not dangling:
+            return []
+        out = []
+        with self._create_lock(exclusive=True):
+            for cid in unreadable:
+                try:
+                    self.load(cid)
+                    continue  # its create finished meanwhile: all() lists it next time
+                except ContainerNotFound:
+                    pass
+                if self._dir_exists(cid):
+                    out.append(self._damaged(cid))
+            for n in dangling:
+                cid = links[n]
+                if not self._dir_exists(cid) and os.path.islink(self.names / n):
+                    out.append(self._damaged(cid, name=n))
+        return out
+
+    def _dir_exists(self, cid: str) -> bool:
+        return (_ID_RE.fullmatch(cid) is not None and os.path.isdir(self.container_dir(cid))
+                and not os.path.islink(self.container_dir(cid)))
+
+    def _damaged(self, cid: str, name: str | None = None) -> Record:
+        """The record of a container rl cannot read: enough to find its
+        processes (the runroot's state names them) and remove every trace."""
+        if not self._dir_exists(cid):
+            why = "its directory is missing"
+        elif not os.path.lexists(self.container_dir(cid) / "config.json"):
+            why = "config.json missing"
+        else:
+            why = "config.json unreadable"
+        if name is None:
+            try:
+                name = next((n for n in sorted(os.listdir(self.names))
+                             if os.path.islink(self.names / n) and os.readlink(self.names / n) == cid), None)
+            except OSError:
+                name = None
+        rec = Record(cid, name or cid[:12], "", [], "")
+        try:
+            rec.created = os.lstat(self.container_dir(cid)).st_mtime
+        except OSError:
+            rec.created = 0.0
+        rec.damaged = why
+        return rec
+
+    def _damaged_or_missing(self, cid: str, name: str | None, allow_damaged: bool, asked: str) -> Record:
+        """After a failed load: a damaged container (judged with no create
+        under way), returned where allowed, else an error saying how to remove it."""
+        with self._create_lock(exclusive=True):
+            try:
+                return self.load(cid)
+            except ContainerNotFound:
+                pass
+            if not self._dir_exists(cid) and not (name and os.path.islink(self.names / name)):
+                raise ContainerNotFound(f"no container with name or ID {asked!r}", hint="rl ps -a lists containers")
+            rec = self._damaged(cid, name)
+        if allow_damaged:
+            return rec
+        raise ContainerDamaged(f"container {rec.name} is damaged ({rec.damaged})",
+                               hint=f"rl rm -f {rec.name} stops its processes and removes what is left of it")
 
     def rename(self, rec: Record, new: str) -> Record:
         if not _NAME_RE.fullmatch(new):
@@ -334,33 +445,53 @@ class Store:
             raise ContainerNotFound(f"no container with name or ID {cid!r}") from None
         return Record(**data)
 
-    def lookup(self, name_or_id: str) -> Record:
-        """By name, full ID, or unambiguous ID prefix (as podman)."""
+    def lookup(self, name_or_id: str, allow_damaged: bool = False) -> Record:
+        """By name, full ID, or unambiguous ID prefix (as podman). A damaged
+        container (config.json missing or corrupt) is an error that says how
+        to remove it, or with allow_damaged (stop, kill, rm) a bare record."""
         try:
-            return self.load(os.readlink(self.names / name_or_id))
+            cid = os.readlink(self.names / name_or_id)
         except OSError:
-            pass
+            cid = None
+        if cid is not None:
+            try:
+                return self.load(cid)
+            except ContainerNotFound:
+                return self._damaged_or_missing(cid, name_or_id, allow_damaged, name_or_id)
         if len(name_or_id) >= 3 and all(c in "0123456789abcdef" for c in name_or_id):
-            hits = [d.name for d in self.dir.iterdir() if d.name.startswith(name_or_id)] if self.dir.exists() else []
+            hits = [d.name for d in self.dir.iterdir()
+                    if d.name.startswith(name_or_id) and _ID_RE.fullmatch(d.name)] if self.dir.exists() else []
             if len(hits) > 1:
                 raise ContainerError(f"{name_or_id!r} matches {len(hits)} containers", hint="give more of the ID")
             if hits:
-                return self.load(hits[0])
+                try:
+                    return self.load(hits[0])
+                except ContainerNotFound:
+                    return self._damaged_or_missing(hits[0], None, allow_damaged, name_or_id)
         if self.names.exists():  # an unambiguous name prefix
             hits = [n for n in os.listdir(self.names) if n.startswith(name_or_id)]
             if len(hits) > 1:
                 raise ContainerError(f"{name_or_id!r} matches {len(hits)} container names", hint="give the full name")
             if hits:
                 try:
-                    return self.load(os.readlink(self.names / hits[0]))
+                    cid = os.readlink(self.names / hits[0])
                 except OSError:
-                    pass
+                    cid = None
+                if cid is not None:
+                    try:
+                        return self.load(cid)
+                    except ContainerNotFound:
+                        return self._damaged_or_missing(cid, hits[0], allow_damaged, name_or_id)
         raise ContainerNotFound(f"no container with name or ID {name_or_id!r}",
                                 hint="rl ps -a lists containers")
 
     def remove(self, rec: Record) -> None:
         """Drop the record and its storage. Files a container created belong
         to subordinate IDs: only the user namespace can delete those."""
+        if rec.damaged:
+            self._remove_names_of(rec)
+            if not _ID_RE.fullmatch(rec.id):
+                return  # a name that pointed at nothing: nothing else is its
         self._keep_exit_code(rec)
         cdir = self.container_dir(rec.id)
         for sub in ("diff", "work"):
@@ -375,7 +506,41 @@ class Store:
         except OSError:
             pass
         shutil.rmtree(self.run_dir(rec.id), ignore_errors=True)
-        shutil.rmtree(self.container_dir(rec.id), ignore_errors=True)
+        # out of sight at once: a directory half removed is never taken for a damaged container
+        gone = self.dir / f".removing-{rec.id}"
+        try:
+            os.rename(cdir, gone)
+        except OSError:
+            gone = cdir
+        shutil.rmtree(gone, ignore_errors=True)
+
+    def _remove_names_of(self, rec: Record) -> None:
+        try:
+            names = os.listdir(self.names)
+        except OSError:
+            return
+        for n in names:
+            try:
+                if os.readlink(self.names / n) == rec.id:
+                    os.unlink(self.names / n)
+            except OSError:
+                continue
+
+    def leftovers(self) -> list[Path]:
+        """What an interrupted remove left under the storage root."""
+        try:
+            return sorted(self.dir / n for n in os.listdir(self.dir) if n.startswith(".removing-"))
+        except OSError:
+            return []
+
+    def remove_leftovers(self) -> list[Path]:
+        out = self.leftovers()
+        for p in out:
+            shutil.rmtree(p, ignore_errors=True)
+            if p.exists():
+                from rootless.runtime import userns
+                userns.run_in_userns(_rmtree_all, [str(p)])
+        return out
 
     # A removed container's exit code outlives it for a while, as podman keeps
     # one: `rl wait` on a `run -d --rm` container still gets the status.

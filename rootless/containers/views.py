@@ -19,6 +19,8 @@ def _human(seconds: float) -> str:
 def status_text(st: dict, now: float) -> str:
     """podman's STATUS column: Up 5 seconds (healthy), Exited (0) 3 seconds ago, Created."""
     state = st.get("state", "created")
+    if st.get("damaged"):
+        return f"Damaged ({st['damaged']})"
     if state in ("running", "stopping"):
         text = f"Up {_human(now - (st.get('started') or now))}"
         health = (st.get("health") or {}).get("Status")

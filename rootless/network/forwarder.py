@@ -56,17 +56,34 @@ def _ns_path(netns: int | str, kind: str) -> str:
     raise RuntimeSetupError("the rl port forwarder needs the container's pid, not a namespace path")
 
 
-def start(netns: int | str, ports: list, state_dir: str, target: str = "127.0.0.1") -> Forwarder:
-    """Listen on every published port (host side), connect inside netns."""
+def start(netns: int | str, ports: list, state_dir: str, target: str = "127.0.0.1",
+          optional: list | tuple = ()) -> Forwarder:
+    """Listen on every published port (host side), connect inside netns.
+    optional: further mappings listened on where the host allows (the IPv6
+    side of a port published on every address: a host without IPv6, or
+    with that port taken on [::] only, still runs the container)."""
     listeners = []
     try:
-        for m in ports:
+        for m in [*ports, *optional]:
             fam = socket.AF_INET6 if ":" in m.host_ip else socket.AF_INET
-            s = socket.socket(fam, socket.SOCK_STREAM if m.proto == "tcp" else socket.SOCK_DGRAM)
+            try:
+                s = socket.socket(fam, socket.SOCK_STREAM if m.proto == "tcp" else socket.SOCK_DGRAM)
+            except OSError:
+                if m in optional:
+                    continue
+                raise
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((m.host_ip or "0.0.0.0", m.host_port))
-            if m.proto == "tcp":
-                s.listen(128)
+            if fam == socket.AF_INET6:  # [::] means IPv6 here: the IPv4 side is published on its own
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                s.bind((m.host_ip or "0.0.0.0", m.host_port))
+                if m.proto == "tcp":
+                    s.listen(128)
+            except OSError:
+                s.close()
+                if m in optional:
+                    continue
+                raise
             listeners.append((s, m))
     except OSError as e:
         for s, _ in listeners:

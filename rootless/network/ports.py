@@ -179,6 +179,11 @@ def format_mapping(m: PortMapping) -> str:
     return f"{ip}:{m.host_port}->{m.container_port}/{m.proto}"
 
 
+def host_address(m: PortMapping) -> str:
+    """`rl port`'s host side, as podman prints it: 0.0.0.0:8080, ::1:8080 (no brackets)."""
+    return f"{m.host_ip or '0.0.0.0'}:{m.host_port}"
+
+
 def format_ports(mappings: list[PortMapping]) -> str:
     """The PORTS column of `rl ps`: mappings joined with ", " (podman's)."""
     return ", ".join(format_mapping(m) for m in mappings)

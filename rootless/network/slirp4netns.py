@@ -9,6 +9,7 @@ notices it dying while the container runs and reports it."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -188,8 +189,13 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
     # TCP through slirp4netns by default (remote clients keep their address);
     # UDP through rl's forwarder: slirp4netns drops replies to loopback
     # clients when host loopback is disabled (docs/networking.md)
-    via_slirp = [m for m in ports if handler == "slirp4netns" or (handler is None and m.proto == "tcp")]
+    # IPv6 through rl's forwarder: slirp4netns's add_hostfwd binds IPv4 only.
+    # A port published on every address answers on [::] too, as podman's
+    # (rootlessport listens dual-stack): an IPv6-only listener beside the IPv4 one
+    via_slirp = [m for m in ports if ":" not in m.host_ip and
+                 (handler == "slirp4netns" or (handler is None and m.proto == "tcp"))]
     via_rl = [m for m in ports if m not in via_slirp]
+    v6_too = [dataclasses.replace(m, host_ip="::") for m in ports if not m.host_ip]
     if via_slirp:
         args.append(f"--api-socket={API_SOCKET}")
     ready_r, ready_w = os.pipe()
@@ -218,9 +224,9 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
         guest = container_address(spec)
         for m in via_slirp:
             add_hostfwd(state_dir, m, guest)
-        if via_rl:
+        if via_rl or v6_too:
             from rootless.network import forwarder
-            fwd = forwarder.start(netns, via_rl, state_dir, target=guest or "127.0.0.1")
+            fwd = forwarder.start(netns, via_rl, state_dir, target=guest or "127.0.0.1", optional=v6_too)
             net.extra.append(fwd)
             net.pids += fwd.pids
     except BaseException:

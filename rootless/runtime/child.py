@@ -83,6 +83,11 @@ def _stdio(spec: Spec, io: ChildIO) -> None:
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
+    if not spec.terminal:
+        try:
+            os.setsid()  # a session and process group of its own, as runc's init: PGID 1 inside (rl top)
+        except PermissionError:
+            pass  # already a group leader
 
 
 def _open_fds() -> list[int]:

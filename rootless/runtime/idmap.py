@@ -50,6 +50,87 @@ def parse_subid(text: str) -> list[SubIdEntry]:
     return out
 
 
+class SubIdLine(NamedTuple):
+    lineno: int      # 1-based, as an editor shows it
+    entry: SubIdEntry
+    text: str        # the line as written
+
+
+def parse_subid_lines(text: str) -> list[SubIdLine]:
+    """parse_subid, keeping where each entry was: findings name the lines."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        parsed = parse_subid(line)
+        if parsed:
+            out.append(SubIdLine(n, parsed[0], line.strip()))
+    return out
+
+
+class SubIdProblem(NamedTuple):
+    detail: str
+    fix: str
+
+
+def _span(start: int, count: int) -> str:
+    return f"{start}-{start + count - 1}"
+
+
+def subid_problems(lines: list[SubIdLine], user: str, uid: int, path: str, kind: str = "uid") -> list[SubIdProblem]:
+    """Why newuid/gidmap would refuse this user's ranges (a map whose host
+    IDs overlap: "write to uid_map failed: Invalid argument"), or why another
+    user shares its IDs: two of its own ranges overlapping, one overlapping
+    another user's, or one holding its own ID. Each with the exact usermod
+    commands that repair it (usermod --del-sub{kind}s trims every range of
+    the user that touches the span, --add-sub{kind}s appends one)."""
+    mine = [ln for ln in lines if ln.entry.owner in (user, str(uid))]
+    others = [ln for ln in lines if ln.entry.owner not in (user, str(uid))]
+    every = [ln.entry for ln in lines]
+    flag = f"sub{kind}s"
+    out: list[SubIdProblem] = []
+
+    def replace(spans: list[tuple[int, int]], count: int, avoid: list[SubIdEntry]) -> str:
+        """del each span, then add one free range of count IDs."""
+        r = suggest_free_range(avoid, count)
+        dels = " ".join(f"--del-{flag} {_span(a, n)}" for a, n in spans)
+        return f"sudo usermod {dels} {user} && sudo usermod --add-{flag} {_span(r.start, r.count)} {user}"
+
+    seen: set[int] = set()
+    ordered = sorted(mine, key=lambda ln: ln.entry.start)
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            if b.entry.start >= a.entry.start + a.entry.count:
+                continue
+            lo = a.entry.start
+            hi = max(a.entry.start + a.entry.count, b.entry.start + b.entry.count)
+            union = (lo, hi - lo)
+            clash = [o.entry for o in others if o.entry.start < hi and lo < o.entry.start + o.entry.count]
+            if clash:
+                fix = replace([union], union[1], every)
+            else:
+                fix = (f"sudo usermod --del-{flag} {_span(*union)} {user} && "
+                       f"sudo usermod --add-{flag} {_span(*union)} {user}")
+            out.append(SubIdProblem(
+                f"lines {a.lineno} and {b.lineno} of {path} overlap: {a.text} ({_span(a.entry.start, a.entry.count)})"
+                f" and {b.text} ({_span(b.entry.start, b.entry.count)}); new{kind}map refuses such a map "
+                f"(write to {kind}_map failed: Invalid argument)", fix))
+            seen.update((a.lineno, b.lineno))
+    for a in mine:
+        a0, a1 = a.entry.start, a.entry.start + a.entry.count
+        for o in others:
+            o0, o1 = o.entry.start, o.entry.start + o.entry.count
+            if o0 < a1 and a0 < o1:
+                out.append(SubIdProblem(
+                    f"line {a.lineno} of {path} ({a.text}) overlaps line {o.lineno} ({o.text}) of user "
+                    f"{o.entry.owner}: IDs {_span(max(a0, o0), min(a1, o1) - max(a0, o0))} belong to both",
+                    replace([(a0, a1 - a0)], a.entry.count, every)))
+        if a0 <= uid < a1:
+            out.append(SubIdProblem(
+                f"line {a.lineno} of {path} ({a.text}) holds {user}'s own ID {uid}; new{kind}map refuses "
+                f"such a map (write to {kind}_map failed: Invalid argument)",
+                replace([(a0, a1 - a0)], a.entry.count, every + [SubIdEntry(user, uid, 1)])))
+    return out
+
+
 def ranges_for(entries: list[SubIdEntry], name: str, uid: int) -> list[SubRange]:
     """The ranges a user owns, by login name or by numeric ID, in file order."""
     return [SubRange(e.start, e.count) for e in entries if e.owner in (name, str(uid))]

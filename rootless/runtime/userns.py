@@ -95,7 +95,27 @@ def write_maps(pid: int, maps: IdMappings) -> None:
         st = os.stat(exe)
         if not (st.st_mode & 0o4000 and st.st_uid == 0) and not _has_file_caps(exe):
             hint = f"{exe} must be setuid root: sudo chmod u+s {exe}   (or reinstall the uidmap package)"
+        elif "Invalid argument" in detail:  # the kernel refused the map: overlapping host IDs
+            detail, hint = _einval_explained(tool, detail)
         raise HostSetupError(f"cannot map user IDs: {tool} failed: {detail}", hint=hint)
+
+
+def _einval_explained(tool: str, detail: str) -> tuple[str, str]:
+    """newuidmap's "write to uid_map failed: Invalid argument": the ranges in
+    /etc/subuid overlap each other or hold the user's own ID. Which lines,
+    and the usermod commands that repair them."""
+    user, uid = config.user_name(), os.getuid()
+    kind = "uid" if tool == "newuidmap" else "gid"
+    path = SUBUID_FILE if kind == "uid" else SUBGID_FILE
+    try:
+        with open(path) as f:
+            lines = idmap.parse_subid_lines(f.read())
+    except OSError:
+        lines = []
+    problems = idmap.subid_problems(lines, user, uid, path, kind)
+    if problems:
+        return f"{detail}: {problems[0].detail}", problems[0].fix
+    return detail, f"the {kind} ranges of {user} in {path} must not overlap; rl system check names the lines"
 
 
 def _has_file_caps(path: str) -> bool:

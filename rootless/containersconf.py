@@ -55,15 +55,8 @@ _TYPES = {
 
 
 def supported_keys() -> set[str]:
-    """What rl applies. umask only once `rl run` has --umask (RunRequest.umask)."""
-    keys = set(_TYPES)
-    try:
-        from rootless.containers.run import RunRequest
-        if not hasattr(RunRequest, "umask"):
-            keys.discard("containers.umask")
-    except ImportError:
-        keys.discard("containers.umask")
-    return keys
+    """What rl applies."""
+    return set(_TYPES)
 
 
 @dataclass
@@ -189,11 +182,11 @@ def current() -> ContainersConf:
 
 
 def _log_debug() -> bool:
-    try:
-        from rootless.cli import _debug
-        return _debug()
-    except ImportError:
-        return False
+    """--log-level debug on rl's command line (read here, not from the CLI
+    package: nothing below the CLI imports it)."""
+    import sys
+    argv = sys.argv
+    return "--log-level=debug" in argv or ("--log-level" in argv and argv[argv.index("--log-level") + 1:][:1] == ["debug"])
 
 
 # ---------------------------------------------------------------- applying it to `rl run`

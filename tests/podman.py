@@ -40,8 +40,11 @@ class Podman:
             f'[storage]\ndriver = "{driver}"\ngraphroot = "{base / "root"}"\nrunroot = "{self.runroot}"\n')
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("CONTAINERS_", "XDG_")) and k != "PYTHONPATH"}
+        # a short runtime dir of its own: podman puts its rootless port forwarder's and slirp4netns's
+        # sockets there, and a socket path over 108 bytes (a pytest tmp dir) hangs `run -d -p`
+        self.xdg_run = Path(tempfile.mkdtemp(prefix="rlpx", dir="/tmp"))
         self.env.update(HOME=str(base / "home"), XDG_CONFIG_HOME=str(base / "config"),
-                        XDG_DATA_HOME=str(base / "data"), XDG_RUNTIME_DIR=str(base / "run"))
+                        XDG_DATA_HOME=str(base / "data"), XDG_RUNTIME_DIR=str(self.xdg_run))
         self.argv = [shutil.which("podman") or "podman", "--root", str(base / "root"),
                      "--runroot", str(self.runroot), "--storage-driver", driver,
                      "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
@@ -54,13 +57,13 @@ class Podman:
 
     def close(self) -> None:
         subprocess.run([*self.argv, "rm", "-af", "-t", "0"], env=self.env, capture_output=True, timeout=120)
-        for pidfile in self.base.glob("run/libpod/tmp/pause.pid"):
+        for pidfile in self.xdg_run.glob("libpod/tmp/pause.pid"):
             try:
                 os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
         from tests.conftest import reclaim
-        reclaim(self.base, self.runroot)
+        reclaim(self.base, self.runroot, self.xdg_run)
 
 
 def require_podman() -> None:

@@ -9,10 +9,10 @@ import time
 
 from rootless.config import Paths, ensure_dir
 from rootless.containers import policy
-from rootless.containers.records import ACTIVE, Record, Store, read_json, same_process, write_json
+from rootless.containers.records import (ACTIVE, KILL_MARK, STOP_MARK, Record, Store, read_json, same_process,
+                                         write_json)
 from rootless.errors import ContainerError, ContainerNotFound, ContainerRunning, UsageError
 
-STOP_MARK = "stop-requested"
 
 
 # --- exec settings: what `rl exec` and healthchecks reuse of the container's spec
@@ -224,10 +224,23 @@ def stop(paths: Paths, name: str, timeout: float | None = None, warn=None) -> Re
 FINISH_GRACE = 5.0
 
 
-def _mark_stop(store: Store, rec: Record) -> None:
+def _mark_stop(store: Store, rec: Record, kill: bool = False) -> None:
+    """The monitor restarts nothing after this. A stop's mark is empty; a
+    kill's says "kill" (unless a stop came first): rl's own restart policy
+    ends either way, but a systemd unit's main process reports the killed
+    container's status, so the unit's Restart= still acts (as with podman,
+    whose conmon exits with the container's status)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        mark = ensure_dir(store.run_dir(rec.id)) / STOP_MARK  # the monitor restarts nothing after this
-        os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        mark = ensure_dir(store.run_dir(rec.id)) / STOP_MARK
+        fd = os.open(mark, flags | (os.O_EXCL if kill else os.O_TRUNC), 0o600)
+        try:
+            if kill:
+                os.write(fd, KILL_MARK)
+        finally:
+            os.close(fd)
+    except FileExistsError:
+        pass  # already marked: a stop under way stays a stop
     except OSError:
         pass  # a full disk: the monitor's SIGKILL below still ends it
 
@@ -296,7 +309,7 @@ def kill(paths: Paths, name: str, sig: str | None = None) -> Record:
         raise ContainerError(f"container {rec.name} is not running", hint="rl ps -a shows its state")
     # as podman: a kill is the user's decision, like a stop; no restart policy
     # (always included) starts the container again after the exit it causes
-    _mark_stop(store, rec)
+    _mark_stop(store, rec, kill=True)
     _signal(st, n)
     return rec
 

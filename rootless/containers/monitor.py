@@ -31,11 +31,10 @@ import time
 
 from rootless import fsutil, linux, tools
 from rootless.containers import logs, policy
-from rootless.containers.records import EXIT_FILE, Record, Store, write_json
+from rootless.containers.records import EXIT_FILE, KILL_MARK, STOP_MARK, Record, Store, write_json
 from rootless.errors import ContainerError, RlError
 from rootless.runtime.parent import FORWARDED
 
-STOP_MARK = "stop-requested"   # written by rl stop/kill: no restart after this exit
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _DEPENDENCIES = ("pyroute2", "pyseccomp", "zstandard")
 
@@ -256,9 +255,14 @@ class Monitor:
         return restarts + 1
 
     def _end(self, code: int) -> int:
-        stopped = (self.rundir / STOP_MARK).exists()  # before _finish: --rm removes the mark with the rest
+        # before _finish: --rm removes the mark with the rest
+        try:
+            stopped = (self.rundir / STOP_MARK).read_bytes()[:8] != KILL_MARK
+        except OSError:
+            stopped = False
         self._finish()
-        # a systemd service's main process (--sdnotify=conmon, a generated unit): a crash fails it (Restart=)
+        # a systemd service's main process (--sdnotify=conmon, a generated unit): a crash fails it
+        # (Restart=), and so does `rl kill`; `rl stop` (the unit's ExecStop) ends it cleanly
         from rootless.systemd import runhooks
         return 0 if stopped else runhooks.main_process_status(self.req, code)
 

@@ -103,6 +103,8 @@ def same_process(pid, started) -> bool:
 
 ACTIVE = ("starting", "running", "stopping", "paused")
 CREATE_LOCK = ".create.lock"  # shared by every create under way; exclusive while damage is judged
+STOP_MARK = "stop-requested"  # in the run dir, by rl stop/kill/rm: the monitor restarts nothing after it
+KILL_MARK = b"kill"  # the mark's content after `rl kill`
 EXIT_FILE = "exit"   # written by rl-monitor the moment the container exits
 RUNROOT_FILE = "runroot"  # in the container's persistent dir: the runroot its last start used
 

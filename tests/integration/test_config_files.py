@@ -27,11 +27,8 @@ PROBE = ("echo FROM_CONF=$FROM_CONF SHADOWED=$SHADOWED; grep CapBnd /proc/self/s
 
 
 @pytest.fixture
-def pod(podman, tmp_path):  # noqa: F811
-    run = tmp_path / "podman-run"  # its own libpod/tmp: other sessions' `system reset` removes the shared one
-    run.mkdir(mode=0o700)
-    podman.env["XDG_RUNTIME_DIR"] = str(run)
-    return podman
+def pod(podman):  # noqa: F811
+    return podman  # its runtime dir is its own already (tests/podman.py)
 
 
 @pytest.fixture

@@ -19,13 +19,8 @@ pytestmark = [pytest.mark.userns, pytest.mark.registry]
 
 
 @pytest.fixture
-def pod(podman, tmp_path):  # noqa: F811
-    """podman with its own runtime dir: libpod/tmp under the shared
-    /run/user/UID is removed by other sessions' `podman system reset`."""
-    run = tmp_path / "podman-run"
-    run.mkdir(mode=0o700)
-    podman.env["XDG_RUNTIME_DIR"] = str(run)
-    return podman
+def pod(podman):  # noqa: F811
+    return podman  # its runtime dir is its own already (tests/podman.py)
 
 # no shortnames.conf alias covers this name (Debian's podman ships aliases for debian and friends)
 SHORT = "rl-test/multi:oci"

@@ -203,14 +203,16 @@ def _zeros_gz(n: int) -> bytes:
 
 
 _MEASURE = """
-import resource, sys
+import sys
 from rootless.images import unpack
 try:
     unpack.unpack(sys.argv[1], sys.argv[2])
     print("ok")
 except BaseException as e:
     print(type(e).__name__, str(e).splitlines()[0][:200])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM is this address space's own peak; ru_maxrss would carry over the
+# forking pytest process's (hundreds of MiB late in a long run) across exec.
+print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")))
 """
 
 
@@ -348,14 +350,16 @@ def test_passwd_directory_and_missing(tmp_path):
 
 
 _MEASURE_PASSWD = """
-import resource, sys
+import sys
 from rootless.runtime import users
 try:
     users.read_text(sys.argv[1])
     print("read")
 except users.UnknownUser as e:
     print(e)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM is this address space's own peak; ru_maxrss would carry over the
+# forking pytest process's (hundreds of MiB late in a long run) across exec.
+print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")))
 """
 
 

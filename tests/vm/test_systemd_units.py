@@ -221,12 +221,15 @@ def test_journald_log_driver_writes_podman_fields_and_logs_reads_them(rl):
         assert ok(rl("wait", name)).strip() == "0"
         deadline = time.monotonic() + 60
         while True:  # journald writes asynchronously
-            got = ok(rl("logs", name))
+            res = rl("logs", name)
+            got = ok(res) + res.stderr  # as podman: what the container wrote to stderr comes back on stderr
             if "partial" in got or time.monotonic() > deadline:
                 break
             time.sleep(1)
         assert sorted(got.splitlines()) == ["err", "out", "partial"], got  # the pieces joined into one line
-        assert ok(rl("logs", "--tail", "1", name)) in ("partial\n", "err\n", "out\n")
+        assert res.stderr == "err\n", (res.stdout, res.stderr)
+        last = rl("logs", "--tail", "1", name)
+        assert ok(last) + last.stderr in ("partial\n", "err\n", "out\n")
         found = ok(rl.sh(f"journalctl --no-pager -o json CONTAINER_NAME={name}"))
         entries = [json.loads(line) for line in found.splitlines()]
         by_msg = {e["MESSAGE"]: e for e in entries}

@@ -74,6 +74,30 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         report.longrepr = f"skipped in CI (a skip is a failure there): {reason}"
 
 
+# The slowest chains first, so that no worker starts one near the end: the
+# systemd guest (software emulation), then the workload services.
+_FIRST = ("tests/vm/", "tests/workloads/")
+
+
+def _group(item: pytest.Item) -> str:
+    rel = os.path.relpath(str(item.fspath), REPO)
+    return "vm" if rel.startswith("tests/vm/") else rel
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With pytest-xdist (helpers/test runs `-n N --dist loadgroup`), a test
+    file runs in one worker, so its module fixtures are set up once and its
+    tests never race each other; the guest tests share one worker and one
+    booted guest. Same order on every worker (xdist requires it)."""
+    def rank(item: pytest.Item) -> int:
+        rel = os.path.relpath(str(item.fspath), REPO)
+        return next((i for i, p in enumerate(_FIRST) if rel.startswith(p)), len(_FIRST))
+    items.sort(key=rank)  # stable: collection order within each rank
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for name in NEEDS:
         if item.get_closest_marker(name) is None:

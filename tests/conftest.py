@@ -81,10 +81,10 @@ _FIRST = ("tests/vm/", "tests/workloads/")
 
 def _group(item: pytest.Item) -> str:
     rel = os.path.relpath(str(item.fspath), REPO)
-    return "vm" if rel.startswith("tests/vm/") else rel
+    return "vm" if rel.startswith("tests/vm/") else rel.removeprefix("tests/").removesuffix(".py")
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With pytest-xdist (helpers/test runs `-n N --dist loadgroup`), a test
     file runs in one worker, so its module fixtures are set up once and its

@@ -227,6 +227,11 @@ class _Resizer:
             os.close(self.fd)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
 PROXIED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
 
 
@@ -254,6 +259,7 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
         raise ContainerError(f"cannot attach to {rec.name}: {e.strerror}",
                              hint="only containers started detached (-d, rl start) can be attached") from None
     is_tty = bool(rec.request.get("tty"))
+    frames = monitor.Frames(monitor.attach_framed(store.run_dir(rec.id)))
     saved = None
     fds = [sock]
     resize = None
@@ -280,8 +286,11 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
             if sock in ready:
                 data = sock.recv(65536)
                 if not data:
+                    for fd, chunk in frames.rest():
+                        _write_all(fd, chunk)
                     break
-                os.write(1, data)
+                for fd, chunk in frames.feed(data):  # each stream to its own fd, as podman's attach
+                    _write_all(fd, chunk)
             if 0 in ready:
                 data = os.read(0, 4096)
                 if not data:

@@ -47,6 +47,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("no_hosts", ("--no-hosts",), BOOL, "keep the image's /etc/hosts"),
     Flag("network_alias", ("--network-alias",), LIST, "another name for the container on its network"),
     Flag("ip", ("--ip",), STR, "the container's address on a user network"),
+    Flag("mac_address", ("--mac-address",), STR, "the container's MAC address on a user network"),
     Flag("userns", ("--userns",), STR, "keep-id: your UID/GID keep their numbers inside"),
     Flag("group_add", ("--group-add",), LIST, "another group (GID or name in the image; keep-groups: yours)"),
     Flag("cap_add", ("--cap-add",), LIST, "add a capability"),
@@ -119,7 +120,7 @@ def to_request(flags: dict, storage_driver: str | None):
         security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"],
         resources=_resources(f), publish=f["publish"], publish_all=f["publish_all"], dns=f["dns"],
         dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
-        network_alias=f["network_alias"], ip=f["ip"], umask=f["umask"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
+        network_alias=f["network_alias"], ip=f["ip"], mac_address=f["mac_address"] or None, umask=f["umask"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
 
 
 def _resources(f: dict) -> dict:

@@ -392,7 +392,8 @@ class Monitor:
             os.close(fd)
         self._close_after_fork = []
         state = {"root": str(self.paths.root), "runroot": str(self.paths.runroot), "id": self.rec.id,
-                 "restarts": self.restarts, "net": network.handover(net), "cgroup": cgroup is not None}
+                 "restarts": self.restarts, "net": network.handover(net), "cgroup": cgroup is not None,
+                 ATTACH_FRAMED: True}
         path = self.rundir / "monitor.json"
         write_json(path, state)
         args, keep = self._argv(ns_pid, master, path)
@@ -438,6 +439,49 @@ def entry(argv: list[str]) -> int:
     mon = Monitor(paths, rec, None)
     mon.binary = ""
     return mon.resume(state, int(argv[2]))
+
+
+# rl-monitor frames what it sends to attach clients with its stream (1 stdout,
+# 2 stderr, then a 32-bit big-endian length); a monitor.json without this key
+# is an older rl-monitor's (a container started before an upgrade): raw bytes
+ATTACH_FRAMED = "attach_framed"
+
+
+def attach_framed(rundir) -> bool:
+    try:
+        return bool(json.loads(fsutil.read_private(rundir / "monitor.json")).get(ATTACH_FRAMED))
+    except (OSError, ValueError, RlError):
+        return True
+
+
+class Frames:
+    """Splits the framed attach stream: feed(bytes) -> [(fd, bytes)], the fd
+    1 or 2 each chunk belongs to; what arrives unframed (an older monitor)
+    goes to 1 as it is."""
+
+    def __init__(self, framed: bool = True):
+        self.framed = framed
+        self.buf = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        if not self.framed:
+            return [(1, data)] if data else []
+        self.buf += data
+        out = []
+        while len(self.buf) >= 5:
+            size = int.from_bytes(self.buf[1:5], "big")
+            if len(self.buf) < 5 + size:
+                break
+            out.append((2 if self.buf[0] == 2 else 1, self.buf[5:5 + size]))
+            self.buf = self.buf[5 + size:]
+        return [(fd, chunk) for fd, chunk in out if chunk]
+
+    def rest(self) -> list[tuple[int, bytes]]:
+        """At end of input: a chunk the monitor cut short (it drops a client
+        that does not keep up) is given as far as it came."""
+        if len(self.buf) > 5:
+            return [(2 if self.buf[0] == 2 else 1, self.buf[5:])]
+        return []
 
 
 WINSZ = "winsz"  # a FIFO: `rl attach` writes "ROWS COLS" lines, rl-monitor sizes the pty

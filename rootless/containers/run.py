@@ -58,6 +58,7 @@ class RunRequest:
     no_hosts: bool = False
     network_alias: list[str] = field(default_factory=list)
     ip: str | None = None                                   # --ip on a user network
+    mac_address: str | None = None                          # --mac-address on a user network (as podman)
     umask: str | None = None                                # --umask, octal; None: podman's 0022
     resources: dict = field(default_factory=dict)  # cgroup limits: rootless.cgroups.Resources.to_dict()
     # detached containers and their monitor (issue 6)
@@ -251,6 +252,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
     # ---
     net = network.parse(req.network)
     _ports(req, net, {})  # bad -p/--network fail before any pull
+    _mac_address(req, net)
     if net.mode == "bridge":
         from rootless.network import networks
         networks.load(paths, net.target)  # an unknown network: a clear error now
@@ -279,6 +281,18 @@ def create(paths: Paths, req: RunRequest) -> Record:
     store.set_state(rec, "created")
     runhooks.after_create(req, rec)  # --cidfile
     return rec
+
+
+def _mac_address(req: RunRequest, net) -> None:
+    """--mac-address: a valid unicast address (podman checks the syntax first),
+    on a user network only. podman refuses it for slirp4netns, pasta, host,
+    none and container: (their interface is not its to address), and so does rl."""
+    if not req.mac_address:
+        return
+    req.mac_address = network.parse_mac(req.mac_address)
+    if net.mode != "bridge":
+        raise UsageError(f"--mac-address can only be set when the network mode is bridge, not {net.mode}",
+                         hint="a user network: rl network create NAME; rl run --network NAME --mac-address ...")
 
 
 def _check_volumes(req: RunRequest) -> None:
@@ -340,7 +354,8 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         ports = _ports(req, mode, rec.image_config, choose=True)
         join_userns = f"/proc/{join}/ns/user" if join else None
         if mode.mode == "bridge":  # a user network: its namespace owns the container's netns
-            mode = network.prepare_usernet(paths, mode, rec.id, [rec.name, *req.network_alias], req.ip)
+            mode = network.prepare_usernet(paths, mode, rec.id, [rec.name, *req.network_alias], req.ip,
+                                           mac=req.mac_address)
             join_userns = f"/proc/{mode.options['pinner']}/ns/user"
         spec = build_spec(req, _Source(rec.image, rec.layers, rec.image_config), store, rec, mode)
         if join:

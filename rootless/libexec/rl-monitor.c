@@ -13,8 +13,8 @@
  *       The host side. Pumps the container's pipes or pty into the
  *       k8s-file log (or the journal, one entry per line with the given
  *       fields, as podman's journald driver) and to clients of the attach
- *       socket (their input goes
- *       to the container's stdin), forwards signals to N, runs the
+ *       socket (framed with the stream each chunk came from; their input
+ *       goes to the container's stdin, unframed), forwards signals to N, runs the
  *       healthcheck command on its interval, and when N exits writes its
  *       status to PATH at once (rl's state reads it: no window in which a
  *       dead container shows as running) and execs EXIT_COMMAND with the
@@ -421,22 +421,38 @@ static void resize(struct monitor *m)
     memmove(m->wbuf, line, m->wlen);
 }
 
-/* clients' sockets are non-blocking: one that does not keep up (a
- * suspended `rl attach`, a pager) is dropped rather than stalling the
- * container's output, the log and the exit */
-static void send_clients(struct monitor *m, const char *data, size_t len)
+/* Output to attach clients is framed with the stream it came from, so that
+ * `rl attach` writes each to its own fd (podman's conmon marks each chunk
+ * with its stream the same way): a 5-byte header, the stream (1 stdout, 2
+ * stderr; a pty is one stream, stdout) and the length (32-bit big-endian),
+ * then the bytes. Clients' sockets are non-blocking: one that does not keep
+ * up (a suspended `rl attach`, a pager) is dropped rather than stalling the
+ * container's output, the log and the exit. */
+#define FRAME_HEAD 5
+static void send_clients(struct monitor *m, int stream, const char *data, size_t len)
 {
+    unsigned char head[FRAME_HEAD] = {(unsigned char)stream, (unsigned char)(len >> 24), (unsigned char)(len >> 16),
+                                      (unsigned char)(len >> 8), (unsigned char)len};
+    size_t total = FRAME_HEAD + len;
     for (int i = 0; i < m->nclients;) {
         size_t off = 0;
-        while (off < len) {
-            ssize_t w = send(m->clients[i], data + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (off < total) {
+            struct iovec iov[2];
+            int niov = 0;
+            if (off < FRAME_HEAD)
+                iov[niov++] = (struct iovec){head + off, FRAME_HEAD - off};
+            size_t doff = off < FRAME_HEAD ? 0 : off - FRAME_HEAD;
+            if (len > doff)
+                iov[niov++] = (struct iovec){(void *)(data + doff), len - doff};
+            struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+            ssize_t w = sendmsg(m->clients[i], &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0)
                 break;
             off += (size_t)w;
         }
-        if (off < len) {
+        if (off < total) {
             close(m->clients[i]);
             m->clients[i] = m->clients[--m->nclients];
         } else
@@ -458,7 +474,7 @@ static int pump(struct monitor *m, int fd, const char *stream)
         log_write(&m->log, stream, buf, (size_t)n);
     if (m->journald)
         journal_write(&m->journal, stream, buf, (size_t)n);
-    send_clients(m, buf, (size_t)n);
+    send_clients(m, strcmp(stream, "stderr") ? 1 : 2, buf, (size_t)n);
     return 1;
 }
 

@@ -123,6 +123,30 @@ def parse(value: str | None) -> NetSpec:
     return NetSpec(mode, opts)
 
 
+def parse_mac(value: str) -> str:
+    """--mac-address as podman reads it (Go's net.ParseMAC: six octets as
+    aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff) -> lower case
+    with colons. An Ethernet interface takes only a unicast, non-zero one:
+    refused here with a clear error (podman leaves it to the kernel's)."""
+    import re
+    text = value.strip()
+    if re.fullmatch(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}", text):
+        octets = re.split(r"[:-]", text)
+    elif re.fullmatch(r"[0-9A-Fa-f]{4}(\.[0-9A-Fa-f]{4}){2}", text):
+        h = text.replace(".", "")
+        octets = [h[i:i + 2] for i in range(0, 12, 2)]
+    else:
+        raise UsageError(f"address {value}: invalid MAC address", hint="six octets, e.g. 92:d0:c6:0a:29:33")
+    mac = ":".join(o.lower() for o in octets)
+    if int(octets[0], 16) & 1:
+        raise UsageError(f"--mac-address {value}: a multicast address cannot be an interface's",
+                         hint="the first octet's lowest bit must be 0, e.g. 92:d0:c6:0a:29:33")
+    if mac == "00:00:00:00:00:00":
+        raise UsageError(f"--mac-address {value}: the all-zero address cannot be an interface's",
+                         hint="e.g. 92:d0:c6:0a:29:33")
+    return mac
+
+
 def parse_mode(value: str | None) -> str:
     """Kept for older callers: just the mode's name."""
     return parse(value).mode
@@ -233,7 +257,8 @@ def release(state: dict) -> None:
             pass
 
 
-def prepare_usernet(paths, spec: NetSpec, cid: str, names: list[str], ip: str | None) -> NetSpec:
+def prepare_usernet(paths, spec: NetSpec, cid: str, names: list[str], ip: str | None,
+                    mac: str | None = None) -> NetSpec:
     """Before the container exists: the rootless netns running (and held),
     an address reserved. The NetSpec returned carries what start() needs."""
     from rootless.network import networks, usernet
@@ -245,7 +270,7 @@ def prepare_usernet(paths, spec: NetSpec, cid: str, names: list[str], ip: str | 
         os.close(lock_fd)
         raise
     return NetSpec("bridge", {"ip": addr, "pinner": pinner, "lock_fd": lock_fd, "runroot": str(paths.runroot),
-                              "root": str(paths.root), "cid": cid}, spec.target)
+                              "root": str(paths.root), "cid": cid, "mac": mac}, spec.target)
 
 
 def _start_usernet(spec: NetSpec, netns):
@@ -257,7 +282,8 @@ def _start_usernet(spec: NetSpec, netns):
     paths = Paths(Path(o["root"]), Path(o["runroot"]))
     handle = usernet.UserNet(paths, spec.target, o["cid"], o["lock_fd"])
     try:
-        usernet.attach(networks.load(paths, spec.target), o["pinner"], int(netns), o["ip"], o["cid"])
+        usernet.attach(networks.load(paths, spec.target), o["pinner"], int(netns), o["ip"], o["cid"],
+                       mac=o.get("mac"))
     except BaseException:
         handle.close()
         raise

@@ -53,12 +53,16 @@ def add_veth(bridge: str, host_name: str, peer_name: str, netns_fd: int) -> None
         ipr.close()
 
 
-def configure_inside(peer_name: str, ifname: str, address: str, prefixlen: int, gateway: str) -> None:
-    """In the container's namespace: rename, address, up, default route."""
+def configure_inside(peer_name: str, ifname: str, address: str, prefixlen: int, gateway: str,
+                     mac: str | None = None) -> None:
+    """In the container's namespace: rename, MAC (--mac-address), address,
+    up, default route."""
     ipr = _ipr()
     try:
         idx = ipr.link_lookup(ifname=peer_name)[0]
         ipr.link("set", index=idx, ifname=ifname)
+        if mac:
+            ipr.link("set", index=idx, address=mac)
         ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
         ipr.link("set", index=idx, state="up")
         lo = ipr.link_lookup(ifname="lo")

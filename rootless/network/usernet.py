@@ -349,7 +349,8 @@ def leave(paths: Paths, net_name: str, cid: str) -> None:
 
 # --- attaching a container ------------------------------------------------
 
-def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: str) -> None:
+def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: str,
+           mac: str | None = None) -> None:
     """Bridge + veth + eth0 configured, in a forked helper that joins the
     pinner's namespaces (setns of a user namespace needs a single thread)."""
     # opened here, before the helper joins the pinner's user namespace
@@ -365,7 +366,7 @@ def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: 
         host_name, peer = f"v{cid[:12]}", f"p{cid[:12]}"
         netlink.add_veth(net.bridge, host_name, peer, ctr_net)
         linux.setns(ctr_net, linux.Clone.NEWNET)
-        netlink.configure_inside(peer, "eth0", address, net.prefixlen, net.gateway)
+        netlink.configure_inside(peer, "eth0", address, net.prefixlen, net.gateway, mac=mac)
 
     try:
         err = _in_pinner(pinner, configure)

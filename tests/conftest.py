@@ -171,6 +171,23 @@ def _foreign_owned(root: Path) -> bool:
     return False
 
 
+def _in_use(numbered: Path) -> bool:
+    """pytest's numbered temp dir holds `.lock` with its session's pid until
+    that session ends: a long session (its dir's mtime is its start) is
+    still using it, whatever its age."""
+    try:
+        pid = int((numbered / ".lock").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """pytest keeps old temp dirs and fails to delete subordinate-ID files in
     them; reclaim stale ones (not touched for 30 min, so concurrent sessions
@@ -180,7 +197,7 @@ def pytest_configure(config: pytest.Config) -> None:
     base = Path(tempfile.gettempdir()) / f"pytest-of-{os.environ.get('USER') or os.getuid()}"
     if os.getuid() == 0 or not base.is_dir():
         return
-    stale = [p for p in base.glob("pytest-*") if p.is_dir() and not p.is_symlink()
+    stale = [p for p in base.glob("pytest-*") if p.is_dir() and not p.is_symlink() and not _in_use(p)
              and time.time() - p.stat().st_mtime > 1800 and _foreign_owned(p)]
     stale += [p for p in base.glob("garbage-*") if p.is_dir()]  # pytest's own failed deletions
     if stale:

@@ -67,8 +67,12 @@ def test_logs_follow_streams_and_timestamps(rlc, rootfs):
     proc = rlc.popen("logs", "-f", "ticker", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = proc.stdout.readline()
     assert first == b"tick 1\n"
-    out, _ = proc.communicate(timeout=20)  # -f ends when the container does
-    assert out.decode().split("\n")[-2] == "tick 5"
+    # the rest through the same buffered reader: readline() may already hold
+    # later lines, which communicate() (reading the raw fd) would never see
+    proc.wait(timeout=20)  # -f ends when the container does
+    rest = proc.stdout.read().decode()
+    proc.stderr.close()
+    assert (first.decode() + rest).splitlines() == [f"tick {i}" for i in range(1, 6)]
     stamped = rlc.run("logs", "-t", "--tail", "2", "ticker", check=True).stdout.splitlines()
     assert len(stamped) == 2 and stamped[1].endswith(" tick 5") and "T" in stamped[1].split()[0]
     raw = (rlc.base / "data" / "rl" / "containers").glob("*/ctr.log")

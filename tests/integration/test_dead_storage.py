@@ -45,7 +45,10 @@ def _pid1(rl, name: str) -> int:
         if res.returncode == 0 and res.stdout.strip() not in ("", "0"):
             return int(res.stdout)
         time.sleep(0.1)
-    raise AssertionError("the container did not start")
+    state = rl.run("inspect", "--format", "{{json .State}}", name)
+    logs = rl.run("logs", name)
+    raise AssertionError(f"the container did not start: {state.stdout} {state.stderr}\n"
+                         f"logs: {logs.stdout[-500:]} {logs.stderr[-500:]}")
 
 
 @pytest.mark.parametrize("mode", ["detached", "foreground"])

@@ -263,7 +263,7 @@ class Monitor:
         self._finish()
         # a systemd service's main process (--sdnotify=conmon, a generated unit): a crash fails it
         # (Restart=), and so does `rl kill`; `rl stop` (the unit's ExecStop) ends it cleanly
-        from rootless.systemd import runhooks
+        from rootless.containers import runhooks
         return 0 if stopped else runhooks.main_process_status(self.req, code)
 
     def _finish(self) -> None:
@@ -424,9 +424,9 @@ def entry(argv: list[str]) -> int:
     state = json.loads(fsutil.read_private(state_path))  # never through a symlink
     paths = Paths(Path(state["root"]), Path(state["runroot"]))
     if what == "health":
-        from rootless.containers import lifecycle
+        from rootless.containers import health
         try:
-            status = lifecycle.healthcheck_run(paths, state["id"])
+            status = health.healthcheck_run(paths, state["id"])
         except RlError:
             return 1
         return 0 if status == "healthy" else 1

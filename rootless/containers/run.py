@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from rootless import cgroups, fsutil, network, storage, tools, volumes
 from rootless.config import Paths, ensure_root
 from rootless.containers import options
-from rootless.containers.lifecycle import save_exec_settings
+from rootless.containers.execsettings import save_exec_settings
 from rootless.containers.records import Store, start_time
 from rootless.containers.records import Record
 from rootless.errors import ContainerError, ImageError, UsageError
@@ -260,7 +260,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
         raise UsageError("the '--group-add keep-groups' option is not allowed with any other --group-add options")
     _check_volumes(req)  # bad -v fail before any pull
     parse_umask(req.umask)  # a bad --umask fails before any pull
-    from rootless.systemd import runhooks
+    from rootless.containers import runhooks
     runhooks.before_create(paths, req)  # --sdnotify/--cgroups/--cidfile checked, --replace
     ensure_root(paths.root)
     driver = storage.choose(req.storage_driver, paths.root)
@@ -353,11 +353,13 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         if ports:
             from rootless.network import ports as netports
             netports.save(str(store.run_dir(rec.id)), ports)
-        opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)), ports=tuple(ports),
+        state_dir, net_mode, net_ports = str(store.run_dir(rec.id)), mode, tuple(ports)
+        opts = runtime.RunOptions(start_network=lambda netns_pid: network.start(net_mode, netns_pid, state_dir,
+                                                                                net_ports),
                                   join_userns=join_userns,
                                   cgroup=None if req.cgroups == "disabled" else
                                   cgroups.placement(req.resources, rec.id, str(store.run_dir(rec.id)), rec.name))
-        from rootless.systemd import runhooks
+        from rootless.containers import runhooks
         if opts.cgroup is not None and runhooks.monitor_stays(req):
             opts.cgroup.move_owner = False
         save_exec_settings(store, rec, spec)

@@ -220,7 +220,7 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
         raise RuntimeSetupError(f"slirp4netns failed: {last or 'no ready signal'}",
                                 hint="check that /dev/net/tun exists and is usable; or use --network none")
     try:
-        from rootless.network import container_address
+        from rootless.network.spec import container_address
         guest = container_address(spec)
         for m in via_slirp:
             add_hostfwd(state_dir, m, guest)

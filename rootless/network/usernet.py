@@ -241,7 +241,8 @@ def _outbound(pinner: int, d: Path):
         (d / "outbound.log").write_text(err + "\n")
         return None
     try:
-        from rootless.network import NetSpec, parse, slirp4netns
+        from rootless.network import slirp4netns
+        from rootless.network.spec import NetSpec, parse
         # podman sets its rootless netns's slirp4netns options in containers.conf
         # (network_cmd_options); rl takes them from RL_NETNS_OPTIONS, e.g.
         # "allow_host_loopback=true" (off by default, as every slirp of rl's)

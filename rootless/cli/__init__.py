@@ -27,8 +27,8 @@ def _register() -> None:
 
 
 def _debug() -> bool:
-    return OPTIONS.log_level == "debug" or "--log-level=debug" in sys.argv or (
-        "--log-level" in sys.argv and sys.argv[sys.argv.index("--log-level") + 1:][:1] == ["debug"])
+    import logging
+    return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
 def _fail(message: str, hint: str | None, code: int) -> int:
@@ -55,6 +55,11 @@ def _usage_error(e: BaseException) -> int | None:
 
 def run(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    from rootless import logconf
+    logconf.configure(logconf.level_from_argv(args))  # before anything can log: library modules never print
+    from rootless.cli import prompt
+    from rootless.images import hooks
+    hooks.short_name_prompt = prompt.image_choice  # the engine asks through the face
     try:
         from rootless.cli.fastrun import fast_run
         rv = fast_run(args)

@@ -23,6 +23,7 @@ processes rl-monitor starts on their interval."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -34,6 +35,8 @@ from rootless.containers import logs, policy
 from rootless.containers.records import EXIT_FILE, KILL_MARK, STOP_MARK, Record, Store, write_json
 from rootless.errors import ContainerError, RlError
 from rootless.runtime.parent import FORWARDED
+
+log = logging.getLogger(__name__)
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _DEPENDENCIES = ("pyroute2", "pyseccomp", "zstandard")
@@ -114,8 +117,7 @@ def spawn(paths, rec: Record) -> None:
             else:
                 code = 0
         except BaseException:  # noqa: BLE001 - a forked child must never return
-            import traceback
-            traceback.print_exc()  # into monitor.log once the monitor has its stdio
+            log.exception("the monitor failed")  # into monitor.log once the monitor has its stdio
         os._exit(code)
     os.close(w)
     os.waitpid(pid, 0)

@@ -5,7 +5,6 @@ prints except what the container itself writes."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,7 +15,7 @@ from rootless.containers import options
 from rootless.containers.execsettings import save_exec_settings
 from rootless.containers.records import Store, start_time
 from rootless.containers.records import Record
-from rootless.errors import ContainerError, ImageError, UsageError
+from rootless.errors import ContainerError, UsageError
 from rootless.runtime import create as runtime, keepid, security, userns
 from rootless.runtime.spec import Spec, Storage
 
@@ -100,11 +99,7 @@ def _image(paths: Paths, req: RunRequest) -> _Source:
         if not os.path.isdir(path):
             raise UsageError(f"--rootfs {req.image}: not a directory")
         return _Source(path, [path], {})
-    try:
-        from rootless.images import ImageStore, pull
-    except ImportError:
-        raise ImageError("image support is not available in this build",
-                         hint="run a directory instead: rl run --rootfs DIR COMMAND") from None
+    from rootless.images import ImageStore, pull
     from rootless.errors import ImageNotFound
     try:
         img = ImageStore(paths).lookup(req.image)
@@ -419,22 +414,3 @@ def _join_target(store: Store, net) -> int | None:
 def run(paths: Paths, req: RunRequest) -> int:
     rec = create(paths, req)
     return start(paths, rec)
-
-
-def remove(paths: Paths, name_or_id: str, force: bool = False) -> Record:
-    store = Store(paths)
-    rec = store.lookup(name_or_id)
-    st = store.state(rec)
-    if st.get("state") in ("running", "starting"):
-        if not force:
-            raise ContainerError(f"container {rec.name} is running",
-                                 hint=f"stop it first, or: rl rm -f {rec.name}")
-        try:
-            os.kill(st["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + 10
-        while store.state(rec).get("state") in ("running", "starting") and time.monotonic() < deadline:
-            time.sleep(0.02)
-    store.remove(rec)
-    return rec

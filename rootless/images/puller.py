@@ -47,34 +47,6 @@ def candidates(reference: str, conf: regconf.RegistriesConf) -> list[R.Reference
     return [R.parse(reference)]
 
 
-def _terminal_choice():
-    """A numbered menu on the terminal, or None without one (podman prompts
-    only when stdin and stdout are both terminals)."""
-    import sys
-    try:
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
-            return None
-    except (AttributeError, ValueError):
-        return None
-
-    def choose(cands: list[R.Reference]) -> int:
-        sys.stdout.write("? Please select an image:\n")
-        for i, c in enumerate(cands, 1):
-            sys.stdout.write(f"  {i}) {c}\n")
-        while True:
-            sys.stdout.write(f"Enter a number [1-{len(cands)}]: ")
-            sys.stdout.flush()
-            line = sys.stdin.readline()
-            if not line:
-                raise ImageError("short-name resolution: no image selected (end of input)",
-                                 hint="use a fully qualified name")
-            line = line.strip()
-            if line.isdigit() and 1 <= int(line) <= len(cands):
-                return int(line) - 1
-            sys.stdout.write(f"{line!r} is not one of the numbers above\n")
-    return choose
-
-
 def resolve(reference: str, *, platform: str | None, tls_verify: bool | None, creds, authfile: str | None,
             cert_dir: str | None, progress: Progress) -> Resolved:
     conf = regconf.load()
@@ -82,7 +54,9 @@ def resolve(reference: str, *, platform: str | None, tls_verify: bool | None, cr
     errors: list[tuple[str, Exception]] = []
     record_as = None
     if R.is_short_name(reference):
-        plan = regconf.plan_short_name(conf, reference, _terminal_choice())
+        from rootless.images import hooks
+        prompt = hooks.short_name_prompt
+        plan = regconf.plan_short_name(conf, reference, prompt() if prompt is not None else None)
         wanted_list, record_as = plan.candidates, plan.record_as
     else:
         wanted_list = [R.parse(reference)]

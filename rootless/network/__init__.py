@@ -31,14 +31,10 @@ from __future__ import annotations
 import os
 
 from rootless.errors import UsageError
+from rootless.linux.proc import start_time
 from rootless.network.etcfiles import host_address, hosts, resolv_conf
 from rootless.network.spec import (MODES, SLIRP_ADDR, SLIRP_CIDR, SLIRP_DNS, SLIRP_GATEWAY,  # noqa: F401
                                    NetSpec, container_address, parse)
-
-
-def parse_mode(value: str | None) -> str:
-    """Kept for older callers: just the mode's name."""
-    return parse(value).mode
 
 
 def dns_server(spec: NetSpec) -> str | None:
@@ -98,16 +94,8 @@ def handover(handle) -> dict:
         os.set_inheritable(fd, True)
     # with their start times: a helper that daemonized is not our child, and
     # its pid may name another process by the time the container exits
-    state["pids"] = [[pid, _start_time(pid)] for pid in state.get("pids", ())]
+    state["pids"] = [[pid, start_time(pid, zombie=True)] for pid in state.get("pids", ())]
     return state
-
-
-def _start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def release(state: dict) -> None:
@@ -126,7 +114,7 @@ def release(state: dict) -> None:
         except OSError:
             pass
     for pid, started in state.get("pids", ()):
-        if started is None or _start_time(pid) != started:
+        if started is None or start_time(pid, zombie=True) != started:
             continue  # gone already (reaped below, if ours)
         try:
             os.kill(pid, signal.SIGKILL)
@@ -187,8 +175,3 @@ def etc_texts(spec: NetSpec, hostname: str, *, names: list[str] = (), dns: list[
                                   host_text=read("/etc/hosts") if spec.mode == "host" else None,
                                   host_ip=host_address())
     return out
-
-
-def start_slirp4netns(pid: int, log_path: str):
-    """Kept for older callers (create.py before the driver interface)."""
-    return start(NetSpec(), pid, os.path.dirname(log_path))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from rootless.errors import RlError, RuntimeSetupError
 from rootless.linux import Clone
-from rootless.runtime import child, parent, tty, userns
+from rootless.runtime import child, parent, signals, tty, userns
 from rootless.runtime.spec import Spec
 
 
@@ -51,8 +51,7 @@ class _Forwarder:
     """rl's signal handlers: forward to the namespace side (which forwards to
     the container's PID 1); signals before it exists are delivered later."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-               signal.SIGUSR2, signal.SIGCONT, signal.SIGALRM)
+    SIGNALS = signals.FORWARDED
 
     def __init__(self, with_winch: bool):
         self.pid: int | None = None

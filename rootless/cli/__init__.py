@@ -26,6 +26,11 @@ def _register() -> None:
     from rootless.cli import cgroups, containers, generate, images, networks, system, volumes  # noqa: F401
 
 
+def _image_choice():
+    from rootless.cli import prompt  # only when a short name is to be resolved
+    return prompt.image_choice()
+
+
 def _debug() -> bool:
     import logging
     return logging.getLogger().isEnabledFor(logging.DEBUG)
@@ -57,9 +62,8 @@ def run(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     from rootless import logconf
     logconf.configure(logconf.level_from_argv(args))  # before anything can log: library modules never print
-    from rootless.cli import prompt
     from rootless.images import hooks
-    hooks.short_name_prompt = prompt.image_choice  # the engine asks through the face
+    hooks.short_name_prompt = _image_choice  # the engine asks through the face
     try:
         from rootless.cli.fastrun import fast_run
         rv = fast_run(args)

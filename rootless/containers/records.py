@@ -24,7 +24,7 @@ from pathlib import Path
 from rootless import fsutil
 from rootless.config import Paths, ensure_dir, runroot_candidates
 from rootless.errors import ContainerDamaged, ContainerError, ContainerNotFound, RlError
-from rootless.linux.proc import start_time  # noqa: F401 - the owner check below; callers import it from here
+from rootless.procfs import start_time  # noqa: F401 - the owner check below; callers import it from here
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ID_RE = re.compile(r"[0-9a-f]{64}")

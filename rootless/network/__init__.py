@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 
 from rootless.errors import UsageError
-from rootless.linux.proc import start_time
+from rootless.procfs import start_time
 from rootless.network.etcfiles import host_address, hosts, resolv_conf
 from rootless.network.spec import (MODES, SLIRP_ADDR, SLIRP_CIDR, SLIRP_DNS, SLIRP_GATEWAY,  # noqa: F401
                                    NetSpec, container_address, parse)

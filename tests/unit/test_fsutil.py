@@ -113,7 +113,7 @@ def test_atomic_write_leaves_no_temporary_file_when_the_rename_fails(tmp_path):
 
 
 def test_start_time_names_one_live_process():
-    from rootless.linux.proc import start_time
+    from rootless.procfs import start_time
     assert start_time(os.getpid()) == start_time(os.getpid()) is not None
     pid = os.fork()
     if pid == 0:

@@ -1,4 +1,4 @@
-"""What /proc says about a process (no ctypes here)."""
+"""What /proc says about a process: plain file reads (no ctypes, so `rl ps` stays light)."""
 
 from __future__ import annotations
 

@@ -3,9 +3,9 @@ beyond creating rl's own directories when asked to."""
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,7 @@ class Paths:
         return self.root / "containers"
 
 
+log = logging.getLogger(__name__)
 _warned = False
 _checked: dict[str, Path] = {}
 
@@ -102,7 +103,7 @@ def runtime_dir() -> Path:
         return checked_runroot(xdg / "rl")
     path = fallback_runtime_dir()
     if not _warned and os.environ.get("RL_QUIET_RUNDIR") is None:
-        print(f'WARN: "XDG_RUNTIME_DIR" {why}, using {path}', file=sys.stderr)
+        log.warning(f'"XDG_RUNTIME_DIR" {why}, using {path}')
         _warned = True
     return checked_runroot(path)
 
@@ -221,8 +222,8 @@ def map_driver(driver: str, mount_program: str, where: str) -> str | None:
         return "vfs"
     if driver and where not in _storage_warned:
         _storage_warned.add(where)
-        print(f'WARN: storage.conf: driver "{driver}" ({where}) is not supported by rl '
-              "(fuse-overlayfs, overlay, vfs); using rl's default", file=sys.stderr)
+        log.warning(f'storage.conf: driver "{driver}" ({where}) is not supported by rl '
+                    "(fuse-overlayfs, overlay, vfs); using rl's default")
     return None
 
 

@@ -17,12 +17,15 @@ error naming the file (and the line, from the TOML parser)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rootless.errors import RlError
+
+log = logging.getLogger(__name__)
 
 SYSTEM_FILES = (Path("/usr/share/containers/containers.conf"), Path("/etc/containers/containers.conf"))
 
@@ -173,20 +176,10 @@ def current() -> ContainersConf:
         _cached = load()
     if not _reported:
         _reported = True
-        if _log_debug():
-            import sys
+        if log.isEnabledFor(logging.DEBUG):
             for key, path in _cached.unsupported():
-                print(f'level=debug msg="containers.conf: key {key} (set in {path}) is not supported by rl"',
-                      file=sys.stderr)
+                log.debug(f"containers.conf: key {key} (set in {path}) is not supported by rl")
     return _cached
-
-
-def _log_debug() -> bool:
-    """--log-level debug on rl's command line (read here, not from the CLI
-    package: nothing below the CLI imports it)."""
-    import sys
-    argv = sys.argv
-    return "--log-level=debug" in argv or ("--log-level" in argv and argv[argv.index("--log-level") + 1:][:1] == ["debug"])
 
 
 # ---------------------------------------------------------------- applying it to `rl run`

@@ -132,31 +132,41 @@ def read_private(path: str | os.PathLike, limit: int = 1 << 20) -> bytes:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int = 0o600) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int | None = 0o600, *,
+                 fsync: bool = False) -> None:
     """Replace path with data: a reader sees the old file or the new, never
     half of one. The temporary file is created O_EXCL|O_NOFOLLOW (never
     written through something planted in its place). A failure (a full
-    disk) raises OSError naming path and leaves the old file."""
+    disk) raises OSError naming path, leaves the old file and removes the
+    temporary one. mode: exactly these bits whatever the umask; None: as
+    open() would (0666 less the umask). fsync: the data is on disk before
+    the rename (store records that must survive a crash)."""
     path = Path(path)
     if isinstance(data, str):
         data = data.encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o666 if mode is None else mode)
     except OSError as e:
         raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         try:
-            os.fchmod(fd, mode)  # exactly mode: a monitor's umask 077 must not turn 0644 into 0600
+            if mode is not None:
+                os.fchmod(fd, mode)  # exactly mode: a monitor's umask 077 must not turn 0644 into 0600
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:  # a full disk, or ^C: no temporary file left behind
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise OSError(e.errno, e.strerror, str(path)) from None
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise

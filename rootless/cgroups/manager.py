@@ -31,15 +31,19 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import pwd
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rootless import fsutil
 from rootless.cgroups import layout
 from rootless.cgroups.resources import (CONTROLLER_OF, DEFAULT_PIDS_LIMIT, CgroupError, Resources,
                                         controllers_needed, files)
+
+log = logging.getLogger(__name__)
 
 MANAGERS = ("systemd", "cgroupfs", "none")
 ENABLE = ("cpuset", "cpu", "io", "memory", "pids")  # what rl enables below the container's group
@@ -117,9 +121,8 @@ def _unenforceable(err: CgroupError, warn: bool) -> None:
         err.hint = f"{err.hint}; {ANYWAY_HINT}" if err.hint else ANYWAY_HINT
         raise err
     if warn:
-        import sys
-        print(f"WARN: {err.message}; running without {'them' if ', ' in err.message.split(':')[0] else 'it'} "
-              f"({LIMITS_ENV}=warn)", file=sys.stderr)
+        log.warning(f"{err.message}; running without {'them' if ', ' in err.message.split(':')[0] else 'it'} "
+                    f"({LIMITS_ENV}=warn)")
 
 
 def plan(res: Resources, host: layout.Host | None = None, forced: str | None = None, warn: bool = False) -> Plan:
@@ -375,10 +378,8 @@ def oom_kills(cg: Path) -> int:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
+        fsutil.atomic_write(path, json.dumps(data), mode=None)
     except OSError:
         pass
 

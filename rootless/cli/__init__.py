@@ -26,9 +26,14 @@ def _register() -> None:
     from rootless.cli import cgroups, containers, generate, images, networks, system, volumes  # noqa: F401
 
 
+def _image_choice():
+    from rootless.cli import prompt  # only when a short name is to be resolved
+    return prompt.image_choice()
+
+
 def _debug() -> bool:
-    return OPTIONS.log_level == "debug" or "--log-level=debug" in sys.argv or (
-        "--log-level" in sys.argv and sys.argv[sys.argv.index("--log-level") + 1:][:1] == ["debug"])
+    import logging
+    return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
 def _fail(message: str, hint: str | None, code: int) -> int:
@@ -55,6 +60,10 @@ def _usage_error(e: BaseException) -> int | None:
 
 def run(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    from rootless import logconf
+    logconf.configure(logconf.level_from_argv(args))  # before anything can log: library modules never print
+    from rootless.images import hooks
+    hooks.short_name_prompt = _image_choice  # the engine asks through the face
     try:
         from rootless.cli.fastrun import fast_run
         rv = fast_run(args)

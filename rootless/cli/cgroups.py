@@ -11,7 +11,9 @@ from typing import List, Optional
 
 import typer
 
-from rootless.cli import OPTIONS, app, runflags
+from rootless.cli.options import OPTIONS
+from rootless.cli.typerapp import app
+from rootless.containers import runflags
 
 
 def _paths():

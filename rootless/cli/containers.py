@@ -8,7 +8,9 @@ from typing import List, Optional
 
 import typer
 
-from rootless.cli import OPTIONS, app, runflags
+from rootless.cli.options import OPTIONS
+from rootless.cli.typerapp import app
+from rootless.containers import runflags
 from rootless.config import default_paths
 from rootless.errors import ContainerExit
 
@@ -48,10 +50,10 @@ def _with_flags(fn):
 @_with_flags
 def run(**flags) -> None:
     """Run a command in a new container."""
-    from rootless.containers import lifecycle, run as engine
+    from rootless.containers import detached, run as engine
     req = runflags.to_request(flags, OPTIONS.storage_driver)
     if req.detach:
-        print(lifecycle.run_detached(_paths(), req).id)
+        print(detached.run_detached(_paths(), req).id)
         return
     raise ContainerExit(engine.run(_paths(), req))
 
@@ -75,7 +77,7 @@ def start(
     filter_: List[str] = typer.Option([], "--filter", "-f", help="restart-policy=POLICY, name=NAME, id=ID"),
 ) -> None:
     """Start created or exited containers (detached unless -a)."""
-    from rootless.containers import lifecycle, run as engine
+    from rootless.containers import detached, run as engine
     from rootless.containers.records import Store
     from rootless.errors import UsageError
     paths = _paths()
@@ -88,7 +90,7 @@ def start(
         containers = [*(containers or []), *_matching(filter_)]
     elif not containers:
         raise UsageError("start needs a container", hint="rl start NAME, or --all")
-    _each(containers, False, lambda n: lifecycle.start_detached(paths, Store(paths).lookup(n)) or n)
+    _each(containers, False, lambda n: detached.start_detached(paths, Store(paths).lookup(n)) or n)
 
 
 def _matching(filters: List[str]) -> List[str]:
@@ -174,8 +176,8 @@ def restart(
     time_: Optional[float] = typer.Option(None, "--time", "-t"),
 ) -> None:
     """Stop and start containers again (detached)."""
-    from rootless.containers import lifecycle
-    _each(containers, False, lambda n: lifecycle.restart(_paths(), n, time_) and n)
+    from rootless.containers import detached
+    _each(containers, False, lambda n: detached.restart(_paths(), n, time_) and n)
 
 
 @app.command("wait")
@@ -231,7 +233,7 @@ def rm(
 def _cids(names: Optional[List[str]], cidfiles: List[str], ignore: bool) -> List[str]:
     """CONTAINER arguments plus the IDs in --cidfile files (a missing file: skipped with --ignore)."""
     from rootless.errors import ContainerNotFound
-    from rootless.systemd.runhooks import read_cidfile
+    from rootless.containers.runhooks import read_cidfile
     out = list(names or [])
     for path in cidfiles:
         try:
@@ -375,8 +377,8 @@ app.add_typer(healthcheck_app, name="healthcheck")
 @healthcheck_app.command("run")
 def healthcheck_run(container: str = typer.Argument(...)) -> None:
     """Run a container's healthcheck now; exit 1 when unhealthy."""
-    from rootless.containers import lifecycle
-    status = lifecycle.healthcheck_run(_paths(), container)
+    from rootless.containers import health
+    status = health.healthcheck_run(_paths(), container)
     if status != "healthy":
         print(status)
         raise ContainerExit(1)

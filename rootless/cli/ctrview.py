@@ -246,7 +246,7 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
     import termios
     import tty as ttymod
     from rootless.containers import monitor
-    from rootless.containers.lifecycle import running_pid
+    from rootless.containers.execsettings import running_pid
     from rootless.containers.records import same_process
     from rootless.errors import ContainerError
     keys = DetachKeys(detach_sequence(detach_keys))  # a bad sequence is refused before anything
@@ -321,7 +321,7 @@ def top(paths, name: str, descriptors: list[str] | None = None) -> None:
     `user pid ppid pcpu etime tty time args`): PIDs and IDs as the container
     sees them, names from its own /etc/passwd and /etc/group."""
     from rootless.containers import top as ctop
-    from rootless.containers.lifecycle import running_pid
+    from rootless.containers.execsettings import running_pid
     from rootless.images.render import table
     descs = ctop.parse_descriptors(descriptors or [])  # a bad descriptor before anything else
     store = Store(paths)

@@ -5,7 +5,7 @@ parse error, another command) returns None and typer takes over as usual."""
 
 from __future__ import annotations
 
-from rootless.cli import runflags
+from rootless.containers import runflags
 from rootless.cli.options import GLOBAL_FLAGS, OPTIONS
 from rootless.errors import ContainerExit
 
@@ -57,13 +57,13 @@ def fast_run(argv: list[str]) -> int | None:
     from rootless.containers import run as engine
     paths = default_paths(OPTIONS.root, OPTIONS.runroot)
     req = runflags.to_request(vars(ns), OPTIONS.storage_driver)
-    from rootless.containers import lifecycle
+    from rootless.containers import detached, lifecycle
     if verb == "create":
         lifecycle.validate(req)
         print(engine.create(paths, req).id)
         return 0
     if req.detach:
-        print(lifecycle.run_detached(paths, req).id)
+        print(detached.run_detached(paths, req).id)
         return 0
     try:
         return engine.run(paths, req)

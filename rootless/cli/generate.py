@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from rootless.cli import OPTIONS, app
+from rootless.cli.options import OPTIONS
+from rootless.cli.typerapp import app
 from rootless.config import default_paths
 
 generate_app = typer.Typer(help="Generate structured data (systemd units).", no_args_is_help=True)

@@ -10,7 +10,8 @@ from typing import List, Optional
 
 import typer
 
-from rootless.cli import OPTIONS, app
+from rootless.cli.options import OPTIONS
+from rootless.cli.typerapp import app
 from rootless.errors import ImageError, UsageError
 
 image_app = typer.Typer(help="Manage images.", no_args_is_help=True)

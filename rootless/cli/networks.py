@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from rootless.cli import OPTIONS, app
+from rootless.cli.options import OPTIONS
+from rootless.cli.typerapp import app
 from rootless.config import default_paths
 
 

@@ -8,7 +8,8 @@ import platform
 
 import typer
 
-from rootless.cli import OPTIONS, app
+from rootless.cli.options import OPTIONS
+from rootless.cli.typerapp import app
 from rootless.errors import ExitStatus
 
 system_app = typer.Typer(help="Manage rl itself and check the host.", no_args_is_help=True)

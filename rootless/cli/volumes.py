@@ -9,7 +9,8 @@ from typing import List, Optional
 
 import typer
 
-from rootless.cli import OPTIONS, app
+from rootless.cli.options import OPTIONS
+from rootless.cli.typerapp import app
 
 volume_app = typer.Typer(help="Manage named volumes.", no_args_is_help=True)
 app.add_typer(volume_app, name="volume")

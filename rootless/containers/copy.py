@@ -47,9 +47,7 @@ def _join(pid: int, mount: bool) -> None:
     for name, flag in (("user", linux.Clone.NEWUSER), ("mnt", linux.Clone.NEWNS)):
         if name == "mnt" and not mount:
             continue
-        fd = os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-        linux.setns(fd, flag)
-        os.close(fd)
+        linux.setns_path(f"/proc/{pid}/ns/{name}", flag)
 
 
 def _mount_rootfs(rec: Record, store: Store) -> None:

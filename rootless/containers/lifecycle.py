@@ -1,5 +1,8 @@
-"""The container lifecycle after `create`: detached start, stop, kill, wait,
-remove, exec settings, healthchecks. The CLI calls these; nothing prints."""
+"""The container lifecycle after `create`: stop, kill, wait, remove, pause,
+exec. Detached start is containers/detached.py, healthchecks
+containers/health.py, exec settings containers/execsettings.py: this module
+imports none of run, monitor or those, so run and its hooks may call it.
+The CLI calls these; nothing prints."""
 
 from __future__ import annotations
 
@@ -9,53 +12,9 @@ import time
 
 from rootless.config import Paths, ensure_dir
 from rootless.containers import policy
-from rootless.containers.records import (ACTIVE, KILL_MARK, STOP_MARK, Record, Store, read_json, same_process,
-                                         write_json)
+from rootless.containers.execsettings import exec_spec, running_pid
+from rootless.containers.records import ACTIVE, KILL_MARK, STOP_MARK, Record, Store, read_json, same_process
 from rootless.errors import ContainerError, ContainerNotFound, ContainerRunning, UsageError
-
-
-
-# --- exec settings: what `rl exec` and healthchecks reuse of the container's spec
-def save_exec_settings(store: Store, rec: Record, spec) -> None:
-    write_json(store.run_dir(rec.id) / "exec.json", {
-        "env": spec.env, "user": spec.user, "cwd": spec.cwd, "hostname": spec.hostname,
-        "group_add": list(spec.group_add), "caps": sorted(spec.caps), "added_caps": sorted(spec.added_caps),
-        "no_new_privs": spec.no_new_privs,
-        "seccomp": spec.seccomp_bpf.hex() if spec.seccomp_bpf else None, "umask": spec.umask})
-
-
-def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = (), user: str | None = None,
-              workdir: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
-              privileged: bool = False, die_with_parent: bool = False):
-    from rootless.containers import options
-    from rootless.runtime import security
-    from rootless.runtime.exec import ExecSpec
-    try:
-        s = read_json(store.run_dir(rec.id) / "exec.json")  # its seccomp filter: never a planted one
-    except (OSError, ValueError):
-        raise ContainerError(f"container {rec.name} is not running", hint=f"rl start {rec.name}") from None
-    e = dict(s["env"])
-    e.setdefault("container", "rl")  # what run gives PID 1 (runtime/child.py), as podman's exec
-    e.setdefault("TERM", "xterm")
-    e.update(options.parse_env(list(env)))
-    caps = frozenset(s["caps"])
-    seccomp = bytes.fromhex(s["seccomp"]) if s["seccomp"] else None
-    if privileged:
-        caps, seccomp = security.all_caps(), None
-    # exec and healthchecks run with umask 0022 (ExecSpec's default) whatever the
-    # container's --umask: podman 4.3's exec does the same
-    return ExecSpec(list(args), env=e, cwd=workdir or s["cwd"], user=s["user"] if user is None else user,
-                    hostname=s["hostname"], terminal=tty, stdin=interactive, detach=detach, caps=caps,
-                    added_caps=frozenset(s["added_caps"]), seccomp_bpf=seccomp, no_new_privs=s["no_new_privs"],
-                    die_with_parent=die_with_parent, group_add=list(s.get("group_add") or []))
-
-
-def running_pid(store: Store, rec: Record) -> int:
-    """The host pid of the container's PID 1; an error unless it runs."""
-    st = store.state(rec)
-    if st.get("state") != "running" or not same_process(st.get("pid"), st.get("pid_start")):
-        raise ContainerError(f"container {rec.name} is not running", hint=f"rl start {rec.name}")
-    return st["pid"]
 
 
 EXEC_NOT_RUNNING = 255
@@ -90,101 +49,7 @@ def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
     return rexec.run(pid, spec)
 
 
-# --- healthchecks
-def record_health(store: Store, rec: Record, code: int, output: str, cfg, in_start_period: bool) -> dict:
-    now = time.time()
-    entry = {"Start": now, "End": now, "ExitCode": code, "Output": output[-4096:]}
-    st = store.state(rec)
-    h = policy.health_after(st.get("health"), code, cfg, in_start_period, entry)
-    store.update_state(rec, health=h)
-    return h
-
-
-def healthcheck_run(paths: Paths, name: str) -> str:
-    """`rl healthcheck run`: one check now; the resulting status."""
-    from rootless.runtime import exec as rexec
-    store = Store(paths)
-    rec = store.lookup(name)
-    from rootless.containers.run import RunRequest
-    req = RunRequest(**rec.request)
-    cfg = policy.health_config(req.health_cmd, req.health_interval, req.health_retries, req.health_start_period,
-                               req.health_timeout, (rec.image_config or {}).get("Healthcheck"))
-    if cfg is None:
-        raise ContainerError(f"container {rec.name} has no defined healthcheck")
-    pid = running_pid(store, rec)
-    spec = exec_spec(store, rec, cfg.cmd, die_with_parent=True)
-    code, output = _run_check(rexec, pid, spec, cfg.timeout)
-    st = store.state(rec)
-    started = st.get("started") or 0
-    h = record_health(store, rec, code, output, cfg, time.time() - started < cfg.start_period)
-    return h["Status"]
-
-
-def _run_check(rexec, pid: int, spec, timeout: float) -> tuple[int, str]:
-    """The check's status and its output (the last 4 kB), killed after timeout."""
-    import select
-    from rootless.runtime import userns
-    null = os.open(os.devnull, os.O_RDWR)
-    r, w = os.pipe()
-    try:
-        a, _ = rexec.spawn(pid, spec, stdio=(null, w, w))
-    finally:
-        os.close(w)
-        os.close(null)
-    out = b""
-    pidfd = os.pidfd_open(a)
-    watch = [r, pidfd]
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            ready = select.select(watch, [], [], left)[0] if left > 0 else []
-            if not ready:
-                os.kill(a, signal.SIGKILL)
-                userns.wait_status(a)
-                return 1, "healthcheck timed out"
-            if r in ready:
-                chunk = os.read(r, 65536)
-                out = (out + chunk)[-4096:]
-                if not chunk:
-                    watch.remove(r)
-            if pidfd in ready:
-                code = userns.wait_status(a)
-                if r in watch:
-                    os.set_blocking(r, False)
-                    try:
-                        out = (out + os.read(r, 65536))[-4096:]
-                    except BlockingIOError:
-                        pass
-                return code, out.decode(errors="replace")
-    finally:
-        os.close(pidfd)
-        os.close(r)
-
-
-# --- start, stop, kill, wait, rm
-def start_detached(paths: Paths, rec: Record) -> None:
-    from rootless.containers import monitor
-    store = Store(paths)
-    with store.lock(rec):
-        st = store.state(rec)
-        if st.get("state") in ACTIVE:
-            return  # podman: starting a running container is not an error
-        # one owner at a time: the last run's monitor (finishing up, or in a
-        # restart backoff, which the mark ends) is gone before a new one starts
-        _mark_stop(store, rec)
-        _kill_monitor(store, rec, grace=FINISH_GRACE)
-        monitor.spawn(paths, rec)
-
-
-def run_detached(paths: Paths, req) -> Record:
-    from rootless.containers import run as engine
-    validate(req)
-    rec = engine.create(paths, req)
-    start_detached(paths, rec)
-    return rec
-
-
+# --- stop, kill, wait, rm
 def _stop_signal(rec: Record) -> int:
     req = rec.request
     return policy.parse_signal(req.get("stop_signal") or (rec.image_config or {}).get("StopSignal"), 15)
@@ -387,12 +252,6 @@ def _remove_damaged(store: Store, rec: Record, force: bool) -> Record:
         _mark_stop(store, rec)
         _kill_monitor(store, rec, grace=FINISH_GRACE)
         store.remove(rec)
-    return rec
-
-
-def restart(paths: Paths, name: str, timeout: float | None = None) -> Record:
-    rec = stop(paths, name, timeout)
-    start_detached(paths, rec)
     return rec
 
 

@@ -23,6 +23,7 @@ processes rl-monitor starts on their interval."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -34,6 +35,8 @@ from rootless.containers import logs, policy
 from rootless.containers.records import EXIT_FILE, KILL_MARK, STOP_MARK, Record, Store, write_json
 from rootless.errors import ContainerError, RlError
 from rootless.runtime.parent import FORWARDED
+
+log = logging.getLogger(__name__)
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _DEPENDENCIES = ("pyroute2", "pyseccomp", "zstandard")
@@ -114,8 +117,7 @@ def spawn(paths, rec: Record) -> None:
             else:
                 code = 0
         except BaseException:  # noqa: BLE001 - a forked child must never return
-            import traceback
-            traceback.print_exc()  # into monitor.log once the monitor has its stdio
+            log.exception("the monitor failed")  # into monitor.log once the monitor has its stdio
         os._exit(code)
     os.close(w)
     os.waitpid(pid, 0)
@@ -263,7 +265,7 @@ class Monitor:
         self._finish()
         # a systemd service's main process (--sdnotify=conmon, a generated unit): a crash fails it
         # (Restart=), and so does `rl kill`; `rl stop` (the unit's ExecStop) ends it cleanly
-        from rootless.systemd import runhooks
+        from rootless.containers import runhooks
         return 0 if stopped else runhooks.main_process_status(self.req, code)
 
     def _finish(self) -> None:
@@ -425,9 +427,9 @@ def entry(argv: list[str]) -> int:
     state = json.loads(fsutil.read_private(state_path))  # never through a symlink
     paths = Paths(Path(state["root"]), Path(state["runroot"]))
     if what == "health":
-        from rootless.containers import lifecycle
+        from rootless.containers import health
         try:
-            status = lifecycle.healthcheck_run(paths, state["id"])
+            status = health.healthcheck_run(paths, state["id"])
         except RlError:
             return 1
         return 0 if status == "healthy" else 1

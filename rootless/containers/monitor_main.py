@@ -7,6 +7,8 @@ import sys
 from rootless.containers import monitor
 
 if __name__ == "__main__":
+    from rootless import logconf
+    logconf.configure()  # library warnings into monitor.log, in rl's words
     try:
         sys.exit(monitor.entry(sys.argv[1:]))
     except Exception:  # noqa: BLE001 - into monitor.log; the records tell the user the rest

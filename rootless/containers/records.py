@@ -24,6 +24,7 @@ from pathlib import Path
 from rootless import fsutil
 from rootless.config import Paths, ensure_dir, runroot_candidates
 from rootless.errors import ContainerDamaged, ContainerError, ContainerNotFound, RlError
+from rootless.procfs import start_time  # noqa: F401 - the owner check below; callers import it from here
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ID_RE = re.compile(r"[0-9a-f]{64}")
@@ -81,20 +82,6 @@ def read_json(path: Path):
 def _rmtree_all(paths: list[str]) -> None:
     for p in paths:
         shutil.rmtree(p, ignore_errors=True)
-
-
-def start_time(pid: int) -> int | None:
-    """The process's start time (clock ticks since boot, /proc/PID/stat
-    field 22): with the pid it names one process, never a recycled pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2:].split()
-    if fields[:1] == [b"Z"]:
-        return None  # a zombie has finished: not an owner any more
-    return int(fields[19])
 
 
 def same_process(pid, started) -> bool:

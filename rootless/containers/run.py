@@ -5,7 +5,6 @@ prints except what the container itself writes."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -13,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from rootless import cgroups, fsutil, network, storage, tools, volumes
 from rootless.config import Paths, ensure_root
 from rootless.containers import options
-from rootless.containers.lifecycle import save_exec_settings
+from rootless.containers.execsettings import save_exec_settings
 from rootless.containers.records import Store, start_time
 from rootless.containers.records import Record
-from rootless.errors import ContainerError, ImageError, UsageError
+from rootless.errors import ContainerError, UsageError
 from rootless.runtime import create as runtime, keepid, security, userns
 from rootless.runtime.spec import Spec, Storage
 
@@ -101,11 +100,7 @@ def _image(paths: Paths, req: RunRequest) -> _Source:
         if not os.path.isdir(path):
             raise UsageError(f"--rootfs {req.image}: not a directory")
         return _Source(path, [path], {})
-    try:
-        from rootless.images import ImageStore, pull
-    except ImportError:
-        raise ImageError("image support is not available in this build",
-                         hint="run a directory instead: rl run --rootfs DIR COMMAND") from None
+    from rootless.images import ImageStore, pull
     from rootless.errors import ImageNotFound
     try:
         img = ImageStore(paths).lookup(req.image)
@@ -262,7 +257,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
         raise UsageError("the '--group-add keep-groups' option is not allowed with any other --group-add options")
     _check_volumes(req)  # bad -v fail before any pull
     parse_umask(req.umask)  # a bad --umask fails before any pull
-    from rootless.systemd import runhooks
+    from rootless.containers import runhooks
     runhooks.before_create(paths, req)  # --sdnotify/--cgroups/--cidfile checked, --replace
     ensure_root(paths.root)
     driver = storage.choose(req.storage_driver, paths.root)
@@ -368,11 +363,13 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         if ports:
             from rootless.network import ports as netports
             netports.save(str(store.run_dir(rec.id)), ports)
-        opts = runtime.RunOptions(network=mode, state_dir=str(store.run_dir(rec.id)), ports=tuple(ports),
+        state_dir, net_mode, net_ports = str(store.run_dir(rec.id)), mode, tuple(ports)
+        opts = runtime.RunOptions(start_network=lambda netns_pid: network.start(net_mode, netns_pid, state_dir,
+                                                                                net_ports),
                                   join_userns=join_userns,
                                   cgroup=None if req.cgroups == "disabled" else
                                   cgroups.placement(req.resources, rec.id, str(store.run_dir(rec.id)), rec.name))
-        from rootless.systemd import runhooks
+        from rootless.containers import runhooks
         if opts.cgroup is not None and runhooks.monitor_stays(req):
             opts.cgroup.move_owner = False
         save_exec_settings(store, rec, spec)
@@ -432,22 +429,3 @@ def _join_target(store: Store, net) -> int | None:
 def run(paths: Paths, req: RunRequest) -> int:
     rec = create(paths, req)
     return start(paths, rec)
-
-
-def remove(paths: Paths, name_or_id: str, force: bool = False) -> Record:
-    store = Store(paths)
-    rec = store.lookup(name_or_id)
-    st = store.state(rec)
-    if st.get("state") in ("running", "starting"):
-        if not force:
-            raise ContainerError(f"container {rec.name} is running",
-                                 hint=f"stop it first, or: rl rm -f {rec.name}")
-        try:
-            os.kill(st["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + 10
-        while store.state(rec).get("state") in ("running", "starting") and time.monotonic() < deadline:
-            time.sleep(0.02)
-    store.remove(rec)
-    return rec

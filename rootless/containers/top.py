@@ -139,11 +139,7 @@ def names_inside(pid1: int) -> tuple[str, str]:
         try:
             os.close(r)
             for kind, flag in (("user", sc.Clone.NEWUSER), ("mnt", sc.Clone.NEWNS)):
-                fd = os.open(f"/proc/{pid1}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    sc.setns(fd, flag)
-                finally:
-                    os.close(fd)
+                sc.setns_path(f"/proc/{pid1}/ns/{kind}", flag)
             root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             data = json.dumps([read_in_root(root, "/etc/passwd"), read_in_root(root, "/etc/group")]).encode()
             view = memoryview(data)

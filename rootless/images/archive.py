@@ -173,7 +173,7 @@ class _CappedTarInfo(tarfile.TarInfo):
 
 def load(paths: Paths, src: str | None, *, progress=None) -> list[Image]:
     """Load a docker-archive or oci-archive (plain or gzip); src None or "-" = stdin."""
-    from rootless.images.puller import install_layers
+    from rootless.images.layers import install_layers
     say = progress or (lambda s: None)
     store = ImageStore(paths).ensure()
     with store.workdir() as work:  # locked: a concurrent pull's stale sweep leaves it alone
@@ -289,7 +289,7 @@ def _norm_name(tag: str) -> str | None:
 
 
 def _plan_docker(read) -> list[dict]:
-    from rootless.images.puller import check_config
+    from rootless.images.layers import check_config
     manifest = registry.parse_json(read("manifest.json"), "manifest.json in the archive")
     if not isinstance(manifest, list) or not all(
             isinstance(e, dict) and isinstance(e.get("Config"), str) and isinstance(e.get("Layers", []), list)
@@ -310,7 +310,7 @@ def _plan_docker(read) -> list[dict]:
 
 
 def _plan_oci(read) -> list[dict]:
-    from rootless.images.puller import _check_manifest, check_config
+    from rootless.images.layers import _check_manifest, check_config
     index = registry.parse_json(read("index.json"), "index.json in the archive")
     manifests = index.get("manifests") if isinstance(index, dict) else None
     if not isinstance(manifests, list):

@@ -32,7 +32,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rootless import config
+from rootless import config, fsutil
 from rootless.errors import ImageError, RegistryError
 from rootless.images import reference as R
 
@@ -342,11 +342,7 @@ def record_short_name_alias(name: str, target: str, env: dict[str, str] | None =
     aliases[name] = target
     body = "[aliases]\n" + "".join(f"  {json.dumps(k)} = {json.dumps(v)}\n" for k, v in sorted(aliases.items()))
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(body)
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, body, 0o600)
     return path
 
 
@@ -570,14 +566,7 @@ def remove_credentials(key: str | None, authfile: str | None = None,
 
 def _write_private(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent="\t")
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, json.dumps(data, indent="\t") + "\n", 0o600, fsync=True)
 
 
 # ---------------------------------------------------------------- certs.d

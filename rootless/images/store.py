@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported: `rl run` pays for every import
 
+from rootless import fsutil
 from rootless.config import Paths, make_dirs
 from rootless.errors import ImageError, ImageNotFound
 from rootless.images import reference as R
@@ -46,20 +47,8 @@ def _hex(digest: str) -> str:
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
+    """A store file (blob, layer record, image record): fsutil.atomic_write, synced."""
+    fsutil.atomic_write(path, data, mode, fsync=True)
 
 
 def fsync_dir(path: Path) -> None:

@@ -6,7 +6,7 @@ from rootless.linux.syscalls import (  # noqa: F401
     AT_RECURSIVE, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
     Clone, Mount, Umount, cap_ambient_clear, cap_ambient_raise, cap_bound_drop, cap_bound_has,
     capget, capset, mount, mount_setattr, pivot_root, prctl, set_child_subreaper,
-    set_no_new_privs, set_pdeathsig, sethostname, setns, umount2, unshare, set_keepcaps, cap_last_cap,
+    set_no_new_privs, set_pdeathsig, sethostname, setns, setns_path, umount2, unshare, set_keepcaps, cap_last_cap,
     seccomp_load_bpf, set_name,
 )
 from rootless.linux.syscalls import blank_exec_strings, set_dumpable  # noqa: F401

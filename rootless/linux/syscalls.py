@@ -111,6 +111,15 @@ def setns(fd: int, nstype: int = 0) -> None:
     _call(_libc.setns, "setns", None, ctypes.c_int(fd), ctypes.c_int(int(nstype)))
 
 
+def setns_path(path: str, nstype: int = 0) -> None:
+    """Join the namespace a /proc/PID/ns/KIND file names (the fd closed either way)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, nstype)
+    finally:
+        os.close(fd)
+
+
 def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0,
           data: str | None = None) -> None:
     _call(_libc.mount, f"mount {fstype or source or ''}".rstrip() + " on", str(target),

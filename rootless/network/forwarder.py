@@ -26,6 +26,7 @@ import threading
 
 from rootless import linux
 from rootless.errors import RuntimeSetupError
+from rootless.runtime.signals import FORWARDED_WINCH
 
 _CHUNK = 1 << 20
 _UDP_IDLE = 60.0   # seconds an idle UDP "connection" keeps its inside socket
@@ -99,8 +100,7 @@ def start(netns: int | str, ports: list, state_dir: str, target: str = "127.0.0.
             os.close(ready_r)
             os.close(exit_w)
             os.setsid()  # the terminal's ^C reaches rl, which decides
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                        signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM):
+            for sig in FORWARDED_WINCH:
                 signal.signal(sig, signal.SIG_DFL)  # not the holder's forwarding handlers
             _only_fds([s.fileno() for s, _ in listeners] + [ready_w, exit_r])
             code = _forwarder_main(listeners, user_ns, net_ns, target, ready_w, exit_r)
@@ -137,11 +137,7 @@ def _only_fds(keep: list[int]) -> None:
 def _enter(user_ns: str, net_ns: str) -> None:
     linux.set_pdeathsig(signal.SIGKILL)
     for path, flag in ((user_ns, linux.Clone.NEWUSER), (net_ns, linux.Clone.NEWNET)):
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            linux.setns(fd, flag)
-        finally:
-            os.close(fd)
+        linux.setns_path(path, flag)
 
 
 def _forwarder_main(listeners, user_ns, net_ns, target, ready_w, exit_r) -> int:

@@ -11,6 +11,7 @@ import os
 import socket
 from dataclasses import asdict, dataclass
 
+from rootless import fsutil
 from rootless.errors import HostSetupError, UsageError
 
 PROTOS = ("tcp", "udp")
@@ -195,10 +196,7 @@ PORTS_FILE = "ports.json"
 def save(state_dir: str, mappings: list[PortMapping]) -> None:
     """The ports actually published (random ones resolved), for `rl port`/`rl ps`."""
     path = os.path.join(state_dir, PORTS_FILE)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump([asdict(m) for m in mappings], f)
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, json.dumps([asdict(m) for m in mappings]), mode=None)
 
 
 def load(state_dir: str) -> list[PortMapping]:

@@ -12,14 +12,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import os
 import socket
 import subprocess
-import sys
 import threading
 
-from rootless import tools
+from rootless import fsutil, tools
 from rootless.errors import HostSetupError, RuntimeSetupError
+
+log = logging.getLogger(__name__)
 
 API_SOCKET = "slirp4netns.sock"   # relative to the state dir: sun_path is only 108 bytes
 LOG = "slirp4netns.log"
@@ -51,11 +53,8 @@ def features(exe: str, cache_dir: str | None = None) -> frozenset[str]:
         return frozenset()
     found = frozenset(w.split("=")[0].rstrip(",") for w in out.split() if w.startswith("--"))
     if cache and found:
-        tmp = f"{cache}.{os.getpid()}"
         try:
-            with open(tmp, "w") as f:
-                f.write(key + "\n" + " ".join(sorted(found)))
-            os.replace(tmp, cache)
+            fsutil.atomic_write(cache, key + "\n" + " ".join(sorted(found)), mode=None)
         except OSError:
             pass
     return found
@@ -107,7 +106,7 @@ class Slirp:
                 f.write(self._failure + "\n")
         except OSError:
             pass
-        print(f"Error: {self._failure}; the container has lost its network", file=sys.stderr, flush=True)
+        log.error(f"{self._failure}; the container has lost its network")
 
     def failure(self) -> str | None:
         return self._failure
@@ -220,7 +219,7 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
         raise RuntimeSetupError(f"slirp4netns failed: {last or 'no ready signal'}",
                                 hint="check that /dev/net/tun exists and is usable; or use --network none")
     try:
-        from rootless.network import container_address
+        from rootless.network.spec import container_address
         guest = container_address(spec)
         for m in via_slirp:
             add_hostfwd(state_dir, m, guest)

@@ -31,7 +31,7 @@ import signal
 import time
 from pathlib import Path
 
-from rootless import linux
+from rootless import fsutil, linux
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, RuntimeSetupError, UsageError
 from rootless.network import networks
@@ -133,8 +133,8 @@ def _keeper(paths: Paths, d: Path, ready_w: int) -> int:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     linux.close_fds_except((ready_w, null))
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-                signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM):
+    from rootless.runtime.signals import FORWARDED_WINCH
+    for sig in FORWARDED_WINCH:
         signal.signal(sig, signal.SIG_DFL)
     from rootless.runtime import userns
     hold_r, hold_w = os.pipe()
@@ -200,9 +200,7 @@ def _in_pinner(pinner: int, func) -> str:
             os.close(r)
             linux.set_pdeathsig(signal.SIGKILL)
             for kind, flag in (("user", linux.Clone.NEWUSER), ("net", linux.Clone.NEWNET)):
-                fd = os.open(f"/proc/{pinner}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
-                linux.setns(fd, flag)
-                os.close(fd)
+                linux.setns_path(f"/proc/{pinner}/ns/{kind}", flag)
             func()
             code = 0
         except BaseException as e:
@@ -241,7 +239,8 @@ def _outbound(pinner: int, d: Path):
         (d / "outbound.log").write_text(err + "\n")
         return None
     try:
-        from rootless.network import NetSpec, parse, slirp4netns
+        from rootless.network import slirp4netns
+        from rootless.network.spec import NetSpec, parse
         # podman sets its rootless netns's slirp4netns options in containers.conf
         # (network_cmd_options); rl takes them from RL_NETNS_OPTIONS, e.g.
         # "allow_host_loopback=true" (off by default, as every slirp of rl's)
@@ -273,9 +272,7 @@ def _read_members(path: Path) -> dict:
 
 
 def _write_members(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, json.dumps(data), mode=None)
 
 
 def reserve(paths: Paths, net: networks.Network, cid: str, names: list[str], ip: str | None) -> str:

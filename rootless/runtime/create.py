@@ -22,18 +22,18 @@ import signal
 import socket
 from dataclasses import dataclass
 
-from rootless import network
 from rootless.errors import RlError, RuntimeSetupError
 from rootless.linux import Clone
-from rootless.runtime import child, parent, tty, userns
+from rootless.runtime import child, parent, signals, tty, userns
 from rootless.runtime.spec import Spec
 
 
 @dataclass
 class RunOptions:
-    network: str = "slirp4netns"
-    state_dir: str = "/tmp"      # per-container volatile files (slirp4netns log)
-    ports: tuple = ()            # network.ports.PortMapping, host ports already chosen and checked
+    # callable(netns_pid) -> network handle (close()) or None: the caller's network
+    # start (rootless.network.start with the mode, state dir and checked ports), run
+    # once the namespace exists, before PID 1 goes on; the runtime imports no network code
+    start_network: object = None
     join_userns: str | None = None  # --network container:X: X's user namespace (/proc/PID/ns/user)
     stdio: tuple[int, int, int] | None = None  # the container's fds 0, 1, 2 (a monitor's pipes); None: rl's own
     # a detached container's monitor: callable(ns_pid, pty_master, network handle, cgroup placement)
@@ -51,8 +51,7 @@ class _Forwarder:
     """rl's signal handlers: forward to the namespace side (which forwards to
     the container's PID 1); signals before it exists are delivered later."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-               signal.SIGUSR2, signal.SIGCONT, signal.SIGALRM)
+    SIGNALS = signals.FORWARDED
 
     def __init__(self, with_winch: bool):
         self.pid: int | None = None
@@ -173,7 +172,7 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 opts.cgroup.attach(int(ctr_pid))
         if go_w is not None:
             if spec.wait_network and holder.isdigit():
-                net = network.start(opts.network, int(holder), opts.state_dir, opts.ports)
+                net = opts.start_network(int(holder)) if opts.start_network is not None else None
             try:
                 os.write(go_w, b"1")
             except BrokenPipeError:

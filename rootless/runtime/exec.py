@@ -36,12 +36,11 @@ from dataclasses import dataclass, field
 from rootless import linux
 from rootless.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RL, ContainerError
 from rootless.linux import Clone
-from rootless.runtime import child, security, users
+from rootless.runtime import child, security, signals, users
 from rootless.runtime.spec import DEFAULT_PATH
 
 # forwarded by A to B (rl forwards them to A: create._Forwarder)
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-             signal.SIGCONT, signal.SIGALRM)
+FORWARDED = signals.FORWARDED
 
 NAMESPACES = (("user", Clone.NEWUSER), ("mnt", Clone.NEWNS), ("pid", Clone.NEWPID), ("net", Clone.NEWNET),
               ("uts", Clone.NEWUTS), ("ipc", Clone.NEWIPC), ("cgroup", Clone.NEWCGROUP))

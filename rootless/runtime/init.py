@@ -17,9 +17,9 @@ import os
 import signal
 
 from rootless import linux
+from rootless.runtime.signals import FORWARDED_WINCH
 
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-             signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM)
+FORWARDED = FORWARDED_WINCH
 TITLE = "rl-init"
 
 

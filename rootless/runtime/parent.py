@@ -7,18 +7,20 @@ forwards signals to it, and tears the storage down when it exits."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
-import sys
 
 from rootless import linux, storage
 from rootless.linux import Clone, netdev
 from rootless.runtime import child
+from rootless.runtime.signals import FORWARDED_WINCH
 from rootless.runtime.spec import Spec
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-             signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM)
+log = logging.getLogger(__name__)
+
+FORWARDED = FORWARDED_WINCH
 
 
 def _forward_to(pid: int) -> None:
@@ -99,7 +101,7 @@ def _reap_with_shim(spec: Spec, pid: int, unmount: bool) -> None:
         os.execv(spec.reaper, args)
     except OSError as e:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        print(f"rl: cannot run {spec.reaper}: {e.strerror}; waiting in rl instead", file=sys.stderr, flush=True)
+        log.warning(f"cannot run {spec.reaper}: {e.strerror}; waiting in rl instead")
 
 
 def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int, unmount: bool = False) -> int:
@@ -109,9 +111,7 @@ def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int, unmount
     if spec.netns and not spec.join_netns:
         flags |= Clone.NEWNET
     if spec.join_netns:  # --network container:X (we joined X's user namespace, which owns it)
-        nfd = os.open(spec.join_netns, os.O_RDONLY | os.O_CLOEXEC)
-        linux.setns(nfd, Clone.NEWNET)
-        os.close(nfd)
+        linux.setns_path(spec.join_netns, Clone.NEWNET)
     linux.unshare(flags)
     if spec.netns and not spec.join_netns:
         netdev.link_up("lo")

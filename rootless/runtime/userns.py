@@ -8,6 +8,7 @@ user namespace owns them."""
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import signal
@@ -21,6 +22,8 @@ from rootless import config, linux, tools
 from rootless.errors import EXIT_RL, HostSetupError, RlError, RuntimeSetupError
 from rootless.runtime import idmap
 from rootless.runtime.idmap import IdMap
+
+log = logging.getLogger(__name__)
 
 SUBUID_FILE = "/etc/subuid"
 SUBGID_FILE = "/etc/subgid"
@@ -127,12 +130,12 @@ def _has_file_caps(path: str) -> bool:
 
 def _child_fail(exc: BaseException) -> int:
     if isinstance(exc, RlError):
-        print(f"Error: {exc.message}", file=sys.stderr)
+        log.error(exc.message)
         return exc.exit_code
     if isinstance(exc, OSError):
-        print(f"Error: {exc.strerror}", file=sys.stderr)
+        log.error(exc.strerror)
         return EXIT_RL
-    traceback.print_exc()
+    log.error(f"{type(exc).__name__}: {exc}", exc_info=exc)
     return EXIT_RL
 
 
@@ -152,9 +155,7 @@ def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: 
             if pdeathsig:
                 linux.set_pdeathsig(pdeathsig)
             if join:  # an existing, already mapped namespace (another container's)
-                ufd = os.open(join, os.O_RDONLY | os.O_CLOEXEC)
-                linux.setns(ufd, linux.Clone.NEWUSER)
-                os.close(ufd)
+                linux.setns_path(join, linux.Clone.NEWUSER)
             else:
                 linux.unshare(linux.Clone.NEWUSER)
             os.write(ready_w, b"1")

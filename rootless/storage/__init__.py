@@ -14,7 +14,7 @@ from typing import Protocol
 
 from rootless import tools
 from rootless.errors import UsageError
-from rootless.fsutil import make_dirs
+from rootless.fsutil import atomic_write, make_dirs
 
 NAMES = ("fuse-overlayfs", "overlay", "vfs")
 
@@ -87,9 +87,7 @@ def choose(requested: str | None, root: Path) -> str:
     name = probe()
     try:
         make_dirs(root)  # 0700: the storage root is private (config.ensure_root)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(name + "\n")
-        os.replace(tmp, cache)
+        atomic_write(cache, name + "\n", mode=None)
     except OSError:
         pass
     return name

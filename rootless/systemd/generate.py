@@ -56,7 +56,7 @@ def rl_command() -> list[str]:
 def run_args(request: dict, image: str) -> list[list[str]]:
     """The recorded request as `rl run` flag groups (one flag and its value
     each), then [IMAGE, COMMAND...]. Flags the unit sets itself are left out."""
-    from rootless.cli import runflags
+    from rootless.containers import runflags
     groups: list[list[str]] = []
     resources = request.get("resources") or {}
     res_dests = {f.dest for f in runflags.RESOURCE_FLAGS}

@@ -18,10 +18,12 @@ manager, reading that user's files."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import sys
 
+from rootless import fsutil
 from rootless.systemd.unitfile import exec_line, pythonpath_env, render
 
 CIDFILE = "%t/%N.cid"
@@ -183,7 +185,7 @@ def unit_dirs(env=None) -> list[str]:
 def generate(outdir: str, dirs: list[str], rl: list[str], env_extra: list[str] = (), log=None) -> list[str]:
     """Write a service per .container file; the names written. A bad file
     is reported through log and skipped; the others still get their units."""
-    log = log or (lambda m: print(f"rl-generator: {m}", file=sys.stderr))
+    log = log or logging.getLogger(__name__).warning
     done: list[str] = []
     seen = set()
     for d in dirs:
@@ -220,10 +222,7 @@ def generate(outdir: str, dirs: list[str], rl: list[str], env_extra: list[str] =
 
 
 def _write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, text, mode=None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: rl-generator NORMAL_DIR [EARLY_DIR LATE_DIR]", file=sys.stderr)
         return 2
     rl = [sys.executable, "-m", "rootless"]
-    generate(args[0], unit_dirs(), rl, pythonpath_env())
+    generate(args[0], unit_dirs(), rl, pythonpath_env(), log=lambda m: print(f"rl-generator: {m}", file=sys.stderr))
     return 0  # a generator's failure would fail daemon-reload for every other unit too
 
 

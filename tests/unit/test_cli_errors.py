@@ -50,6 +50,5 @@ def test_unknown_command_is_one_line_and_125():
 
 def test_debug_shows_traceback(monkeypatch, capsys):
     _app_raising(monkeypatch, RuntimeError("surprise"))
-    monkeypatch.setattr(sys, "argv", ["rl", "--log-level", "debug"])
-    cli.run([])
+    cli.run(["--log-level", "debug"])  # the level is read from the arguments run() parses
     assert "Traceback" in capsys.readouterr().err

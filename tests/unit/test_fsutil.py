@@ -92,3 +92,37 @@ def test_atomic_write_replaces_a_symlink_never_writes_through(tmp_path):
     assert not (tmp_path / "state.json").is_symlink() and (tmp_path / "state.json").read_text() == "{}"
     assert mode(tmp_path / "state.json") == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "victim"]  # no temporary left
+
+
+def test_atomic_write_mode_none_follows_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        fsutil.atomic_write(tmp_path / "f", "x", mode=None)
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "f") == 0o640 and (tmp_path / "f").read_text() == "x"
+
+
+def test_atomic_write_leaves_no_temporary_file_when_the_rename_fails(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "keep").write_text("")  # a non-empty directory cannot be replaced by a file
+    with pytest.raises(OSError) as e:
+        fsutil.atomic_write(tmp_path / "d", b"x", fsync=True)
+    assert e.value.filename == str(tmp_path / "d")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_start_time_names_one_live_process():
+    from rootless.procfs import start_time
+    assert start_time(os.getpid()) == start_time(os.getpid()) is not None
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        while open(f"/proc/{pid}/stat", "rb").read().rsplit(b")", 1)[1].split()[0] != b"Z":
+            os.sched_yield()
+        assert start_time(pid) is None  # finished: not an owner any more
+        assert start_time(pid, zombie=True) is not None  # still ours to reap
+    finally:
+        os.waitpid(pid, 0)
+    assert start_time(pid, zombie=True) is None

@@ -10,7 +10,8 @@ import pytest
 
 from rootless.containers.records import Record
 from rootless.containers.run import RunRequest
-from rootless.systemd import autoupdate, runhooks
+from rootless.containers import runhooks
+from rootless.systemd import autoupdate
 
 
 class Img:

@@ -13,7 +13,7 @@ from rootless.containers.records import Record
 from rootless.containers.run import RunRequest
 from rootless.errors import UsageError
 from rootless.systemd import generate as gen
-from rootless.systemd import runhooks
+from rootless.containers import runhooks
 from rootless.systemd.unitfile import exec_line, quote_arg
 
 CID = "0123456789ab" + "c" * 52

@@ -6,7 +6,8 @@ import inspect
 import subprocess
 import sys
 
-from rootless.cli import containers, fastrun, runflags
+from rootless.cli import containers, fastrun
+from rootless.containers import runflags
 
 
 def test_fast_parser_and_typer_signature_cover_the_same_flags():

@@ -173,7 +173,10 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 opts.cgroup.attach(int(ctr_pid))
         if go_w is not None:
             if spec.wait_network and holder.isdigit():
-                net = network.start(opts.network, int(holder), opts.state_dir, opts.ports)
+                # keep-id: the netns belongs to the nested user namespace; helpers
+                # that become root of a namespace must do it in the outer one (pid's)
+                net = network.start(opts.network, int(holder), opts.state_dir, opts.ports,
+                                    userns=pid if spec.nested_maps else None)
             try:
                 os.write(go_w, b"1")
             except BrokenPipeError:

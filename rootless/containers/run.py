@@ -364,8 +364,8 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
             from rootless.network import ports as netports
             netports.save(str(store.run_dir(rec.id)), ports)
         state_dir, net_mode, net_ports = str(store.run_dir(rec.id)), mode, tuple(ports)
-        opts = runtime.RunOptions(start_network=lambda netns_pid: network.start(net_mode, netns_pid, state_dir,
-                                                                                net_ports),
+        opts = runtime.RunOptions(start_network=lambda netns_pid, userns_pid: network.start(
+                                      net_mode, netns_pid, state_dir, net_ports, userns=userns_pid),
                                   join_userns=join_userns,
                                   cgroup=None if req.cgroups == "disabled" else
                                   cgroups.placement(req.resources, rec.id, str(store.run_dir(rec.id)), rec.name))

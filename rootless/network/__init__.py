@@ -53,13 +53,15 @@ def dns_server(spec: NetSpec) -> str | None:
     return None
 
 
-def start(spec: NetSpec, netns: int | str, state_dir: str, ports=()):
-    """Start the helpers for spec (see the module docstring); a Handle."""
+def start(spec: NetSpec, netns: int | str, state_dir: str, ports=(), userns: int | None = None):
+    """Start the helpers for spec (see the module docstring); a Handle.
+    userns: a pid in the user namespace whose root is the user, when the
+    network namespace's own user namespace is nested in it (keep-id)."""
     if isinstance(spec, str):
         spec = parse(spec)
     if spec.mode == "slirp4netns":
         from rootless.network import slirp4netns
-        return slirp4netns.start(spec, netns, state_dir, list(ports))
+        return slirp4netns.start(spec, netns, state_dir, list(ports), userns=userns)
     if spec.mode == "pasta":
         from rootless.network import pasta
         return pasta.start(spec, netns, state_dir, list(ports))

@@ -178,9 +178,31 @@ def add_hostfwd(state_dir: str, m, guest_addr: str) -> None:
                              hint="is the host port free and >= net.ipv4.ip_unprivileged_port_start?")
 
 
-def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
+def _enter_userns(fd: int):
+    """Popen's preexec_fn: join the user namespace fd names (the forked child
+    is single-threaded, as setns(CLONE_NEWUSER) requires); root there is the
+    user, so slirp4netns starts with euid 0 and skips its own namespace
+    switch."""
+    from rootless import linux  # here, not in the forked child: no import after a fork
+    setns, flag = linux.setns, linux.Clone.NEWUSER
+
+    def enter() -> None:
+        setns(fd, flag)
+    return enter
+
+
+def start(spec, netns: int | str, state_dir: str, ports: list, userns: int | None = None) -> Slirp:
     """Attach slirp4netns to the network namespace of netns (a pid, or a
-    path); returns once tap0 is configured and every port is published."""
+    path); returns once tap0 is configured and every port is published.
+
+    userns: the pid of a process in the user namespace whose root is the
+    user, when the network namespace belongs to a namespace nested in it
+    (--userns=keep-id). Left alone, slirp4netns's sandboxed side enters the
+    netns owner's user namespace and becomes its root: in keep-id's nested
+    one that is a subordinate ID, and the API socket it creates (published
+    ports) is one the user cannot connect to. Started inside the outer
+    namespace instead (podman runs it in its own rootless namespace), it is
+    root there already, i.e. the user, and its files are the user's."""
     exe = tools.require("slirp4netns", "the default network gives containers outbound access with it")
     feats = features(exe, os.path.dirname(os.path.abspath(state_dir)))
     args = argv(exe, spec, netns, feats)
@@ -201,15 +223,27 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Slirp:
     exit_r, exit_w = os.pipe()
     args += ["--ready-fd", str(ready_w), "--exit-fd", str(exit_r), str(netns), "tap0"]
     log = open(os.path.join(state_dir, LOG), "wb")
+    userns_fd = None
     try:
+        extra = {}
+        if userns is not None:
+            userns_fd = os.open(f"/proc/{userns}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+            extra["preexec_fn"] = _enter_userns(userns_fd)
         # its own session: a ^C or a SIGTERM to rl's process group is rl's to
         # forward, not a reason for the network to vanish under the container
         proc = subprocess.Popen(args, pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, cwd=state_dir, start_new_session=True)
+                                stdout=log, stderr=subprocess.STDOUT, cwd=state_dir, start_new_session=True,
+                                **extra)
+    except (OSError, subprocess.SubprocessError) as e:
+        os.close(ready_r)
+        os.close(exit_w)
+        raise RuntimeSetupError(f"cannot start slirp4netns: {getattr(e, 'strerror', None) or e}") from None
     finally:
         log.close()
         os.close(ready_w)
         os.close(exit_r)
+        if userns_fd is not None:
+            os.close(userns_fd)
     with os.fdopen(ready_r, "rb") as f:
         ok = f.read(1) == b"1"
     net = Slirp(proc, exit_w, state_dir)

@@ -30,7 +30,7 @@ from rootless.runtime.spec import Spec
 
 @dataclass
 class RunOptions:
-    # callable(netns_pid) -> network handle (close()) or None: the caller's network
+    # callable(netns_pid, userns_pid) -> network handle (close()) or None: the caller's network
     # start (rootless.network.start with the mode, state dir and checked ports), run
     # once the namespace exists, before PID 1 goes on; the runtime imports no network code
     start_network: object = None
@@ -172,7 +172,10 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 opts.cgroup.attach(int(ctr_pid))
         if go_w is not None:
             if spec.wait_network and holder.isdigit():
-                net = opts.start_network(int(holder)) if opts.start_network is not None else None
+                # keep-id: the netns belongs to the nested user namespace; helpers
+                # that become root of a namespace must do it in the outer one (pid's)
+                net = (opts.start_network(int(holder), pid if spec.nested_maps else None)
+                       if opts.start_network is not None else None)
             try:
                 os.write(go_w, b"1")
             except BrokenPipeError:

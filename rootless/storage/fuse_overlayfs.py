@@ -80,29 +80,51 @@ class FuseOverlayfs:
             self._stop()
 
 
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith("PPid:"))
+
+
+def _mounter_side(pid1: int) -> list[int]:
+    """PID 1's parent, and with --userns=keep-id its grandparent too: there
+    the parent is the process that entered the nested user namespace (same
+    mount namespace), and the daemon is a child of the outer namespace side
+    that mounted the rootfs before nesting."""
+    parent = _ppid(pid1)
+    out = [parent]
+    grand = _ppid(parent)
+    try:
+        if grand > 1 and os.readlink(f"/proc/{grand}/ns/mnt") == os.readlink(f"/proc/{parent}/ns/mnt"):
+            out.append(grand)
+    except OSError:
+        pass
+    return out
+
+
 def lost(pid1: int | None, merged: str) -> str | None:
     """Why a running container's fuse-overlayfs rootfs is gone, or None.
-    The daemon is a child of the namespace side (PID 1's parent), whose
-    mount namespace holds the mount: a daemon killed or crashed leaves the
-    mount in place (answering ENOTCONN inside, EACCES to this user outside
-    the namespace), the container running on, and every exec failing as if
-    the program were missing. So: the mount is there, its daemon is not."""
+    The daemon is a child of the namespace side (PID 1's parent, or its
+    grandparent with keep-id), whose mount namespace holds the mount: a
+    daemon killed or crashed leaves the mount in place (answering ENOTCONN
+    inside, EACCES to this user outside the namespace), the container
+    running on, and every exec failing as if the program were missing. So:
+    the mount is there, its daemon is not."""
     if not pid1:
         return None
     try:
-        with open(f"/proc/{pid1}/status") as f:
-            ns_side = next(int(ln.split()[1]) for ln in f if ln.startswith("PPid:"))
+        sides = _mounter_side(pid1)
         target = merged.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011") \
             .replace("\n", "\\012")
-        with open(f"/proc/{ns_side}/mountinfo") as f:
+        with open(f"/proc/{sides[0]}/mountinfo") as f:
             mounted = any(ln.split()[4] == target and ln.split(" - ", 1)[1].startswith("fuse")
                           for ln in f if " - " in ln)
         if not mounted:
             return None  # not the layout this knows: say nothing rather than guess
         children: list[str] = []
-        for task in os.listdir(f"/proc/{ns_side}/task"):
-            with open(f"/proc/{ns_side}/task/{task}/children") as f:
-                children += f.read().split()
+        for side in sides:
+            for task in os.listdir(f"/proc/{side}/task"):
+                with open(f"/proc/{side}/task/{task}/children") as f:
+                    children += f.read().split()
         for child in children:
             try:
                 with open(f"/proc/{child}/stat") as f:

@@ -91,6 +91,27 @@ def test_udp_echo_round_trips(rlr):
     assert p.wait(timeout=30) == 0
 
 
+def test_keep_id_container_publishes_tcp_and_udp_ports(rlr):
+    """--userns=keep-id nests the container's user namespace: slirp4netns used
+    to become root of the nested one (a subordinate ID) and leave its API
+    socket unreachable ("cannot start the container: Permission denied").
+    TCP goes through slirp4netns's API, UDP through rl's forwarder."""
+    tcp, udp = free_port(), free_port()
+    # the user's own uid in the container: no port below 1024
+    p = start(rlr, "--name", "net-kid-tcp", "--userns=keep-id", "-p", f"127.0.0.1:{tcp}:8080", IMAGE, "perl", "-e",
+              TCP_SERVER.replace("LocalPort=>80,", "LocalPort=>8080,").replace("NN", "1"))
+    assert "hello from the container" in http_get(tcp)
+    assert p.wait(timeout=30) == 0
+    u = start(rlr, "--name", "net-kid-udp", "--userns=keep-id", "-p", f"127.0.0.1:{udp}:5353/udp", IMAGE,
+              "perl", "-e", UDP_ECHO)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(10)
+        s.sendto(b"ping", ("127.0.0.1", udp))
+        data, _ = s.recvfrom(100)
+    assert data == b"echo:ping"
+    assert u.wait(timeout=30) == 0
+
+
 def test_random_port_is_reported_by_rl_port(rlr):
     p = start(rlr, "--name", "net-rand", "-p", "127.0.0.1::80", IMAGE, "perl", "-e", TCP_SERVER.replace("NN", "1"))
     out = rlr.run("port", "net-rand", check=True).stdout.strip()

@@ -239,3 +239,67 @@ def test_journald_log_driver_writes_podman_fields_and_logs_reads_them(rl):
         assert by_msg["out"]["CONTAINER_ID_FULL"] == cid and by_msg["out"]["CONTAINER_ID"] == cid[:12]
     finally:
         rl("rm", "-f", name)
+
+
+def test_redis_unit_restarted_after_kill_9_keeps_its_data(rl, registry):
+    """A real service under systemd (issue 17): redis as the redis user, its data
+    in a named volume, as a generated `--new` unit. kill -9 of the container's
+    main process (redis-server, PID 1) is a crash: systemd restarts the unit
+    (Restart=on-failure, a new container) and a key written before is read after."""
+    from tests.fixture import redisimage
+    name, vol = f"sdredis-{os.getpid()}", f"sdredis-data-{os.getpid()}"
+    unit = f"container-{name}.service"
+    redisimage.push(redisimage.warm(log=True), registry.plain)
+    ref = f"{rl.addr}/{redisimage.REPO_TAG}"
+    ok(rl("pull", "-q", ref, timeout=1200))
+
+    def cli(*args: str) -> str:
+        return rl("exec", name, "redis-cli", *args).stdout.strip()
+
+    def serving(deadline: float) -> None:
+        while cli("ping") != "PONG":
+            assert time.monotonic() < deadline, _journal(rl, unit)
+            time.sleep(2)
+
+    # every write reaches the file before redis answers: the key survives a crash however soon it comes
+    ok(rl("create", "--name", name, "--network", "none", "--user", "redis", "-v", f"{vol}:/var/lib/redis:U",
+          ref, "redis-server", "--appendonly", "yes", "--appendfsync", "always", "--dir", "/var/lib/redis"))
+    text = ok(rl("generate", "systemd", "--new", "--name", "--restart-sec", "1", name))
+    ok(rl("rm", name))
+    ok(rl.sh(f"mkdir -p {UNITS} && cat > {UNITS}/{unit} <<'EOF'\n{text}EOF"))
+    try:
+        ok(rl.sh("systemctl --user daemon-reload"))
+        res = rl.sh(f"systemctl --user start {unit}", timeout=600)
+        assert res.returncode == 0, _journal(rl, unit)
+        serving(time.monotonic() + 300)
+        assert cli("set", "greeting", "hello from before the crash") == "OK"
+        # no procps in the image: PID 1's owner and name from /proc
+        assert ok(rl("exec", name, "sh", "-c", "stat -c %U /proc/1; cat /proc/1/comm")).split() == [
+            "redis", "redis-server"]
+        cid = ok(rl.sh(f"cat $XDG_RUNTIME_DIR/{unit}.ctr-id")).strip()
+        pid1 = ok(rl("inspect", "--format", "{{.State.Pid}}", name)).strip()
+        assert pid1.isdigit() and int(pid1) > 0, pid1
+
+        ok(rl.sh(f"kill -9 {pid1}"))  # a crash: no rl command, no stop mark
+        deadline = time.monotonic() + 300
+        while True:
+            props = _show(rl, unit, "ActiveState", "NRestarts")
+            new_cid = rl.sh(f"cat $XDG_RUNTIME_DIR/{unit}.ctr-id").stdout.strip()
+            if props["ActiveState"] == "active" and int(props["NRestarts"]) >= 1 and new_cid not in ("", cid):
+                break
+            assert time.monotonic() < deadline, (props, _journal(rl, unit))
+            time.sleep(2)
+        serving(time.monotonic() + 300)
+        assert cli("get", "greeting") == "hello from before the crash", _journal(rl, unit)
+
+        res = rl.sh(f"systemctl --user stop {unit}", timeout=300)
+        assert res.returncode == 0, _journal(rl, unit)
+        props = _show(rl, unit, "ActiveState", "Result")
+        assert props["ActiveState"] == "inactive" and props["Result"] == "success", (props, _journal(rl, unit))
+        assert name not in ok(rl("ps", "-a", "--format", "{{.Names}}")).split()
+        assert vol in ok(rl("volume", "ls", "--format", "{{.Name}}")).split()  # the data outlives the unit
+    finally:
+        rl.sh(f"systemctl --user stop {unit}; rm -f {UNITS}/{unit}; systemctl --user daemon-reload; "
+              f"systemctl --user reset-failed {unit}")
+        rl("rm", "-f", "--ignore", name)
+        rl("volume", "rm", "-f", vol)

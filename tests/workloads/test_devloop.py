@@ -3,11 +3,16 @@ uid with --userns=keep-id and the project directory bind-mounted; a file
 edited on the host is served changed without a restart, and what the app
 writes lands in the project owned by the user, readable as usual (0644).
 
-The app is asked from inside (`exec python3 -c urllib...`): rl cannot
-publish a port of a keep-id container yet (slirp4netns joins the nested
-user namespace, its API socket ends up owned by a subordinate ID the user
-cannot connect to: "cannot start the container: Permission denied"), shown
-by test_keep_id_container_publishes_a_port."""
+The app is asked from inside (`exec python3 -c urllib...`), as a developer's
+curl in the container would; test_keep_id_container_publishes_a_port asks a
+published port from the host (slirp4netns used to join keep-id's nested
+user namespace and leave its API socket to a subordinate ID: "cannot start
+the container: Permission denied").
+
+Defects this found: every exec into a keep-id container failed with "its
+storage daemon fuse-overlayfs died" (the live daemon was looked for next to
+the nested namespace's holder, not the outer namespace side:
+tests/integration/test_dead_storage.py keep-id); keep-id + -p (above)."""
 
 from __future__ import annotations
 
@@ -50,10 +55,20 @@ http.server.ThreadingHTTPServer(("", 8000), App).serve_forever()
 
 
 def _get(side, name, path="/"):
-    """(status, body) from inside the container, as a developer's curl would."""
-    out = side.run("exec", name, "python3", "-c", GET, path).stdout
-    status, _, body = out.partition(" ")
-    return (int(status) if status.isdigit() else 0), body
+    """(status, body) from inside the container, as a developer's curl would;
+    (0, what went wrong) when the request or the exec itself failed."""
+    res = side.run("exec", name, "python3", "-c", GET, path)
+    status, _, body = res.stdout.partition(" ")
+    if not status.isdigit():
+        return 0, f"{side.name} exec exited {res.returncode}: {res.stderr.strip()[-300:] or res.stdout!r}"
+    return int(status), body
+
+
+def _ok(side, name, path="/") -> str:
+    """The body of a request that must succeed."""
+    status, body = _get(side, name, path)
+    assert status == 200, f"{side.name}: GET {path} failed: {body}"
+    return body
 
 
 def test_devloop_keep_id_app_serves_host_edits_and_writes_user_owned_files(sides, wl_image, tmp_path):
@@ -70,8 +85,9 @@ def test_devloop_keep_id_app_serves_host_edits_and_writes_user_owned_files(sides
             side.ok("run", "-d", "--name", name, "--userns=keep-id", "-v", f"{proj}:/src", "-w", "/src",
                     wl_image, "python3", "-u", "app.py")
             obs["first"] = until(lambda: (r := _get(side, name))[0] == 200 and r) or _get(side, name)
-            status, who = _get(side, name, "/whoami")
-            obs["whoami"] = (status, who.split()[0])
+            assert obs["first"][0] == 200, f"{side.name}: the app never answered: {obs['first'][1]}"
+            who = _ok(side, name, "/whoami")
+            obs["whoami"] = (200, who.split()[0])
             # HOME differs, reported: podman adds a passwd entry whose home is the workdir
             # (/src), rl leaves an unknown uid's HOME at /
             print(f"{side.name}: HOME of the keep-id user: {who.split()[1:]}")
@@ -94,8 +110,6 @@ def test_devloop_keep_id_app_serves_host_edits_and_writes_user_owned_files(sides
     assert rl["written file: owner, mode"] == (True, True, "0o644", "0o755")
 
 
-@pytest.mark.xfail(strict=True, reason="keep-id + -p: slirp4netns joins the nested user namespace and its API "
-                   "socket is owned by a subordinate ID (rootless/runtime/create.py, network/slirp4netns.py)")
 def test_keep_id_container_publishes_a_port(sides, wl_image, tmp_path):
     seen = {}
     for side in sides:

@@ -319,13 +319,17 @@ def logs_(
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing while it runs"),
     since: Optional[str] = typer.Option(None, "--since", help="RFC3339 time, Unix time or duration (10m)"),
     until: Optional[str] = typer.Option(None, "--until", help="RFC3339 time, Unix time or duration"),
-    tail: int = typer.Option(-1, "--tail", "-n", help="the last N lines (-1: all)"),
+    tail: int = typer.Option(-1, "--tail", help="the last N lines (-1: all)"),
     timestamps: bool = typer.Option(False, "--timestamps", "-t", help="prefix each line with its time"),
+    names: bool = typer.Option(False, "--names", "-n", help="prefix each line with the container's name"),
+    color: bool = typer.Option(False, "--color", help="a colour per container for the prefix"),
 ) -> None:
-    """Print a container's output (k8s-file log)."""
+    """Print containers' output (k8s-file log); several are prefixed with their IDs (-n: names)."""
     from rootless.cli import ctrview
-    for name in containers:
-        ctrview.logs(_paths(), name, follow=follow, since=since, until=until, tail=tail, timestamps=timestamps)
+    multi = names or len(containers) > 1
+    for i, name in enumerate(containers):
+        ctrview.logs(_paths(), name, follow=follow, since=since, until=until, tail=tail, timestamps=timestamps,
+                     prefix=("name" if names else "id") if multi else None, color=i if color else None)
 
 
 @app.command("attach")

@@ -111,8 +111,27 @@ def inspect(paths, names: list[str], fmt: str | None) -> None:
         raise missing
 
 
+class _Prefixed:
+    """A binary stream whose every line starts with a prefix (podman's logs of several containers)."""
+
+    def __init__(self, raw, prefix: bytes):
+        self.raw, self.prefix, self.at_start = raw, prefix, True
+
+    def write(self, data: bytes) -> None:
+        out = []
+        for piece in data.splitlines(keepends=True):
+            if self.at_start:
+                out.append(self.prefix)
+            out.append(piece)
+            self.at_start = piece.endswith(b"\n")
+        self.raw.write(b"".join(out))
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
 def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None, tail: int,
-         timestamps: bool) -> None:
+         timestamps: bool, prefix: str | None = None, color: int | None = None) -> None:
     t_since = klog.since_value(since) if since else None  # checked first, as podman: a typo is named
     t_until = klog.since_value(until) if until else None
     store = Store(paths)
@@ -129,6 +148,11 @@ def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None
     out, err = sys.stdout.buffer, sys.stderr.buffer
     sys.stdout.flush()
     sys.stderr.flush()
+    if prefix:  # the container's name or short ID, coloured per container with --color
+        tag = (rec.name if prefix == "name" else rec.id[:12]) + " "
+        if color is not None:
+            tag = f"\x1b[{31 + color % 6}m{tag}\x1b[0m"
+        out, err = _Prefixed(out, tag.encode()), _Prefixed(err, tag.encode())
     # each record to the stream it came from, as podman: `rl logs x 2>/dev/null` shows stdout alone
     klog.emit(klog.select(entries, t_since, t_until, tail if tail >= 0 else None), timestamps, out, err)
     if not follow:

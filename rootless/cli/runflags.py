@@ -100,6 +100,12 @@ LIFECYCLE_FLAGS: tuple[Flag, ...] = (
 )
 FLAGS = FLAGS + LIFECYCLE_FLAGS
 
+# what podman-compose passes (issue 13)
+COMPOSE_FLAGS: tuple[Flag, ...] = (
+    Flag("requires", ("--requires",), LIST, "containers (comma-separated) started before this one"),
+)
+FLAGS = FLAGS + COMPOSE_FLAGS
+
 
 def defaults() -> dict:
     return {f.dest: (False if f.kind == BOOL else [] if f.kind == LIST else None) for f in FLAGS}
@@ -119,7 +125,7 @@ def to_request(flags: dict, storage_driver: str | None):
         security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"],
         resources=_resources(f), publish=f["publish"], publish_all=f["publish_all"], dns=f["dns"],
         dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
-        network_alias=f["network_alias"], ip=f["ip"], umask=f["umask"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
+        network_alias=f["network_alias"], ip=f["ip"], umask=f["umask"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS + COMPOSE_FLAGS})
 
 
 def _resources(f: dict) -> dict:

@@ -163,8 +163,23 @@ def _run_check(rexec, pid: int, spec, timeout: float) -> tuple[int, str]:
 
 
 # --- start, stop, kill, wait, rm
+def start_requirements(paths: Paths, rec: Record, seen: set | None = None) -> None:
+    """--requires: the containers rec depends on, started first (theirs before them), as podman."""
+    seen = set() if seen is None else seen
+    seen.add(rec.id)
+    store = Store(paths)
+    for cid in (rec.request or {}).get("requires") or ():
+        if cid in seen:
+            continue
+        dep = store.lookup(cid)
+        start_requirements(paths, dep, seen)
+        if store.state(dep).get("state") not in ACTIVE:
+            start_detached(paths, dep)
+
+
 def start_detached(paths: Paths, rec: Record) -> None:
     from rootless.containers import monitor
+    start_requirements(paths, rec)
     store = Store(paths)
     with store.lock(rec):
         st = store.state(rec)

@@ -72,7 +72,7 @@ class NetSpec:
 
     @property
     def publishes(self) -> bool:
-        return self.mode in ("slirp4netns", "pasta")
+        return self.mode in ("slirp4netns", "pasta", "bridge")
 
 
 def _bool(name: str, value: str) -> bool:
@@ -98,10 +98,11 @@ def parse(value: str | None) -> NetSpec:
                          hint="create a network (rl network create NAME) and use --network NAME")
     if mode not in MODES or mode == "bridge":
         from rootless.network.networks import _NAME_RE
-        if rest or not _NAME_RE.fullmatch(value):
+        name = mode if rest else value
+        if not _NAME_RE.fullmatch(name):
             raise UsageError(f"unsupported --network {value!r}",
                              hint="none, host, slirp4netns[:opts], pasta[:opts], container:NAME or a network's name")
-        return NetSpec("bridge", target=value)
+        return NetSpec("bridge", _usernet_options(value, rest) if rest else {}, target=name)
     opts: dict = {}
     if mode == "slirp4netns" and rest:
         for item in rest.split(","):
@@ -121,6 +122,23 @@ def parse(value: str | None) -> NetSpec:
     elif rest:
         raise UsageError(f"--network {mode} takes no options")
     return NetSpec(mode, opts)
+
+
+def _usernet_options(value: str, rest: str) -> dict:
+    """podman's `--network NAME:alias=A,alias=B,ip=ADDR` (what podman-compose passes)."""
+    opts: dict = {"aliases": []}
+    for item in rest.split(","):
+        k, eq, v = item.partition("=")
+        if not eq or not v:
+            raise UsageError(f"--network {value!r}: {item!r} is not KEY=VALUE", hint="NAME:alias=NAME,ip=ADDRESS")
+        if k == "alias":
+            opts["aliases"].append(v)
+        elif k == "ip":
+            opts["ip"] = v
+        else:
+            raise UsageError(f"--network {value!r}: option {k!r} is not supported on rl's user networks",
+                             hint="alias=NAME and ip=ADDRESS are")
+    return opts
 
 
 def parse_mode(value: str | None) -> str:
@@ -166,7 +184,7 @@ def start(spec: NetSpec, netns: int | str, state_dir: str, ports=()):
         from rootless.network import pasta
         return pasta.start(spec, netns, state_dir, list(ports))
     if spec.mode == "bridge":
-        return _start_usernet(spec, netns)
+        return _start_usernet(spec, netns, state_dir, list(ports))
     return Handle()
 
 
@@ -248,7 +266,8 @@ def prepare_usernet(paths, spec: NetSpec, cid: str, names: list[str], ip: str | 
                               "root": str(paths.root), "cid": cid}, spec.target)
 
 
-def _start_usernet(spec: NetSpec, netns):
+def _start_usernet(spec: NetSpec, netns, state_dir: str = "", ports=()):
+    import dataclasses
     from pathlib import Path
 
     from rootless.config import Paths
@@ -258,6 +277,13 @@ def _start_usernet(spec: NetSpec, netns):
     handle = usernet.UserNet(paths, spec.target, o["cid"], o["lock_fd"])
     try:
         usernet.attach(networks.load(paths, spec.target), o["pinner"], int(netns), o["ip"], o["cid"])
+        if ports:
+            # published by rl's forwarder: it listens on the host and connects from inside the
+            # container's namespace to the container's address on the network (as podman's rootlessport
+            # reaches the container's address); a port on every address answers on [::] too
+            from rootless.network import forwarder
+            v6_too = [dataclasses.replace(m, host_ip="::") for m in ports if not m.host_ip]
+            handle.extra.append(forwarder.start(netns, list(ports), state_dir, target=o["ip"], optional=v6_too))
     except BaseException:
         handle.close()
         raise

@@ -321,12 +321,12 @@ def logs_(
     until: Optional[str] = typer.Option(None, "--until", help="RFC3339 time, Unix time or duration"),
     tail: int = typer.Option(-1, "--tail", help="the last N lines (-1: all)"),
     timestamps: bool = typer.Option(False, "--timestamps", "-t", help="prefix each line with its time"),
-    names: bool = typer.Option(False, "--names", "-n", help="prefix each line with the container's name"),
+    names: bool = typer.Option(False, "--names", "-n", help="prefix with names, not IDs (several containers)"),
     color: bool = typer.Option(False, "--color", help="a colour per container for the prefix"),
 ) -> None:
     """Print containers' output (k8s-file log); several are prefixed with their IDs (-n: names)."""
     from rootless.cli import ctrview
-    multi = names or len(containers) > 1
+    multi = len(containers) > 1  # as podman: one container's lines are never prefixed, -n or not
     for i, name in enumerate(containers):
         ctrview.logs(_paths(), name, follow=follow, since=since, until=until, tail=tail, timestamps=timestamps,
                      prefix=("name" if names else "id") if multi else None, color=i if color else None)

@@ -212,3 +212,88 @@ def test_version_matches_podman_on_the_fields_both_have(rl, podman):
     assert labels == ["Client", "Version", "API Version", "Python Version", "Built", "OS/Arch"]
     assert len({len(ln) - len(ln[ln.index(":") + 1:].lstrip()) for ln in table}) == 1  # one value column
     assert table[1].split()[-1] == a["Version"] and table[2].split()[-1] == a["APIVersion"]
+
+
+TCP_PORT = (r'use IO::Socket::INET; my $p=shift; my $s=IO::Socket::INET->new(LocalPort=>$p,Listen=>5,ReuseAddr=>1)'
+            r' or die "listen: $!"; while (my $c=$s->accept) { print $c "port $p\n"; close $c }')
+UDP_LOOP = (r'use IO::Socket::INET; my $s=IO::Socket::INET->new(LocalPort=>5353,Proto=>"udp") or die "udp: $!";'
+            r' while (1) { $s->recv(my $m, 1000); $s->send("echo:$m") }')
+
+
+def udp_echo(port: int, deadline: float = 60) -> bytes:
+    end = time.monotonic() + deadline
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(1)
+        while True:
+            s.sendto(b"ping", ("127.0.0.1", port))
+            try:
+                return s.recv(100)
+            except OSError:
+                if time.monotonic() > end:
+                    raise AssertionError(f"no UDP echo from 127.0.0.1:{port}") from None
+
+
+def test_project_d_env_files_overrides_restart_tmpfs_port_ranges_udp(compose):
+    rl = compose.rl
+    with socket.socket() as a, socket.socket() as b:  # two consecutive free ports for the range
+        for _ in range(50):
+            a.bind(("127.0.0.1", 0))
+            p1 = a.getsockname()[1]
+            try:
+                b.bind(("127.0.0.1", p1 + 1))
+                break
+            except OSError:
+                a.close()
+                a = socket.socket()
+        else:
+            pytest.skip("no two consecutive free ports")
+    udp = free_port()
+    script = ("echo env $APP_MODE $FROM_COMPOSE; grep -q ' /scratch tmpfs .*size=1024k' /proc/mounts && echo tmpfs ok;"
+              f" perl -e {shlex.quote(TCP_PORT)} 8000 & perl -e {shlex.quote(TCP_PORT)} 8001 &"
+              f" perl -e {shlex.quote(UDP_LOOP)} & wait")
+    (compose.dir / "app.env").write_text("# a comment\nAPP_MODE=from-env-file\n")
+    (compose.dir / "compose.yaml").write_text(f"""
+services:
+  app:
+    image: {compose.image}
+    init: true
+    env_file:
+      - app.env
+    environment:
+      FROM_COMPOSE: yes-compose
+    entrypoint: ["bash", "-c"]
+    command: [{_compose_quote(script)}]
+    restart: unless-stopped
+    tmpfs:
+      - /scratch:size=1m
+    ports:
+      - "127.0.0.1:{p1}-{p1 + 1}:8000-8001"
+      - "127.0.0.1:{udp}:5353/udp"
+""")
+    compose.ok("up", "-d")
+    try:
+        assert read_port(p1) == "port 8000\n"
+        assert read_port(p1 + 1) == "port 8001\n"
+        assert udp_echo(udp) == b"echo:ping"
+        logs = compose.ok("logs", "app")
+        assert "env from-env-file yes-compose" in logs and "tmpfs ok" in logs
+        fmt = "{{.HostConfig.RestartPolicy.Name}} {{.RestartCount}}"
+        assert rl.run("inspect", "proj_app_1", "--format", fmt, check=True).stdout.split() == ["unless-stopped", "0"]
+        # its main process dies: the policy brings it back, with its ports
+        compose.ok("exec", "-T", "app", "bash", "-c", "kill -TERM 1")
+        deadline = time.monotonic() + 60
+        while rl.run("inspect", "proj_app_1", "--format", "{{.RestartCount}}").stdout.strip() in ("", "0"):
+            assert time.monotonic() < deadline, "not restarted"
+            time.sleep(0.2)
+        assert read_port(p1) == "port 8000\n"
+        assert udp_echo(udp) == b"echo:ping"
+        # stopped by the user: unless-stopped leaves it stopped
+        compose.ok("stop")
+        assert rl.run("ps", "-a", "--format", "{{.State}}", check=True).stdout.strip() == "exited"
+        assert not port_listens(p1)
+    finally:
+        res = compose.run("down")
+    assert res.returncode == 0, res.stderr
+    assert _ids(rl) == []
+    assert rl.run("network", "ls", "-q", check=True).stdout.split() == []
+    assert not port_listens(p1) and not port_listens(p1 + 1)

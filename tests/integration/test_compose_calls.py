@@ -154,3 +154,20 @@ def test_logs_of_several_containers_prefixed_as_podman(rln, podman, registry):
         assert colored == "\x1b[37mfirst\x1b[0m\n"
         assert sorted(colored_n.splitlines()) == ["\x1b[31mtwo second\x1b[0m", "\x1b[37mone first\x1b[0m"]
     assert rln.run("logs", "--tail", "1", "one", check=True).stdout == "first\n"
+
+
+def test_mount_bind_volume_and_tmpfs(rln, tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "f").write_text("from the host\n")
+    script = ("cat /conf/f; echo kept > /data/x; grep -E ' /run/x tmpfs .*size=1024k' /proc/mounts >/dev/null"
+              " && echo tmpfs ok; touch /conf/new 2>/dev/null || echo conf ro")
+    res = rln.run("run", "--rm", "--mount", f"type=bind,source={conf},destination=/conf,ro",
+                  "--mount", "type=volume,source=vdata,destination=/data",
+                  "--mount", "type=tmpfs,destination=/run/x,tmpfs-size=1m", IMAGE, "bash", "-c", script)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\n")[:3] == ["from the host", "tmpfs ok", "conf ro"]
+    res = rln.run("run", "--rm", "-v", "vdata:/data", IMAGE, "cat", "/data/x")
+    assert res.stdout == "kept\n"
+    res = rln.run("run", "--rm", "--mount", "type=image,source=x,destination=/i", IMAGE, "true")
+    assert res.returncode == 125 and "type=image" in res.stderr and "Traceback" not in res.stderr

@@ -55,7 +55,7 @@ def run(**flags) -> None:
     if req.detach:
         print(detached.run_detached(_paths(), req).id)
         return
-    raise ContainerExit(engine.run(_paths(), req))
+    raise ContainerExit(detached.run_foreground(_paths(), req))
 
 
 @app.command("create", context_settings=_RUN_CTX)
@@ -84,8 +84,9 @@ def start(
     if attach:
         if len(containers or []) != 1:
             raise UsageError("--attach takes exactly one container")
-        raise ContainerExit(engine.start(paths, Store(paths).lookup(containers[0]),
-                                         interactive=interactive or None))
+        rec = Store(paths).lookup(containers[0])
+        detached.start_requirements(paths, rec)  # --requires: those first, as podman
+        raise ContainerExit(engine.start(paths, rec, interactive=interactive or None))
     if all_ or filter_:
         containers = [*(containers or []), *_matching(filter_)]
     elif not containers:
@@ -321,13 +322,17 @@ def logs_(
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing while it runs"),
     since: Optional[str] = typer.Option(None, "--since", help="RFC3339 time, Unix time or duration (10m)"),
     until: Optional[str] = typer.Option(None, "--until", help="RFC3339 time, Unix time or duration"),
-    tail: int = typer.Option(-1, "--tail", "-n", help="the last N lines (-1: all)"),
+    tail: int = typer.Option(-1, "--tail", help="the last N lines (-1: all)"),
     timestamps: bool = typer.Option(False, "--timestamps", "-t", help="prefix each line with its time"),
+    names: bool = typer.Option(False, "--names", "-n", help="prefix with names, not IDs (several containers)"),
+    color: bool = typer.Option(False, "--color", help="a colour per container for the prefix"),
 ) -> None:
-    """Print a container's output (k8s-file log)."""
+    """Print containers' output (k8s-file log); several are prefixed with their IDs (-n: names)."""
     from rootless.cli import ctrview
-    for name in containers:
-        ctrview.logs(_paths(), name, follow=follow, since=since, until=until, tail=tail, timestamps=timestamps)
+    multi = len(containers) > 1  # as podman: one container's lines are never prefixed, -n or not
+    for i, name in enumerate(containers):
+        ctrview.logs(_paths(), name, follow=follow, since=since, until=until, tail=tail, timestamps=timestamps,
+                     prefix=("name" if names else "id") if multi else None, color=i if color else None)
 
 
 @app.command("attach")

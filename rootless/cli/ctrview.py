@@ -111,8 +111,32 @@ def inspect(paths, names: list[str], fmt: str | None) -> None:
         raise missing
 
 
+class _Prefixed:
+    """A binary stream whose every line starts with a prefix and, with a colour, is wrapped in it
+    (podman's logs of several containers, and --color)."""
+
+    def __init__(self, raw, prefix: bytes, color: bytes = b""):
+        self.raw, self.prefix, self.color, self.at_start = raw, prefix, color, True
+
+    def write(self, data: bytes) -> None:
+        out = []
+        for piece in data.splitlines(keepends=True):
+            if self.at_start:
+                out.append(self.color + self.prefix)
+            self.at_start = piece.endswith(b"\n")
+            out.append(piece[:-1] + b"\x1b[0m\n" if self.at_start and self.color else piece)
+        self.raw.write(b"".join(out))
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+# podman's colours for `logs --color`, by the container's place on the command line
+_LOG_COLORS = (37, 31, 33, 34, 35, 36, 32)
+
+
 def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None, tail: int,
-         timestamps: bool) -> None:
+         timestamps: bool, prefix: str | None = None, color: int | None = None) -> None:
     t_since = klog.since_value(since) if since else None  # checked first, as podman: a typo is named
     t_until = klog.since_value(until) if until else None
     store = Store(paths)
@@ -129,6 +153,10 @@ def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None
     out, err = sys.stdout.buffer, sys.stderr.buffer
     sys.stdout.flush()
     sys.stderr.flush()
+    if prefix or color is not None:  # the container's name or short ID; each line in its colour (--color)
+        tag = ((rec.name if prefix == "name" else rec.id[:12]) + " " if prefix else "").encode()
+        seq = b"" if color is None else b"\x1b[%dm" % _LOG_COLORS[color % len(_LOG_COLORS)]
+        out, err = _Prefixed(out, tag, seq), _Prefixed(err, tag, seq)
     # each record to the stream it came from, as podman: `rl logs x 2>/dev/null` shows stdout alone
     klog.emit(klog.select(entries, t_since, t_until, tail if tail >= 0 else None), timestamps, out, err)
     if not follow:

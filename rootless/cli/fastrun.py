@@ -66,6 +66,6 @@ def fast_run(argv: list[str]) -> int | None:
         print(detached.run_detached(paths, req).id)
         return 0
     try:
-        return engine.run(paths, req)
+        return detached.run_foreground(paths, req)
     except ContainerExit as e:
         return e.status

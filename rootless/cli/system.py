@@ -209,3 +209,46 @@ def _yaml(obj, depth: int) -> None:
                     print(f"{pad}  - {item}")
         else:
             print(f"{pad}{k}: {v}")
+
+
+# The podman release whose CLI rl follows and is compared against (the oracle of the differential tests,
+# Debian bookworm's podman): `rl version` reports it as the API version, where podman reports its own.
+PODMAN_API_VERSION = "4.3.1"
+
+
+def version_data() -> dict:
+    """podman version's document: a Client only (there is no service to be a Server)."""
+    import time
+    from pathlib import Path
+
+    import rootless
+    try:
+        built = int(Path(rootless.__file__).stat().st_mtime)  # when this rl was installed
+    except OSError:
+        built = 0
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    return {"Client": {"APIVersion": PODMAN_API_VERSION, "Version": rootless.__version__,
+                       "PythonVersion": platform.python_version(), "GitCommit": "",
+                       "BuiltTime": time.strftime("%a %b %e %H:%M:%S %Y", time.localtime(built)),
+                       "Built": built, "OsArch": f"linux/{arch}", "Os": "linux"}}
+
+
+@app.command("version")
+def version(fmt: str = typer.Option("", "--format", "-f", help="json, or a Go template (e.g. {{.Client.Version}})")
+            ) -> None:
+    """Show rl's version, the podman API version it follows, and the platform."""
+    import sys
+    data = version_data()
+    if fmt.strip() == "json":
+        print(json.dumps(data, separators=(",", ":")))
+        return
+    if fmt:
+        from rootless.cli.gotemplate import render_rows
+        # as podman without a service: .Server's fields are the client's
+        sys.stdout.write(render_rows(fmt.replace(".Server.", ".Client."), [data]))
+        return
+    from rootless.cli.gotemplate import tabwrite
+    c = data["Client"]
+    rows = [("Client:", "rl"), ("Version:", c["Version"]), ("API Version:", c["APIVersion"]),
+            ("Python Version:", c["PythonVersion"]), ("Built:", c["BuiltTime"]), ("OS/Arch:", c["OsArch"])]
+    print(tabwrite("\n".join(f"{k}\t{v}" for k, v in rows)))

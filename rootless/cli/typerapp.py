@@ -18,8 +18,17 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import rootless
+        print(f"rl version {rootless.__version__}")  # podman's `podman version X.Y.Z` shape
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _global(
+    _version: bool = typer.Option(False, "--version", "-v", is_eager=True, callback=_print_version,
+                                  help="print rl's version and exit"),
     log_level: str = typer.Option("warn", "--log-level", help="debug, info, warn, error"),
     root: str = typer.Option(None, "--root", help="storage root (default $XDG_DATA_HOME/rl)"),
     runroot: str = typer.Option(None, "--runroot", help="volatile state (default $XDG_RUNTIME_DIR/rl)"),

@@ -8,8 +8,23 @@ from rootless.containers.lifecycle import FINISH_GRACE, _kill_monitor, _mark_sto
 from rootless.containers.records import ACTIVE, Record, Store
 
 
+def start_requirements(paths: Paths, rec: Record, seen: set | None = None) -> None:
+    """--requires: the containers rec depends on, started first (theirs before them), as podman."""
+    seen = set() if seen is None else seen
+    seen.add(rec.id)
+    store = Store(paths)
+    for cid in (rec.request or {}).get("requires") or ():
+        if cid in seen:
+            continue
+        dep = store.lookup(cid)
+        start_requirements(paths, dep, seen)
+        if store.state(dep).get("state") not in ACTIVE:
+            start_detached(paths, dep)
+
+
 def start_detached(paths: Paths, rec: Record) -> None:
     from rootless.containers import monitor
+    start_requirements(paths, rec)
     store = Store(paths)
     with store.lock(rec):
         st = store.state(rec)
@@ -28,6 +43,16 @@ def run_detached(paths: Paths, req) -> Record:
     rec = engine.create(paths, req)
     start_detached(paths, rec)
     return rec
+
+
+def run_foreground(paths: Paths, req) -> int:
+    """`rl run` without -d: the containers it --requires are started
+    (detached) first, then it runs in the foreground; its exit status."""
+    from rootless.containers import run as engine
+    rec = engine.create(paths, req)
+    if req.requires:
+        start_requirements(paths, rec)
+    return engine.start(paths, rec)
 
 
 def restart(paths: Paths, name: str, timeout: float | None = None) -> Record:

@@ -174,3 +174,40 @@ def command(image_config: dict, entrypoint: str | None, cmd: list[str]) -> list[
     if isinstance(ep, str):
         ep = shlex.split(ep)
     return list(ep) + (cmd or list(image_config.get("Cmd") or []))
+
+
+def mount_to_flag(value: str) -> tuple[str, str]:
+    """podman's `--mount type=bind|volume|tmpfs,...` (what podman-compose passes) as the -v or --tmpfs
+    spec that means the same: ("volume", "SRC:DST[:OPTS]") or ("tmpfs", "DST[:OPTS]")."""
+    fields: dict[str, str] = {}
+    opts: list[str] = []
+    for item in filter(None, value.split(",")):
+        k, eq, v = item.partition("=")
+        k = {"src": "source", "target": "destination", "dst": "destination", "readonly": "ro"}.get(k, k)
+        if k in ("type", "source", "destination"):
+            fields[k] = v
+        elif k == "ro" and v in ("", "true", "1"):
+            opts.append("ro")
+        elif (k == "ro" and v in ("false", "0")) or (k == "rw" and not eq):
+            opts.append("rw")
+        elif k in ("bind-propagation", "volume-propagation") and eq:
+            opts.append(v)
+        elif k in ("tmpfs-size", "tmpfs-mode") and eq:
+            opts.append(f"{k[6:]}={v}")
+        elif k in ("relabel", "z", "Z", "U", "chown", "exec", "noexec", "suid", "nosuid", "dev", "nodev") or \
+                k == "bind-nonrecursive":
+            opts.append(item if k not in ("relabel",) else ("z" if v == "shared" else "Z"))
+        else:
+            raise UsageError(f"--mount {value!r}: option {k!r} is not supported by rl",
+                             hint="type=bind|volume|tmpfs,source=...,destination=...[,ro][,tmpfs-size=][,tmpfs-mode=]")
+    kind, dst = fields.get("type", "volume"), fields.get("destination")
+    if not dst:
+        raise UsageError(f"--mount {value!r}: no destination", hint="destination=/PATH/IN/CONTAINER")
+    if kind == "tmpfs":
+        return "tmpfs", dst + (":" + ",".join(opts) if opts else "")
+    if kind not in ("bind", "volume"):
+        raise UsageError(f"--mount type={kind} is not supported by rl", hint="type=bind, volume or tmpfs")
+    src = fields.get("source")
+    if kind == "bind" and not src:
+        raise UsageError(f"--mount {value!r}: a bind mount needs source=", hint="source=/HOST/PATH")
+    return "volume", (f"{src}:{dst}" if src else dst) + (":" + ",".join(opts) if opts else "")

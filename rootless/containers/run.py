@@ -72,6 +72,7 @@ class RunRequest:
     log_opt: list[str] = field(default_factory=list)
     stop_signal: str | None = None
     stop_timeout: str | None = None
+    requires: list[str] = field(default_factory=list)  # --requires: IDs of containers started first
     # systemd units (rootless.systemd)
     cidfile: str | None = None                  # the ID written here at create (podman --cidfile)
     replace: bool = False                       # a container of the same name is removed first
@@ -246,6 +247,12 @@ def create(paths: Paths, req: RunRequest) -> Record:
     containersconf.apply_to_request(req)
     # ---
     net = network.parse(req.network)
+    if net.mode == "bridge" and net.options:  # NAME:alias=...,ip=...: recorded as --network-alias/--ip
+        if net.options.get("ip") and req.ip and req.ip != net.options["ip"]:
+            raise UsageError(f"--ip {req.ip} conflicts with --network {req.network}", hint="give the address once")
+        req.network_alias = [*req.network_alias, *net.options.get("aliases", ())]
+        req.ip = req.ip or net.options.get("ip")
+        req.network = net.target
     _ports(req, net, {})  # bad -p/--network fail before any pull
     _mac_address(req, net)
     if net.mode == "bridge":
@@ -256,6 +263,8 @@ def create(paths: Paths, req: RunRequest) -> Record:
     if "keep-groups" in req.group_add and len(req.group_add) > 1:  # podman's rule and words
         raise UsageError("the '--group-add keep-groups' option is not allowed with any other --group-add options")
     _check_volumes(req)  # bad -v fail before any pull
+    if req.requires:  # each must exist now; recorded by ID (a rename keeps the dependency)
+        req.requires = [Store(paths).lookup(n).id for item in req.requires for n in item.split(",") if n]
     parse_umask(req.umask)  # a bad --umask fails before any pull
     from rootless.containers import runhooks
     runhooks.before_create(paths, req)  # --sdnotify/--cgroups/--cidfile checked, --replace
@@ -404,9 +413,6 @@ def _ports(req: RunRequest, net, image_config: dict, choose: bool = False) -> li
     mappings = ports.parse_all(req.publish, req.publish_all, (image_config or {}).get("ExposedPorts"))
     if req.ip and net.mode != "bridge":
         raise UsageError("--ip needs a user network", hint="rl network create NAME; rl run --network NAME --ip ...")
-    if mappings and net.mode == "bridge":
-        raise UsageError("publishing ports from a user network is not supported yet",
-                         hint="use the default network (slirp4netns) for containers that publish ports")
     if mappings and not net.publishes:
         raise UsageError(f"cannot publish ports with --network {net.mode}",
                          hint="ports are published by slirp4netns or pasta (the default network)")
@@ -427,5 +433,5 @@ def _join_target(store: Store, net) -> int | None:
 
 
 def run(paths: Paths, req: RunRequest) -> int:
-    rec = create(paths, req)
-    return start(paths, rec)
+    """Create and run in the foreground (what it --requires: detached.run_foreground)."""
+    return start(paths, create(paths, req))

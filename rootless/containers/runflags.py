@@ -101,6 +101,13 @@ LIFECYCLE_FLAGS: tuple[Flag, ...] = (
 )
 FLAGS = FLAGS + LIFECYCLE_FLAGS
 
+# what podman-compose passes (issue 13)
+COMPOSE_FLAGS: tuple[Flag, ...] = (
+    Flag("requires", ("--requires",), LIST, "containers (comma-separated) started before this one"),
+    Flag("mount", ("--mount",), LIST, "type=bind|volume|tmpfs,source=,destination=[,ro]: as -v or --tmpfs"),
+)
+FLAGS = FLAGS + COMPOSE_FLAGS
+
 
 def defaults() -> dict:
     return {f.dest: (False if f.kind == BOOL else [] if f.kind == LIST else None) for f in FLAGS}
@@ -110,6 +117,10 @@ def to_request(flags: dict, storage_driver: str | None):
     """Parsed flags (either parser) -> the engine's RunRequest."""
     from rootless.containers.run import RunRequest
     f = {**defaults(), **flags}
+    if f.get("mount"):  # --mount: the -v or --tmpfs it means
+        from rootless.containers.options import mount_to_flag
+        for kind, spec in map(mount_to_flag, f["mount"]):
+            f["volume" if kind == "volume" else "tmpfs"] = [*f["volume" if kind == "volume" else "tmpfs"], spec]
     return RunRequest(
         image=f["image"], command=list(f["command"] or []), rootfs=f["rootfs"], name=f["name"], rm=f["rm"],
         interactive=f["interactive"], tty=f["tty"], hostname=f["hostname"], env=f["env"],
@@ -120,7 +131,8 @@ def to_request(flags: dict, storage_driver: str | None):
         security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"],
         resources=_resources(f), publish=f["publish"], publish_all=f["publish_all"], dns=f["dns"],
         dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
-        network_alias=f["network_alias"], ip=f["ip"], mac_address=f["mac_address"] or None, umask=f["umask"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
+        network_alias=f["network_alias"], ip=f["ip"], mac_address=f["mac_address"] or None, umask=f["umask"],
+        requires=f["requires"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
 
 
 def _resources(f: dict) -> dict:

@@ -66,7 +66,7 @@ def start(spec: NetSpec, netns: int | str, state_dir: str, ports=(), userns: int
         from rootless.network import pasta
         return pasta.start(spec, netns, state_dir, list(ports))
     if spec.mode == "bridge":
-        return _start_usernet(spec, netns)
+        return _start_usernet(spec, netns, state_dir, list(ports))
     return Handle()
 
 
@@ -141,7 +141,8 @@ def prepare_usernet(paths, spec: NetSpec, cid: str, names: list[str], ip: str | 
                               "root": str(paths.root), "cid": cid, "mac": mac}, spec.target)
 
 
-def _start_usernet(spec: NetSpec, netns):
+def _start_usernet(spec: NetSpec, netns, state_dir: str = "", ports=()):
+    import dataclasses
     from pathlib import Path
 
     from rootless.config import Paths

@@ -45,7 +45,7 @@ class NetSpec:
 
     @property
     def publishes(self) -> bool:
-        return self.mode in ("slirp4netns", "pasta")
+        return self.mode in ("slirp4netns", "pasta", "bridge")
 
 
 def _bool(name: str, value: str) -> bool:
@@ -71,10 +71,11 @@ def parse(value: str | None) -> NetSpec:
                          hint="create a network (rl network create NAME) and use --network NAME")
     if mode not in MODES or mode == "bridge":
         from rootless.network.networks import _NAME_RE
-        if rest or not _NAME_RE.fullmatch(value):
+        name = mode if rest else value
+        if not _NAME_RE.fullmatch(name):
             raise UsageError(f"unsupported --network {value!r}",
                              hint="none, host, slirp4netns[:opts], pasta[:opts], container:NAME or a network's name")
-        return NetSpec("bridge", target=value)
+        return NetSpec("bridge", _usernet_options(value, rest) if rest else {}, target=name)
     opts: dict = {}
     if mode == "slirp4netns" and rest:
         for item in rest.split(","):
@@ -94,6 +95,23 @@ def parse(value: str | None) -> NetSpec:
     elif rest:
         raise UsageError(f"--network {mode} takes no options")
     return NetSpec(mode, opts)
+
+
+def _usernet_options(value: str, rest: str) -> dict:
+    """podman's `--network NAME:alias=A,alias=B,ip=ADDR` (what podman-compose passes)."""
+    opts: dict = {"aliases": []}
+    for item in rest.split(","):
+        k, eq, v = item.partition("=")
+        if not eq or not v:
+            raise UsageError(f"--network {value!r}: {item!r} is not KEY=VALUE", hint="NAME:alias=NAME,ip=ADDRESS")
+        if k == "alias":
+            opts["aliases"].append(v)
+        elif k == "ip":
+            opts["ip"] = v
+        else:
+            raise UsageError(f"--network {value!r}: option {k!r} is not supported on rl's user networks",
+                             hint="alias=NAME and ip=ADDRESS are")
+    return opts
 
 
 def container_address(spec: NetSpec) -> str | None:

@@ -378,18 +378,26 @@ class UserNet:
 
     def __init__(self, paths: Paths, net_name: str, cid: str, lock_fd: int):
         self.paths, self.net_name, self.cid, self.lock_fd = paths, net_name, cid, lock_fd
-        self.pids: tuple[int, ...] = ()
+        self.extra: list = []   # rl's port forwarder for published ports, stopped with it
 
     def failure(self) -> str | None:
         return None
 
+    @property
+    def pids(self) -> tuple[int, ...]:
+        return tuple(pid for h in self.extra for pid in h.pids)
+
     def handover(self) -> dict:
         if self.lock_fd is None:
             return {}
-        return {"fds": [self.lock_fd], "usernet": {"root": str(self.paths.root), "runroot": str(self.paths.runroot),
+        fwd = [h.exit_w for h in self.extra if h.exit_w is not None]
+        return {"pids": list(self.pids), "fds": [self.lock_fd, *fwd], "usernet": {"root": str(self.paths.root), "runroot": str(self.paths.runroot),
                                                    "network": self.net_name, "cid": self.cid}}
 
     def close(self) -> None:
+        for helper in self.extra:
+            helper.close()
+        self.extra = []
         if self.lock_fd is None:
             return
         try:

@@ -153,6 +153,13 @@ def _start_usernet(spec: NetSpec, netns, state_dir: str = "", ports=()):
     try:
         usernet.attach(networks.load(paths, spec.target), o["pinner"], int(netns), o["ip"], o["cid"],
                        mac=o.get("mac"))
+        if ports:
+            # published by rl's forwarder: it listens on the host and connects from inside the
+            # container's namespace to the container's address on the network (as podman's rootlessport
+            # reaches the container's address); a port on every address answers on [::] too
+            from rootless.network import forwarder
+            v6_too = [dataclasses.replace(m, host_ip="::") for m in ports if not m.host_ip]
+            handle.extra.append(forwarder.start(netns, list(ports), state_dir, target=o["ip"], optional=v6_too))
     except BaseException:
         handle.close()
         raise

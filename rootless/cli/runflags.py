@@ -101,9 +101,29 @@ LIFECYCLE_FLAGS: tuple[Flag, ...] = (
 )
 FLAGS = FLAGS + LIFECYCLE_FLAGS
 
+# the CLI's own, not recorded in the container (podman's names)
+ATTACH_FLAGS: tuple[Flag, ...] = (
+    Flag("detach_keys", ("--detach-keys",), STR,
+         'keys that detach a foreground -it run, leaving it running (default "ctrl-p,ctrl-q"; "" disables)'),
+)
+FLAGS = FLAGS + ATTACH_FLAGS
+
 
 def defaults() -> dict:
     return {f.dest: (False if f.kind == BOOL else [] if f.kind == LIST else None) for f in FLAGS}
+
+
+def foreground(paths, req, detach_keys: str | None) -> int:
+    """`rl run` without -d (both parsers): the container's exit status. A
+    bad --detach-keys is refused before anything is created."""
+    from rootless.cli import ctrview
+    from rootless.containers import lifecycle, run as engine
+    if detach_keys is not None:
+        ctrview.detach_sequence(detach_keys)
+    if not ctrview.attaches_through_monitor(req):
+        return engine.run(paths, req)
+    lifecycle.validate(req)
+    return ctrview.start_attached(paths, engine.create(paths, req), detach_keys)
 
 
 def to_request(flags: dict, storage_driver: str | None):

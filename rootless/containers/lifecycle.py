@@ -163,7 +163,8 @@ def _run_check(rexec, pid: int, spec, timeout: float) -> tuple[int, str]:
 
 
 # --- start, stop, kill, wait, rm
-def start_detached(paths: Paths, rec: Record) -> None:
+def start_detached(paths: Paths, rec: Record, **spawn_kw) -> None:
+    """Start rec under a new monitor (spawn_kw: monitor.spawn's hold, winsize)."""
     from rootless.containers import monitor
     store = Store(paths)
     with store.lock(rec):
@@ -174,7 +175,7 @@ def start_detached(paths: Paths, rec: Record) -> None:
         # restart backoff, which the mark ends) is gone before a new one starts
         _mark_stop(store, rec)
         _kill_monitor(store, rec, grace=FINISH_GRACE)
-        monitor.spawn(paths, rec)
+        monitor.spawn(paths, rec, **spawn_kw)
 
 
 def run_detached(paths: Paths, req) -> Record:

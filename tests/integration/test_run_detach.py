@@ -219,9 +219,17 @@ def both(rl, registry, podman):  # noqa: F811
 
 
 @pytest.mark.registry
-def test_run_it_detach_like_podman(both):
+@pytest.mark.parametrize("verb", ["run", "start"])
+def test_detach_like_podman(both, verb):
+    """run -it / create -it + start -ai: detach, still running, attach, exit 3."""
     for tool, argv, env, img, run in both:
-        pid, fd = _spawn_argv([*argv, "run", "-it", "--name", "pd", img, "sh"], env)
+        if verb == "run":
+            cmd = [*argv, "run", "-it", "--name", "pd", img, "sh"]
+        else:
+            res = run("create", "-it", "--name", "pd", img, "sh")
+            assert res.returncode == 0, (tool, res.stderr)
+            cmd = [*argv, "start", "-ai", "pd"]
+        pid, fd = _spawn_argv(cmd, env)
         try:
             read_until(fd, b"# ", timeout=120)
             _typed(fd, b"echo sum-$((40+2))\r")

@@ -399,12 +399,13 @@ def attaches_through_monitor(req, interactive: bool | None = None) -> bool:
     as podman's does under conmon, so that the detach keys leave it running.
     Everything else keeps rl's in-process host side: without -i no keys can
     be typed; without a terminal there is no one to detach; a unit's
-    --sdnotify / --cgroups=split (or a generated unit's default) needs the
-    CLI's own process to hold the container."""
+    --sdnotify=conmon (MAINPID is this process) and --cgroups=split (or a
+    generated unit's default) need the CLI's own process to hold the
+    container."""
     from rootless.systemd import runhooks
     wants_stdin = req.interactive if interactive is None else interactive
     return bool(req.tty and req.interactive and wants_stdin and not req.detach and os.isatty(0)
-                and not req.sdnotify and not runhooks.monitor_stays(req))
+                and req.sdnotify != "conmon" and not runhooks.monitor_stays(req))
 
 
 def start_attached(paths, rec, detach_keys: str | None) -> int:

@@ -146,6 +146,36 @@ def test_start_ai_detaches(rl, rootfs):
         rl.run("rm", "-f", "-t", "0", "fgs")
 
 
+def test_run_it_sdnotify_conmon_keeps_the_cli_as_main_process(rl, rootfs):
+    """--sdnotify=conmon (a unit's foreground run): systemd is told that rl's
+    own process is the main one, so that process keeps holding the container
+    (the in-process path, no detaching: the keys are just keys)."""
+    import socket
+    import tempfile
+    where = tempfile.mkdtemp(prefix="rlsd", dir="/tmp")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(os.path.join(where, "notify"))
+    sock.settimeout(60)
+    rl.env["NOTIFY_SOCKET"] = os.path.join(where, "notify")
+    try:
+        pid, fd = spawn(rl, "run", "--rm", "-it", "--sdnotify=conmon", "--network", "none", "--rootfs", rootfs, "sh")
+    finally:
+        del rl.env["NOTIFY_SOCKET"]
+    try:
+        msg = sock.recv(4096).decode()
+        assert f"MAINPID={pid}" in msg and "READY=1" in msg, msg
+        read_until(fd, b"# ")
+        _typed(fd, CTRL_P, CTRL_Q, b"\r", b"echo on-$((2+2))\r")
+        read_until(fd, b"on-4")
+        _typed(fd, b"exit 4\r")
+        assert _exit_status(pid) == 4
+    finally:
+        _reap(pid, fd)
+        sock.close()
+        os.unlink(os.path.join(where, "notify"))
+        os.rmdir(where)
+
+
 TRAP_HUP = 'trap "echo got-hup; exit 9" HUP; echo up; while :; do sleep 0.2; done'
 
 

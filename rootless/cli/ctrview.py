@@ -258,8 +258,8 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
     terminal in raw mode (Ctrl-C is a key for its pty); for one without -t
     the terminal stays as it is and, with sig_proxy, the signals rl receives
     (Ctrl-C's SIGINT, ...) are forwarded to the container, as podman's.
-    sock: already connected (the foreground `run -it`/`start -ai`, whose
-    monitor holds the output for it): the signals rl receives (a closed
+    sock: a callable that connects (the foreground `run -it`/`start -ai`,
+    whose monitor holds the output for it): the signals rl receives (a closed
     terminal's SIGHUP, a SIGTERM) go to the container even with -t, as
     they did when rl's own process was the container's host side."""
     import select
@@ -282,17 +282,7 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
             raise ContainerError(f"cannot attach to {rec.name}: {e.strerror}",
                                  hint="only containers started detached (-d, rl start) can be attached") from None
     is_tty = bool(rec.request.get("tty"))
-    frames = monitor.Frames(monitor.attach_framed(store.run_dir(rec.id)))
-    saved = None
-    fds = [sock]
-    resize = None
     proxied = {}
-    if stdin:
-        fds.append(0)
-        if os.isatty(0) and is_tty:
-            saved = termios.tcgetattr(0)
-            ttymod.setraw(0)
-            resize = _Resizer(store.run_dir(rec.id) / monitor.WINSZ)
     if sig_proxy and (not is_tty or foreground):
         def forward(sig, _frame):
             st = store.state(rec)
@@ -303,6 +293,23 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
                     pass
         for nm in PROXIED:
             proxied[getattr(signal, nm)] = signal.signal(getattr(signal, nm), forward)
+    if callable(sock):  # the foreground run's: connected once the signals are ours to forward
+        try:
+            sock = sock()
+        except BaseException:
+            for sig, old in proxied.items():
+                signal.signal(sig, old)
+            raise
+    frames = monitor.Frames(monitor.attach_framed(store.run_dir(rec.id)))
+    saved = None
+    fds = [sock]
+    resize = None
+    if stdin:
+        fds.append(0)
+        if os.isatty(0) and is_tty:
+            saved = termios.tcgetattr(0)
+            ttymod.setraw(0)
+            resize = _Resizer(store.run_dir(rec.id) / monitor.WINSZ)
     out = _Output()
     try:
         while True:
@@ -422,6 +429,14 @@ def start_attached(paths, rec, detach_keys: str | None) -> int:
         winsize = None
     store = Store(paths)
     hold_r, hold_w = os.pipe()
+    held = [hold_w]
+
+    def connect():
+        # bound before the start, so this connects at once; the monitor releases the output to it
+        try:
+            return monitor.connect(str(store.run_dir(rec.id) / "attach"))
+        finally:
+            os.close(held.pop())
     try:
         try:
             lifecycle.start_detached(paths, rec, hold=hold_r, winsize=winsize)
@@ -429,12 +444,11 @@ def start_attached(paths, rec, detach_keys: str | None) -> int:
             os.close(hold_r)
         st = store.state(rec)
         owner = (st.get("monitor"), st.get("monitor_start"))
-        # bound before the start, so this connects at once; the monitor releases the output to it
-        sock = monitor.connect(str(store.run_dir(rec.id) / "attach"))
+        code = attach(paths, rec.id, stdin=True, sig_proxy=True, sock=connect,
+                      detach_keys=DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
     finally:
-        os.close(hold_w)
-    code = attach(paths, rec.id, stdin=True, sig_proxy=True, sock=sock,
-                  detach_keys=DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
+        if held:
+            os.close(held.pop())
     restart = (rec.request.get("restart") or "no").partition(":")[0]
     detached = code == 0 and store.container_dir(rec.id).exists() and store.state(rec).get("state") in ACTIVE
     if not detached and restart == "no":

@@ -176,7 +176,7 @@ def test_run_it_sdnotify_conmon_keeps_the_cli_as_main_process(rl, rootfs):
         os.rmdir(where)
 
 
-TRAP_HUP = 'trap "echo got-hup; exit 9" HUP; echo up; while :; do sleep 0.2; done'
+TRAP_HUP = 'trap "echo got-hup; exit 9" HUP; echo armed-$((3*3)); while :; do sleep 0.2; done'
 
 
 def _exited_with(rl, name: str, code: str) -> None:
@@ -193,7 +193,7 @@ def test_run_it_sighup_goes_to_the_container(rl, rootfs):
     pid, fd = spawn(rl, "run", "-it", "--name", "fghup", "--network", "none", "--rootfs", rootfs,
                     "sh", "-c", TRAP_HUP)
     try:
-        read_until(fd, b"up")
+        read_until(fd, b"armed-9")
         os.kill(pid, signal.SIGHUP)
         assert _exit_status(pid) == 9
         _exited_with(rl, "fghup", "9")
@@ -208,7 +208,7 @@ def test_run_it_terminal_closed(rl, rootfs):
     pid, fd = spawn(rl, "run", "-it", "--name", "fgclose", "--network", "none", "--rootfs", rootfs,
                     "sh", "-c", TRAP_HUP)
     try:
-        read_until(fd, b"up")
+        read_until(fd, b"armed-9")
         os.close(fd)
         fd = -1
         _exit_status(pid)
@@ -288,7 +288,7 @@ def test_run_it_sighup_like_podman(both):
     for tool, argv, env, img, run in both:
         pid, fd = _spawn_argv([*argv, "run", "-it", "--name", "ph", img, "sh", "-c", TRAP_HUP], env)
         try:
-            read_until(fd, b"up", timeout=120)
+            read_until(fd, b"armed-9", timeout=120)
             os.kill(pid, signal.SIGHUP)
             assert _exit_status(pid, 60) == 9, tool
         finally:

@@ -116,8 +116,12 @@ def defaults() -> dict:
 def foreground(paths, req, detach_keys: str | None) -> int:
     """`rl run` without -d (both parsers): the container's exit status. A
     bad --detach-keys is refused before anything is created."""
-    from rootless.cli import ctrview
+    import os
+
     from rootless.containers import lifecycle, run as engine
+    if detach_keys is None and not (req.tty and req.interactive and os.isatty(0)):
+        return engine.run(paths, req)  # the common case imports nothing more (start latency)
+    from rootless.cli import ctrview
     if detach_keys is not None:
         ctrview.detach_sequence(detach_keys)
     if not ctrview.attaches_through_monitor(req):

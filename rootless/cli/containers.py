@@ -52,10 +52,14 @@ def run(**flags) -> None:
     """Run a command in a new container."""
     from rootless.containers import detached, run as engine
     req = runflags.to_request(flags, OPTIONS.storage_driver)
+    if flags.get("detach_keys") is not None:
+        from rootless.cli.ctrview import detach_sequence
+        detach_sequence(flags["detach_keys"])
     if req.detach:
         print(detached.run_detached(_paths(), req).id)
         return
-    raise ContainerExit(detached.run_foreground(_paths(), req))
+    from rootless.cli.ctrview import foreground
+    raise ContainerExit(foreground(_paths(), req, flags.get("detach_keys")))
 
 
 @app.command("create", context_settings=_RUN_CTX)
@@ -64,6 +68,9 @@ def create(**flags) -> None:
     """Create a container without starting it; prints its ID."""
     from rootless.containers import lifecycle, run as engine
     req = runflags.to_request(flags, OPTIONS.storage_driver)
+    if flags.get("detach_keys") is not None:
+        from rootless.cli.ctrview import detach_sequence
+        detach_sequence(flags["detach_keys"])
     lifecycle.validate(req)
     print(engine.create(_paths(), req).id)
 
@@ -75,6 +82,9 @@ def start(
     interactive: bool = typer.Option(False, "--interactive", "-i", help="attach stdin"),
     all_: bool = typer.Option(False, "--all", help="every container (with --filter: every matching one)"),
     filter_: List[str] = typer.Option([], "--filter", "-f", help="restart-policy=POLICY, name=NAME, id=ID"),
+    detach_keys: Optional[str] = typer.Option(None, "--detach-keys",
+                                              help='keys that detach -ai from a -it container (default '
+                                                   '"ctrl-p,ctrl-q"; "" disables)'),
 ) -> None:
     """Start created or exited containers (detached unless -a)."""
     from rootless.containers import detached, run as engine
@@ -84,8 +94,16 @@ def start(
     if attach:
         if len(containers or []) != 1:
             raise UsageError("--attach takes exactly one container")
-        rec = Store(paths).lookup(containers[0])
+        from rootless.cli import ctrview
+        from rootless.containers.records import ACTIVE
+        if detach_keys is not None:
+            ctrview.detach_sequence(detach_keys)
+        store = Store(paths)
+        rec = store.lookup(containers[0])
         detached.start_requirements(paths, rec)  # --requires: those first, as podman
+        if interactive and ctrview.attaches_through_monitor(engine.RunRequest(**{**rec.request, "detach": False}), True) \
+                and store.state(rec).get("state") not in ACTIVE:
+            raise ContainerExit(ctrview.start_attached(paths, rec, detach_keys))
         raise ContainerExit(engine.start(paths, rec, interactive=interactive or None))
     if all_ or filter_:
         containers = [*(containers or []), *_matching(filter_)]

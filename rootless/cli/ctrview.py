@@ -260,15 +260,36 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data):]
 
 
+class _Output:
+    """Where attach writes: once a write fails (the terminal hung up, a
+    closed pipe) output is dropped, and attach goes on until the container
+    exits: the log keeps everything."""
+
+    def __init__(self):
+        self.gone = False
+
+    def write(self, fd: int, data: bytes) -> None:
+        if self.gone:
+            return
+        try:
+            _write_all(fd, data)
+        except OSError:
+            self.gone = True
+
+
 PROXIED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
 
 
-def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool = True) -> int:
+def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool = True, sock=None) -> int:
     """Pump the monitor's socket to this terminal until the container exits
     (its status) or the detach keys are typed (0). A -t container gets this
     terminal in raw mode (Ctrl-C is a key for its pty); for one without -t
     the terminal stays as it is and, with sig_proxy, the signals rl receives
-    (Ctrl-C's SIGINT, ...) are forwarded to the container, as podman's."""
+    (Ctrl-C's SIGINT, ...) are forwarded to the container, as podman's.
+    sock: a callable that connects (the foreground `run -it`/`start -ai`,
+    whose monitor holds the output for it): the signals rl receives (a closed
+    terminal's SIGHUP, a SIGTERM) go to the container even with -t, as
+    they did when rl's own process was the container's host side."""
     import select
     import signal
     import termios
@@ -280,25 +301,17 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
     keys = DetachKeys(detach_sequence(detach_keys))  # a bad sequence is refused before anything
     store = Store(paths)
     rec = store.lookup(name)
-    running_pid(store, rec)
-    try:
-        sock = monitor.connect(str(store.run_dir(rec.id) / "attach"))
-    except OSError as e:
-        raise ContainerError(f"cannot attach to {rec.name}: {e.strerror}",
-                             hint="only containers started detached (-d, rl start) can be attached") from None
+    foreground = sock is not None
+    if not foreground:
+        running_pid(store, rec)
+        try:
+            sock = monitor.connect(str(store.run_dir(rec.id) / "attach"))
+        except OSError as e:
+            raise ContainerError(f"cannot attach to {rec.name}: {e.strerror}",
+                                 hint="only containers started detached (-d, rl start) can be attached") from None
     is_tty = bool(rec.request.get("tty"))
-    frames = monitor.Frames(monitor.attach_framed(store.run_dir(rec.id)))
-    saved = None
-    fds = [sock]
-    resize = None
     proxied = {}
-    if stdin:
-        fds.append(0)
-        if os.isatty(0) and is_tty:
-            saved = termios.tcgetattr(0)
-            ttymod.setraw(0)
-            resize = _Resizer(store.run_dir(rec.id) / monitor.WINSZ)
-    if sig_proxy and not is_tty:
+    if sig_proxy and (not is_tty or foreground):
         def forward(sig, _frame):
             st = store.state(rec)
             if same_process(st.get("pid"), st.get("pid_start")):
@@ -308,19 +321,43 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
                     pass
         for nm in PROXIED:
             proxied[getattr(signal, nm)] = signal.signal(getattr(signal, nm), forward)
+    if callable(sock):  # the foreground run's: connected once the signals are ours to forward
+        try:
+            sock = sock()
+        except BaseException:
+            for sig, old in proxied.items():
+                signal.signal(sig, old)
+            raise
+    frames = monitor.Frames(monitor.attach_framed(store.run_dir(rec.id)))
+    saved = None
+    fds = [sock]
+    resize = None
+    if stdin:
+        fds.append(0)
+        if os.isatty(0) and is_tty:
+            saved = termios.tcgetattr(0)
+            ttymod.setraw(0)
+            resize = _Resizer(store.run_dir(rec.id) / monitor.WINSZ)
+    out = _Output()
     try:
         while True:
-            ready, _, _ = select.select(fds, [], [])
+            try:
+                ready, _, _ = select.select(fds, [], [])
+            except InterruptedError:
+                continue
             if sock in ready:
                 data = sock.recv(65536)
                 if not data:
                     for fd, chunk in frames.rest():
-                        _write_all(fd, chunk)
+                        out.write(fd, chunk)
                     break
                 for fd, chunk in frames.feed(data):  # each stream to its own fd, as podman's attach
-                    _write_all(fd, chunk)
+                    out.write(fd, chunk)
             if 0 in ready:
-                data = os.read(0, 4096)
+                try:
+                    data = os.read(0, 4096)
+                except OSError:  # EIO: the terminal hung up
+                    data = b""
                 if not data:
                     fds.remove(0)
                     continue
@@ -336,7 +373,10 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
         if resize is not None:
             resize.close()
         if saved is not None:
-            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+            try:
+                termios.tcsetattr(0, termios.TCSADRAIN, saved)
+            except termios.error:
+                pass  # the terminal is gone
     if keys.detached:
         print()
         return 0
@@ -387,3 +427,81 @@ def _status(pid: int) -> dict:
             k, _, v = line.partition(":")
             out[k] = v.strip()
     return out
+
+
+def attaches_through_monitor(req, interactive: bool | None = None) -> bool:
+    """Foreground `run -it` / `start -ai` on a terminal runs under the monitor,
+    as podman's does under conmon, so that the detach keys leave it running.
+    Everything else keeps rl's in-process host side: without -i no keys can
+    be typed; without a terminal there is no one to detach; a unit's
+    --sdnotify=conmon (MAINPID is this process) and --cgroups=split (or a
+    generated unit's default) need the CLI's own process to hold the
+    container."""
+    from rootless.systemd import runhooks
+    wants_stdin = req.interactive if interactive is None else interactive
+    return bool(req.tty and req.interactive and wants_stdin and not req.detach and os.isatty(0)
+                and req.sdnotify != "conmon" and not runhooks.monitor_stays(req))
+
+
+def start_attached(paths, rec, detach_keys: str | None) -> int:
+    """Start rec under its monitor with output held for us, attach this
+    terminal, and return the container's status (0 once detached). With
+    --rm, return only once the monitor removed it."""
+    from rootless.containers import detached, lifecycle, monitor
+    from rootless.containers.records import same_process
+    detach_sequence(DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)  # refused before the start
+    try:
+        size = os.get_terminal_size(0)
+        winsize = (size.lines, size.columns)
+    except OSError:
+        winsize = None
+    store = Store(paths)
+    hold_r, hold_w = os.pipe()
+    held = [hold_w]
+
+    def connect():
+        # bound before the start, so this connects at once; the monitor releases the output to it
+        try:
+            return monitor.connect(str(store.run_dir(rec.id) / "attach"))
+        finally:
+            os.close(held.pop())
+    try:
+        try:
+            detached.start_detached(paths, rec, hold=hold_r, winsize=winsize)
+        finally:
+            os.close(hold_r)
+        st = store.state(rec)
+        owner = (st.get("monitor"), st.get("monitor_start"))
+        code = attach(paths, rec.id, stdin=True, sig_proxy=True, sock=connect,
+                      detach_keys=DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
+    finally:
+        if held:
+            os.close(held.pop())
+    restart = (rec.request.get("restart") or "no").partition(":")[0]
+    detached = code == 0 and store.container_dir(rec.id).exists() and store.state(rec).get("state") in ACTIVE
+    if not detached and restart == "no":
+        # what `rl run` did before returning: the network released, the exit recorded, --rm done
+        while owner[0] and same_process(owner[0], owner[1]):
+            time.sleep(0.02)
+    return code
+
+
+def foreground(paths, req, detach_keys: str | None) -> int:
+    """`rl run` without -d (both parsers): the container's exit status. A
+    bad --detach-keys is refused before anything is created; what the run
+    --requires is started first (detached)."""
+    import os
+
+    from rootless.containers import detached, lifecycle
+    if detach_keys is None and not (req.tty and req.interactive and os.isatty(0)):
+        return detached.run_foreground(paths, req)  # the common case imports nothing more (start latency)
+    if detach_keys is not None:
+        detach_sequence(detach_keys)
+    if not attaches_through_monitor(req):
+        return detached.run_foreground(paths, req)
+    lifecycle.validate(req)
+    from rootless.containers import run as engine
+    rec = engine.create(paths, req)
+    if req.requires:
+        detached.start_requirements(paths, rec)
+    return start_attached(paths, rec, detach_keys)

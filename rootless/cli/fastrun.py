@@ -58,6 +58,9 @@ def fast_run(argv: list[str]) -> int | None:
     paths = default_paths(OPTIONS.root, OPTIONS.runroot)
     req = runflags.to_request(vars(ns), OPTIONS.storage_driver)
     from rootless.containers import detached, lifecycle
+    if ns.detach_keys is not None:  # podman takes it everywhere; it matters to a foreground -it run
+        from rootless.cli.ctrview import detach_sequence
+        detach_sequence(ns.detach_keys)
     if verb == "create":
         lifecycle.validate(req)
         print(engine.create(paths, req).id)
@@ -66,6 +69,7 @@ def fast_run(argv: list[str]) -> int | None:
         print(detached.run_detached(paths, req).id)
         return 0
     try:
-        return detached.run_foreground(paths, req)
+        from rootless.cli.ctrview import foreground
+        return foreground(paths, req, ns.detach_keys)
     except ContainerExit as e:
         return e.status

@@ -22,7 +22,8 @@ def start_requirements(paths: Paths, rec: Record, seen: set | None = None) -> No
             start_detached(paths, dep)
 
 
-def start_detached(paths: Paths, rec: Record) -> None:
+def start_detached(paths: Paths, rec: Record, **spawn_kw) -> None:
+    """Start rec under a new monitor (spawn_kw: monitor.spawn's hold, winsize)."""
     from rootless.containers import monitor
     start_requirements(paths, rec)
     store = Store(paths)
@@ -34,7 +35,7 @@ def start_detached(paths: Paths, rec: Record) -> None:
         # restart backoff, which the mark ends) is gone before a new one starts
         _mark_stop(store, rec)
         _kill_monitor(store, rec, grace=FINISH_GRACE)
-        monitor.spawn(paths, rec)
+        monitor.spawn(paths, rec, **spawn_kw)
 
 
 def run_detached(paths: Paths, req) -> Record:

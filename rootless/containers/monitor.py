@@ -100,8 +100,11 @@ def connect(path: str) -> socket.socket:
         os.close(dfd)
 
 
-def spawn(paths, rec: Record) -> None:
-    """Start rec detached under a new monitor; returns once its PID 1 runs."""
+def spawn(paths, rec: Record, *, hold: int | None = None, winsize: tuple[int, int] | None = None) -> None:
+    """Start rec detached under a new monitor; returns once its PID 1 runs.
+    hold: the read end of a pipe whose write end the caller keeps until its
+    attach client connected (rl-monitor --hold; both ends stay the caller's);
+    winsize: (rows, cols) for a -t container's pty before anything reads it."""
     tools.monitor()  # built (once) before the fork: a missing compiler is the CLI's clear error
     Store(paths).claim_run_dir(rec)  # before Monitor() takes its run dir
     r, w = os.pipe()
@@ -110,10 +113,11 @@ def spawn(paths, rec: Record) -> None:
         code = 125
         try:
             os.close(r)
-            linux.close_fds_except((w,))  # a CLI lock inherited here would block every later command
+            # a CLI lock inherited here would block every later command
+            linux.close_fds_except((w,) if hold is None else (w, hold))
             os.setsid()
             if os.fork() == 0:
-                code = Monitor(paths, rec, w).main()
+                code = Monitor(paths, rec, w, hold=hold, winsize=winsize).main()
             else:
                 code = 0
         except BaseException:  # noqa: BLE001 - a forked child must never return
@@ -140,7 +144,8 @@ def spawn(paths, rec: Record) -> None:
 
 
 class Monitor:
-    def __init__(self, paths, rec: Record, ready_w: int | None):
+    def __init__(self, paths, rec: Record, ready_w: int | None, hold: int | None = None,
+                 winsize: tuple[int, int] | None = None):
         from rootless.containers import run as engine
         self.engine = engine
         self.paths = paths
@@ -154,6 +159,9 @@ class Monitor:
             self.req.health_cmd, self.req.health_interval, self.req.health_retries, self.req.health_start_period,
             self.req.health_timeout, (rec.image_config or {}).get("Healthcheck"))
         self.listener: socket.socket | None = None
+        self.hold = hold  # the first start only: a restart is nobody's to wait for
+        self.winsize = winsize
+        self.winsz_fd: int | None = None
 
     # --- set-up -------------------------------------------------------------
     def _detach_stdio(self) -> None:
@@ -319,6 +327,9 @@ class Monitor:
         self.stdin_w = None
         if self.req.tty:
             self.stdio = (null, null, null)  # the pty replaces them
+            # before the start: an attach client (the foreground `run -it`) may connect as soon
+            # as PID 1 runs, and its first size must find the channel
+            self.winsz_fd = _winsz_fifo(self.rundir)
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
@@ -331,7 +342,8 @@ class Monitor:
         try:
             self.engine.start(self.paths, self.rec, hooks=self)
         finally:  # reached only when the start failed
-            for fd in [*self.pipes.values(), *self._close_after_fork] + ([self.stdin_w] if self.stdin_w else []):
+            for fd in [*self.pipes.values(), *self._close_after_fork] + ([self.stdin_w] if self.stdin_w else []) \
+                    + ([self.winsz_fd] if self.winsz_fd is not None else []):
                 try:
                     os.close(fd)
                 except OSError:
@@ -358,7 +370,15 @@ class Monitor:
         for flag, fd in self.pipes.items():
             args += [flag, str(fd)]
         if master is not None:
-            winsz = _winsz_fifo(self.rundir)
+            winsz = self.winsz_fd if self.winsz_fd is not None else _winsz_fifo(self.rundir)
+            if self.winsize:
+                import fcntl
+                import struct
+                import termios
+                try:
+                    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", *self.winsize, 0, 0))
+                except OSError:
+                    pass
             args += ["--pty", str(master), "--winsz", str(winsz)]
             keep += [master, winsz]
             if self.req.interactive:
@@ -369,6 +389,9 @@ class Monitor:
         if self.listener is not None:
             args += ["--attach", str(self.listener.fileno())]
             keep.append(self.listener.fileno())
+            if self.hold is not None:
+                args += ["--hold", str(self.hold)]
+                keep.append(self.hold)
         driver = self.req.log_driver or "k8s-file"
         if driver == "k8s-file":
             args += ["--log", str(self.store.container_dir(self.rec.id) / "ctr.log"),

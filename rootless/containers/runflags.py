@@ -108,6 +108,13 @@ COMPOSE_FLAGS: tuple[Flag, ...] = (
 )
 FLAGS = FLAGS + COMPOSE_FLAGS
 
+# the CLI's own, not recorded in the container (podman's names)
+ATTACH_FLAGS: tuple[Flag, ...] = (
+    Flag("detach_keys", ("--detach-keys",), STR,
+         'keys that detach a foreground -it run, leaving it running (default "ctrl-p,ctrl-q"; "" disables)'),
+)
+FLAGS = FLAGS + ATTACH_FLAGS
+
 
 def defaults() -> dict:
     return {f.dest: (False if f.kind == BOOL else [] if f.kind == LIST else None) for f in FLAGS}

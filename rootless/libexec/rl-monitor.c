@@ -6,7 +6,7 @@
  * pid, same children, same open fds. Two modes:
  *
  *   rl-monitor monitor --pid N [--out FD] [--err FD] [--pty FD] [--stdin FD]
- *                      [--attach FD] [--winsz FD] [--log PATH] [--log-max BYTES]
+ *                      [--attach FD [--hold FD]] [--winsz FD] [--log PATH] [--log-max BYTES]
  *                      [--journald --journal-field KEY=VALUE...]
  *                      [--health-interval-ms MS --health-limit-ms MS --health-arg ARG...]
  *                      [--exit-file PATH] -- EXIT_COMMAND...
@@ -19,7 +19,11 @@
  *       status to PATH at once (rl's state reads it: no window in which a
  *       dead container shows as running) and execs EXIT_COMMAND with the
  *       status appended: rl again, which records the exit, releases the
- *       network and applies the restart policy.
+ *       network and applies the restart policy. With --hold (a pipe whose
+ *       write end the foreground `rl run -it` holds), nothing is read from
+ *       the container and its exit is not acted on until the first attach
+ *       client connects or the pipe reaches end-of-file: the CLI's attach
+ *       sees the container's output from its first byte.
  *
  *   rl-monitor shim --pid N --ppid P [--umount PATH] [--remove DIR]...
  *       The namespace side (root of the container's user namespace), after
@@ -392,6 +396,7 @@ struct monitor {
     char pending[BUFSZ];  /* client input the container's stdin has not taken yet */
     size_t plen, poff;
     int winsz;            /* a FIFO of "ROWS COLS" lines from `rl attach`: the pty's size */
+    int hold;             /* --hold: output and exit wait for the first client (or this pipe's EOF) */
     char wbuf[64];
     size_t wlen;
 };
@@ -610,17 +615,27 @@ static long ms_since(const struct timespec *t)
     return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
+static void release_hold(struct monitor *m)
+{
+    if (m->hold >= 0)
+        close(m->hold);
+    m->hold = -1;
+}
+
 static int supervise(struct monitor *m)
 {
-    struct pollfd p[7 + MAX_CLIENTS];
+    struct pollfd p[8 + MAX_CLIENTS];
     for (;;) {
         int n = 0;
+        int held = m->hold >= 0;
         int i_pid = n;
-        p[n++] = (struct pollfd){.fd = m->pidfd, .events = POLLIN};
+        p[n++] = (struct pollfd){.fd = held ? -1 : m->pidfd, .events = POLLIN};
         int i_out = n;
-        p[n++] = (struct pollfd){.fd = m->out, .events = POLLIN};
+        p[n++] = (struct pollfd){.fd = held ? -1 : m->out, .events = POLLIN};
         int i_err = n;
-        p[n++] = (struct pollfd){.fd = m->err, .events = POLLIN};
+        p[n++] = (struct pollfd){.fd = held ? -1 : m->err, .events = POLLIN};
+        int i_hold = n;
+        p[n++] = (struct pollfd){.fd = m->hold, .events = POLLIN};
         int i_lis = n;
         p[n++] = (struct pollfd){.fd = m->listener, .events = POLLIN};
         int i_hc = n;
@@ -645,6 +660,11 @@ static int supervise(struct monitor *m)
                 continue;
             die("poll");
         }
+        if (p[i_hold].revents) {  /* the CLI gave up (or died) before attaching */
+            char c;
+            if (read(m->hold, &c, 1) <= 0)
+                release_hold(m);
+        }
         if (p[i_out].revents && pump(m, m->out, "stdout") == 0) {
             if (m->out != m->pty)
                 close(m->out);
@@ -665,6 +685,7 @@ static int supervise(struct monitor *m)
                     m->clients[m->nclients++] = c;
                 else
                     close(c);
+                release_hold(m);
             }
         }
         /* clients last: from_client may reorder the array */
@@ -711,7 +732,7 @@ static void write_exit_file(const char *path, int code)
 static int monitor(int argc, char **argv)
 {
     struct monitor m = {.pid = -1, .out = -1, .err = -1, .pty = -1, .in = -1, .listener = -1,
-                        .health_pid = -1, .health_pidfd = -1, .winsz = -1};
+                        .health_pid = -1, .health_pidfd = -1, .winsz = -1, .hold = -1};
     char **exit_argv = NULL;
     int exit_argc = 0;
     const char *exit_file = NULL;
@@ -746,6 +767,8 @@ static int monitor(int argc, char **argv)
             m.listener = (int)number(a, v);
         else if (!strcmp(a, "--winsz"))
             m.winsz = (int)number(a, v);
+        else if (!strcmp(a, "--hold"))
+            m.hold = (int)number(a, v);
         else if (!strcmp(a, "--log")) {
             m.log.path = v;
             m.logging = 1;
@@ -766,6 +789,8 @@ static int monitor(int argc, char **argv)
             return 125;
         }
     }
+    if (m.listener < 0)
+        release_hold(&m);  /* no client can ever come */
     if (m.pid <= 0 || exit_argc == 0 || exit_argc > MAX_ARGS - 2) {
         fprintf(stderr, "rl-monitor: --pid and an exit command are required\n");
         return 125;

@@ -124,3 +124,114 @@ def test_signals_reach_the_container_and_its_status_the_exit_command(monitor_bin
     os.kill(mon, signal.SIGTERM)  # forwarded, as podman forwards to the container
     assert proc.wait(timeout=20) == 0
     assert open(status).read() == str(128 + signal.SIGTERM)
+
+
+# --hold (the foreground `rl run -it`): the "container" prints and exits at
+# once; rl-monitor reads nothing and does not act on the exit before the first
+# attach client connects, or the hold pipe's writer (the CLI) goes away.
+HOLD_DRIVER = textwrap.dedent("""
+    import os, socket, sys, time
+    monitor, base, hold = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(out_r)
+        os.write(out_w, b"early\\n")
+        os._exit(5)
+    os.close(out_w)
+    hold_r, hold_w = os.pipe()
+    holder = os.fork()
+    if holder == 0:  # the CLI's end: held until this process is killed
+        os.close(hold_r)
+        __import__("signal").pause()
+        os._exit(0)
+    os.close(hold_w)
+    lis = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # after the holder's fork: only rl-monitor has it
+    lis.bind(base + ".sock")
+    lis.listen(8)
+    open(base + ".pids", "w").write(f"{pid} {holder}")
+    for fd in (out_r, lis.fileno(), hold_r):
+        os.set_inheritable(fd, True)
+    args = [monitor, "monitor", "--pid", str(pid), "--out", str(out_r), "--attach", str(lis.fileno()),
+            "--log", base + ".log", "--exit-file", base + ".exit"]
+    if hold:
+        args += ["--hold", str(hold_r)]
+    os.execv(monitor, args + ["--", sys.executable, "-c", "pass"])
+""")
+
+
+def _hold_drive(monitor_bin, tmp_path, hold: bool):
+    import time
+    base = str(tmp_path / "m")
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_DRIVER, monitor_bin, base, "1" if hold else "0"])
+    deadline = time.monotonic() + 20
+    while not os.path.exists(base + ".pids"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.1)
+    child, holder = map(int, open(base + ".pids").read().split())
+    while True:  # the "container" has exited (a zombie until rl-monitor reaps it)
+        try:
+            state = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return proc, base, holder
+
+
+def _client_reads(path: str) -> bytes:
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    try:
+        s.connect(path)
+    except OSError:
+        return b""
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_hold_keeps_output_and_exit_for_the_first_client(monitor_bin, tmp_path):
+    import time
+    proc, base, holder = _hold_drive(monitor_bin, tmp_path, hold=True)
+    try:
+        time.sleep(0.5)  # the container is gone; rl-monitor has had every chance to act
+        assert not os.path.exists(base + ".exit")
+        assert not os.path.exists(base + ".log") or os.path.getsize(base + ".log") == 0
+        assert _client_reads(base + ".sock") == b"\x01\x00\x00\x00\x06early\n"  # framed: stdout, 6 bytes
+        assert proc.wait(timeout=20) == 0
+        assert open(base + ".exit").read() == "5\n"
+        assert b"early" in open(base + ".log", "rb").read()  # logged too
+    finally:
+        os.kill(holder, signal.SIGKILL)
+        proc.kill()
+
+
+def test_hold_ends_when_the_holder_goes(monitor_bin, tmp_path):
+    proc, base, holder = _hold_drive(monitor_bin, tmp_path, hold=True)
+    try:
+        assert not os.path.exists(base + ".exit")
+        os.kill(holder, signal.SIGKILL)  # the CLI died before attaching: nothing waits forever
+        assert proc.wait(timeout=20) == 0
+        assert open(base + ".exit").read() == "5\n"
+        assert b"early" in open(base + ".log", "rb").read()
+    finally:
+        proc.kill()
+
+
+def test_without_hold_a_late_client_misses_the_output(monitor_bin, tmp_path):
+    """What --hold is for: without it, output before the client is only logged."""
+    proc, base, holder = _hold_drive(monitor_bin, tmp_path, hold=False)
+    try:
+        assert proc.wait(timeout=20) == 0
+        assert b"early" in open(base + ".log", "rb").read()
+        assert b"early" not in _client_reads(base + ".sock")
+    finally:
+        os.kill(holder, signal.SIGKILL)

@@ -437,7 +437,7 @@ def attaches_through_monitor(req, interactive: bool | None = None) -> bool:
     --sdnotify=conmon (MAINPID is this process) and --cgroups=split (or a
     generated unit's default) need the CLI's own process to hold the
     container."""
-    from rootless.systemd import runhooks
+    from rootless.containers import runhooks
     wants_stdin = req.interactive if interactive is None else interactive
     return bool(req.tty and req.interactive and wants_stdin and not req.detach and os.isatty(0)
                 and req.sdnotify != "conmon" and not runhooks.monitor_stays(req))

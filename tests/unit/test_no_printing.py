@@ -27,7 +27,6 @@ ENTRY_FUNCTIONS = {("rootless/systemd/quadlet.py", "main")}
 FORKED_CHILDREN = {
     ("rootless/containers/copy.py", "_side"): "cp/export side joined to the container",
     ("rootless/containers/copy.py", "_signal_all"): "child joined to the container to stop/continue it",
-    ("rootless/containers/monitor.py", "spawn"): "the double-forked monitor",
     ("rootless/linux/spawn.py", "_child_side"): "every long-lived helper (linux.spawn)",
     ("rootless/containers/top.py", "names_inside"): "child reading /etc/passwd in the container",
     ("rootless/network/usernet.py", "_in_pinner"): "child joined to the rootless netns",

@@ -34,6 +34,8 @@ from rootless import fsutil, linux, tools
 from rootless.containers import logs, policy
 from rootless.containers.records import EXIT_FILE, KILL_MARK, STOP_MARK, Record, Store, write_json
 from rootless.errors import ContainerError, RlError
+from rootless.linux.spawn import Reporter, SpawnError
+from rootless.linux.spawn import spawn as spawn_helper
 from rootless.runtime.parent import FORWARDED
 
 log = logging.getLogger(__name__)
@@ -107,44 +109,31 @@ def spawn(paths, rec: Record, *, hold: int | None = None, winsize: tuple[int, in
     winsize: (rows, cols) for a -t container's pty before anything reads it."""
     tools.monitor()  # built (once) before the fork: a missing compiler is the CLI's clear error
     Store(paths).claim_run_dir(rec)  # before Monitor() takes its run dir
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 125
+    hint = f"see {Store(paths).run_dir(rec.id) / 'monitor.log'}"
+
+    def monitor(rep) -> int:
         try:
-            os.close(r)
-            # a CLI lock inherited here would block every later command
-            linux.close_fds_except((w,) if hold is None else (w, hold))
-            os.setsid()
-            if os.fork() == 0:
-                code = Monitor(paths, rec, w, hold=hold, winsize=winsize).main()
-            else:
-                code = 0
-        except BaseException:  # noqa: BLE001 - a forked child must never return
+            return Monitor(paths, rec, rep, hold=hold, winsize=winsize).main()
+        except RlError:
+            raise  # the CLI says it
+        except BaseException:  # noqa: BLE001 - a bug: its traceback goes to monitor.log
             log.exception("the monitor failed")  # into monitor.log once the monitor has its stdio
-        os._exit(code)
-    os.close(w)
-    os.waitpid(pid, 0)
-    # read up to the NUL: the runtime's forks hold copies of the pipe, so no EOF comes
-    data = b""
-    with os.fdopen(r, "rb", buffering=0) as f:
-        while not data.endswith(b"\0"):
-            chunk = f.read(4096)
-            if not chunk:
-                break
-            data += chunk
-    data = data.rstrip(b"\0")
-    if data == b"ok":
-        return
-    if not data:
-        raise ContainerError("the container monitor died before the container started",
-                             hint=f"see {Store(paths).run_dir(rec.id) / 'monitor.log'}")
-    code, message, hint = (data.decode("utf-8", "replace").split("\t", 2) + ["", ""])[:3]
-    raise RlError(message, hint=hint or None, exit_code=int(code) if code.isdigit() else 125)
+            rep.fail(ContainerError("the container monitor died before the container started", hint=hint))
+            return 125
+
+    try:
+        # own session, adopted by init: the CLI returns while the monitor stays
+        # hold: the CLI's pipe end rl-monitor --hold watches (kept across the fd sweep)
+        spawn_helper(monitor, name="the container monitor", double_fork=True, setsid=True, stdio=None,
+                     keep_fds=() if hold is None else (hold,))
+    except SpawnError as e:
+        if e.died:
+            raise ContainerError("the container monitor died before the container started", hint=hint) from None
+        raise RlError(e.message, hint=e.hint, exit_code=e.exit_code) from None
 
 
 class Monitor:
-    def __init__(self, paths, rec: Record, ready_w: int | None, hold: int | None = None,
+    def __init__(self, paths, rec: Record, reporter: Reporter | None, hold: int | None = None,
                  winsize: tuple[int, int] | None = None):
         from rootless.containers import run as engine
         self.engine = engine
@@ -153,7 +142,7 @@ class Monitor:
         self.rec = rec
         self.req = engine.RunRequest(**rec.request)
         self.rundir = self.store.run_dir(rec.id)
-        self.ready_w: int | None = ready_w
+        self.reporter = reporter  # the first start's: tells the CLI the container runs, or why not
         self.policy = policy.parse_restart(self.req.restart)
         self.health = policy.health_config(
             self.req.health_cmd, self.req.health_interval, self.req.health_retries, self.req.health_start_period,
@@ -188,14 +177,8 @@ class Monitor:
             os.close(dfd)
         self.listener = s
 
-    def _report_ready(self, payload: bytes) -> None:
-        if self.ready_w is not None:
-            try:
-                os.write(self.ready_w, payload + b"\0")
-            except OSError:
-                pass
-            os.close(self.ready_w)
-            self.ready_w = None
+    def _reporting(self) -> bool:
+        return self.reporter is not None and not self.reporter.sent
 
     def main(self) -> int:
         """The first start, in the process forked from the CLI."""
@@ -220,8 +203,8 @@ class Monitor:
                 self._listen()
                 self._run_once(restarts)
             except RlError as e:
-                if self.ready_w is not None:  # the first start: the CLI reports it
-                    self._report_ready(f"{e.exit_code}\t{e.message}\t{e.hint or ''}".encode())
+                if self._reporting():  # the first start: the CLI reports it
+                    self.reporter.fail(e)
                     self.store.update_state(self.rec, state="exited", exit_code=e.exit_code,
                                             finished=time.time(), pid=None, reason=e.message)
                     self._finish()
@@ -356,7 +339,8 @@ class Monitor:
     def started(self, pid: int | None) -> None:
         """engine.start's hook: PID 1 runs (the engine recorded it)."""
         self._record(health={"Status": "starting", "FailingStreak": 0, "Log": []} if self.health else None)
-        self._report_ready(b"ok")
+        if self._reporting():
+            self.reporter.ready()
 
     def reaper(self) -> str:
         """The namespace side's shim (engine.start puts it in the spec)."""

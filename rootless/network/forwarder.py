@@ -26,7 +26,7 @@ import threading
 
 from rootless import linux
 from rootless.errors import RuntimeSetupError
-from rootless.runtime.signals import FORWARDED_WINCH
+from rootless.linux.spawn import spawn
 
 _CHUNK = 1 << 20
 _UDP_IDLE = 60.0   # seconds an idle UDP "connection" keeps its inside socket
@@ -91,56 +91,29 @@ def start(netns: int | str, ports: list, state_dir: str, target: str = "127.0.0.
             s.close()
         raise RuntimeSetupError(f"cannot listen for published ports: {e.strerror}") from None
     user_ns, net_ns = _ns_path(netns, "user"), _ns_path(netns, "net")
-    ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(ready_r)
-            os.close(exit_w)
-            os.setsid()  # the terminal's ^C reaches rl, which decides
-            for sig in FORWARDED_WINCH:
-                signal.signal(sig, signal.SIG_DFL)  # not the holder's forwarding handlers
-            _only_fds([s.fileno() for s, _ in listeners] + [ready_w, exit_r])
-            code = _forwarder_main(listeners, user_ns, net_ns, target, ready_w, exit_r)
-        except BaseException as e:
-            try:
-                os.write(ready_w, b"E" + str(getattr(e, "strerror", None) or e).encode())
-            except OSError:
-                pass
-        finally:
-            os._exit(code)
-    os.close(ready_w)
-    os.close(exit_r)
-    for s, _ in listeners:
-        s.close()
-    with os.fdopen(ready_r, "rb") as f:
-        status = f.read()
-    fwd = Forwarder(pid, exit_w)
-    if status != b"1":
-        fwd.close()
-        raise RuntimeSetupError(f"port forwarder failed: {status[1:].decode(errors='replace') or 'no ready signal'}")
-    return fwd
-
-
-def _only_fds(keep: list[int]) -> None:
-    """Drop every inherited fd but keep (stdio onto /dev/null): holding the
-    holder's pipes would keep its callers waiting for an EOF."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
-    linux.close_fds_except(keep)
+    try:
+        child = spawn(lambda rep: _forwarder_main(listeners, user_ns, net_ns, target, rep, exit_r),
+                      name="port forwarder", setsid=True,  # setsid: the terminal's ^C reaches rl, which decides
+                      keep_fds=[s.fileno() for s, _ in listeners] + [exit_r], death_signal=signal.SIGKILL,
+                      error=RuntimeSetupError, context="port forwarder failed",
+                      died="port forwarder failed: no ready signal")
+    except BaseException:
+        os.close(exit_w)
+        raise
+    finally:
+        os.close(exit_r)
+        for s, _ in listeners:
+            s.close()
+    return Forwarder(child.pid, exit_w)
 
 
 def _enter(user_ns: str, net_ns: str) -> None:
-    linux.set_pdeathsig(signal.SIGKILL)
     for path, flag in ((user_ns, linux.Clone.NEWUSER), (net_ns, linux.Clone.NEWNET)):
         linux.setns_path(path, flag)
 
 
-def _forwarder_main(listeners, user_ns, net_ns, target, ready_w, exit_r) -> int:
+def _forwarder_main(listeners, user_ns, net_ns, target, rep, exit_r) -> int:
     _enter(user_ns, net_ns)  # before any thread: setns(CLONE_NEWUSER) refuses threaded callers
 
     def inside(proto: str, port: int) -> socket.socket | None:
@@ -158,8 +131,7 @@ def _forwarder_main(listeners, user_ns, net_ns, target, ready_w, exit_r) -> int:
         loop.want(s.fileno(), selectors.EVENT_READ, ("listen", s, m))
     loop.want(exit_r, selectors.EVENT_READ, ("exit",))
     udp_peers: dict = {}
-    os.write(ready_w, b"1")
-    os.close(ready_w)
+    rep.ready()
     while True:
         for fd, events in loop.poll():
             for tag in loop.handlers(fd, events):

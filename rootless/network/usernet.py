@@ -34,6 +34,7 @@ from pathlib import Path
 from rootless import fsutil, linux
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, RuntimeSetupError, UsageError
+from rootless.linux.spawn import spawn
 from rootless.network import networks
 
 NETNS_DIR = "netns"
@@ -101,47 +102,21 @@ def acquire(paths: Paths) -> tuple[int, int]:
 
 
 def _spawn_keeper(paths: Paths, d: Path) -> int:
-    ready_r, ready_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(ready_r)
-            os.setsid()
-            if os.fork():  # double fork: the keeper is nobody's child, init reaps it
-                os._exit(0)
-            code = _keeper(paths, d, ready_w)
-        except BaseException as e:
-            try:
-                os.write(ready_w, f"E{getattr(e, 'message', None) or e}".encode())
-            except OSError:
-                pass
-        finally:
-            os._exit(code)
-    os.close(ready_w)
-    os.waitpid(pid, 0)
-    with os.fdopen(ready_r, "rb") as f:
-        status = f.read()
-    if not status.isdigit():
-        raise RuntimeSetupError(f"cannot start the rootless network namespace: {status[1:].decode(errors='replace')}")
-    return int(status)
+    # double fork: the keeper is nobody's child, init reaps it
+    child = spawn(lambda rep: _keeper(paths, d, rep), name="the keeper", double_fork=True, setsid=True,
+                  error=RuntimeSetupError, context="cannot start the rootless network namespace")
+    return int(child.payload)
 
 
-def _keeper(paths: Paths, d: Path, ready_w: int) -> int:
-    # inherited fds (the starter's locks, its pipes) must not stay open here
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    linux.close_fds_except((ready_w, null))
-    from rootless.runtime.signals import FORWARDED_WINCH
-    for sig in FORWARDED_WINCH:
-        signal.signal(sig, signal.SIG_DFL)
+def _keeper(paths: Paths, d: Path, rep) -> int:
+    # spawn closed the starter's fds (its locks, its pipes) and reset its signal handlers
     from rootless.runtime import userns
     hold_r, hold_w = os.pipe()
 
     def pinner() -> int:
         os.close(hold_w)
-        os.close(ready_w)  # the starter reads to EOF
+        if rep.fd is not None:
+            os.close(rep.fd)  # the keeper alone reports
         linux.unshare(linux.Clone.NEWNET)
         from rootless.linux import netdev
         netdev.link_up("lo")
@@ -152,8 +127,7 @@ def _keeper(paths: Paths, d: Path, ready_w: int) -> int:
     os.close(hold_r)
     outbound = _outbound(pid, d)
     (d / "pinner.pid").write_text(str(pid))
-    os.write(ready_w, str(pid).encode())
-    os.close(ready_w)
+    rep.ready(str(pid))
     inuse = os.open(d / "inuse", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     while True:
         fcntl.flock(inuse, fcntl.LOCK_EX)  # granted once no member holds its shared lock

@@ -27,10 +27,8 @@ ENTRY_FUNCTIONS = {("rootless/systemd/quadlet.py", "main")}
 FORKED_CHILDREN = {
     ("rootless/containers/copy.py", "_side"): "cp/export side joined to the container",
     ("rootless/containers/copy.py", "_signal_all"): "child joined to the container to stop/continue it",
-    ("rootless/containers/monitor.py", "spawn"): "the double-forked monitor",
+    ("rootless/linux/spawn.py", "_child_side"): "every long-lived helper (linux.spawn)",
     ("rootless/containers/top.py", "names_inside"): "child reading /etc/passwd in the container",
-    ("rootless/network/forwarder.py", "start"): "rl's port forwarder",
-    ("rootless/network/usernet.py", "_spawn_keeper"): "the rootless netns keeper (double fork)",
     ("rootless/network/usernet.py", "_in_pinner"): "child joined to the rootless netns",
     ("rootless/runtime/child.py", "run"): "the container's PID 1 before exec",
     ("rootless/runtime/exec.py", "_inside"): "exec's inner child before exec",

@@ -1,0 +1,302 @@
+"""One way to start a long-lived helper process (the monitor, the port
+forwarder, the rootless-netns keeper, ...): fork (optionally setsid, and a
+double fork so that init adopts it), a parent-death signal set before
+anything else runs, signal handlers and mask back to a fresh interpreter's,
+stdio onto /dev/null (or given fds), every other inherited fd closed but the
+ones asked for, then the helper's own code.
+
+The helper says it is ready, or why it is not, once, on a close-on-exec
+pipe, as one framed message: a header (kind, sender pid, errno, exit code,
+lengths) then the text and the hint. `spawn` returns once the ready message
+has arrived, and raises one error type otherwise, decoded here only: the
+helper's exception (its message, hint and exit code when it carries them,
+the strerror and errno of an OSError), or that it died before it was ready
+(its status). The frame has a length, so the parent never waits for an EOF
+that forks of the helper (which inherit the pipe) would hold back.
+
+This module imports nothing of rl but `linux`: every layer may use it. A
+caller that wants its own RlError subclass passes it as `error`."""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import signal
+import struct
+from typing import Callable
+
+from rootless.linux import syscalls
+
+_HEAD = struct.Struct("!BIiiII")  # kind, sender pid, errno, exit code, len(text), len(hint)
+_READY, _ERROR = 1, 2
+_TEXT_MAX = 1 << 16
+
+
+class SpawnError(Exception):
+    """A helper that did not become ready: what it said, or that it died."""
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int = 125, errno: int = 0,
+                 died: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.exit_code = exit_code
+        self.errno = errno
+        self.died = died
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Reporter:
+    """The helper's end of the ready pipe (given to the target)."""
+
+    def __init__(self, fd: int):
+        self.fd: int | None = fd
+
+    @property
+    def sent(self) -> bool:
+        return self.fd is None
+
+    def _send(self, kind: int, text: str | bytes, hint: str | None = None, exit_code: int = 0,
+              err: int = 0) -> None:
+        if self.fd is None:
+            return
+        raw = text if isinstance(text, bytes) else text.encode("utf-8", "replace")
+        rawhint = (hint or "").encode("utf-8", "replace")
+        raw, rawhint = raw[:_TEXT_MAX], rawhint[:_TEXT_MAX]
+        data = memoryview(_HEAD.pack(kind, os.getpid(), err, exit_code, len(raw), len(rawhint)) + raw + rawhint)
+        fd, self.fd = self.fd, None
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        except OSError:
+            pass  # the starter has gone: nobody to tell
+        finally:
+            os.close(fd)
+
+    def ready(self, payload: str | bytes = b"") -> None:
+        """Tell the starter the helper runs (payload: what it should know, e.g. a pid)."""
+        self._send(_READY, payload)
+
+    def fail(self, exc: BaseException) -> None:
+        """Tell the starter why the helper cannot run."""
+        self._send(_ERROR, *describe(exc))
+
+
+def describe(exc: BaseException) -> tuple[str, str | None, int, int]:
+    """(message, hint, exit code, errno) of an exception, the one way helpers report it."""
+    if hasattr(exc, "message") and hasattr(exc, "exit_code"):  # an RlError (or a SpawnError)
+        return (str(exc.message), getattr(exc, "hint", None), int(exc.exit_code or 125),
+                int(getattr(exc, "errno", 0) or 0))
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc), None, 125, exc.errno or 0
+    return str(exc) or type(exc).__name__, None, 125, 0
+
+
+def close_fds_except(keep) -> None:
+    """Close every fd above 2 but those in keep: close_range(2) over the gaps
+    (Linux 5.9), else one close per entry of /proc/self/fd."""
+    kept = sorted({fd for fd in keep if fd > 2})
+    try:
+        lo = 3
+        for fd in kept:
+            if lo < fd:
+                syscalls.close_range(lo, fd - 1)
+            lo = fd + 1
+        syscalls.close_range(lo)
+        return
+    except OSError as e:
+        if e.errno not in (_errno.ENOSYS, _errno.EINVAL, _errno.EPERM):
+            raise
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in kept:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the fd listdir itself used, already closed
+
+
+# Python's own dispositions at startup: these two ignored, every other default
+_PYTHON_IGNORES = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def reset_signals() -> None:
+    """Every handler the starter installed (its forwarding of SIGINT, SIGTERM,
+    SIGWINCH...) back to the default action, the mask emptied, no wakeup fd;
+    SIGPIPE and SIGXFSZ stay ignored as in any Python process (a helper's
+    write to a closed pipe or socket is EPIPE, not death)."""
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_IGN if sig in _PYTHON_IGNORES else signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # not a valid signal number here (the real-time range's libc-reserved ones)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+class Child:
+    """A started helper: its pid (for a double fork, the helper's own, not
+    the intermediate's, which is reaped), and what it sent with ready."""
+
+    def __init__(self, pid: int, payload: bytes, reapable: bool):
+        self.pid = pid
+        self.payload = payload
+        self.reapable = reapable  # our child (not double-forked): wait() and kill() reap it
+
+    def wait(self) -> int:
+        """Its exit status (128+N when killed by N)."""
+        if not self.reapable:
+            raise ChildProcessError(f"process {self.pid} was double-forked: not ours to wait for")
+        while True:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                break
+            except InterruptedError:
+                continue
+        return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        try:
+            os.kill(self.pid, sig)
+            if self.reapable:
+                os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            return f"killed by {signal.Signals(sig).name}"
+        except ValueError:
+            return f"killed by signal {sig}"
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+def _read_frame(fd: int) -> tuple | None:
+    """One frame from fd, or None at an EOF before a whole one."""
+    def exactly(n: int) -> bytes | None:
+        buf = b""
+        while len(buf) < n:
+            try:
+                chunk = os.read(fd, n - len(buf))
+            except InterruptedError:
+                continue
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+    head = exactly(_HEAD.size)
+    if head is None:
+        return None
+    kind, pid, err, code, ntext, nhint = _HEAD.unpack(head)
+    body = exactly(ntext + nhint) if ntext + nhint else b""
+    if body is None:
+        return None
+    return kind, pid, err, code, body[:ntext], body[ntext:].decode("utf-8", "replace")
+
+
+def _child_side(target: Callable[[Reporter], int | None], report_w: int, parent: int, *, double_fork: bool,
+                setsid: bool, keep_fds, stdio, death_signal: int | None, dumpable: bool | None) -> None:
+    """The forked side. Never returns."""
+    code = 125
+    reporter = Reporter(report_w)
+    try:
+        if death_signal:
+            syscalls.set_pdeathsig(death_signal)
+            if os.getppid() != parent:  # the starter died before the line above
+                os._exit(125)
+        if dumpable is not None:
+            syscalls.set_dumpable(dumpable)
+        reset_signals()
+        if setsid:
+            os.setsid()
+        if double_fork and os.fork():
+            os._exit(0)  # the intermediate: the helper is init's (or the nearest subreaper's) now
+        if stdio == "null":
+            null = os.open(os.devnull, os.O_RDWR)
+            stdio = (null, null, null)
+        if stdio is not None:
+            for target_fd, fd in enumerate(stdio):
+                if fd != target_fd:
+                    os.dup2(fd, target_fd)
+        close_fds_except({report_w, *keep_fds})
+        result = target(reporter)
+        code = result if isinstance(result, int) else 0
+        if not reporter.sent:
+            reporter.fail(SpawnError(f"exited before it was ready (status {code})"))
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 125
+        reporter.fail(SpawnError(f"exited before it was ready (status {code})"))
+    except BaseException as e:  # noqa: BLE001 - a forked child must never return
+        reporter.fail(e)
+    finally:
+        os._exit(code)
+
+
+def spawn(target: Callable[[Reporter], int | None], *, name: str, double_fork: bool = False,
+          setsid: bool = False, keep_fds=(), stdio: str | tuple[int, int, int] | None = "null",
+          death_signal: int | None = None, dumpable: bool | None = None, error: Callable | None = None,
+          context: str | None = None, died: str | None = None, died_hint: str | None = None) -> Child:
+    """Fork a helper that runs target(reporter) and exits with its return
+    value; return once it called reporter.ready(payload).
+
+    double_fork: the helper is reparented to init (or the nearest subreaper)
+    and nobody needs to reap it; setsid: its own session (the terminal's
+    ^C reaches rl only); keep_fds: fds it keeps besides 0-2 (all others are
+    closed); stdio: "null" (/dev/null), None (the starter's), or three fds;
+    death_signal: sent to it when the starter (the forking thread) dies,
+    set before anything else (not with double_fork: its parent is the
+    intermediate, which exits at once); dumpable False: PR_SET_DUMPABLE 0.
+
+    On failure raises error(message, hint=, exit_code=) (an RlError
+    subclass) or SpawnError: message is "context: what the helper said" (its
+    exception's message, an OSError's strerror), or died ("context: NAME
+    died before it was ready: exit status N" when not given) when it exited
+    without a word."""
+    if double_fork and death_signal:
+        raise ValueError("a double-forked helper's parent exits at once: no death signal")
+    report_r, report_w = os.pipe()  # close-on-exec: what the helper execs does not hold it
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(report_r)
+        _child_side(target, report_w, parent, double_fork=double_fork, setsid=setsid, keep_fds=keep_fds,
+                    stdio=stdio, death_signal=death_signal, dumpable=dumpable)
+    os.close(report_w)
+    status = None
+    if double_fork:
+        _, status = os.waitpid(pid, 0)  # the intermediate exits at once: no zombie left
+    try:
+        frame = _read_frame(report_r)
+    finally:
+        os.close(report_r)
+    if frame is not None and frame[0] == _READY:
+        return Child(frame[1], frame[4], reapable=not double_fork)
+    if frame is not None:
+        _, _, err, code, text, hint = frame
+        exc = SpawnError(text.decode("utf-8", "replace"), hint or None, code or 125, err)
+    else:
+        if not double_fork:
+            _, status = os.waitpid(pid, 0)
+        how = _status_text(status) if status is not None and not double_fork else "no ready message"
+        exc = SpawnError(died or f"{name} died before it was ready: {how}", died_hint, 125, 0, died=True)
+    if not double_fork and frame is not None:
+        try:
+            os.waitpid(pid, 0)  # it exits right after saying why
+        except ChildProcessError:
+            pass
+    message = f"{context}: {exc.message}" if context and not (exc.died and died) else exc.message
+    if error is not None:
+        raise error(message, hint=exc.hint, exit_code=exc.exit_code) from None
+    exc.message = message
+    exc.args = (message,)
+    raise exc

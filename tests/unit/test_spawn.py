@@ -1,0 +1,214 @@
+"""rootless.linux.spawn, the one way rl starts a long-lived helper: real
+forks, real signals, the child's own /proc."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from rootless.errors import RuntimeSetupError
+from rootless.linux.spawn import SpawnError, spawn
+
+
+def _gone(pid: int, timeout: float = 30.0) -> bool:
+    """pid no longer runs (a zombie counts as gone: PID 1 here reaps slowly)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ready_returns_the_payload_and_the_child_runs_until_it_exits():
+    r, w = os.pipe()
+
+    def helper(rep):
+        rep.ready(b"hello")
+        os.read(r, 1)
+        return 7
+    child = spawn(helper, name="t", keep_fds=(r,))
+    os.close(r)
+    assert child.payload == b"hello"
+    assert os.path.exists(f"/proc/{child.pid}")
+    os.close(w)
+    assert child.wait() == 7
+
+
+def test_an_error_carries_its_message_hint_and_code_into_the_callers_type():
+    def helper(rep):
+        raise RuntimeSetupError("the thing broke", hint="fix it", exit_code=126)
+    with pytest.raises(RuntimeSetupError) as e:
+        spawn(helper, name="t", error=RuntimeSetupError, context="cannot start t")
+    assert e.value.message == "cannot start t: the thing broke"
+    assert e.value.hint == "fix it" and e.value.exit_code == 126
+
+
+def test_an_oserror_reports_its_strerror_and_errno():
+    def helper(rep):
+        os.open("/nonexistent/x", os.O_RDONLY)
+    with pytest.raises(SpawnError) as e:
+        spawn(helper, name="t")
+    assert e.value.errno == errno.ENOENT and e.value.message == "No such file or directory"
+    assert e.value.exit_code == 125 and not e.value.died
+
+
+def test_a_child_dying_before_ready_is_reported_with_its_status():
+    def helper(rep):
+        os.kill(os.getpid(), signal.SIGKILL)
+    with pytest.raises(SpawnError) as e:
+        spawn(helper, name="thelper")
+    assert e.value.died and e.value.message == "thelper died before it was ready: killed by SIGKILL"
+
+    def quits(rep):
+        os._exit(3)
+    with pytest.raises(RuntimeSetupError) as e:
+        spawn(quits, name="t", error=RuntimeSetupError, died="t gave up", died_hint="look")
+    assert e.value.message == "t gave up" and e.value.hint == "look"
+
+    def returns(rep):
+        return 4
+    with pytest.raises(SpawnError, match=r"exited before it was ready \(status 4\)"):
+        spawn(returns, name="t")
+
+
+def test_the_frame_arrives_although_forks_of_the_helper_hold_the_pipe():
+    # the monitor's case: the runtime it forks inherits the pipe; no EOF may be awaited
+    def helper(rep):
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        rep.ready(b"ok")
+        return 0
+    child = spawn(helper, name="t")
+    assert child.payload == b"ok" and child.wait() == 0
+
+
+def test_a_double_fork_leaves_no_zombie_and_names_the_helper():
+    r, w = os.pipe()
+
+    def helper(rep):
+        rep.ready(json.dumps([os.getpid(), os.getppid(), os.getsid(0)]))
+        os.read(r, 1)
+    child = spawn(helper, name="t", double_fork=True, setsid=True, keep_fds=(r,))
+    os.close(r)
+    pid, ppid, sid = json.loads(child.payload)
+    assert child.pid == pid and ppid != os.getpid() and sid != os.getsid(0)  # a session of its own
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # nothing of ours left to reap: the intermediate was
+    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
+        assert str(pid) not in f.read().split()
+    os.close(w)
+    assert _gone(pid)
+
+
+def test_the_death_signal_is_delivered_when_the_starter_dies():
+    r, w = os.pipe()
+    starter = os.fork()
+    if starter == 0:
+        code = 1
+        try:
+            os.close(r)
+            child = spawn(lambda rep: (rep.ready(), time.sleep(120)), name="t",
+                          death_signal=signal.SIGKILL)
+            os.write(w, str(child.pid).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    helper = int(os.read(r, 64))
+    os.close(r)
+    os.waitpid(starter, 0)
+    assert _gone(helper), "the helper outlived its starter"
+
+
+def test_without_a_death_signal_the_helper_outlives_its_starter():
+    # the test above can fail: here the same helper survives
+    r, w = os.pipe()
+    starter = os.fork()
+    if starter == 0:
+        try:
+            os.close(r)
+            child = spawn(lambda rep: (rep.ready(), time.sleep(120)), name="t")
+            os.write(w, str(child.pid).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    helper = int(os.read(r, 64))
+    os.close(r)
+    os.waitpid(starter, 0)
+    try:
+        assert not _gone(helper, timeout=0.5)
+    finally:
+        os.kill(helper, signal.SIGKILL)
+
+
+def _open_fds() -> list[int]:
+    out = []
+    for fd in range(1024):
+        try:
+            os.fstat(fd)
+            out.append(fd)
+        except OSError:
+            pass
+    return out
+
+
+def test_no_fd_but_the_kept_ones_reaches_the_helper():
+    leak = os.open("/dev/null", os.O_RDONLY)
+    os.set_inheritable(leak, True)
+    cloexec_leak = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)  # a fork inherits those too
+    kept = os.open("/dev/null", os.O_RDONLY)
+    try:
+        def helper(rep):
+            rep.ready(json.dumps({"fds": _open_fds(), "report": rep.fd, "stdin": os.readlink("/proc/self/fd/0")}))
+        child = spawn(helper, name="t", keep_fds=(kept,))
+        info = json.loads(child.payload)
+        child.wait()
+    finally:
+        for fd in (leak, cloexec_leak, kept):
+            os.close(fd)
+    # the report pipe (closed once ready is sent) and the kept fd, nothing else
+    assert info["fds"] == sorted([0, 1, 2, kept, info["report"]]) and info["stdin"] == "/dev/null"
+
+
+def test_signal_handlers_and_mask_are_reset_but_sigpipe_stays_ignored():
+    old = signal.signal(signal.SIGTERM, lambda *_: None)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+    try:
+        def helper(rep):
+            with open("/proc/self/status") as f:
+                status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+            rep.ready(json.dumps({
+                "term": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+                "pipe": signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN,
+                "int": signal.getsignal(signal.SIGINT) == signal.SIG_DFL,
+                "blocked": int(status["SigBlk"].strip(), 16)}))
+        child = spawn(helper, name="t")
+        info = json.loads(child.payload)
+        child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    assert info == {"term": True, "pipe": True, "int": True, "blocked": 0}
+
+
+def test_a_non_dumpable_helper():
+    import ctypes
+    libc = ctypes.CDLL(None)
+
+    def flag(rep):
+        rep.ready(str(libc.prctl(3, 0, 0, 0, 0)))  # PR_GET_DUMPABLE
+    for dumpable, want in ((False, b"0"), (None, b"1")):
+        child = spawn(flag, name="t", dumpable=dumpable)
+        child.wait()
+        assert child.payload == want

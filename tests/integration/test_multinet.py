@@ -176,7 +176,14 @@ def test_connect_a_created_container_then_start(rlr):
 def test_nothing_left_after_rm_of_all(rlr):
     _three(rlr, IMAGE)
     assert _fetch(rlr, "both", "bonly") == "hello from bonly"
+    assert _fetch(rlr, "both", "fonly") == "hello from fonly"
+    # a network joined while running is let go of too
+    rlr.run("network", "connect", "mn-front", "bonly", check=True)
+    assert _fetch(rlr, "fonly", "bonly") == "hello from bonly"
     rlr.run("rm", "-f", "-t", "0", "fonly", "bonly", "both", check=True)
+    members = rlr.base / "run" / "rl" / "netns" / "members"
+    for f in members.glob("*.json") if members.exists() else []:
+        assert json.loads(f.read_text() or "{}") == {}, f.name
     netns = rlr.base / "run" / "rl" / "netns"
     deadline = time.monotonic() + 10
     while (netns / "pinner.pid").exists() and time.monotonic() < deadline:

@@ -87,7 +87,7 @@ def inspect_obj(store, rec) -> dict:
     """One container's `inspect` object (podman's shape)."""
     return views.inspect(rec, store.state(rec), {"log": str(store.container_dir(rec.id) / "ctr.log"),
                                                  "run_dir": store.run_dir(rec.id),
-                                                 "volumes": store.paths.root / "volumes"})
+                                                 "volumes": store.paths.root / "volumes", "paths": store.paths})
 
 
 def inspect(paths, names: list[str], fmt: str | None) -> None:

@@ -183,6 +183,29 @@ def network_inspect(
     print(json.dumps(out, indent=4))
 
 
+@network_app.command("connect")
+def network_connect(
+    network: str = typer.Argument(..., metavar="NETWORK"),
+    container: str = typer.Argument(..., metavar="CONTAINER"),
+    alias: List[str] = typer.Option([], "--alias", help="another name for the container on this network"),
+    ip: Optional[str] = typer.Option(None, "--ip", help="its IPv4 address on this network"),
+) -> None:
+    """Connect a container (created or running) to a user network."""
+    from rootless.containers import netconnect
+    netconnect.connect(_paths(), container, network, alias, ip)
+
+
+@network_app.command("disconnect")
+def network_disconnect(
+    network: str = typer.Argument(..., metavar="NETWORK"),
+    container: str = typer.Argument(..., metavar="CONTAINER"),
+    force: bool = typer.Option(False, "--force", "-f", help="disconnect even if its interface cannot be removed"),
+) -> None:
+    """Disconnect a container (created or running) from a user network."""
+    from rootless.containers import netconnect
+    netconnect.disconnect(_paths(), container, network, force)
+
+
 @network_app.command("rm")
 def network_rm(
     names: List[str] = typer.Argument(..., metavar="NETWORK..."),

@@ -56,6 +56,9 @@ class RunRequest:
     add_host: list[str] = field(default_factory=list)
     no_hosts: bool = False
     network_alias: list[str] = field(default_factory=list)
+    # several user networks (--network a --network b, network connect): [{"name", "aliases", "ip"}],
+    # the first also in `network`; empty for a single network (network_alias/ip say it all)
+    networks: list[dict] = field(default_factory=list)
     ip: str | None = None                                   # --ip on a user network
     mac_address: str | None = None                          # --mac-address on a user network (as podman)
     umask: str | None = None                                # --umask, octal; None: podman's 0022
@@ -246,6 +249,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
     from rootless import containersconf
     containersconf.apply_to_request(req)
     # ---
+    _networks(req)
     net = network.parse(req.network)
     if net.mode == "bridge" and net.options:  # NAME:alias=...,ip=...: recorded as --network-alias/--ip
         if net.options.get("ip") and req.ip and req.ip != net.options["ip"]:
@@ -257,7 +261,8 @@ def create(paths: Paths, req: RunRequest) -> Record:
     _mac_address(req, net)
     if net.mode == "bridge":
         from rootless.network import networks
-        networks.load(paths, net.target)  # an unknown network: a clear error now
+        for name in [e["name"] for e in req.networks] or [net.target]:
+            networks.load(paths, name)  # an unknown network: a clear error now
     cgroups.check(req.resources)  # limits this host cannot enforce fail before any pull
     _keep_id(req)
     if "keep-groups" in req.group_add and len(req.group_add) > 1:  # podman's rule and words
@@ -285,6 +290,57 @@ def create(paths: Paths, req: RunRequest) -> Record:
     store.set_state(rec, "created")
     runhooks.after_create(req, rec)  # --cidfile
     return rec
+
+
+# podman's modes, which only a first --network may name (ParseNetworkFlag)
+_NOT_EXTRA = ("bridge", "slirp4netns", "pasta", "pod", "none", "default", "private", "ns", "container", "host")
+
+
+def _networks(req: RunRequest) -> None:
+    """--network given several times: user networks only (podman's rule and
+    words), split into req.networks; req.network keeps the first's name."""
+    if not isinstance(req.network, list):
+        return
+    values = [v for v in req.network if v is not None]
+    if len(values) <= 1:
+        req.network = values[0] if values else None
+        return
+    first = network.parse(values[0])
+    if first.mode != "bridge":
+        raise UsageError(f"cannot set multiple networks without bridge network mode, selected mode {first.mode}",
+                         hint="several --network options name user networks only (rl network create NAME)")
+    entries: dict[str, dict] = {}
+    for i, value in enumerate(values):
+        name = value.partition(":")[0]
+        if not name:
+            raise UsageError("network name cannot be empty", hint="--network NAME[:alias=A,ip=IP]")
+        if i and name in _NOT_EXTRA:
+            raise UsageError(f"can only set extra network names, selected mode {name} conflicts with bridge",
+                             hint="several --network options name user networks only (rl network create NAME)")
+        spec = network.parse(value)
+        entries[spec.target] = {"name": spec.target, "aliases": list(spec.options.get("aliases", ())),
+                                "ip": spec.options.get("ip")}
+    if len(entries) > 1:
+        for flag, value in (("--ip", req.ip), ("--mac-address", req.mac_address)):
+            if value:
+                raise UsageError(f"{flag} can only be set for a single network",
+                                 hint="give it per network: --network NAME:ip=ADDRESS")
+    req.networks = list(entries.values()) if len(entries) > 1 else []
+    if not req.networks:  # the same network named twice: one
+        only = next(iter(entries.values()))
+        req.network_alias = [*req.network_alias, *only["aliases"]]
+        req.ip = req.ip or only["ip"]
+    req.network = next(iter(entries))
+
+
+def user_networks(req: RunRequest) -> list[tuple[str, list[str], str | None]]:
+    """The user networks the container joins, in order: (name, its aliases
+    there, its address or None)."""
+    if req.networks:
+        return [(e["name"], [*req.network_alias, *e.get("aliases", ())], e.get("ip")) for e in req.networks]
+    if req.network and network.parse(req.network).mode == "bridge":
+        return [(req.network, list(req.network_alias), req.ip)]
+    return []
 
 
 def _mac_address(req: RunRequest, net) -> None:
@@ -357,9 +413,10 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         join = _join_target(store, mode)
         ports = _ports(req, mode, rec.image_config, choose=True)
         join_userns = f"/proc/{join}/ns/user" if join else None
-        if mode.mode == "bridge":  # a user network: its namespace owns the container's netns
-            mode = network.prepare_usernet(paths, mode, rec.id, [rec.name, *req.network_alias], req.ip,
-                                           mac=req.mac_address)
+        if mode.mode == "bridge":  # user networks: their namespace owns the container's netns
+            mode = network.prepare_usernets(paths, [(name, [rec.name, *aliases], ip)
+                                                    for name, aliases, ip in user_networks(req)],
+                                            rec.id, mac=req.mac_address)
             join_userns = f"/proc/{mode.options['pinner']}/ns/user"
         spec = build_spec(req, _Source(rec.image, rec.layers, rec.image_config), store, rec, mode)
         if join:

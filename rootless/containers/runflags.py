@@ -36,8 +36,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("tmpfs", ("--tmpfs",), LIST, "PATH[:OPTIONS] mount a tmpfs"),
     Flag("read_only", ("--read-only",), BOOL, "mount the rootfs read-only"),
     Flag("init", ("--init",), BOOL, "run an init (catatonit) as PID 1"),
-    Flag("network", ("--network", "--net"), STR,
-         "slirp4netns[:opts] (default), none, host, pasta[:opts], container:NAME"),
+    Flag("network", ("--network", "--net"), LIST,
+         "slirp4netns[:opts] (default), none, host, pasta[:opts], container:NAME, or NAME[:alias=A,ip=IP] "
+         "of a user network (repeat for several)"),
     Flag("publish", ("--publish", "-p"), LIST, "[IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] publish a port"),
     Flag("publish_all", ("--publish-all", "-P"), BOOL, "publish the image's EXPOSE ports on random host ports"),
     Flag("dns", ("--dns",), LIST, "DNS server for /etc/resolv.conf"),
@@ -132,7 +133,7 @@ def to_request(flags: dict, storage_driver: str | None):
         image=f["image"], command=list(f["command"] or []), rootfs=f["rootfs"], name=f["name"], rm=f["rm"],
         interactive=f["interactive"], tty=f["tty"], hostname=f["hostname"], env=f["env"],
         env_files=f["env_file"], entrypoint=f["entrypoint"], workdir=f["workdir"], user=f["user"],
-        volumes=f["volume"], tmpfs=f["tmpfs"], read_only=f["read_only"], init=f["init"], network=f["network"],
+        volumes=f["volume"], tmpfs=f["tmpfs"], read_only=f["read_only"], init=f["init"], network=_network(f["network"]),
         userns=f["userns"], group_add=f["group_add"], cap_add=f["cap_add"], cap_drop=f["cap_drop"],
         privileged=f["privileged"],
         security_opt=f["security_opt"], storage_driver=storage_driver, quiet=f["quiet"],
@@ -140,6 +141,14 @@ def to_request(flags: dict, storage_driver: str | None):
         dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
         network_alias=f["network_alias"], ip=f["ip"], mac_address=f["mac_address"] or None, umask=f["umask"],
         requires=f["requires"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
+
+
+def _network(values):
+    """--network given once: its value; several times (user networks): the
+    list, which create() checks and splits (run._networks); never: None."""
+    if isinstance(values, str) or values is None:
+        return values
+    return None if not values else values[0] if len(values) == 1 else list(values)
 
 
 def _resources(f: dict) -> dict:

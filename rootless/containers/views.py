@@ -103,10 +103,46 @@ _NET_MODES = ("slirp4netns", "pasta", "none", "host", "private", "default", "con
 
 
 def user_networks(rec) -> list[str]:
+    several = rec.request.get("networks") or []
+    if several:
+        return [e["name"] for e in several]
     value = rec.request.get("network") or ""
     if value.partition(":")[0] in _NET_MODES:
         return []
     return [n for n in value.split(",") if n]
+
+
+def network_settings(rec, running: bool, paths) -> dict:
+    """inspect's NetworkSettings.Networks, podman's shape: each user network
+    with the container's address, gateway, MAC and aliases there (addresses
+    only while it runs: they are given at start, as podman's)."""
+    from rootless.containers.run import RunRequest, user_networks as joined
+    try:
+        req = RunRequest(**rec.request)
+    except TypeError:
+        return {n: {"NetworkID": n} for n in user_networks(rec)}
+    live: dict = {}
+    if running and paths is not None:
+        from rootless.network import usernet
+        live = usernet.memberships(paths, rec.id)
+    out = {}
+    for name, aliases, _ip in joined(req) + [(n, [], None) for n in live if n not in user_networks(rec)]:
+        m = live.get(name) or {}
+        gateway, prefix = "", 0
+        if m:
+            from rootless.network import networks
+            try:
+                net = networks.load(paths, name)
+                gateway, prefix = net.gateway, net.prefixlen
+            except Exception:
+                pass
+        out[name] = {"EndpointID": "", "Gateway": gateway, "IPAddress": m.get("ip", ""), "IPPrefixLen": prefix,
+                     "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                     "MacAddress": m.get("mac") or "", "NetworkID": name, "DriverOpts": None,
+                     "IPAMConfig": None, "Links": None,
+                     "Aliases": list((m.get("names") or [rec.name, *aliases])[1:]),
+                     "DNSNames": list(m.get("names") or [rec.name, *aliases])}
+    return out
 
 
 def mounts(rec, volumes_dir=None) -> list[dict]:
@@ -278,7 +314,7 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
             # as podman's: slirp4netns's fixed 10.0.2.100 is not reported as the container's address
             "IPAddress": "",
             "Ports": port_bindings(rec, paths_info.get("run_dir")),
-            "Networks": {n: {"NetworkID": n} for n in user_networks(rec)},
+            "Networks": network_settings(rec, state == "running", paths_info.get("paths")),
             "SandboxKey": f"/proc/{st['pid']}/ns/net" if st.get("pid") and state == "running" else "",
         },
         "HostConfig": {

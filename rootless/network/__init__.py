@@ -109,7 +109,7 @@ def release(state: dict) -> None:
 
         from rootless.config import Paths
         from rootless.network import usernet
-        usernet.leave(Paths(Path(un["root"]), Path(un["runroot"])), un["network"], un["cid"])
+        usernet.leave_all(Paths(Path(un["root"]), Path(un["runroot"])), un["cid"])
     for fd in state.get("fds", ()):
         try:
             os.close(fd)  # slirp4netns and rl's forwarder exit when their exit-fd closes
@@ -125,38 +125,63 @@ def release(state: dict) -> None:
             pass
 
 
+def random_mac() -> str:
+    """A locally administered unicast MAC (what podman gives an interface
+    left without --mac-address), chosen here so that inspect can show it."""
+    b = bytearray(os.urandom(6))
+    b[0] = (b[0] & 0xFE) | 0x02
+    return ":".join(f"{x:02x}" for x in b)
+
+
 def prepare_usernet(paths, spec: NetSpec, cid: str, names: list[str], ip: str | None,
                     mac: str | None = None) -> NetSpec:
+    """One user network: prepare_usernets with a single entry."""
+    return prepare_usernets(paths, [(spec.target, names, ip)], cid, mac=mac)
+
+
+def prepare_usernets(paths, entries, cid: str, mac: str | None = None, owner: int | None = None) -> NetSpec:
     """Before the container exists: the rootless netns running (and held),
-    an address reserved. The NetSpec returned carries what start() needs."""
+    an address reserved on each network of entries [(network, names, ip)],
+    in order (the first is eth0 and carries the default route). The NetSpec
+    returned carries what start() needs."""
     from rootless.network import networks, usernet
-    net = networks.load(paths, spec.target)
+    nets = [networks.load(paths, name) for name, _, _ in entries]
     pinner, lock_fd = usernet.acquire(paths)
+    joined: list[dict] = []
     try:
-        addr = usernet.reserve(paths, net, cid, names, ip)
+        for net, (_, names, ip) in zip(nets, entries):
+            m = mac if mac and not joined else random_mac()
+            addr = usernet.reserve(paths, net, cid, list(names), ip, owner=owner, mac=m)
+            joined.append({"name": net.name, "ip": addr, "mac": m})
     except BaseException:
+        for j in joined:
+            usernet.leave(paths, j["name"], cid)
         os.close(lock_fd)
         raise
-    return NetSpec("bridge", {"ip": addr, "pinner": pinner, "lock_fd": lock_fd, "runroot": str(paths.runroot),
-                              "root": str(paths.root), "cid": cid, "mac": mac}, spec.target)
+    return NetSpec("bridge", {"ip": joined[0]["ip"], "pinner": pinner, "lock_fd": lock_fd,
+                              "runroot": str(paths.runroot), "root": str(paths.root), "cid": cid,
+                              "mac": joined[0]["mac"], "nets": joined}, nets[0].name)
 
 
 def _start_usernet(spec: NetSpec, netns, state_dir: str = "", ports=()):
-    import dataclasses
     from pathlib import Path
 
     from rootless.config import Paths
     from rootless.network import networks, usernet
     o = spec.options
     paths = Paths(Path(o["root"]), Path(o["runroot"]))
-    handle = usernet.UserNet(paths, spec.target, o["cid"], o["lock_fd"])
+    joined = o.get("nets") or [{"name": spec.target, "ip": o["ip"], "mac": o.get("mac")}]
+    handle = usernet.UserNet(paths, [j["name"] for j in joined], o["cid"], o["lock_fd"])
     try:
-        usernet.attach(networks.load(paths, spec.target), o["pinner"], int(netns), o["ip"], o["cid"],
-                       mac=o.get("mac"))
+        for i, j in enumerate(joined):
+            usernet.attach(networks.load(paths, j["name"]), o["pinner"], int(netns), j["ip"], o["cid"],
+                           mac=j.get("mac"), default_route=i == 0)
         if ports:
             # published by rl's forwarder: it listens on the host and connects from inside the
             # container's namespace to the container's address on the network (as podman's rootlessport
             # reaches the container's address); a port on every address answers on [::] too
+            # (on several networks: the first one's address, eth0's)
+            import dataclasses
             from rootless.network import forwarder
             v6_too = [dataclasses.replace(m, host_ip="::") for m in ports if not m.host_ip]
             handle.extra.append(forwarder.start(netns, list(ports), state_dir, target=o["ip"], optional=v6_too))

@@ -53,10 +53,10 @@ def add_veth(bridge: str, host_name: str, peer_name: str, netns_fd: int) -> None
         ipr.close()
 
 
-def configure_inside(peer_name: str, ifname: str, address: str, prefixlen: int, gateway: str,
+def configure_inside(peer_name: str, ifname: str, address: str, prefixlen: int, gateway: str | None,
                      mac: str | None = None) -> None:
     """In the container's namespace: rename, MAC (--mac-address), address,
-    up, default route."""
+    up, default route (when gateway is given)."""
     ipr = _ipr()
     try:
         idx = ipr.link_lookup(ifname=peer_name)[0]
@@ -68,9 +68,23 @@ def configure_inside(peer_name: str, ifname: str, address: str, prefixlen: int, 
         lo = ipr.link_lookup(ifname="lo")
         if lo:
             ipr.link("set", index=lo[0], state="up")
-        ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
+        if gateway:
+            ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
     finally:
         ipr.close()
+
+
+def free_ifname(prefix: str) -> str:
+    """The lowest PREFIXN not yet a link here (eth0, eth1, ...)."""
+    ipr = _ipr()
+    try:
+        taken = {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+    finally:
+        ipr.close()
+    n = 0
+    while f"{prefix}{n}" in taken:
+        n += 1
+    return f"{prefix}{n}"
 
 
 def delete_link(name: str) -> None:

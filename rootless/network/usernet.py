@@ -249,9 +249,12 @@ def _write_members(path: Path, data: dict) -> None:
     fsutil.atomic_write(path, json.dumps(data), mode=None)
 
 
-def reserve(paths: Paths, net: networks.Network, cid: str, names: list[str], ip: str | None) -> str:
+def reserve(paths: Paths, net: networks.Network, cid: str, names: list[str], ip: str | None,
+            owner: int | None = None, mac: str | None = None) -> str:
     """An address for the container on net (--ip, or the first free one);
-    recorded with its names for everyone's /etc/hosts."""
+    recorded with its names for everyone's /etc/hosts. owner: the process
+    holding the container (by default this one; `network connect` names the
+    running container's)."""
     subnet = ipaddress.ip_network(net.subnet)
     with _Lock(_dir(paths) / "lock"):
         path = _members_path(paths, net.name)
@@ -271,7 +274,7 @@ def reserve(paths: Paths, net: networks.Network, cid: str, names: list[str], ip:
             chosen = next((str(h) for h in subnet.hosts() if str(h) not in used), None)
             if chosen is None:
                 raise ContainerError(f"network {net.name} has no free address left")
-        members[cid] = {"ip": chosen, "names": names, "owner": os.getpid(), "hosts": None}
+        members[cid] = {"ip": chosen, "names": names, "owner": owner or os.getpid(), "hosts": None, "mac": mac}
         _write_members(path, members)
     return chosen
 
@@ -290,23 +293,51 @@ def _rewrite(path: str, own_base: str, peers: str) -> None:
         f.truncate()
 
 
+def _all_members(paths: Paths) -> dict[str, dict]:
+    """Every network's live members: {network: {cid: member}}."""
+    d = _dir(paths) / "members"
+    return {p.stem: _read_members(p) for p in sorted(d.glob("*.json"))} if d.exists() else {}
+
+
+def memberships(paths: Paths, cid: str) -> dict[str, dict]:
+    """The networks cid is a running member of: {network: its member entry}."""
+    return {net: m[cid] for net, m in _all_members(paths).items() if cid in m}
+
+
 def publish_hosts(paths: Paths, net_name: str, cid: str | None = None, hosts_path: str | None = None,
                   base: str | None = None) -> None:
-    """Register cid's hosts file (when given), then rewrite every member's."""
+    """Register cid's hosts file (when given), then rewrite every
+    member's: its own base, then the members of each network it shares with
+    them, and only those (a container on several networks sees them all)."""
     with _Lock(_dir(paths) / "lock"):
-        path = _members_path(paths, net_name)
-        members = _read_members(path)
-        if cid is not None and cid in members:
-            members[cid]["hosts"] = hosts_path
-            members[cid]["base"] = base
-            _write_members(path, members)
-        for k, m in members.items():
-            if m.get("hosts") and m.get("base") is not None:
-                peers = "".join(f"{o['ip']}\t{' '.join(o['names'])}\n" for j, o in sorted(members.items()) if j != k)
-                try:
-                    _rewrite(m["hosts"], m["base"], peers)
-                except OSError:
-                    pass
+        if cid is not None:  # on every network it is on: `network disconnect` may drop any
+            d = _dir(paths) / "members"
+            for path in sorted(d.glob("*.json")) if d.exists() else []:
+                members = _read_members(path)
+                if cid in members:
+                    members[cid]["hosts"] = hosts_path
+                    members[cid]["base"] = base
+                    _write_members(path, members)
+        everyone = _all_members(paths)
+        files: dict[str, tuple[str, str]] = {}
+        for members in everyone.values():
+            for k, m in members.items():
+                if m.get("hosts") and m.get("base") is not None:
+                    files.setdefault(k, (m["hosts"], m["base"]))
+        for k, (hosts, own_base) in files.items():
+            lines: list[str] = []
+            for net in sorted(everyone):
+                members = everyone[net]
+                if k not in members:
+                    continue
+                for j, o in sorted(members.items()):
+                    line = f"{o['ip']}\t{' '.join(o['names'])}\n"
+                    if j != k and line not in lines:
+                        lines.append(line)
+            try:
+                _rewrite(hosts, own_base, "".join(lines))
+            except OSError:
+                pass
 
 
 def leave(paths: Paths, net_name: str, cid: str) -> None:
@@ -318,12 +349,33 @@ def leave(paths: Paths, net_name: str, cid: str) -> None:
     publish_hosts(paths, net_name)
 
 
+def leave_all(paths: Paths, cid: str) -> None:
+    """cid off every network (its exit; networks `network connect` added included)."""
+    with _Lock(_dir(paths) / "lock"):
+        d = _dir(paths) / "members"
+        for path in sorted(d.glob("*.json")) if d.exists() else []:
+            members = _read_members(path)
+            if members.pop(cid, None) is not None:
+                _write_members(path, members)
+    publish_hosts(paths, "")
+
+
 # --- attaching a container ------------------------------------------------
 
+def _veth_names(cid: str, net_name: str) -> tuple[str, str]:
+    """The pair's names for cid on net_name (15 characters at most, stable,
+    so that `network disconnect` finds the host end)."""
+    import hashlib
+    tag = hashlib.sha256(net_name.encode()).hexdigest()[:5]
+    return f"v{cid[:8]}{tag}", f"p{cid[:8]}{tag}"
+
+
 def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: str,
-           mac: str | None = None) -> None:
-    """Bridge + veth + eth0 configured, in a forked helper that joins the
-    pinner's namespaces (setns of a user namespace needs a single thread)."""
+           mac: str | None = None, default_route: bool = True) -> None:
+    """Bridge + veth + ethN configured (N: the lowest free, eth0 first, as
+    podman names them), in a forked helper that joins the pinner's namespaces
+    (setns of a user namespace needs a single thread). The default route goes
+    through the first network only."""
     # opened here, before the helper joins the pinner's user namespace
     ctr_net = os.open(f"/proc/{ctr_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
@@ -334,10 +386,11 @@ def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: 
             if ipt:  # frames within one bridge pass even where br_netfilter filters them
                 import subprocess
                 subprocess.run([ipt, *_bridge_rule(net.bridge)], capture_output=True)
-        host_name, peer = f"v{cid[:12]}", f"p{cid[:12]}"
+        host_name, peer = _veth_names(cid, net.name)
         netlink.add_veth(net.bridge, host_name, peer, ctr_net)
         linux.setns(ctr_net, linux.Clone.NEWNET)
-        netlink.configure_inside(peer, "eth0", address, net.prefixlen, net.gateway, mac=mac)
+        netlink.configure_inside(peer, netlink.free_ifname("eth"), address, net.prefixlen,
+                                 net.gateway if default_route else None, mac=mac)
 
     try:
         err = _in_pinner(pinner, configure)
@@ -347,12 +400,36 @@ def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: 
         raise RuntimeSetupError(f"cannot attach to network {net.name}: {err}")
 
 
-class UserNet:
-    """The network Handle of a container on a user network."""
+def detach_link(pinner: int, cid: str, net_name: str) -> None:
+    """Delete cid's veth pair on net_name (its ethN inside goes with it)."""
+    host_name, _ = _veth_names(cid, net_name)
 
-    def __init__(self, paths: Paths, net_name: str, cid: str, lock_fd: int):
-        self.paths, self.net_name, self.cid, self.lock_fd = paths, net_name, cid, lock_fd
+    def remove() -> None:
+        from rootless.network import netlink
+        netlink.delete_link(host_name)
+
+    err = _in_pinner(pinner, remove)
+    if err:
+        raise RuntimeSetupError(f"cannot detach from network {net_name}: {err}")
+
+
+def pinner_pid(paths: Paths) -> int | None:
+    """The running rootless netns's pinner, if any."""
+    return _pinner_pid(_dir(paths))
+
+
+class UserNet:
+    """The network Handle of a container on user networks (one or several)."""
+
+    def __init__(self, paths: Paths, net_names, cid: str, lock_fd: int):
+        if isinstance(net_names, str):
+            net_names = [net_names]
+        self.paths, self.net_names, self.cid, self.lock_fd = paths, list(net_names), cid, lock_fd
         self.extra: list = []   # rl's port forwarder for published ports, stopped with it
+
+    @property
+    def net_name(self) -> str:
+        return self.net_names[0]
 
     def failure(self) -> str | None:
         return None
@@ -365,8 +442,9 @@ class UserNet:
         if self.lock_fd is None:
             return {}
         fwd = [h.exit_w for h in self.extra if h.exit_w is not None]
-        return {"pids": list(self.pids), "fds": [self.lock_fd, *fwd], "usernet": {"root": str(self.paths.root), "runroot": str(self.paths.runroot),
-                                                   "network": self.net_name, "cid": self.cid}}
+        return {"pids": list(self.pids), "fds": [self.lock_fd, *fwd],
+                "usernet": {"root": str(self.paths.root), "runroot": str(self.paths.runroot),
+                            "network": self.net_name, "networks": self.net_names, "cid": self.cid}}
 
     def close(self) -> None:
         for helper in self.extra:
@@ -375,7 +453,7 @@ class UserNet:
         if self.lock_fd is None:
             return
         try:
-            leave(self.paths, self.net_name, self.cid)
+            leave_all(self.paths, self.cid)  # networks `network connect` added too
         finally:
             os.close(self.lock_fd)  # the last one out lets the keeper tear the namespace down
             self.lock_fd = None

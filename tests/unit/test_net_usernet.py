@@ -84,3 +84,24 @@ def test_the_run_path_never_imports_pyroute2():
             "network.etc_texts(network.parse('none'), 'h')\n"
             "assert not [m for m in sys.modules if m.startswith('pyroute2')], 'pyroute2 imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_hosts_files_union_of_shared_networks_only(paths, tmp_path):
+    """A member of two networks sees both; the others see only their own."""
+    front, back = networks.create(paths, "front"), networks.create(paths, "back")
+    files = {}
+    for cid, nets in (("f", [front]), ("b", [back]), ("both", [front, back])):
+        for net in nets:
+            usernet.reserve(paths, net, cid, [cid], None)
+        files[cid] = tmp_path / f"{cid}.hosts"
+        files[cid].write_text("base\n")
+        usernet.publish_hosts(paths, nets[0].name, cid, str(files[cid]), "base\n")
+    both = files["both"].read_text()
+    assert "\tf\n" in both and "\tb\n" in both
+    assert "\tboth\n" in files["f"].read_text() and "\tb\n" not in files["f"].read_text()
+    assert "\tboth\n" in files["b"].read_text() and "\tf\n" not in files["b"].read_text()
+    usernet.leave(paths, "back", "both")  # network disconnect
+    assert "\tboth\n" not in files["b"].read_text() and "\tb\n" not in files["both"].read_text()
+    assert "\tf\n" in files["both"].read_text()
+    usernet.leave_all(paths, "both")
+    assert "\tboth\n" not in files["f"].read_text()

@@ -20,11 +20,22 @@ def test_fast_parser_values():
     ns = fastrun._parser().parse_args(
         ["-it", "--rm", "-e", "A=1", "--env", "B=2", "-v", "/a:/b:ro", "--cap-add", "NET_ADMIN", "--name", "n",
          "--network=none", "img", "sh", "-c", "echo -e hi", "--help"])
-    assert (ns.interactive, ns.tty, ns.rm, ns.name, ns.network) == (True, True, True, "n", "none")
+    assert (ns.interactive, ns.tty, ns.rm, ns.name, ns.network) == (True, True, True, "n", ["none"])
     assert ns.env == ["A=1", "B=2"] and ns.volume == ["/a:/b:ro"] and ns.cap_add == ["NET_ADMIN"]
     assert ns.image == "img" and ns.command == ["sh", "-c", "echo -e hi", "--help"]
     req = runflags.to_request(vars(ns), None)
     assert req.command == ["sh", "-c", "echo -e hi", "--help"] and req.env == ["A=1", "B=2"]
+    assert req.network == "none"  # given once: the value, as before
+
+
+def test_network_repeats_in_both_parsers():
+    """--network a --network b: both kept (a second one used to replace the first)."""
+    argv = ["--network", "front:alias=x", "--net", "back", "img"]
+    req = runflags.to_request(vars(fastrun._parser().parse_args(argv)), None)
+    assert req.network == ["front:alias=x", "back"]
+    from typing import List
+    assert containers._signature().parameters["network"].annotation == List[str]
+    assert runflags.to_request({"image": "img", "command": []}, None).network is None
 
 
 def test_fast_path_defers_to_typer():

@@ -1,0 +1,253 @@
+"""A container on several user networks (issue 13, item 3): `--network a
+--network b` (what podman-compose passes for a service on two networks),
+`network connect`/`disconnect` of created and running containers, inspect's
+NetworkSettings.Networks; and the same scenario under rootless podman
+(netavark + aardvark-dns) where it can create networks.
+
+Before this, --network held one value: a second one silently replaced the
+first, and `network connect`/`disconnect` did not exist."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.podman import first_line_error, load_image, podman  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
+
+IMAGE = "debian:bookworm"
+WEB = (r'use IO::Socket::INET; $|=1; my $s=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1)'
+       r' or die "listen: $!"; while (my $c=$s->accept) { print $c "hello from NAME\n"; close $c }')
+# a TCP connect by name, bounded (an unreachable address must not hang the test)
+FETCH = "timeout 5 bash -c 'exec 3<>/dev/tcp/{}/80 && head -1 <&3'"
+RESOLVE = "getent hosts {} || echo unresolved"
+
+
+@pytest.fixture
+def rlr(rl, registry):
+    rl.env.update(registry.env())
+    rl.run("pull", "-q", IMAGE, check=True)
+    yield rl
+    rl.run("rm", "-af", "-t", "0")
+
+
+def _server(name: str) -> list[str]:
+    return ["perl", "-e", WEB.replace("NAME", name)]
+
+
+def _exec(tool, ctr: str, script: str):
+    return tool.run("exec", ctr, "bash", "-c", script)
+
+
+def _fetch(tool, ctr: str, target: str) -> str:
+    res = _exec(tool, ctr, FETCH.format(target))
+    return res.stdout.strip()
+
+
+def _resolves(tool, ctr: str, name: str) -> bool:
+    res = _exec(tool, ctr, RESOLVE.format(name))
+    return res.returncode == 0 and "unresolved" not in res.stdout
+
+
+def _three(tool, image: str) -> None:
+    """front-only, back-only, and one on both (with an alias on each)."""
+    for net in ("mn-front", "mn-back"):
+        res = tool.run("network", "create", net)
+        assert res.returncode == 0, res.stderr
+    for args in (["--name", "fonly", "--network", "mn-front"],
+                 ["--name", "bonly", "--network", "mn-back"],
+                 ["--name", "both", "--network", "mn-front:alias=fa", "--network", "mn-back:alias=ba"]):
+        res = tool.run("run", "-d", *args, image, *_server(args[1]))
+        assert res.returncode == 0, res.stderr
+
+
+def _check_three(tool) -> None:
+    # the one on both reaches each by name, on its own network
+    assert _fetch(tool, "both", "fonly") == "hello from fonly"
+    assert _fetch(tool, "both", "bonly") == "hello from bonly"
+    # each reaches it by name and by its alias on the network they share
+    assert _fetch(tool, "fonly", "both") == "hello from both"
+    assert _fetch(tool, "fonly", "fa") == "hello from both"
+    assert _fetch(tool, "bonly", "both") == "hello from both"
+    assert _fetch(tool, "bonly", "ba") == "hello from both"
+    # and only there: front-only does not know back-only, nor back's alias
+    assert not _resolves(tool, "fonly", "bonly")
+    assert not _resolves(tool, "fonly", "ba")
+    assert not _resolves(tool, "bonly", "fonly")
+    assert not _resolves(tool, "bonly", "fa")
+
+
+def _interfaces(tool, ctr: str) -> list[str]:
+    res = _exec(tool, ctr, "ls /sys/class/net")
+    return sorted(res.stdout.split())
+
+
+def test_container_on_two_networks(rlr):
+    _three(rlr, IMAGE)
+    _check_three(rlr)
+    assert _interfaces(rlr, "both") == ["eth0", "eth1", "lo"]
+    assert _interfaces(rlr, "fonly") == ["eth0", "lo"]
+    # inspect shows both networks, podman's shape
+    nets = json.loads(rlr.run("inspect", "both", check=True).stdout)[0]["NetworkSettings"]["Networks"]
+    assert sorted(nets) == ["mn-back", "mn-front"]
+    for name, alias in (("mn-front", "fa"), ("mn-back", "ba")):
+        n = nets[name]
+        assert n["IPAddress"].startswith(n["Gateway"].rsplit(".", 1)[0] + "."), n
+        assert n["IPPrefixLen"] == 24
+        assert len(n["MacAddress"].split(":")) == 6
+        assert alias in n["Aliases"]
+    assert nets["mn-front"]["Gateway"] != nets["mn-back"]["Gateway"]
+    # each address is the one on the interface inside
+    addrs = _exec(rlr, "both", "cat /proc/net/fib_trie").stdout
+    for n in nets.values():
+        assert n["IPAddress"] in addrs
+
+
+def test_several_networks_refuse_other_modes_as_podman(rlr):
+    rlr.run("network", "create", "mn-x", check=True)
+    for args, words in ((["--network", "mn-x", "--network", "none"],
+                         "can only set extra network names, selected mode none conflicts with bridge"),
+                        (["--network", "mn-x", "--network", "host"],
+                         "can only set extra network names, selected mode host conflicts with bridge"),
+                        (["--network", "slirp4netns", "--network", "mn-x"],
+                         "cannot set multiple networks without bridge network mode, selected mode slirp4netns"),
+                        (["--network", "container:x", "--network", "mn-x"],
+                         "cannot set multiple networks without bridge network mode, selected mode container")):
+        res = rlr.run("create", *args, IMAGE, "true")
+        assert res.returncode == 125, (args, res.stdout, res.stderr)
+        assert words in res.stderr and "Traceback" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) <= 2  # the error, and its hint
+
+
+def test_connect_and_disconnect_a_running_container(rlr):
+    for net in ("mn-one", "mn-two"):
+        rlr.run("network", "create", net, check=True)
+    rlr.run("run", "-d", "--name", "srv", "--network", "mn-two", IMAGE, *_server("srv"), check=True)
+    rlr.run("run", "-d", "--name", "late", "--network", "mn-one", IMAGE, *_server("late"), check=True)
+    assert not _resolves(rlr, "srv", "late")
+    res = rlr.run("network", "connect", "--alias", "latecomer", "mn-two", "late")
+    assert res.returncode == 0, res.stderr
+    assert _interfaces(rlr, "late") == ["eth0", "eth1", "lo"]
+    # reachable there by name and alias, and it reaches the others there
+    assert _fetch(rlr, "srv", "late") == "hello from late"
+    assert _fetch(rlr, "srv", "latecomer") == "hello from late"
+    assert _fetch(rlr, "late", "srv") == "hello from srv"
+    nets = json.loads(rlr.run("inspect", "late", check=True).stdout)[0]["NetworkSettings"]["Networks"]
+    assert sorted(nets) == ["mn-one", "mn-two"] and nets["mn-two"]["IPAddress"]
+    # twice: podman's error
+    res = rlr.run("network", "connect", "mn-two", "late")
+    assert res.returncode == 125 and "already connected" in res.stderr
+    # disconnect: the interface and the name go
+    res = rlr.run("network", "disconnect", "mn-two", "late")
+    assert res.returncode == 0, res.stderr
+    assert _interfaces(rlr, "late") == ["eth0", "lo"]
+    assert not _resolves(rlr, "srv", "late")
+    assert not _resolves(rlr, "srv", "latecomer")
+    assert not _resolves(rlr, "late", "srv")
+    nets = json.loads(rlr.run("inspect", "late", check=True).stdout)[0]["NetworkSettings"]["Networks"]
+    assert sorted(nets) == ["mn-one"]
+    res = rlr.run("network", "disconnect", "mn-two", "late")
+    assert res.returncode == 125 and "not connected" in res.stderr
+
+
+def test_connect_a_created_container_then_start(rlr):
+    for net in ("mn-c1", "mn-c2"):
+        rlr.run("network", "create", net, check=True)
+    rlr.run("run", "-d", "--name", "peer", "--network", "mn-c2", IMAGE, *_server("peer"), check=True)
+    rlr.run("create", "--name", "made", "--network", "mn-c1", IMAGE, *_server("made"), check=True)
+    rlr.run("network", "connect", "--alias", "m2", "mn-c2", "made", check=True)
+    rlr.run("start", "made", check=True)
+    assert _interfaces(rlr, "made") == ["eth0", "eth1", "lo"]
+    assert _fetch(rlr, "peer", "m2") == "hello from made"
+    assert _fetch(rlr, "made", "peer") == "hello from peer"
+    # and back off, before the next start
+    rlr.run("stop", "-t", "0", "made", check=True)
+    rlr.run("network", "disconnect", "mn-c2", "made", check=True)
+    rlr.run("start", "made", check=True)
+    assert _interfaces(rlr, "made") == ["eth0", "lo"]
+    assert not _resolves(rlr, "peer", "made")
+
+
+def test_nothing_left_after_rm_of_all(rlr):
+    _three(rlr, IMAGE)
+    assert _fetch(rlr, "both", "bonly") == "hello from bonly"
+    assert _fetch(rlr, "both", "fonly") == "hello from fonly"
+    # a network joined while running is let go of too
+    rlr.run("network", "connect", "mn-front", "bonly", check=True)
+    assert _fetch(rlr, "fonly", "bonly") == "hello from bonly"
+    rlr.run("rm", "-f", "-t", "0", "fonly", "bonly", "both", check=True)
+    members = rlr.base / "run" / "rl" / "netns" / "members"
+    for f in members.glob("*.json") if members.exists() else []:
+        assert json.loads(f.read_text() or "{}") == {}, f.name
+    netns = rlr.base / "run" / "rl" / "netns"
+    deadline = time.monotonic() + 10
+    while (netns / "pinner.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not (netns / "pinner.pid").exists()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ps", "-u", str(os.getuid()), "-o", "stat=,args="], capture_output=True,
+                             text=True).stdout
+        live = [line for line in out.splitlines() if str(rlr.base) in line and not line.startswith("Z")]
+        if not live:
+            break
+        time.sleep(0.1)
+    assert not live  # no keeper, pinner or slirp4netns of this rl left behind
+    for net in ("mn-front", "mn-back"):
+        assert rlr.run("network", "rm", net).returncode == 0
+
+
+def _observed(tool) -> dict:
+    """What a user sees of the three, by address (podman 4.3 with CNI and no
+    dnsname plugin resolves no names; addresses it does route)."""
+    nets = {c: json.loads(tool.run("inspect", c).stdout)[0]["NetworkSettings"]["Networks"]
+            for c in ("fonly", "bonly", "both")}
+    ip = {(c, n): v["IPAddress"] for c, ns in nets.items() for n, v in ns.items()}
+    return {
+        "networks": {c: sorted(ns) for c, ns in nets.items()},
+        "interfaces": {c: _interfaces(tool, c) for c in ("fonly", "bonly", "both")},
+        "both->fonly": _fetch(tool, "both", ip["fonly", "mn-front"]),
+        "both->bonly": _fetch(tool, "both", ip["bonly", "mn-back"]),
+        "fonly->both": _fetch(tool, "fonly", ip["both", "mn-front"]),
+        "bonly->both": _fetch(tool, "bonly", ip["both", "mn-back"]),
+        "front alias": sorted(a for a in nets["both"]["mn-front"]["Aliases"] if a == "fa"),
+        "back alias": sorted(a for a in nets["both"]["mn-back"]["Aliases"] if a == "ba"),
+    }
+
+
+def test_podman_agrees_on_two_networks(rlr, podman, registry):
+    """Rootless podman here is 4.3 with CNI (no netavark, no aardvark-dns,
+    no dnsname plugin): its networks route but resolve no names, so names
+    are compared only when its backend is netavark."""
+    backend = podman.run("info", "--format", "{{.Host.NetworkBackend}}").stdout.strip()
+    res = podman.run("network", "create", "mn-front")
+    if res.returncode != 0:
+        pytest.skip(f"podman network create fails here ({backend}): {res.stderr.strip()}")
+    podman.run("network", "rm", "mn-front")
+    image = load_image(podman, registry)
+    try:
+        _three(podman, image)
+        _three(rlr, IMAGE)
+        theirs, ours = _observed(podman), _observed(rlr)
+        assert theirs["both->bonly"] == "hello from bonly"  # the comparison compares something
+        assert ours == theirs
+        if backend == "netavark":
+            _check_three(podman)
+        _check_three(rlr)
+        # the same refusals, word for word, and status
+        for args in (["--network", "mn-front", "--network", "host"],
+                     ["--network", "mn-front", "--network", "none"],
+                     ["--network", "slirp4netns", "--network", "mn-front"]):
+            pm = podman.run("create", *args, image, "true")
+            mine = rlr.run("create", *args, IMAGE, "true")
+            assert pm.returncode == mine.returncode == 125
+            want = first_line_error(pm.stderr).removesuffix(": invalid argument")
+            assert want in first_line_error(mine.stderr), (want, mine.stderr)
+    finally:
+        podman.run("rm", "-af", "-t", "0")
+        podman.run("network", "rm", "-f", "mn-front", "mn-back")

@@ -208,6 +208,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def rl(tmp_path: Path):
     env = make_rl_env(tmp_path / "rl")
     yield env
+    ctrs = env.base / "data" / "rl" / "containers"
+    if ctrs.is_dir() and any(p.name not in ("names", ".create.lock") for p in ctrs.iterdir()):
+        # a test that failed half-way must not leave its containers running for the rest of the session
+        env.run("rm", "-f", "--all", "-t", "0", timeout=120)
     if _foreign_owned(env.base):
         reclaim(env.base)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.podman import podman  # noqa: F401 - the oracle fixture, for `both`
+
 
 @pytest.fixture
 def rlr(rl, registry):
@@ -26,3 +28,14 @@ def rlc(rl):
     """rl whose containers are all removed afterwards, whatever the test did."""
     yield rl
     rl.run("rm", "-f", "--all", timeout=120)
+
+
+@pytest.fixture
+def both(rl, registry, podman):  # noqa: F811 - differential tests: one image in both
+    """rl and podman with the same image: (rl, podman, image name for each)."""
+    from tests.podman import load_image
+    rl.env.update(registry.env())
+    img = load_image(podman, registry)
+    assert rl.run("pull", "-q", "debian:bookworm").returncode == 0
+    yield rl, podman, img
+    rl.run("rm", "-af", "-t", "0")

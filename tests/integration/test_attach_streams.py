@@ -20,16 +20,6 @@ SCRIPT = ("i=0; while [ ! -e /ctl/stop ]; do i=$((i+1)); echo out-$i; echo err-$
           "echo out-last; echo err-last >&2; exit 3")
 
 
-@pytest.fixture
-def both(rl, registry, podman):  # noqa: F811
-    """rl and podman with the same image: (rl, podman, image name for each)."""
-    from tests.podman import load_image
-    rl.env.update(registry.env())
-    img = load_image(podman, registry)
-    assert rl.run("pull", "-q", "debian:bookworm").returncode == 0
-    yield rl, podman, img
-    rl.run("rm", "-af", "-t", "0")
-
 
 def _attach_streams(argv: list[str], env: dict, name: str, ctl, tmp) -> tuple[int, str, str]:
     """`attach NAME` with stdout and stderr to files, until the lines of

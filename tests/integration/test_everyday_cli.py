@@ -58,16 +58,6 @@ def test_bad_since_until_one_line_exit_125(rl, podman, flag):  # noqa: F811
     assert "internal error" not in mine.stderr
 
 
-@pytest.fixture
-def both(rl, registry, podman):  # noqa: F811
-    """rl and podman with the same image: (rl, podman, image name for each)."""
-    from tests.podman import load_image
-    rl.env.update(registry.env())
-    img = load_image(podman, registry)
-    assert rl.run("pull", "-q", "debian:bookworm").returncode == 0
-    yield rl, podman, img
-    rl.run("rm", "-af", "-t", "0")
-
 
 @pytest.mark.registry
 @pytest.mark.fuse

@@ -13,16 +13,6 @@ pytestmark = [pytest.mark.userns, pytest.mark.registry, pytest.mark.fuse]
 SCRIPT = "echo out-1; echo err-1 >&2; echo out-2; echo err-2 >&2"
 
 
-@pytest.fixture
-def both(rl, registry, podman):  # noqa: F811
-    """rl and podman with the same image: (rl, podman, image name for each)."""
-    from tests.podman import load_image
-    rl.env.update(registry.env())
-    img = load_image(podman, registry)
-    assert rl.run("pull", "-q", "debian:bookworm").returncode == 0
-    yield rl, podman, img
-    rl.run("rm", "-af", "-t", "0")
-
 
 def _each(both):
     rl, podman, img = both

@@ -16,16 +16,6 @@ MAC = "92:d0:c6:0a:29:33"
 SHOW = "cat /sys/class/net/*/address"
 
 
-@pytest.fixture
-def both(rl, registry, podman):  # noqa: F811
-    """rl and podman with the same image: (rl, podman, image name for each)."""
-    from tests.podman import load_image
-    rl.env.update(registry.env())
-    img = load_image(podman, registry)
-    assert rl.run("pull", "-q", "debian:bookworm").returncode == 0
-    yield rl, podman, img
-    rl.run("rm", "-af", "-t", "0")
-
 
 def _each(both):
     rl, podman, img = both

@@ -72,6 +72,8 @@ def run_args(request: dict, image: str) -> list[list[str]]:
             value = request.get(_FIELD.get(f.dest, f.dest))
         if f.dest == "label":  # recorded from the unit that started it: the new unit records its own
             value = [x for x in value or [] if not x.startswith("PODMAN_SYSTEMD_UNIT=")]
+        if f.dest == "network":  # one recorded as its string; several as req.networks entries
+            value = _network_values(request)
         if value in (None, False, [], ""):
             continue
         if f.kind == runflags.BOOL:
@@ -82,6 +84,20 @@ def run_args(request: dict, image: str) -> list[list[str]]:
             groups.append([decl, str(value)])
     groups.append([image, *(request.get("command") or [])])
     return groups
+
+
+def _network_values(request: dict) -> list[str]:
+    """--network as given: NAME[:alias=A,...,ip=IP] per network of a
+    multi-network container, else the one value."""
+    entries = request.get("networks") or []
+    if entries:
+        out = []
+        for e in entries:
+            opts = [f"alias={a}" for a in e.get("aliases") or []] + ([f"ip={e['ip']}"] if e.get("ip") else [])
+            out.append(e["name"] + (":" + ",".join(opts) if opts else ""))
+        return out
+    value = request.get("network")
+    return [value] if isinstance(value, str) and value else list(value or [])
 
 
 def unit_name(rec, opts: Options) -> str:

@@ -208,3 +208,15 @@ def test_a_generated_units_monitor_stays_in_the_service():
     assert runhooks.main_process_status(RunRequest(image="x"), 137, {}) == 0
     assert runhooks.main_process_status(RunRequest(image="x"), 137, unit_env) == 137
     assert runhooks.main_process_status(RunRequest(image="x", sdnotify="conmon"), 137, {}) == 137
+
+
+def test_network_flags_as_given_one_or_several():
+    """A container's one network is one --network (a string recorded, not
+    its letters); several user networks keep their aliases and addresses."""
+    from rootless.systemd.generate import run_args
+    one = [g for g in run_args({"network": "none"}, "img") if g[0] == "--network"]
+    assert one == [["--network", "none"]]
+    several = run_args({"network": "front", "networks": [{"name": "front", "aliases": ["web"], "ip": None},
+                                                         {"name": "back", "aliases": [], "ip": "10.89.1.5"}]}, "img")
+    assert [g for g in several if g[0] == "--network"] == [["--network", "front:alias=web"],
+                                                          ["--network", "back:ip=10.89.1.5"]]

@@ -19,13 +19,12 @@ caller that wants its own RlError subclass passes it as `error`."""
 
 from __future__ import annotations
 
-import errno as _errno
 import os
 import signal
 import struct
 from typing import Callable
 
-from rootless.linux import syscalls
+from rootless.linux import close_fds_except, syscalls
 
 _HEAD = struct.Struct("!BIiiII")  # kind, sender pid, errno, exit code, len(text), len(hint)
 _READY, _ERROR = 1, 2
@@ -94,28 +93,6 @@ def describe(exc: BaseException) -> tuple[str, str | None, int, int]:
     return str(exc) or type(exc).__name__, None, 125, 0
 
 
-def close_fds_except(keep) -> None:
-    """Close every fd above 2 but those in keep: close_range(2) over the gaps
-    (Linux 5.9), else one close per entry of /proc/self/fd."""
-    kept = sorted({fd for fd in keep if fd > 2})
-    try:
-        lo = 3
-        for fd in kept:
-            if lo < fd:
-                syscalls.close_range(lo, fd - 1)
-            lo = fd + 1
-        syscalls.close_range(lo)
-        return
-    except OSError as e:
-        if e.errno not in (_errno.ENOSYS, _errno.EINVAL, _errno.EPERM):
-            raise
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in kept:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the fd listdir itself used, already closed
 
 
 # Python's own dispositions at startup: these two ignored, every other default

@@ -124,6 +124,7 @@ def container_address(spec: NetSpec) -> str | None:
         return SLIRP_ADDR
     return spec.options.get("ip")  # a user network's, once reserved
 
+
 def parse_mac(value: str) -> str:
     """--mac-address as podman reads it (Go's net.ParseMAC: six octets as
     aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff) -> lower case

@@ -21,9 +21,17 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def _register() -> None:
-    # each module adds its commands to `app`; kept explicit so a reader sees the whole CLI here
-    from rootless.cli import cgroups, containers, generate, images, networks, system, volumes  # noqa: F401
+_APP = []
+
+
+def _typer_app():
+    """typer's app with every command: for --help, completion and lines the fast path leaves to it."""
+    # modules not yet in the command table add their commands to `app` on import
+    from rootless.cli import cgroups, containers, generate, images, networks, system  # noqa: F401
+    from rootless.cli import table, typerapp
+    if not _APP:  # once: building twice would register every command twice
+        _APP.append(typerapp.build(table.load()))
+    return _APP[0]
 
 
 def _image_choice():
@@ -73,9 +81,11 @@ def run(argv: list[str] | None = None) -> int:
         rv = fast_ctr(args)
         if rv is not None:
             return rv
-        from rootless.cli.typerapp import app
-        _register()
-        rv = app(args=args, prog_name="rl", standalone_mode=False)
+        from rootless.cli import fast
+        rv = fast.execute(args)
+        if rv is not None:
+            return rv
+        rv = _typer_app()(args=args, prog_name="rl", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except ExitStatus as e:
         return e.status

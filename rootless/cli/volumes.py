@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from typing import List, Optional
-
-import typer
 
 from rootless.cli.options import OPTIONS
-from rootless.cli.typerapp import app
+from rootless.cli.table import LIST, MANY, OPTIONAL, SOME, STR, Arg, Opt, command, group
 
-volume_app = typer.Typer(help="Manage named volumes.", no_args_is_help=True)
-app.add_typer(volume_app, name="volume")
+group("volume", "Manage named volumes.")
 
 
 def _store():
@@ -22,12 +18,11 @@ def _store():
     return VolumeStore(default_paths(OPTIONS.root, OPTIONS.runroot))
 
 
-@volume_app.command("create")
-def create(
-    name: Optional[str] = typer.Argument(None, help="volume name (default: a random one)"),
-    label: List[str] = typer.Option([], "--label", "-l", help="KEY=VALUE"),
-    ignore: bool = typer.Option(False, "--ignore", help="no error when it already exists"),
-) -> None:
+@command("volume create",
+         Arg("name", OPTIONAL, help="volume name (default: a random one)"),
+         Opt("label", "--label", "-l", kind=LIST, help="KEY=VALUE"),
+         Opt("ignore", "--ignore", help="no error when it already exists"))
+def create(name, label, ignore) -> None:
     """Create a named volume; prints its name."""
     import secrets
     labels = dict(item.partition("=")[::2] for item in label)
@@ -35,12 +30,10 @@ def create(
     print(vol.Name)
 
 
-@volume_app.command("ls")
-@volume_app.command("list")
-def ls(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="names only"),
-    fmt: str = typer.Option("", "--format", help="json, or a template such as {{.Name}}"),
-) -> None:
+@command("volume ls", "volume list",
+         Opt("quiet", "--quiet", "-q", help="names only"),
+         Opt("fmt", "--format", kind=STR, default="", help="json, or a template such as {{.Name}}"))
+def ls(quiet, fmt) -> None:
     """List volumes."""
     vols = _store().list()
     if fmt == "json":
@@ -57,18 +50,16 @@ def ls(
             print(f"{v.Driver:<11}{v.Name}")
 
 
-@volume_app.command("inspect")
-def inspect(names: List[str] = typer.Argument(..., metavar="VOLUME...")) -> None:
+@command("volume inspect", Arg("names", SOME, metavar="VOLUME..."))
+def inspect(names) -> None:
     """Show volumes' metadata as JSON."""
     store = _store()
     print(json.dumps([asdict(store.lookup(n)) for n in names], indent=4))
 
 
-@volume_app.command("rm")
-def rm(
-    names: List[str] = typer.Argument(..., metavar="VOLUME..."),
-    force: bool = typer.Option(False, "--force", "-f", help="even when a container uses it"),
-) -> None:
+@command("volume rm", Arg("names", SOME, metavar="VOLUME..."),
+         Opt("force", "--force", "-f", help="even when a container uses it"))
+def rm(names, force) -> None:
     """Remove volumes."""
     store = _store()
     for n in names:
@@ -76,8 +67,8 @@ def rm(
         print(n)
 
 
-@volume_app.command("prune")
-def prune(force: bool = typer.Option(False, "--force", "-f", help="do not ask")) -> None:
+@command("volume prune", Opt("force", "--force", "-f", help="do not ask"))
+def prune(force) -> None:
     """Remove every volume no container uses."""
     store = _store()
     if not force:

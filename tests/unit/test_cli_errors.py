@@ -6,15 +6,13 @@ import sys
 import pytest
 
 from rootless import cli
-from rootless.cli import typerapp
 from rootless.errors import EXIT_RL, CommandNotFound, ContainerExit, HostSetupError
 
 
 def _app_raising(monkeypatch, exc):
     def boom(*a, **k):
         raise exc
-    monkeypatch.setattr(typerapp, "app", boom)
-    monkeypatch.setattr(cli, "_register", lambda: None)
+    monkeypatch.setattr(cli, "_typer_app", lambda: boom)
 
 
 @pytest.mark.parametrize("exc,code", [

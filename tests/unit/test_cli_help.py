@@ -10,9 +10,7 @@ from rootless import cli
 
 def _command_paths():
     import typer.main
-    cli._register()
-    from rootless.cli.typerapp import app
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(cli._typer_app())
     paths = []
 
     def walk(cmd, prefix):

@@ -1,0 +1,113 @@
+"""The command line parsed with argparse from the command table (cli/table.py),
+without importing typer: the path every ordinary `rl ...` takes.
+
+Anything unusual returns None and typer takes over with its usual help and
+messages: `--help`, a line that does not parse, an unknown command, shell
+completion, no command at all. So a parse error never differs from typer's,
+and what the fast path accepts is checked against typer by
+tests/unit/test_command_table.py."""
+
+from __future__ import annotations
+
+import os
+
+from rootless.cli import table
+from rootless.cli.options import GLOBAL_FLAGS, OPTIONS
+
+
+class _Fallback(Exception):
+    pass
+
+
+def _globals(argv: list[str]) -> tuple[dict[str, str], int] | None:
+    """rl's own options before the command: their values and where the command starts."""
+    seen: dict[str, str] = {}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        flag, eq, value = argv[i].partition("=")
+        if flag not in GLOBAL_FLAGS:
+            return None  # --version, --help, completion, or a typo: typer's
+        if not eq:
+            if i + 1 >= len(argv):
+                return None
+            value = argv[i + 1]
+            i += 1
+        seen[GLOBAL_FLAGS[flag]] = value
+        i += 1
+    return seen, i
+
+
+def parser(cmd: table.Command, prog: str):
+    import argparse
+
+    class P(argparse.ArgumentParser):
+        def error(self, message):
+            raise _Fallback(message)
+
+    p = P(prog=prog, add_help=False, allow_abbrev=False)
+    for o in cmd.options:
+        pos = [n for d in o.decls for n in d.split("/")[:1]]
+        if o.kind == table.BOOL:
+            p.add_argument(*pos, dest=o.dest, action="store_true", default=o.default)
+            neg = [d.split("/")[1] for d in o.decls if "/" in d]
+            if neg:
+                p.add_argument(*neg, dest=o.dest, action="store_false")
+        elif o.kind == table.LIST:
+            p.add_argument(*pos, dest=o.dest, action="append", default=None)
+        elif o.flag_value is not None:
+            p.add_argument(*pos, dest=o.dest, nargs="?", const=o.flag_value, default=o.default)
+        else:
+            conv = {table.INT: int, table.FLOAT: float}.get(o.kind, str)
+            p.add_argument(*pos, dest=o.dest, type=conv, default=o.default)
+    for a in cmd.args:
+        nargs = {table.ONE: None, table.OPTIONAL: "?", table.MANY: "*", table.SOME: "+",
+                 table.REST: argparse.REMAINDER, table.REST1: argparse.REMAINDER}[a.nargs]
+        p.add_argument(a.dest, nargs=nargs, default=[] if a.nargs == table.MANY else None)
+    return p
+
+
+def parse(cmd: table.Command, words: list[str], prog: str = "rl") -> dict | None:
+    """The keyword arguments cmd.fn gets for words (the line after the
+    command's name), or None when typer should handle it."""
+    p = parser(cmd, prog)
+    try:
+        ns = p.parse_args(words) if cmd.rest else p.parse_intermixed_args(words)
+    except _Fallback:
+        return None
+    values = vars(ns)
+    own = words
+    for a in cmd.args:
+        if a.nargs in (table.REST, table.REST1):
+            rest = values[a.dest] or []
+            if a.nargs == table.REST1 and rest in ([], ["--"]):
+                return None  # typer says what is missing
+            own = words[:len(words) - len(rest)]
+            values[a.dest] = rest[1:] if rest[:1] == ["--"] else rest
+    if any(w in ("-h", "--help") for w in own):
+        return None
+    for o in cmd.options:
+        if o.kind == table.LIST:
+            values[o.dest] = list(values[o.dest] or o.default)
+    return values
+
+
+def execute(argv: list[str]) -> int | None:
+    """Run argv's command from the table; None: typer's to handle."""
+    if any(k.startswith("_RL_COMPLETE") for k in os.environ) or os.environ.get("_TYPER_COMPLETE_ARGS"):
+        return None
+    found = _globals(argv)
+    if found is None:
+        return None
+    seen, i = found
+    tbl = table.load()
+    hit = tbl.find(argv[i:])
+    if hit is None:
+        return None
+    cmd, n = hit
+    kwargs = parse(cmd, argv[i + n:], "rl " + " ".join(argv[i:i + n]))
+    if kwargs is None:
+        return None
+    for k, v in seen.items():
+        setattr(OPTIONS, k, v)
+    rv = cmd.fn(**kwargs)
+    return rv if isinstance(rv, int) else 0

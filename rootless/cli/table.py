@@ -1,0 +1,159 @@
+"""Every rl command declared once, without typer.
+
+A command is a plain function plus its parameters, registered with
+`@command("volume ls", "volume list", Opt(...), Arg(...))`. Two parsers are
+generated from the table:
+
+- `cli/fast.py` (argparse): what every ordinary invocation takes. Nothing on
+  that path imports typer, click, pydantic or rich; importing them costs
+  several times a command's own work (`rl inspect` reads two small files).
+- `cli/typerapp.py` (typer): `--help`, shell completion, and the messages of
+  a command line that does not parse. The fast path hands those over.
+
+tests/unit/test_command_table.py checks that both accept the same commands
+and flags. A command function gets its parameters as keyword arguments with
+the same values from either parser: False/None/[] when absent, a list for a
+repeated option or a variadic argument.
+
+Command modules import only this module (and light parts of rl) at the top:
+the fast path imports all of them to find a verb.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+# option kinds
+BOOL = "bool"    # a flag: --all; "--x/--no-x" in decls gives the pair (default True or False)
+STR = "str"
+INT = "int"
+FLOAT = "float"
+LIST = "list"    # repeatable: -e A -e B -> ["A", "B"]
+
+# argument arities
+ONE = "1"        # required
+OPTIONAL = "?"   # optional single value (None when absent)
+MANY = "*"       # zero or more
+SOME = "+"       # one or more
+REST = "..."     # the rest of the line, verbatim ([COMMAND [ARG...]]): options after it are its own
+REST1 = "+..."   # the same, at least one word (exec's COMMAND)
+
+
+@dataclass(frozen=True)
+class Opt:
+    dest: str
+    decls: tuple[str, ...]
+    kind: str = BOOL
+    default: object = None
+    help: str = ""
+    metavar: str | None = None
+    # an option whose value may be left out: `--sig-proxy` means `--sig-proxy=true`
+    flag_value: str | None = None
+    hidden: bool = False
+
+    def __init__(self, dest: str, *decls: str, kind: str = BOOL, default: object = None, help: str = "",
+                 metavar: str | None = None, flag_value: str | None = None, hidden: bool = False):
+        object.__setattr__(self, "dest", dest)
+        object.__setattr__(self, "decls", decls)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "default", _default(kind, default))
+        object.__setattr__(self, "help", help)
+        object.__setattr__(self, "metavar", metavar)
+        object.__setattr__(self, "flag_value", flag_value)
+        object.__setattr__(self, "hidden", hidden)
+
+    def names(self) -> list[str]:
+        """Every spelling, with a --x/--no-x pair split in two."""
+        return [n for d in self.decls for n in d.split("/")]
+
+
+def _default(kind: str, default: object) -> object:
+    if default is not None:
+        return default
+    return {BOOL: False, LIST: ()}.get(kind)
+
+
+@dataclass(frozen=True)
+class Arg:
+    dest: str
+    nargs: str = ONE
+    help: str = ""
+    metavar: str | None = None
+
+
+Param = "Opt | Arg"
+
+
+@dataclass
+class Command:
+    names: tuple[tuple[str, ...], ...]  # every path: ("images",), ("image", "ls"), ...
+    fn: Callable
+    params: tuple
+    hidden: bool = False
+
+    @property
+    def help(self) -> str:
+        return (self.fn.__doc__ or "").strip()
+
+    @property
+    def rest(self) -> bool:
+        """Options after the first argument belong to the container's command."""
+        return any(isinstance(p, Arg) and p.nargs in (REST, REST1) for p in self.params)
+
+    @property
+    def options(self) -> list[Opt]:
+        return [p for p in self.params if isinstance(p, Opt)]
+
+    @property
+    def args(self) -> list[Arg]:
+        return [p for p in self.params if isinstance(p, Arg)]
+
+
+@dataclass
+class Table:
+    commands: list[Command] = field(default_factory=list)
+    groups: dict[str, str] = field(default_factory=dict)  # "volume" -> its help
+
+    def find(self, words: list[str]) -> tuple[Command, int] | None:
+        """The command that words begin with, and how many words its name took."""
+        best = None
+        for cmd in self.commands:
+            for name in cmd.names:
+                if tuple(words[:len(name)]) == name and (best is None or len(name) > best[1]):
+                    best = (cmd, len(name))
+        return best
+
+
+TABLE = Table()
+
+
+def group(name: str, help: str) -> None:
+    TABLE.groups[name] = help
+
+
+def command(*spec, hidden: bool = False):
+    """@command("ps", "container ls", Opt(...), Arg(...)): names first, then parameters."""
+    names = tuple(tuple(s.split()) for s in spec if isinstance(s, str))
+    params = tuple(s for s in spec if not isinstance(s, str))
+    dests = [p.dest for p in params]
+    if len(set(dests)) != len(dests):
+        raise ValueError(f"{names[0]}: a parameter declared twice")
+
+    def register(fn: Callable) -> Callable:
+        TABLE.commands.append(Command(names, fn, params, hidden))
+        return fn
+    return register
+
+
+# the modules that declare commands, in the order `rl --help` lists them;
+# kept explicit so a reader sees the whole CLI here
+MODULES = ("volumes",)
+
+
+def load() -> Table:
+    """Every command module imported, so TABLE holds the whole CLI."""
+    import importlib
+    for name in MODULES:
+        importlib.import_module(f"rootless.cli.{name}")
+    return TABLE

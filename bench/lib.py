@@ -4,16 +4,19 @@ ratios. No thresholds: numbers are for reading, not for failing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -130,3 +133,73 @@ def report(name: str, samples: dict[str, list[float]], anchor: str, unit: str = 
 
 def scratch(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"rl-bench-{prefix}-", dir=os.environ.get("RL_BENCH_TMP")))
+
+
+def _fixture_python() -> str:
+    """A Python that can run the test fixture (it imports pytest): the bench's
+    own if it can, else the test venv helpers/test made (as root, or as a user)."""
+    if os.environ.get("RL_BENCH_FIXTURE_PYTHON"):
+        return os.environ["RL_BENCH_FIXTURE_PYTHON"]
+    import importlib.util
+    if importlib.util.find_spec("pytest") is not None:
+        return sys.executable
+    for cand in ("/var/lib/rl-test/venv/bin/python", Path.home() / ".cache" / "rl-test" / "venv" / "bin" / "python"):
+        if os.access(cand, os.X_OK):
+            return str(cand)
+    sys.exit("the registry fixture needs a Python with pytest: run helpers/test once, "
+             "or set RL_BENCH_FIXTURE_PYTHON")
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def fixture_registry(work: Path) -> Iterator[dict[str, str]]:
+    """The test suite's loopback registries (tests/fixture/registry.py --serve:
+    its cached images, built by independent tools), for as long as the block
+    runs. Yields its environment: RL_REGISTRY is the plain-HTTP, anonymous one
+    ("127.0.0.1:PORT"; library/debian:bookworm, rl-test/layers:v1, ...)."""
+    work.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([_fixture_python(), "-m", "tests.fixture.registry", "--serve", "--workdir", str(work)],
+                            cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=_die_with_parent)
+    env: dict[str, str] = {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("# logs in"):
+                break
+            key, sep, value = line.rstrip("\n").partition("=")
+            if sep:
+                env[key] = value
+        if "RL_REGISTRY" not in env:
+            sys.exit(f"the registry fixture did not start (exit {proc.wait()}): see its messages above")
+        yield env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    out: dict = {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            out["cpu"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
+        with open("/proc/meminfo") as f:
+            out["mem_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+        out["loadavg"] = os.getloadavg()
+    except (OSError, StopIteration):
+        pass
+    try:
+        out["podman"] = subprocess.run(["podman", "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return out

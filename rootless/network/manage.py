@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from rootless.config import Paths
 from rootless.errors import ContainerError, UsageError
-from rootless.network import networks, usernet
+from rootless.network import networks
 
 FILTER_KEYS = ("name", "id", "driver", "label", "label!")
 
@@ -32,6 +32,7 @@ def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | No
 
 def members(paths: Paths, name: str) -> list[str]:
     """Running containers on a network (their first names, from the live members file)."""
+    from rootless.network import usernet  # the running side (ctypes, locks): not for `network ls`
     return usernet.member_names(paths, name)
 
 

@@ -225,45 +225,14 @@ def check_monitor() -> list[Finding]:
 
 
 def cgroup_layout() -> str:
-    try:
-        fstype = subprocess.run(["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], capture_output=True,
-                                text=True).stdout.strip()
-    except OSError:
-        fstype = ""
-    if fstype == "cgroup2fs":
-        return "v2"
-    if os.path.isdir("/sys/fs/cgroup/unified") or fstype == "tmpfs":
-        return "hybrid" if os.path.ismount("/sys/fs/cgroup/unified") else "v1"
-    return "v1" if fstype else "none"
+    from rootless.cgroups import layout
+    return layout.mounted_layout()
 
 
 def check_cgroups() -> list[Finding]:
-    layout = cgroup_layout()
-    if layout != "v2":
-        return [Finding("cgroups", WARN, f"cgroup {layout}: resource limits are unavailable to rootless "
-                                         "containers (they need the unified v2 hierarchy)",
-                        "boot with systemd.unified_cgroup_hierarchy=1 and run rl in a systemd user session")]
-    uid = os.getuid()
-    own = ""
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        if line.startswith("0::"):
-            own = line[3:]
-    # A login shell sits in session-N.scope, which is never delegated; what
-    # systemd delegates (and where rl's containers go) is user@UID.service.
-    for where in (own, f"/user.slice/user-{uid}.slice/user@{uid}.service"):
-        base = Path("/sys/fs/cgroup") / where.lstrip("/")
-        try:
-            delegated = base.stat().st_uid == uid and os.access(base, os.W_OK)
-            ctrls = (base / "cgroup.controllers").read_text().split()
-        except OSError:
-            continue
-        if delegated and ctrls:
-            name = Path(where).name or "/"
-            return [Finding("cgroups", OK, f"cgroup v2 via {name}, delegated controllers: {' '.join(ctrls)}")]
-    return [Finding("cgroups", WARN, f"cgroup v2, but neither {own or '/'} nor user@{uid}.service is delegated "
-                                     "to this user",
-                    "loginctl enable-linger $USER and add Delegate=cpu cpuset io memory pids to "
-                    "user@.service (systemctl edit user@.service)")]
+    from rootless.cgroups import layout
+    ok, detail, fix = layout.delegation()
+    return [Finding("cgroups", OK if ok else WARN, detail, fix)]
 
 
 def check_containers(paths=None) -> list[Finding]:

@@ -195,3 +195,50 @@ def probe(mountinfo: str | None = None, proc_cgroup: str | None = None, uid: int
         host.own_delegated = True
         host.own_controllers = _controllers(host.path(host.own))
     return host
+
+
+def mounted_layout() -> str:
+    """"v2", "hybrid", "v1" or "none", from the filesystem type at /sys/fs/cgroup
+    (what `rl info` and `rl system check` report)."""
+    import subprocess
+    try:
+        fstype = subprocess.run(["stat", "-f", "-c", "%T", str(ROOT)], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        fstype = ""
+    if fstype == "cgroup2fs":
+        return "v2"
+    if os.path.isdir(ROOT / "unified") or fstype == "tmpfs":
+        return "hybrid" if os.path.ismount(ROOT / "unified") else "v1"
+    return "v1" if fstype else "none"
+
+
+def delegation() -> tuple[bool, str, str | None]:
+    """Can this user's containers get cgroups of their own: (yes, what was
+    found, the fix when not). `rl system check` shows it; a container without
+    a cgroup of its own (`rl stats`, `rl update`) names the fix."""
+    kind = mounted_layout()
+    if kind != "v2":
+        return (False, f"cgroup {kind}: resource limits are unavailable to rootless containers (they need the "
+                       "unified v2 hierarchy)",
+                "boot with systemd.unified_cgroup_hierarchy=1 and run rl in a systemd user session")
+    uid = os.getuid()
+    own = ""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            own = line[3:]
+    # A login shell sits in session-N.scope, which is never delegated; what
+    # systemd delegates (and where rl's containers go) is user@UID.service.
+    for where in (own, user_service(uid)):
+        base = ROOT / where.lstrip("/")
+        try:
+            delegated = base.stat().st_uid == uid and os.access(base, os.W_OK)
+            ctrls = (base / "cgroup.controllers").read_text().split()
+        except OSError:
+            continue
+        if delegated and ctrls:
+            name = Path(where).name or "/"
+            return True, f"cgroup v2 via {name}, delegated controllers: {' '.join(ctrls)}", None
+    return (False, f"cgroup v2, but neither {own or '/'} nor user@{uid}.service is delegated to this user",
+            "loginctl enable-linger $USER and add Delegate=cpu cpuset io memory pids to "
+            "user@.service (systemctl edit user@.service)")

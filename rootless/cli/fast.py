@@ -15,6 +15,10 @@ from rootless.cli import table
 from rootless.cli.options import GLOBAL_FLAGS, OPTIONS
 
 
+# `rl --version` / `rl -v`: podman-compose asks before every action
+VERSION_FLAGS = ("--version", "-v")
+
+
 class _Fallback(Exception):
     pass
 
@@ -25,8 +29,12 @@ def _globals(argv: list[str]) -> tuple[dict[str, str], int] | None:
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         flag, eq, value = argv[i].partition("=")
+        if flag in VERSION_FLAGS and not eq:
+            seen["version"] = "true"  # typer's is eager: the version, whatever follows
+            i += 1
+            continue
         if flag not in GLOBAL_FLAGS:
-            return None  # --version, --help, completion, or a typo: typer's
+            return None  # --help, completion, or a typo: typer's
         if not eq:
             if i + 1 >= len(argv):
                 return None
@@ -99,6 +107,10 @@ def execute(argv: list[str]) -> int | None:
     if found is None:
         return None
     seen, i = found
+    if seen.pop("version", None):
+        import rootless
+        print(f"rl version {rootless.__version__}")  # as typer's --version: podman's `podman version X.Y.Z`
+        return 0
     tbl = table.load()
     hit = tbl.find(argv[i:])
     if hit is None:

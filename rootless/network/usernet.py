@@ -245,6 +245,15 @@ def _read_members(path: Path) -> dict:
     return {k: v for k, v in data.items() if _alive(v.get("owner", 0))}
 
 
+def member_names(paths: Paths, net_name: str) -> list[str]:
+    """The running containers on a network: each one's first name."""
+    try:
+        members = _read_members(_members_path(paths, net_name))
+    except OSError:
+        return []
+    return [n for m in members.values() for n in m.get("names", [])[:1]]
+
+
 def _write_members(path: Path, data: dict) -> None:
     fsutil.atomic_write(path, json.dumps(data), mode=None)
 

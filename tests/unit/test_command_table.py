@@ -102,7 +102,8 @@ def test_fast_path_leaves_help_and_errors_to_typer():
     assert n == 2
     assert fast.parse(cmd, ["--help"]) is None
     assert fast.parse(cmd, ["--no-such-flag"]) is None
-    assert fast.execute(["--version"]) is None
+    assert fast.execute(["--help"]) is None
+    assert fast.execute(["--version", "--help"]) is None
     assert fast.execute(["no-such-command"]) is None
 
 
@@ -114,6 +115,23 @@ def test_no_execution_path_imports_typer(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "root"), str(tmp_path / "run")],
                          capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip().splitlines()[-1] == "0 []"
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["-v"], ["--root", "R", "--version", "ps"]])
+def test_version_flag_without_typer(argv):
+    """`rl --version` (podman-compose asks before every action) prints what
+    typer's eager flag prints, without importing typer."""
+    code = ("import sys, json; from rootless import cli; rc = cli.run(json.loads(sys.argv[1])); heavy = sorted("
+            "m for m in sys.modules if m.split('.')[0] in ('typer', 'click', 'pydantic', 'rich')); print(rc, heavy)")
+    import json
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(argv)], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.splitlines()
+    import rootless
+    assert out == [f"rl version {rootless.__version__}", "0 []"]
+    typer_out = subprocess.run([sys.executable, "-c", "from rootless import cli; cli._typer_app()(['--version'],"
+                                " prog_name='rl', standalone_mode=False)"], capture_output=True, text=True,
+                               cwd=ROOT).stdout
+    assert typer_out.splitlines() == out[:1]
 
 
 def test_shell_completion_for_bash(tmp_path):

@@ -148,7 +148,7 @@ def command(*spec, hidden: bool = False):
 
 # the modules that declare commands, in the order `rl --help` lists them;
 # kept explicit so a reader sees the whole CLI here
-MODULES = ("volumes",)
+MODULES = ("volumes", "images", "generate")
 
 
 def load() -> Table:

@@ -22,7 +22,9 @@ the fast path imports all of them to find a verb.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+TYPE_CHECKING = False  # typing is not imported at run time: every command pays for its imports
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Callable
 
 # option kinds
 BOOL = "bool"    # a flag: --all; "--x/--no-x" in decls gives the pair (default True or False)

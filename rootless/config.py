@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import pwd
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +88,7 @@ def _usable_xdg() -> tuple[Path | None, str]:
 
 def fallback_runtime_dir() -> Path:
     """Where rl keeps runtime state without a usable XDG_RUNTIME_DIR."""
+    import tempfile  # rarely needed: it imports shutil, random and more
     return Path(tempfile.gettempdir()) / f"rl-{os.getuid()}"
 
 

@@ -27,7 +27,7 @@ _APP = []
 def _typer_app():
     """typer's app with every command: for --help, completion and lines the fast path leaves to it."""
     # modules not yet in the command table add their commands to `app` on import
-    from rootless.cli import containers, generate, images  # noqa: F401
+    from rootless.cli import containers  # noqa: F401
     from rootless.cli import table, typerapp
     if not _APP:  # once: building twice would register every command twice
         _APP.append(typerapp.build(table.load()))

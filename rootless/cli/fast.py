@@ -52,6 +52,10 @@ def parser(cmd: table.Command, prog: str):
         def error(self, message):
             raise _Fallback(message)
 
+        def _get_formatter(self):
+            # never prints (help is typer's); a width given keeps argparse from importing shutil
+            return self.formatter_class(prog=self.prog, width=80)
+
     p = P(prog=prog, add_help=False, allow_abbrev=False)
     for o in cmd.options:
         pos = [n for d in o.decls for n in d.split("/")[:1]]

@@ -1,44 +1,41 @@
-"""`rl generate systemd`: unit files for containers (rootless.systemd)."""
+"""`rl generate systemd`: unit files for containers (rootless.systemd), and
+`rl auto-update`."""
 
 from __future__ import annotations
 
-import os
-from typing import Optional
-
-import typer
-
 from rootless.cli.options import OPTIONS
-from rootless.cli.typerapp import app
-from rootless.config import default_paths
+from rootless.cli.table import INT, STR, Arg, Opt, command, group
 
-generate_app = typer.Typer(help="Generate structured data (systemd units).", no_args_is_help=True)
-app.add_typer(generate_app, name="generate")
+group("generate", "Generate structured data (systemd units).")
 
 
-@generate_app.command("systemd")
-def systemd(
-    container: str = typer.Argument(..., metavar="CONTAINER"),
-    new: bool = typer.Option(False, "--new", help="the unit creates the container on start, removes it on stop"),
-    name: bool = typer.Option(False, "--name", "-n", help="use the container's name, not its ID"),
-    files: bool = typer.Option(False, "--files", "-f", help="write NAME.service here; print its path"),
-    restart_policy: str = typer.Option("on-failure", "--restart-policy", help="the unit's Restart="),
-    restart_sec: Optional[int] = typer.Option(None, "--restart-sec", help="the unit's RestartSec="),
-    container_prefix: str = typer.Option("container", "--container-prefix", help="unit name prefix"),
-    separator: str = typer.Option("-", "--separator", help="between prefix and name"),
-    stop_timeout: Optional[int] = typer.Option(None, "--stop-timeout", "-t",
-                                               help="seconds to wait on stop (default the container's, else 10)"),
-    no_header: bool = typer.Option(False, "--no-header", help="no comment header"),
-) -> None:
+def _paths():
+    from rootless.config import default_paths
+    return default_paths(OPTIONS.root, OPTIONS.runroot)
+
+
+@command("generate systemd",
+         Arg("container", metavar="CONTAINER"),
+         Opt("new", "--new", help="the unit creates the container on start, removes it on stop"),
+         Opt("name", "--name", "-n", help="use the container's name, not its ID"),
+         Opt("files", "--files", "-f", help="write NAME.service here; print its path"),
+         Opt("restart_policy", "--restart-policy", kind=STR, default="on-failure", help="the unit's Restart="),
+         Opt("restart_sec", "--restart-sec", kind=INT, help="the unit's RestartSec="),
+         Opt("container_prefix", "--container-prefix", kind=STR, default="container", help="unit name prefix"),
+         Opt("separator", "--separator", kind=STR, default="-", help="between prefix and name"),
+         Opt("stop_timeout", "--stop-timeout", "-t", kind=INT,
+             help="seconds to wait on stop (default the container's, else 10)"),
+         Opt("no_header", "--no-header", help="no comment header"))
+def systemd(container, new, name, files, restart_policy, restart_sec, container_prefix, separator, stop_timeout,
+            no_header) -> None:
     """A systemd unit for a container, in podman's form."""
-    from rootless.containers.records import Store
+    import os
+
     from rootless.systemd import generate as gen
-    paths = default_paths(OPTIONS.root, OPTIONS.runroot)
-    store = Store(paths)
-    rec = store.lookup(container)
     opts = gen.Options(new=new, use_name=name, restart_policy=restart_policy, restart_sec=restart_sec,
                        container_prefix=container_prefix, separator=separator, stop_timeout=stop_timeout,
                        header=not no_header)
-    unit, text = gen.generate(rec, str(store.run_dir(rec.id)), opts)
+    unit, text = gen.for_container(_paths(), container, opts)
     if files:
         path = os.path.abspath(unit)
         with open(path, "w") as f:
@@ -48,12 +45,11 @@ def systemd(
     print(text, end="")
 
 
-@app.command("auto-update")
-def auto_update(
-    dry_run: bool = typer.Option(False, "--dry-run", help="report what would be updated; change nothing"),
-    rollback: bool = typer.Option(True, "--rollback/--no-rollback", help="restore the old image if the restart fails"),
-    format_: Optional[str] = typer.Option(None, "--format", help="json"),
-) -> None:
+@command("auto-update",
+         Opt("dry_run", "--dry-run", help="report what would be updated; change nothing"),
+         Opt("rollback", "--rollback/--no-rollback", default=True, help="restore the old image if the restart fails"),
+         Opt("format_", "--format", kind=STR, help="json"))
+def auto_update(dry_run, rollback, format_) -> None:
     """Pull newer images for containers labelled io.containers.autoupdate=registry
     and restart their systemd units (rolling back on failure)."""
     import json
@@ -61,8 +57,7 @@ def auto_update(
 
     from rootless.errors import RlError
     from rootless.systemd import autoupdate
-    reports = autoupdate.auto_update(default_paths(OPTIONS.root, OPTIONS.runroot), dry_run=dry_run,
-                                     rollback=rollback)
+    reports = autoupdate.auto_update(_paths(), dry_run=dry_run, rollback=rollback)
     if format_ == "json":
         print(json.dumps([asdict(r) for r in reports], indent=4))
     else:

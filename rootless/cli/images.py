@@ -1,24 +1,20 @@
 """Image commands: pull, images, rmi, tag, inspect, history, image prune,
-login, logout, import. Parsing and rendering only; the work is in
-rootless.images (imported lazily: `rl run` must start fast)."""
+login, logout, import, push, save, load. Parsing (the command table) and
+rendering only; the work is in rootless.images (imported inside each
+command: the fast path imports this module to find any verb)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import List, Optional
-
-import typer
 
 from rootless.cli.options import OPTIONS
-from rootless.cli.typerapp import app
-from rootless.errors import ImageError, UsageError
+from rootless.cli.table import LIST, MANY, OPTIONAL, SOME, STR, Arg, Opt, command, group
 
-image_app = typer.Typer(help="Manage images.", no_args_is_help=True)
-app.add_typer(image_app, name="image")
+group("image", "Manage images.")
 
-# other engines may add inspectors for other object kinds (containers):
-# name -> dict or None when the name is not theirs
+# other faces' inspectors for other object kinds (containers): name -> dict,
+# or None when the name is not theirs; `rl inspect` asks them before images
 INSPECTORS: list = []
 
 
@@ -27,7 +23,7 @@ def _paths():
     return default_paths(OPTIONS.root, OPTIONS.runroot)
 
 
-def _bool(value: Optional[str], flag: str) -> Optional[bool]:
+def _bool(value: str | None, flag: str) -> bool | None:
     if value is None:
         return None
     v = value.strip().lower()
@@ -35,6 +31,7 @@ def _bool(value: Optional[str], flag: str) -> Optional[bool]:
         return True
     if v in ("false", "0", "no"):
         return False
+    from rootless.errors import UsageError
     raise UsageError(f"{flag}: expected true or false, got {value!r}")
 
 
@@ -42,20 +39,27 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=4))
+
+
+# the registry options pull, push and login share
+def _tls(help: str = "") -> Opt:
+    return Opt("tls_verify", "--tls-verify", kind=STR, help=help)
+
+
 # ------------------------------------------------------------------ pull
 
-@app.command("pull")
-@image_app.command("pull")
-def pull_cmd(
-    reference: str = typer.Argument(..., help="IMAGE[:TAG|@DIGEST]"),
-    platform: Optional[str] = typer.Option(None, "--platform", help="OS/ARCH[/VARIANT] (default: this host)"),
-    arch: Optional[str] = typer.Option(None, "--arch", help="architecture (with --os), like --platform"),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress output"),
-    tls_verify: Optional[str] = typer.Option(None, "--tls-verify", help="true/false: require HTTPS and valid certificates"),
-    creds: Optional[str] = typer.Option(None, "--creds", help="USER[:PASSWORD] for the registry"),
-    authfile: Optional[str] = typer.Option(None, "--authfile", help="auth.json to use"),
-    cert_dir: Optional[str] = typer.Option(None, "--cert-dir", help="directory of CA certificates (*.crt)"),
-) -> None:
+@command("pull", "image pull",
+         Arg("reference", help="IMAGE[:TAG|@DIGEST]"),
+         Opt("platform", "--platform", kind=STR, help="OS/ARCH[/VARIANT] (default: this host)"),
+         Opt("arch", "--arch", kind=STR, help="architecture (with --os), like --platform"),
+         Opt("quiet", "-q", "--quiet", help="no progress output"),
+         _tls("true/false: require HTTPS and valid certificates"),
+         Opt("creds", "--creds", kind=STR, help="USER[:PASSWORD] for the registry"),
+         Opt("authfile", "--authfile", kind=STR, help="auth.json to use"),
+         Opt("cert_dir", "--cert-dir", kind=STR, help="directory of CA certificates (*.crt)"))
+def pull_cmd(reference, platform, arch, quiet, tls_verify, creds, authfile, cert_dir) -> None:
     """Pull an image from a registry."""
     from rootless.images import puller
     if arch and not platform:
@@ -70,26 +74,6 @@ def pull_cmd(
 
 # ------------------------------------------------------------------ images
 
-def _rows(images, *, show_all: bool = True):
-    from rootless.images import render
-    rows = []
-    for img in images:
-        created = img.created
-        base = {"ID": img.id, "Id": img.id, "Digest": img.digest, "Created": created,
-                "CreatedSince": render.since(created), "CreatedAt": created or "",
-                "Size": render.human_size(img.size), "VirtualSize": img.size, "Names": img.names,
-                "Digests": img.digests, "Dangling": not img.names}
-        if img.names:
-            for n in img.names:
-                repo, _, tag = n.rpartition(":")
-                rows.append({**base, "Repository": repo, "Tag": tag})
-        else:
-            # pulled by digest only: podman shows the repository with a <none> tag
-            repo = img.digests[0].split("@", 1)[0] if img.digests else "<none>"
-            rows.append({**base, "Repository": repo, "Tag": "<none>"})
-    return rows
-
-
 def _go_time(rfc3339: str) -> str:
     """2023-11-14T22:13:20Z -> 2023-11-14 22:13:20 +0000 UTC (how Go prints a time.Time)."""
     import time as _time
@@ -98,50 +82,23 @@ def _go_time(rfc3339: str) -> str:
     return _time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", _time.gmtime(t)) if t is not None else rfc3339
 
 
-def _filter(images, filters: List[str]):
-    out = list(images)
-    for f in filters:
-        key, _, val = f.partition("=")
-        if key == "dangling":
-            want = val.lower() in ("true", "1", "")
-            out = [i for i in out if (not i.names) == want]
-        elif key == "reference":
-            import fnmatch
-            out = [i for i in out if any(fnmatch.fnmatch(n, val) or fnmatch.fnmatch(n, f"*/{val}")
-                                         or fnmatch.fnmatch(n.rsplit(":", 1)[0], val)
-                                         or fnmatch.fnmatch(n.rsplit(":", 1)[0], f"*/{val}") for n in i.names)]
-        else:
-            raise UsageError(f"unsupported filter {key!r}", hint="supported: dangling=true|false, reference=PATTERN")
-    return out
-
-
 IMAGES_HEADERS = {"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Created": "CREATED"}
 
 
-@app.command("images")
-@image_app.command("ls")
-@image_app.command("list")
-def images_cmd(
-    name: Optional[str] = typer.Argument(None, help="only images matching this reference"),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="image IDs only"),
-    digests: bool = typer.Option(False, "--digests", help="show digests"),
-    fmt: Optional[str] = typer.Option(None, "--format", help="json, or a Go template like {{.Repository}}:{{.Tag}}"),
-    no_trunc: bool = typer.Option(False, "--no-trunc", help="full image IDs"),
-    noheading: bool = typer.Option(False, "-n", "--noheading", help="no header line"),
-    all_: bool = typer.Option(False, "-a", "--all", help="all images (rl keeps no intermediate images)"),
-    filters: List[str] = typer.Option([], "-f", "--filter", help="dangling=true|false, reference=PATTERN"),
-) -> None:
+@command("images", "image list", "image ls",
+         Arg("name", OPTIONAL, help="only images matching this reference"),
+         Opt("quiet", "-q", "--quiet", help="image IDs only"),
+         Opt("digests", "--digests", help="show digests"),
+         Opt("fmt", "--format", kind=STR, help="json, or a Go template like {{.Repository}}:{{.Tag}}"),
+         Opt("no_trunc", "--no-trunc", help="full image IDs"),
+         Opt("noheading", "-n", "--noheading", help="no header line"),
+         Opt("all_", "-a", "--all", help="all images (rl keeps no intermediate images)"),
+         Opt("filters", "-f", "--filter", kind=LIST, help="dangling=true|false, reference=PATTERN"))
+def images_cmd(name, quiet, digests, fmt, no_trunc, noheading, all_, filters) -> None:
     """List images in local storage."""
-    from rootless.images import render
-    from rootless.images.store import ImageStore
-    store = ImageStore(_paths())
-    imgs = store.images()
-    if name:
-        filters = list(filters) + [f"reference={name}"]
-    imgs = _filter(imgs, filters)
-    # podman's order: newest image first (by its creation time)
-    imgs.sort(key=lambda i: render.parse_time(i.created) or 0, reverse=True)
-    rows = _rows(imgs)
+    from rootless.images import query, render
+    imgs = query.list_images(_paths(), filters, name)
+    rows = query.rows(imgs)
     if quiet:
         seen = []
         for r in rows:
@@ -152,16 +109,7 @@ def images_cmd(
             print(i)
         return
     if fmt and fmt.strip() == "json":
-        out = []
-        for img in imgs:
-            out.append({"Id": img.id, "ParentId": "", "RepoTags": img.names or None,
-                        "RepoDigests": img.digests, "Size": img.size, "SharedSize": 0,
-                        "VirtualSize": img.size, "Labels": (img.config.get("config") or {}).get("Labels"),
-                        "Containers": 0, "Names": img.names or None, "Digest": img.digest,
-                        "History": img.names or None,
-                        "Created": int(render.parse_time(img.created) or 0),
-                        "CreatedAt": img.created, "Dangling": not img.names})
-        print(json.dumps(out, indent=4))
+        _print_json([query.summary(img) for img in imgs])
         return
     if fmt:
         from rootless.cli.gotemplate import render_rows
@@ -184,14 +132,13 @@ def images_cmd(
 
 # ------------------------------------------------------------------ rmi / prune / tag
 
-@app.command("rmi")
-@image_app.command("rm")
-def rmi_cmd(
-    names: List[str] = typer.Argument(None, help="images to remove"),
-    all_: bool = typer.Option(False, "-a", "--all", help="remove all images"),
-    force: bool = typer.Option(False, "-f", "--force", help="remove even when it has several names or is in use"),
-) -> None:
+@command("rmi", "image rm",
+         Arg("names", MANY, help="images to remove"),
+         Opt("all_", "-a", "--all", help="remove all images"),
+         Opt("force", "-f", "--force", help="remove even when it has several names or is in use"))
+def rmi_cmd(names, all_, force) -> None:
     """Remove images."""
+    from rootless.errors import ImageError, UsageError, removal_status
     from rootless.images import ops
     if not names and not all_:
         raise UsageError("give at least one image, or -a", hint="rl rmi IMAGE...")
@@ -205,16 +152,14 @@ def rmi_cmd(
             _err(f"Error: {e}")
         last = rep.errors[-1]
         last = last if isinstance(last, ImageError) else ImageError(str(last))
-        from rootless.errors import removal_status
         last.exit_code = removal_status(rep.errors)  # podman: 1 no such image, 2 in use
         raise last
 
 
-@image_app.command("prune")
-def prune_cmd(
-    all_: bool = typer.Option(False, "-a", "--all", help="all unused images, not only dangling ones"),
-    force: bool = typer.Option(False, "-f", "--force", help="do not ask"),
-) -> None:
+@command("image prune",
+         Opt("all_", "-a", "--all", help="all unused images, not only dangling ones"),
+         Opt("force", "-f", "--force", help="do not ask"))
+def prune_cmd(all_, force) -> None:
     """Remove dangling images (and layers nothing uses)."""
     from rootless.images import ops
     if not force:
@@ -226,115 +171,114 @@ def prune_cmd(
         print(i)
 
 
-@app.command("tag")
-@image_app.command("tag")
-def tag_cmd(
-    image: str = typer.Argument(..., help="existing image"),
-    targets: List[str] = typer.Argument(..., help="new NAME[:TAG]"),
-) -> None:
+@command("tag", "image tag",
+         Arg("image", help="existing image"),
+         Arg("targets", SOME, help="new NAME[:TAG]"))
+def tag_cmd(image, targets) -> None:
     """Add names to an image."""
-    from rootless.images.store import ImageStore
-    store = ImageStore(_paths())
-    img = store.lookup(image)
-    for t in targets:
-        store.tag(img, t)
+    from rootless.images import ops
+    ops.tag(_paths(), image, targets)
 
 
-@app.command("untag")
-@image_app.command("untag")
-def untag_cmd(image: str = typer.Argument(...), names: List[str] = typer.Argument(None)) -> None:
+@command("untag", "image untag", Arg("image"), Arg("names", MANY))
+def untag_cmd(image, names) -> None:
     """Remove names from an image (all names when none are given)."""
-    from rootless.images.store import ImageStore
-    store = ImageStore(_paths())
-    img = store.lookup(image)
-    for n in (names or img.names):
-        if not store.untag(img, n):
-            raise ImageError(f"{n}: not a name of image {img.short_id}")
+    from rootless.images import ops
+    ops.untag(_paths(), image, names)
 
 
 # ------------------------------------------------------------------ inspect / history
 
-def _print_inspect(objs: list, fmt: Optional[str]) -> None:
+def _print_inspect(objs: list, fmt: str | None) -> None:
     if fmt and fmt != "json":
         from rootless.cli.gotemplate import render_rows
         sys.stdout.write(render_rows(fmt, objs))
     else:
-        print(json.dumps(objs, indent=4))
+        _print_json(objs)
 
 
-@image_app.command("inspect")
-def image_inspect_cmd(
-    names: List[str] = typer.Argument(..., help="images"),
-    fmt: Optional[str] = typer.Option(None, "-f", "--format", help="json or a Go template ({{.Id}})"),
-) -> None:
+@command("image inspect",
+         Arg("names", SOME, help="images"),
+         Opt("fmt", "-f", "--format", kind=STR, help="json or a Go template ({{.Id}})"))
+def image_inspect_cmd(names, fmt) -> None:
     """Show an image's configuration and layers as JSON."""
-    from rootless.images import ops
-    from rootless.images.store import ImageStore
-    store = ImageStore(_paths())
-    _print_inspect([ops.inspect(store.lookup(n)) for n in names], fmt)
+    from rootless.images import query
+    paths = _paths()
+    _print_inspect([query.inspect_image(paths, n) for n in names], fmt)
 
 
-@app.command("inspect")
-def inspect_cmd(
-    names: List[str] = typer.Argument(..., help="images (or containers, when their engine registers)"),
-    fmt: Optional[str] = typer.Option(None, "-f", "--format", help="json or a Go template"),
-    type_: str = typer.Option("all", "-t", "--type", help="image, container or all"),
-) -> None:
+def _container_inspectors() -> list:
+    """INSPECTORS, or the containers' own when their command module has not
+    registered one (it does on import; this keeps `rl inspect` from loading
+    every command module to find it)."""
+    if INSPECTORS:
+        return INSPECTORS
+    from rootless.cli import ctrview
+    from rootless.containers.records import Store
+    from rootless.errors import ContainerDamaged, ContainerError
+    store = Store(_paths())
+
+    def container(name: str):
+        try:
+            rec = store.lookup(name)
+        except ContainerDamaged:
+            raise  # it exists: say what is wrong with it, not "no such object"
+        except ContainerError:
+            return None
+        return ctrview.inspect_obj(store, rec)
+    return [container]
+
+
+@command("inspect",
+         Arg("names", SOME, help="images (or containers, when their engine registers)"),
+         Opt("fmt", "-f", "--format", kind=STR, help="json or a Go template"),
+         Opt("type_", "-t", "--type", kind=STR, default="all", help="image, container or all"))
+def inspect_cmd(names, fmt, type_) -> None:
     """Show low-level information about images (and containers)."""
     from rootless.errors import ImageNotFound
-    from rootless.images import ops
-    from rootless.images.store import ImageStore
-    store = ImageStore(_paths())
+    from rootless.images import query
+    paths = _paths()
     out = []
     for n in names:
         found = None
         if type_ in ("all", "container"):
-            for insp in INSPECTORS:
+            for insp in _container_inspectors():
                 found = insp(n)
                 if found is not None:
                     break
         if found is None and type_ in ("all", "image"):
-            try:
-                found = ops.inspect(store.lookup(n))
-            except ImageNotFound:
-                found = None
+            found = query.find_image(paths, n)
         if found is None:
             raise ImageNotFound(f"no such object: {n!r}")
         out.append(found)
     _print_inspect(out, fmt)
 
 
-@image_app.command("exists")
-def exists_cmd(image: str = typer.Argument(...)) -> None:
+@command("image exists", Arg("image"))
+def exists_cmd(image) -> None:
     """Exit 0 when the image is in local storage, 1 when not."""
-    from rootless.errors import ExitStatus, ImageNotFound
-    from rootless.images.store import ImageStore
-    try:
-        ImageStore(_paths()).lookup(image)
-    except ImageNotFound:
-        raise ExitStatus(1) from None
+    from rootless.errors import ExitStatus
+    from rootless.images import query
+    if not query.exists(_paths(), image):
+        raise ExitStatus(1)
 
 
-@app.command("history")
-@image_app.command("history")
-def history_cmd(
-    image: str = typer.Argument(...),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="IDs only"),
-    no_trunc: bool = typer.Option(False, "--no-trunc", help="do not truncate"),
-    human: bool = typer.Option(True, "-H", "--human", help="human sizes and times"),
-    fmt: Optional[str] = typer.Option(None, "--format", help="json or a Go template"),
-) -> None:
+@command("history", "image history",
+         Arg("image"),
+         Opt("quiet", "-q", "--quiet", help="IDs only"),
+         Opt("no_trunc", "--no-trunc", help="do not truncate"),
+         Opt("human", "-H", "--human", default=True, help="human sizes and times"),
+         Opt("fmt", "--format", kind=STR, help="json or a Go template"))
+def history_cmd(image, quiet, no_trunc, human, fmt) -> None:
     """Show the history of an image."""
-    from rootless.images import ops, render
-    from rootless.images.store import ImageStore
-    img = ImageStore(_paths()).lookup(image)
-    rows = ops.history(img)
+    from rootless.images import query, render
+    rows = query.image_history(_paths(), image)
     if quiet:
         for r in rows:
             print(r["id"] if no_trunc or r["id"] == "<missing>" else r["id"][:12])
         return
     if fmt == "json":
-        print(json.dumps(rows, indent=4))
+        _print_json(rows)
         return
     if fmt:
         from rootless.cli.gotemplate import render_rows
@@ -352,76 +296,30 @@ def history_cmd(
 
 # ------------------------------------------------------------------ import
 
-@app.command("import")
-@image_app.command("import")
-def import_cmd(
-    source: str = typer.Argument(..., help="rootfs tarball (plain, gzip or zstd), or - for stdin"),
-    reference: Optional[str] = typer.Argument(None, help="NAME[:TAG] for the new image"),
-    message: Optional[str] = typer.Option(None, "-m", "--message", help="commit message"),
-    change: List[str] = typer.Option([], "-c", "--change", help='CMD ["sh"], ENV K=V, WORKDIR /x, USER u, ENTRYPOINT [...]'),
-    quiet: bool = typer.Option(False, "-q", "--quiet"),
-) -> None:
+@command("import", "image import",
+         Arg("source", help="rootfs tarball (plain, gzip or zstd), or - for stdin"),
+         Arg("reference", OPTIONAL, help="NAME[:TAG] for the new image"),
+         Opt("message", "-m", "--message", kind=STR, help="commit message"),
+         Opt("change", "-c", "--change", kind=LIST,
+             help='CMD ["sh"], ENV K=V, WORKDIR /x, USER u, ENTRYPOINT [...]'),
+         Opt("quiet", "-q", "--quiet"))
+def import_cmd(source, reference, message, change, quiet) -> None:
     """Create an image from a root filesystem tarball."""
     from rootless.images import ops
-    changes = _changes(change)
-    img = ops.import_tarball(_paths(), source, reference, message=message, changes=changes)
-    print(img.id if quiet else img.id)
+    img = ops.import_tarball(_paths(), source, reference, message=message, instructions=change)
+    print(img.id)
 
 
-def _changes(changes: List[str]) -> dict:
-    cfg: dict = {}
-    for c in changes:
-        word, _, rest = c.strip().partition(" ")
-        word = word.upper()
-        rest = rest.strip()
+# ------------------------------------------------------------------ bootstrap / push
 
-        def arg_list(text: str) -> list:
-            if text.startswith("["):
-                try:
-                    val = json.loads(text)
-                    if isinstance(val, list):
-                        return [str(x) for x in val]
-                except ValueError:
-                    pass
-            return ["/bin/sh", "-c", text]
-        if word == "CMD":
-            cfg["Cmd"] = arg_list(rest)
-        elif word == "ENTRYPOINT":
-            cfg["Entrypoint"] = arg_list(rest)
-        elif word == "ENV":
-            k, sep, v = rest.partition("=")
-            if not sep:
-                k, _, v = rest.partition(" ")
-            cfg.setdefault("Env", []).append(f"{k.strip()}={v.strip()}")
-        elif word == "WORKDIR":
-            cfg["WorkingDir"] = rest
-        elif word == "USER":
-            cfg["User"] = rest
-        elif word == "LABEL":
-            k, _, v = rest.partition("=")
-            cfg.setdefault("Labels", {})[k.strip()] = v.strip().strip('"')
-        elif word == "EXPOSE":
-            for p in rest.split():
-                cfg.setdefault("ExposedPorts", {})[p if "/" in p else f"{p}/tcp"] = {}
-        elif word == "STOPSIGNAL":
-            cfg["StopSignal"] = rest
-        else:
-            raise UsageError(f"--change: unsupported instruction {word!r}",
-                             hint="CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL")
-    return cfg
-
-
-# ------------------------------------------------------------------ push
-
-@image_app.command("bootstrap")
-def bootstrap_cmd(
-    reference: str = typer.Argument(..., help="NAME:SUITE, e.g. debian:bookworm"),
-    suite: Optional[str] = typer.Option(None, "--suite", help="the release to build (default: the tag)"),
-    mirror: Optional[str] = typer.Option(None, "--mirror", help="archive URL (default: this host's apt sources)"),
-    include: List[str] = typer.Option([], "--include", help="extra packages (repeatable, or comma-separated)"),
-    variant: str = typer.Option("minbase", "--variant", help="mmdebstrap variant: minbase, apt, important ..."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress"),
-) -> None:
+@command("image bootstrap",
+         Arg("reference", help="NAME:SUITE, e.g. debian:bookworm"),
+         Opt("suite", "--suite", kind=STR, help="the release to build (default: the tag)"),
+         Opt("mirror", "--mirror", kind=STR, help="archive URL (default: this host's apt sources)"),
+         Opt("include", "--include", kind=LIST, help="extra packages (repeatable, or comma-separated)"),
+         Opt("variant", "--variant", kind=STR, default="minbase", help="mmdebstrap variant: minbase, apt, important ..."),
+         Opt("quiet", "-q", "--quiet", help="no progress"))
+def bootstrap_cmd(reference, suite, mirror, include, variant, quiet) -> None:
     """Build an image from a distribution's package archive (no registry needed)."""
     from rootless.images import bootstrap
     pkgs = [p for arg in include for p in arg.split(",") if p]
@@ -430,20 +328,19 @@ def bootstrap_cmd(
     print(img.id)
 
 
-@app.command("push")
-@image_app.command("push")
-def push_cmd(
-    image: str = typer.Argument(..., help="local image"),
-    destination: Optional[str] = typer.Argument(None, help="[docker://]REGISTRY/NAME[:TAG] (default: the image's name)"),
-    quiet: bool = typer.Option(False, "-q", "--quiet"),
-    tls_verify: Optional[str] = typer.Option(None, "--tls-verify"),
-    creds: Optional[str] = typer.Option(None, "--creds"),
-    authfile: Optional[str] = typer.Option(None, "--authfile"),
-    cert_dir: Optional[str] = typer.Option(None, "--cert-dir"),
-    digestfile: Optional[str] = typer.Option(None, "--digestfile", help="write the pushed manifest digest here"),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="manifest type: oci or v2s2"),
-    compression_format: Optional[str] = typer.Option(None, "--compression-format", help="gzip or zstd"),
-) -> None:
+@command("push", "image push",
+         Arg("image", help="local image"),
+         Arg("destination", OPTIONAL, help="[docker://]REGISTRY/NAME[:TAG] (default: the image's name)"),
+         Opt("quiet", "-q", "--quiet"),
+         _tls(),
+         Opt("creds", "--creds", kind=STR),
+         Opt("authfile", "--authfile", kind=STR),
+         Opt("cert_dir", "--cert-dir", kind=STR),
+         Opt("digestfile", "--digestfile", kind=STR, help="write the pushed manifest digest here"),
+         Opt("fmt", "--format", "-f", kind=STR, help="manifest type: oci or v2s2"),
+         Opt("compression_format", "--compression-format", kind=STR, help="gzip or zstd"))
+def push_cmd(image, destination, quiet, tls_verify, creds, authfile, cert_dir, digestfile, fmt,
+             compression_format) -> None:
     """Push an image to a registry, or to oci-archive:PATH, docker-archive:PATH or dir:PATH."""
     from rootless.images import pusher
     progress = _err if not quiet and sys.stderr.isatty() else None
@@ -457,43 +354,32 @@ def push_cmd(
 
 # ------------------------------------------------------------------ save / load
 
-@app.command("save")
-@image_app.command("save")
-def save_cmd(
-    names: List[str] = typer.Argument(..., help="images"),
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="file to write (default: stdout)"),
-    fmt: str = typer.Option("docker-archive", "--format", help="docker-archive or oci-archive"),
-    quiet: bool = typer.Option(False, "-q", "--quiet"),
-) -> None:
+@command("save", "image save",
+         Arg("names", SOME, help="images"),
+         Opt("output", "-o", "--output", kind=STR, help="file to write (default: stdout)"),
+         Opt("fmt", "--format", kind=STR, default="docker-archive", help="docker-archive or oci-archive"),
+         Opt("quiet", "-q", "--quiet"))
+def save_cmd(names, output, fmt, quiet) -> None:
     """Save images to an archive."""
     from rootless.images import archive
     if output is None:
         if sys.stdout.isatty():
+            from rootless.errors import UsageError
             raise UsageError("refusing to write an archive to a terminal", hint="use -o FILE or redirect stdout")
         archive.save(_paths(), names, sys.stdout.buffer, fmt)
         sys.stdout.flush()
         return
-    import os
-    tmp = f"{output}.rl-tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            archive.save(_paths(), names, f, fmt)
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    archive.save_file(_paths(), names, output, fmt)
 
 
-@app.command("load")
-@image_app.command("load")
-def load_cmd(
-    input_: Optional[str] = typer.Option(None, "-i", "--input", help="archive to read (default: stdin)"),
-    quiet: bool = typer.Option(False, "-q", "--quiet"),
-) -> None:
+@command("load", "image load",
+         Opt("input_", "-i", "--input", kind=STR, help="archive to read (default: stdin)"),
+         Opt("quiet", "-q", "--quiet"))
+def load_cmd(input_, quiet) -> None:
     """Load images from a docker-archive or oci-archive."""
     from rootless.images import archive
     if input_ is None and sys.stdin.isatty():
+        from rootless.errors import UsageError
         raise UsageError("no archive given", hint="use -i FILE or pipe one on stdin")
     for img in archive.load(_paths(), input_):
         print(f"Loaded image: {', '.join(img.names) if img.names else 'sha256:' + img.id}")
@@ -501,18 +387,18 @@ def load_cmd(
 
 # ------------------------------------------------------------------ login / logout
 
-@app.command("login")
-def login_cmd(
-    server: str = typer.Argument(..., help="registry host[:port]"),
-    username: Optional[str] = typer.Option(None, "-u", "--username"),
-    password: Optional[str] = typer.Option(None, "-p", "--password"),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
-    authfile: Optional[str] = typer.Option(None, "--authfile"),
-    tls_verify: Optional[str] = typer.Option(None, "--tls-verify"),
-    cert_dir: Optional[str] = typer.Option(None, "--cert-dir"),
-    get_login: bool = typer.Option(False, "--get-login", help="print the user name stored for the registry"),
-) -> None:
+@command("login",
+         Arg("server", help="registry host[:port]"),
+         Opt("username", "-u", "--username", kind=STR),
+         Opt("password", "-p", "--password", kind=STR),
+         Opt("password_stdin", "--password-stdin", help="read the password from stdin"),
+         Opt("authfile", "--authfile", kind=STR),
+         _tls(),
+         Opt("cert_dir", "--cert-dir", kind=STR),
+         Opt("get_login", "--get-login", help="print the user name stored for the registry"))
+def login_cmd(server, username, password, password_stdin, authfile, tls_verify, cert_dir, get_login) -> None:
     """Log in to a registry (stores the credentials in auth.json)."""
+    from rootless.errors import UsageError
     from rootless.images import ops
     if get_login:
         print(ops.get_login(server, authfile=authfile))
@@ -545,13 +431,13 @@ def login_cmd(
     print("Login Succeeded!")
 
 
-@app.command("logout")
-def logout_cmd(
-    server: Optional[str] = typer.Argument(None, help="registry host[:port]"),
-    all_: bool = typer.Option(False, "-a", "--all", help="remove every stored credential"),
-    authfile: Optional[str] = typer.Option(None, "--authfile"),
-) -> None:
+@command("logout",
+         Arg("server", OPTIONAL, help="registry host[:port]"),
+         Opt("all_", "-a", "--all", help="remove every stored credential"),
+         Opt("authfile", "--authfile", kind=STR))
+def logout_cmd(server, all_, authfile) -> None:
     """Remove stored registry credentials."""
+    from rootless.errors import ImageError, UsageError
     from rootless.images import ops
     if not server and not all_:
         raise UsageError("give a registry, or --all")

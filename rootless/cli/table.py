@@ -22,7 +22,9 @@ the fast path imports all of them to find a verb.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+TYPE_CHECKING = False  # typing is not imported at run time: every command pays for its imports
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Callable
 
 # option kinds
 BOOL = "bool"    # a flag: --all; "--x/--no-x" in decls gives the pair (default True or False)
@@ -148,7 +150,7 @@ def command(*spec, hidden: bool = False):
 
 # the modules that declare commands, in the order `rl --help` lists them;
 # kept explicit so a reader sees the whole CLI here
-MODULES = ("volumes", "networks", "system", "cgroups")
+MODULES = ("volumes", "images", "generate", "networks", "system", "cgroups")
 
 
 def load() -> Table:

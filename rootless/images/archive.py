@@ -64,6 +64,22 @@ def save(paths: Paths, names: list[str], out: BinaryIO, fmt: str = "docker-archi
     return images
 
 
+def save_file(paths: Paths, names: list[str], output: str, fmt: str = "docker-archive") -> list[Image]:
+    """save() into the file output, written whole or not at all (a temporary
+    file beside it, renamed once complete)."""
+    import os
+    tmp = f"{output}.rl-tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            images = save(paths, names, f, fmt)
+        os.replace(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return images
+
+
 def _tags_for(img: Image, asked: str) -> list[str]:
     if asked in img.names:
         return [asked]

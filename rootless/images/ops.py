@@ -1,5 +1,7 @@
-"""Image operations behind the CLI verbs (rmi, prune, inspect, history,
-import, commit's image, login/logout). No printing: each returns data for the CLI to render."""
+"""Image operations that change the store or talk to registries, behind the
+CLI verbs (rmi, prune, tag, untag, import, commit's image, login/logout). No
+printing: each returns data for the face to render. Read-only views
+(images, inspect, history): images/query.py."""
 
 from __future__ import annotations
 
@@ -113,75 +115,39 @@ def prune(paths: Paths, all_images: bool = False) -> list[str]:
     return deleted
 
 
-def inspect(img: Image) -> dict:
-    """podman image inspect's shape."""
-    cfg = img.config
-    repo_tags = img.names
-    layers_dirs = [str(p) for p in img.layer_dirs()]
-    return {
-        "Id": img.id,
-        "Digest": img.digest,
-        "RepoTags": repo_tags,
-        "RepoDigests": img.digests,
-        "Parent": "",
-        "Comment": cfg.get("comment", ""),
-        "Created": cfg.get("created"),
-        "Config": cfg.get("config") or {},
-        "Version": cfg.get("docker_version", ""),
-        "Author": cfg.get("author", ""),
-        "Architecture": cfg.get("architecture", ""),
-        "Variant": cfg.get("variant", ""),
-        "Os": cfg.get("os", ""),
-        "Size": img.size,
-        "VirtualSize": img.size,
-        "GraphDriver": {"Name": "overlay", "Data": {
-            "LowerDir": ":".join(reversed(layers_dirs[:-1])) if len(layers_dirs) > 1 else "",
-            "UpperDir": layers_dirs[-1] if layers_dirs else ""}},
-        "RootFS": {"Type": "layers", "Layers": img.diff_ids},
-        "Labels": (cfg.get("config") or {}).get("Labels"),
-        "Annotations": img.manifest.get("annotations", {}),
-        "ManifestType": img.manifest.get("mediaType", ""),
-        "User": (cfg.get("config") or {}).get("User", ""),
-        "History": cfg.get("history", []),
-        "NamesHistory": repo_tags,
-    }
+def tag(paths: Paths, image: str, targets: list[str]) -> Image:
+    """Add names to an image."""
+    store = ImageStore(paths)
+    img = store.lookup(image)
+    for t in targets:
+        store.tag(img, t)
+    return img
 
 
-def _text(v: object) -> str:
-    return v if isinstance(v, str) else ("" if v is None else str(v))
-
-
-def history(img: Image) -> list[dict]:
-    """Newest first: id (or <missing>), created, created_by, size, comment."""
-    cfg = img.config
-    hist = cfg.get("history") or []
-    # the config is the image author's: entries of the wrong shape are skipped, fields shown as text
-    hist = [h for h in hist if isinstance(h, dict)] if isinstance(hist, list) else []
-    layers = img.layers
-    sizes = [ImageStore(img.store.paths).layer_info(layer["diff_id"]).get("tar_size", 0) for layer in layers]
-    rows = []
-    li = 0
-    for h in hist:
-        size = 0
-        if not h.get("empty_layer"):
-            size = sizes[li] if li < len(sizes) else 0
-            li += 1
-        rows.append({"created": _text(h.get("created")) or None, "created_by": _text(h.get("created_by")),
-                     "size": size, "comment": _text(h.get("comment"))})
-    if not hist:
-        rows = [{"created": _text(cfg.get("created")) or None, "created_by": "", "size": s, "comment": ""}
-                for s in sizes]
-    rows.reverse()
-    for i, r in enumerate(rows):
-        r["id"] = img.id if i == 0 else "<missing>"
-    return rows
+def untag(paths: Paths, image: str, names: list[str] = ()) -> list[str]:
+    """Remove names from an image (all of them when none are given); the names removed."""
+    store = ImageStore(paths)
+    img = store.lookup(image)
+    removed = []
+    for n in (names or img.names):
+        if not store.untag(img, n):
+            raise ImageError(f"{n}: not a name of image {img.short_id}")
+        removed.append(n)
+    return removed
 
 
 # ------------------------------------------------------------------ import
 
 def import_tarball(paths: Paths, src: str, reference: str | None = None, *,
-                   message: str | None = None, changes: dict | None = None) -> Image:
-    """A root filesystem tarball (plain, gzip or zstd; "-" = stdin) -> a one-layer image."""
+                   message: str | None = None, changes: dict | None = None,
+                   instructions: list[str] = ()) -> Image:
+    """A root filesystem tarball (plain, gzip or zstd; "-" = stdin) -> a one-layer image.
+    changes: the image's config (Cmd, Env, ...); instructions: Dockerfile
+    instructions applied on it (`--change`, images/changes.py), refused
+    before anything is read."""
+    if instructions:
+        from rootless.images import changes as instr
+        changes = instr.apply(changes or {}, list(instructions))
     store = ImageStore(paths).ensure()
     with store.lock("gc", shared=True), store.workdir() as work:
         blob = work / "blob"

@@ -381,10 +381,14 @@ class ImageStore:
 
         if not R.is_short_name(text):
             return next((img for img in images if match(img, ref)), None)
-        cands = [R.parse(text, default_domain="localhost")]
+        local = R.parse(text, default_domain="localhost")
+        found = next((img for img in images if match(img, local)), None)
+        if found is not None:
+            return found  # the first candidate: registries.conf is not read for it (`rl inspect` stays fast)
+        cands: list = []
         try:
             from rootless.images import regconf
-            cands += regconf.load().resolve_short(text)
+            cands = regconf.load().resolve_short(text)
         except ImageError:
             pass
         for c in cands:

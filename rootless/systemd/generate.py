@@ -159,3 +159,12 @@ def generate(rec, run_dir: str, opts: Options, rl: list[str] | None = None, now:
             f"PIDFile={escape_specifiers(os.path.join(run_dir, 'monitor.pid'))}",
             "Type=forking"]
     return name, render([("Unit", unit), ("Service", service), ("Install", ["WantedBy=default.target"])], header)
+
+
+def for_container(paths, name: str, opts: Options) -> tuple[str, str]:
+    """`rl generate systemd NAME`: (unit file name, its text) for the container
+    named or with that ID in the store at paths."""
+    from rootless.containers.records import Store
+    store = Store(paths)
+    rec = store.lookup(name)
+    return generate(rec, str(store.run_dir(rec.id)), opts)

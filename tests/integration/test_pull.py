@@ -257,3 +257,17 @@ def test_import(rlr, registry, tmp_path):
     # same rootfs as the pulled debian image: the layer is shared
     pull(rlr, "debian:bookworm")
     assert len(layer_names(rlr)) == 1
+
+
+def test_import_changes_are_commits(rlr, registry):
+    """import --change takes the instructions commit --change takes (podman's one
+    parser): VOLUME and ONBUILD too, ENV replaced by name, STOPSIGNAL as its number;
+    a bad one is refused before an image is made."""
+    rlr.run("import", "-c", "VOLUME /data", "-c", "ENV A=1", "-c", "ENV A=2", "-c", "STOPSIGNAL SIGINT",
+            "-c", "ONBUILD RUN true", str(registry.rootfs_tar), "changed:1", check=True)
+    cfg = json.loads(rlr.run("image", "inspect", "changed:1", check=True).stdout)[0]["Config"]
+    assert cfg["Volumes"] == {"/data": {}} and cfg["Env"] == ["A=2"]
+    assert (cfg["StopSignal"], cfg["OnBuild"]) == ("2", ["RUN true"])
+    bad = rlr.run("import", "-c", "STOPSIGNAL NOPE", str(registry.rootfs_tar), "bad:1")
+    assert bad.returncode == 125 and "invalid --change" in bad.stderr and "Traceback" not in bad.stderr
+    assert rlr.run("image", "exists", "bad:1").returncode == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,7 +205,7 @@ userns.run_in_userns(probe)
 
 
 def check_overlay() -> list[Finding]:
-    res = subprocess.run([sys.executable, "-c", _OVERLAY_PROBE], capture_output=True, text=True, timeout=30)
+    res = tools.run([sys.executable, "-c", _OVERLAY_PROBE], capture_output=True, text=True, timeout=30)
     if res.returncode == 0:
         return [Finding("kernel overlay", OK, "mountable in a user namespace with userxattr")]
     why = (res.stderr.strip().splitlines() or ["failed"])[-1]
@@ -226,7 +225,7 @@ def check_monitor() -> list[Finding]:
 
 def cgroup_layout() -> str:
     try:
-        fstype = subprocess.run(["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], capture_output=True,
+        fstype = tools.run(["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], capture_output=True,
                                 text=True).stdout.strip()
     except OSError:
         fstype = ""

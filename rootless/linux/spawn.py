@@ -25,6 +25,7 @@ caller that wants its own RlError subclass passes it as `error`."""
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import signal
 import struct
@@ -32,6 +33,8 @@ import sys
 from typing import Callable
 
 from rootless.linux import close_fds_except, syscalls
+
+log = logging.getLogger(__name__)
 
 _HEAD = struct.Struct("!BIiiII")  # kind, sender pid, errno, exit code, len(text), len(hint)
 _READY, _ERROR = 1, 2
@@ -331,6 +334,7 @@ def spawn(target: Callable[[Reporter], int | None], *, name: str, double_fork: b
     finally:
         os.close(report_r)
     if frame is not None and frame[0] == _READY:
+        log.debug("%s started: pid %d", name, frame[1])
         return Child(frame[1], frame[4], reapable=not double_fork)
     if frame is not None:
         _, _, err, code, text, hint = frame

@@ -138,7 +138,7 @@ def setns_path(path: str, nstype: int = 0) -> None:
 
 def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0,
           data: str | None = None) -> None:
-    log.debug("mount %s on %s (type %s, flags %#x%s)", source, target, fstype, int(flags),
+    log.debug("mount %s on %s (type %s, flags %#x%s)", source, target, fstype or "none", int(flags),
               f", {data}" if data else "")
     _call(_libc.mount, f"mount {fstype or source or ''}".rstrip() + " on", str(target),
           _b(source), _b(target), _b(fstype), ctypes.c_ulong(int(flags)), _b(data))

@@ -147,6 +147,7 @@ def _last_log_line(state_dir: str) -> str:
 
 def api_call(state_dir: str, request: dict) -> dict:
     """One request on the API socket (one per connection, as slirp4netns serves them)."""
+    log.debug("slirp4netns API: %s", json.dumps(request))
     dfd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

@@ -260,6 +260,7 @@ def test_log_to_starter_keeps_log_records_out_of_the_helpers_own_stderr(tmp_path
     logger = logging.getLogger("rootless.test_spawn")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # only this handler: another test may have configured the root's
     sys.stderr = open(starter_fd, "w", closefd=False)
     try:
         def helper(rep):
@@ -271,6 +272,7 @@ def test_log_to_starter_keeps_log_records_out_of_the_helpers_own_stderr(tmp_path
     finally:
         sys.stderr = saved
         logger.removeHandler(handler)
+        logger.propagate = True
         os.close(starter_fd)
         os.close(container_fd)
     # with the flag the line went to the starter's; without it, into the helper's own fd 2

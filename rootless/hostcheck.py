@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,7 +205,7 @@ userns.run_in_userns(probe)
 
 
 def check_overlay() -> list[Finding]:
-    res = subprocess.run([sys.executable, "-c", _OVERLAY_PROBE], capture_output=True, text=True, timeout=30)
+    res = tools.run([sys.executable, "-c", _OVERLAY_PROBE], capture_output=True, text=True, timeout=30)
     if res.returncode == 0:
         return [Finding("kernel overlay", OK, "mountable in a user namespace with userxattr")]
     why = (res.stderr.strip().splitlines() or ["failed"])[-1]

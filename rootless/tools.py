@@ -1,12 +1,61 @@
-"""External helper binaries, found once per process, with install hints."""
+"""External helper binaries, found once per process, with install hints;
+and the one way rl runs them: `run`, `popen` and `execve` log each
+command's argv (never its environment) at --log-level debug before running
+it (tests/unit/test_fork_sites.py keeps subprocess and os.exec* here)."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 
 from rootless.errors import ToolMissing
+
+log = logging.getLogger(__name__)
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
+
+
+def quote_argv(argv) -> str:
+    """argv as a shell would read it back (shlex.join's quoting, without
+    importing anything: this also runs after a container's pivot_root)."""
+    out = []
+    for a in argv:
+        a = os.fsdecode(a) if isinstance(a, bytes) else str(a)
+        out.append(a if a and all(c in _PLAIN for c in a) else "'" + a.replace("'", "'\"'\"'") + "'")
+    return " ".join(out)
+
+
+def log_command(argv, how: str = "running") -> None:
+    """The debug line of one external command: its argv only (an
+    environment can hold secrets; argv is what ps shows anyway)."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s %s", how, quote_argv(argv))
+
+
+def run(argv, **kwargs):
+    """subprocess.run(argv, **kwargs), logged."""
+    import subprocess
+    log_command(argv)
+    return subprocess.run(argv, **kwargs)
+
+
+def popen(argv, **kwargs):
+    """subprocess.Popen(argv, **kwargs), logged."""
+    import subprocess
+    log_command(argv)
+    return subprocess.Popen(argv, **kwargs)
+
+
+def execve(path: str, argv, env=None) -> None:
+    """os.execv(e) in place of this process, logged; returns only by
+    raising (the logged line says what was tried)."""
+    log_command(argv if argv and argv[0] == path else [path, *argv[1:]], "exec")
+    if env is None:
+        os.execv(path, argv)
+    else:
+        os.execve(path, argv, env)
 
 # binary -> Debian/Ubuntu package that ships it
 PACKAGES = {
@@ -82,7 +131,6 @@ def build_monitor(target: str, static: bool = False) -> None:
     if cc is None:
         raise ToolMissing("no C compiler to build rl's container monitor (detached containers need it)",
                           hint="sudo apt-get install gcc   (or set RL_MONITOR to a prebuilt rl-monitor)")
-    import subprocess
     import tempfile
     os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".build-")
@@ -90,7 +138,7 @@ def build_monitor(target: str, static: bool = False) -> None:
     try:
         argv = [cc, "-O2", *(["-static"] if static else []), "-o", tmp, MONITOR_SOURCE]
         try:
-            out = subprocess.run(argv, capture_output=True, text=True)
+            out = run(argv, capture_output=True, text=True)
         except OSError as e:
             raise ToolMissing(f"cannot run the C compiler {cc}: {e.strerror}",
                               hint="sudo apt-get install gcc   (or set RL_MONITOR to a prebuilt rl-monitor)") from None

@@ -198,19 +198,30 @@ def probe(mountinfo: str | None = None, proc_cgroup: str | None = None, uid: int
 
 
 def mounted_layout() -> str:
-    """"v2", "hybrid", "v1" or "none", from the filesystem type at /sys/fs/cgroup
-    (what `rl info` and `rl system check` report)."""
-    import subprocess
-    try:
-        fstype = subprocess.run(["stat", "-f", "-c", "%T", str(ROOT)], capture_output=True,
-                                text=True).stdout.strip()
-    except OSError:
-        fstype = ""
-    if fstype == "cgroup2fs":
+    """"v2", "hybrid", "v1" or "none", from the filesystem type mounted at
+    /sys/fs/cgroup (what `rl info` and `rl system check` report). Read from
+    /proc/self/mountinfo: no command to run (`stat -f` would be one)."""
+    fstype = _fstype(str(ROOT))
+    if fstype == "cgroup2":
         return "v2"
     if os.path.isdir(ROOT / "unified") or fstype == "tmpfs":
         return "hybrid" if os.path.ismount(ROOT / "unified") else "v1"
     return "v1" if fstype else "none"
+
+
+def _fstype(mountpoint: str) -> str:
+    """The type of the last (topmost) mount at mountpoint, "" when none."""
+    found = ""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) > 4 and fields[4] == mountpoint and right:
+                    found = right.split()[0]
+    except OSError:
+        return ""
+    return found
 
 
 def delegation() -> tuple[bool, str, str | None]:

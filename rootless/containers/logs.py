@@ -259,11 +259,12 @@ def journal_entry(obj: dict) -> Entry | None:
 def journal_read(cid: str, after: str | None = None) -> tuple[list[Entry], str | None]:
     """The container's entries (after a cursor), and the last cursor."""
     import json
-    import subprocess
+
+    from rootless import tools
     argv = ["journalctl", "--no-pager", "--all", "-o", "json", f"CONTAINER_ID_FULL={cid}"]
     if after:
         argv += ["--after-cursor", after]
-    res = subprocess.run(argv, capture_output=True, text=True)
+    res = tools.run(argv, capture_output=True, text=True)
     out, cursor = [], after
     for line in res.stdout.splitlines():
         try:

@@ -418,7 +418,7 @@ class Monitor:
         # finds the default action (death) before its handlers are in
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         try:
-            os.execve(self.binary, args, env)
+            tools.execve(self.binary, args, env)
         except OSError as e:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             raise ContainerError(f"cannot run the container monitor {self.binary}: {e.strerror}") from None

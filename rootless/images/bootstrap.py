@@ -57,7 +57,7 @@ def bootstrap(paths: Paths, reference: str, *, suite: str | None = None, mirror:
         cmd.append(mirror)
     try:
         # mmdebstrap reports progress on stderr: show it unless asked not to
-        res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        res = tools.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE if quiet or not sys.stderr.isatty() else None, text=True)
         if res.returncode != 0:
             lines = [ln for ln in (res.stderr or "").splitlines() if ln.strip()]

@@ -486,7 +486,8 @@ def helper_credentials(helper: str, server: str) -> tuple[str, str] | None:
         raise ImageError(f"credential helper {prog} for {server} is not installed (or not on PATH)",
                          hint=f'install {prog}, or remove "{server}" from credHelpers in auth.json')
     try:
-        res = subprocess.run([exe, "get"], input=server, capture_output=True, text=True, timeout=60)
+        from rootless import tools
+        res = tools.run([exe, "get"], input=server, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise ImageError(f"credential helper {prog} for {server}: {e}")
     out = (res.stdout or "").strip()

@@ -14,17 +14,27 @@ the strerror and errno of an OSError), or that it died before it was ready
 (its status). The frame has a length, so the parent never waits for an EOF
 that forks of the helper (which inherit the pipe) would hold back.
 
+The same frame is the error format of the processes that are not helpers
+but become the container's command (PID 1, an exec'd process): they write
+it (`report`) on a close-on-exec error pipe whose EOF without a frame means
+the exec happened, and their starter decodes it with `error_of`.
+
 This module imports nothing of rl but `linux`: every layer may use it. A
 caller that wants its own RlError subclass passes it as `error`."""
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import signal
 import struct
+import sys
 from typing import Callable
 
 from rootless.linux import close_fds_except, syscalls
+
+log = logging.getLogger(__name__)
 
 _HEAD = struct.Struct("!BIiiII")  # kind, sender pid, errno, exit code, len(text), len(hint)
 _READY, _ERROR = 1, 2
@@ -72,6 +82,15 @@ class Reporter:
         except OSError:
             pass  # the starter has gone: nobody to tell
         finally:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Drop this end without a word (a fork of the helper that must not hold it)."""
+        fd, self.fd = self.fd, None
+        if fd is not None:
             os.close(fd)
 
     def ready(self, payload: str | bytes = b"") -> None:
@@ -81,6 +100,27 @@ class Reporter:
     def fail(self, exc: BaseException) -> None:
         """Tell the starter why the helper cannot run."""
         self._send(_ERROR, *describe(exc))
+
+
+def report(fd: int, exit_code: int, message: str, hint: str | None = None) -> None:
+    """A setup failure of a process that was to exec (the container's PID 1,
+    an exec'd command) on its error pipe, in the helpers' frame; closes fd."""
+    Reporter(fd).fail(SpawnError(message, hint, exit_code))
+
+
+def error_of(raw: bytes) -> SpawnError | None:
+    """What an error pipe said (read to its EOF): None when nothing (the
+    exec happened), else the first frame's error; bytes that are no frame
+    are kept as its message."""
+    if not raw:
+        return None
+    if len(raw) >= _HEAD.size:
+        kind, _, err, code, ntext, nhint = _HEAD.unpack_from(raw)
+        body = raw[_HEAD.size:_HEAD.size + ntext + nhint]
+        if kind == _ERROR and len(body) == ntext + nhint:
+            return SpawnError(body[:ntext].decode("utf-8", "replace") or "setup failed",
+                              body[ntext:].decode("utf-8", "replace") or None, code or 125, err)
+    return SpawnError(raw.decode("utf-8", "replace").strip() or "setup failed")
 
 
 def describe(exc: BaseException) -> tuple[str, str | None, int, int]:
@@ -181,8 +221,34 @@ def _read_frame(fd: int) -> tuple | None:
     return kind, pid, err, code, body[:ntext], body[ntext:].decode("utf-8", "replace")
 
 
+def _install_stdio(stdio) -> None:
+    """fds onto 0, 1, 2; each first moved above 2, so that one of them that
+    is itself 0, 1 or 2 is not overwritten before it is copied."""
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
+    for target_fd, fd in enumerate(moved):
+        os.dup2(fd, target_fd)
+    for fd in set(moved):
+        os.close(fd)
+
+
+_replaced: list = []
+
+
+def _fresh_stderr(fd: int) -> None:
+    """sys.stderr (where the logging handler writes) as a new object on fd:
+    a lock of the old one, held by another thread of the starter at the
+    fork, cannot block the helper. The old object is kept alive: collected,
+    it could close an fd number that now names something else."""
+    _replaced.append(sys.stderr)
+    try:
+        sys.stderr = open(fd, "w", buffering=1, errors="backslashreplace", closefd=fd > 2)
+    except OSError:
+        pass
+
+
 def _child_side(target: Callable[[Reporter], int | None], report_w: int, parent: int, *, double_fork: bool,
-                setsid: bool, keep_fds, stdio, death_signal: int | None, dumpable: bool | None) -> None:
+                setsid: bool, keep_fds, stdio, death_signal: int | None, dumpable: bool | None,
+                log_to_starter: bool) -> None:
     """The forked side. Never returns."""
     code = 125
     reporter = Reporter(report_w)
@@ -193,19 +259,25 @@ def _child_side(target: Callable[[Reporter], int | None], report_w: int, parent:
                 os._exit(125)
         if dumpable is not None:
             syscalls.set_dumpable(dumpable)
-        reset_signals()
         if setsid:
-            os.setsid()
+            os.setsid()  # first: the terminal's signals stop reaching it
+        reset_signals()
         if double_fork and os.fork():
             os._exit(0)  # the intermediate: the helper is init's (or the nearest subreaper's) now
+        log_fd = 2
+        if log_to_starter:  # the starter's log stream (its own may be a copy already), gone at an exec
+            try:
+                src = sys.stderr.fileno()
+            except (AttributeError, ValueError, OSError):
+                src = 2
+            log_fd = fcntl.fcntl(src, fcntl.F_DUPFD_CLOEXEC, 3)
         if stdio == "null":
             null = os.open(os.devnull, os.O_RDWR)
             stdio = (null, null, null)
         if stdio is not None:
-            for target_fd, fd in enumerate(stdio):
-                if fd != target_fd:
-                    os.dup2(fd, target_fd)
-        close_fds_except({report_w, *keep_fds})
+            _install_stdio(stdio)
+        close_fds_except({report_w, log_fd, *keep_fds})
+        _fresh_stderr(log_fd)
         result = target(reporter)
         code = result if isinstance(result, int) else 0
         if not reporter.sent:
@@ -222,7 +294,8 @@ def _child_side(target: Callable[[Reporter], int | None], report_w: int, parent:
 def spawn(target: Callable[[Reporter], int | None], *, name: str, double_fork: bool = False,
           setsid: bool = False, keep_fds=(), stdio: str | tuple[int, int, int] | None = "null",
           death_signal: int | None = None, dumpable: bool | None = None, error: Callable | None = None,
-          context: str | None = None, died: str | None = None, died_hint: str | None = None) -> Child:
+          context: str | None = None, died: str | None = None, died_hint: str | None = None,
+          log_to_starter: bool = False) -> Child:
     """Fork a helper that runs target(reporter) and exits with its return
     value; return once it called reporter.ready(payload).
 
@@ -232,7 +305,11 @@ def spawn(target: Callable[[Reporter], int | None], *, name: str, double_fork: b
     closed); stdio: "null" (/dev/null), None (the starter's), or three fds;
     death_signal: sent to it when the starter (the forking thread) dies,
     set before anything else (not with double_fork: its parent is the
-    intermediate, which exits at once); dumpable False: PR_SET_DUMPABLE 0.
+    intermediate, which exits at once); dumpable False: PR_SET_DUMPABLE 0;
+    log_to_starter: its log records (sys.stderr) go to a close-on-exec copy
+    of the starter's stderr, not to the fd 2 it was given (a container's
+    stderr must carry the container's output only). Its sys.stderr is a new
+    object in any case (no lock of the starter's threads).
 
     On failure raises error(message, hint=, exit_code=) (an RlError
     subclass) or SpawnError: message is "context: what the helper said" (its
@@ -247,7 +324,7 @@ def spawn(target: Callable[[Reporter], int | None], *, name: str, double_fork: b
     if pid == 0:
         os.close(report_r)
         _child_side(target, report_w, parent, double_fork=double_fork, setsid=setsid, keep_fds=keep_fds,
-                    stdio=stdio, death_signal=death_signal, dumpable=dumpable)
+                    stdio=stdio, death_signal=death_signal, dumpable=dumpable, log_to_starter=log_to_starter)
     os.close(report_w)
     status = None
     if double_fork:
@@ -257,6 +334,7 @@ def spawn(target: Callable[[Reporter], int | None], *, name: str, double_fork: b
     finally:
         os.close(report_r)
     if frame is not None and frame[0] == _READY:
+        log.debug("%s started: pid %d", name, frame[1])
         return Child(frame[1], frame[4], reapable=not double_fork)
     if frame is not None:
         _, _, err, code, text, hint = frame

@@ -8,8 +8,13 @@ from __future__ import annotations
 import ctypes
 import enum
 import errno
+import logging
 import os
 import platform
+
+# each namespace step at --log-level debug (lazy %-arguments: nothing is
+# formatted, nothing imported, when debug is off; after a pivot_root too)
+log = logging.getLogger(__name__)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -103,11 +108,22 @@ def _b(s: str | bytes | None) -> bytes | None:
     return s if isinstance(s, bytes) else os.fsencode(s)
 
 
+_NS_NAMES = ((0x10000000, "user"), (0x00020000, "mount"), (0x20000000, "pid"), (0x40000000, "network"),
+             (0x04000000, "uts"), (0x08000000, "ipc"), (0x02000000, "cgroup"))
+
+
+def ns_names(flags: int) -> str:
+    """CLONE_NEW* flags as podman names the namespaces: "user, mount, pid"."""
+    return ", ".join(name for bit, name in _NS_NAMES if int(flags) & bit) or "none"
+
+
 def unshare(flags: int) -> None:
+    log.debug("unshare namespaces: %s", ns_names(flags))
     _call(_libc.unshare, "unshare", None, ctypes.c_int(int(flags)))
 
 
-def setns(fd: int, nstype: int = 0) -> None:
+def setns(fd: int, nstype: int = 0, what: str | None = None) -> None:
+    log.debug("setns into the %s namespace %s", ns_names(nstype) if nstype else "any", what or f"(fd {fd})")
     _call(_libc.setns, "setns", None, ctypes.c_int(fd), ctypes.c_int(int(nstype)))
 
 
@@ -115,13 +131,15 @@ def setns_path(path: str, nstype: int = 0) -> None:
     """Join the namespace a /proc/PID/ns/KIND file names (the fd closed either way)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        setns(fd, nstype)
+        setns(fd, nstype, path)
     finally:
         os.close(fd)
 
 
 def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0,
           data: str | None = None) -> None:
+    log.debug("mount %s on %s (type %s, flags %#x%s)", source, target, fstype or "none", int(flags),
+              f", {data}" if data else "")
     _call(_libc.mount, f"mount {fstype or source or ''}".rstrip() + " on", str(target),
           _b(source), _b(target), _b(fstype), ctypes.c_ulong(int(flags)), _b(data))
 
@@ -131,6 +149,7 @@ def umount2(target: str, flags: int = 0) -> None:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
+    log.debug("pivot_root into %s (old root on %s)", new_root, put_old)
     _call(_libc.syscall, "pivot_root", str(new_root), ctypes.c_long(_SYSCALL_NR["pivot_root"]),
           _b(new_root), _b(put_old))
 

@@ -72,7 +72,7 @@ def start(spec, netns: int | str, state_dir: str, ports: list) -> Pasta:
     args = [exe, "--config-net", "--quiet", "--pid", pidfile, "--dns-forward", DNS_FORWARD,
             "-T", "none", "-U", "none", *(_port_args(ports) or ["-t", "none", "-u", "none"]),
             *_user_args(list(spec.options.get("args", []))), *target]
-    res = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    res = tools.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     if res.returncode != 0:
         last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
         raise RuntimeSetupError(f"pasta failed: {last}", hint="try --network slirp4netns")

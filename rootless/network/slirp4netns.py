@@ -48,7 +48,7 @@ def features(exe: str, cache_dir: str | None = None) -> frozenset[str]:
         except OSError:
             pass
     try:
-        out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10).stdout
+        out = tools.run([exe, "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return frozenset()
     found = frozenset(w.split("=")[0].rstrip(",") for w in out.split() if w.startswith("--"))
@@ -147,6 +147,7 @@ def _last_log_line(state_dir: str) -> str:
 
 def api_call(state_dir: str, request: dict) -> dict:
     """One request on the API socket (one per connection, as slirp4netns serves them)."""
+    log.debug("slirp4netns API: %s", json.dumps(request))
     dfd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -231,7 +232,7 @@ def start(spec, netns: int | str, state_dir: str, ports: list, userns: int | Non
             extra["preexec_fn"] = _enter_userns(userns_fd)
         # its own session: a ^C or a SIGTERM to rl's process group is rl's to
         # forward, not a reason for the network to vanish under the container
-        proc = subprocess.Popen(args, pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL,
+        proc = tools.popen(args, pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, cwd=state_dir, start_new_session=True,
                                 **extra)
     except (OSError, subprocess.SubprocessError) as e:

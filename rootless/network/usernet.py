@@ -197,11 +197,11 @@ def _outbound(pinner: int, d: Path):
     ipt = _iptables()
 
     def setup() -> None:
-        import subprocess
+        from rootless import tools
         with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
             f.write("1")
         for rule in _RULES:
-            res = subprocess.run([ipt, *rule], capture_output=True, text=True)
+            res = tools.run([ipt, *rule], capture_output=True, text=True)
             if res.returncode != 0:
                 raise RuntimeError(f"iptables {' '.join(rule)}: {res.stderr.strip()}")
 
@@ -393,8 +393,8 @@ def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: 
         if netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen):
             ipt = _iptables()
             if ipt:  # frames within one bridge pass even where br_netfilter filters them
-                import subprocess
-                subprocess.run([ipt, *_bridge_rule(net.bridge)], capture_output=True)
+                from rootless import tools
+                tools.run([ipt, *_bridge_rule(net.bridge)], capture_output=True)
         host_name, peer = _veth_names(cid, net.name)
         netlink.add_veth(net.bridge, host_name, peer, ctr_net)
         linux.setns(ctr_net, linux.Clone.NEWNET)

@@ -19,7 +19,8 @@ import sys
 import termios
 from dataclasses import dataclass
 
-from rootless import linux
+from rootless import linux, tools
+from rootless.linux import spawn
 from rootless.linux import syscalls as linux_sc
 from rootless.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RL
 from rootless.runtime import init, mounts, security, users
@@ -28,14 +29,14 @@ from rootless.runtime.spec import DEFAULT_PATH, Spec
 
 @dataclass
 class ChildIO:
-    err_w: int                 # setup failures: b"CODE\tmessage"; EOF at exec means success
+    err_w: int                 # setup failures: one spawn frame (report); EOF at exec means success
     go_r: int | None           # the parent writes one byte once the network is up
     console: socket.socket | None  # -t: the pty master goes back to the host side here
 
 
 def report(fd: int, code: int, message: str, hint: str | None = None) -> None:
-    """Setup failure -> the error pipe: b"CODE\tmessage\thint"."""
-    os.write(fd, f"{code}\t{message}\t{hint or ''}".encode("utf-8", "replace"))
+    """Setup failure -> the error pipe (closed then), in spawn's one frame format."""
+    spawn.report(fd, code, message, hint)
 
 
 class Failed(Exception):
@@ -182,7 +183,7 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> 
             os.close(io.err_w)  # the command (our child) reports its own exec failure
             init.serve(main_pid)  # never returns
     try:
-        os.execve(path, args, env)
+        tools.execve(path, args, env)
     except OSError as e:
         code = EXIT_CANNOT_INVOKE if e.errno in (errno.EACCES, errno.ENOEXEC, errno.EISDIR) else (
             EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_RL)

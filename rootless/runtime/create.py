@@ -23,7 +23,7 @@ import socket
 from dataclasses import dataclass
 
 from rootless.errors import RlError, RuntimeSetupError
-from rootless.linux import Clone
+from rootless.linux import Clone, spawn
 from rootless.runtime import child, parent, signals, tty, userns
 from rootless.runtime.spec import Spec
 
@@ -105,9 +105,10 @@ def collect_start(console_host, err_r: int) -> tuple[int | None, bytes]:
 
 
 def _setup_error(raw: bytes) -> RlError:
-    code, message, hint = (raw.decode("utf-8", "replace").split("\t", 2) + ["", ""])[:3]
-    exit_code = int(code) if code.isdigit() else 125
-    return RlError(message or "container setup failed", hint=hint or None, exit_code=exit_code)
+    """What the error pipe said (spawn's frame, decoded there only) as an RlError."""
+    e = spawn.error_of(raw)
+    return RlError(e.message if e else "container setup failed", hint=e.hint if e else None,
+                   exit_code=e.exit_code if e else 125)
 
 
 report = child.report
@@ -136,16 +137,8 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
         stdio = pipes.child
     try:
         def ns_side() -> int:
-            for fd in (err_r, ready_r, pid_r) + ((go_w,) if go_w is not None else ()):
-                os.close(fd)
-            if console_host is not None:
-                console_host.close()
-            if pipes is not None:
-                for fd in pipes.host:
-                    os.close(fd)
-            if stdio is not None:
-                for target, fd in enumerate(stdio):
-                    os.dup2(fd, target)
+            # spawn closed rl's ends (and every fd not kept below), put stdio on 0-2,
+            # and pointed its log records at rl's stderr: never the container's
             try:
                 return parent.main(spec, io, ready_w, pid_w)
             except RlError as e:
@@ -154,7 +147,10 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
                 report(err_w, 125, e.strerror or str(e))
             return 125
 
-        pid = userns.fork_userns(maps, ns_side, more_flags=Clone.NEWNS, join=opts.join_userns)
+        keep = {err_w, ready_w, pid_w} | ({go_r} if go_r is not None else set()) | (
+            {console_ctr.fileno()} if console_ctr is not None else set())
+        pid = userns.fork_userns(maps, ns_side, more_flags=Clone.NEWNS, join=opts.join_userns, keep_fds=keep,
+                                 stdio=stdio, setsid=True, name="the container's namespace side")
         fwd.attach(pid)
         for fd in (err_w, ready_w, pid_w) + ((go_r,) if go_r is not None else ()):
             os.close(fd)

@@ -33,9 +33,10 @@ import sys
 import termios
 from dataclasses import dataclass, field
 
-from rootless import linux
+from rootless import linux, tools
 from rootless.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RL, ContainerError
 from rootless.linux import Clone
+from rootless.linux.spawn import spawn as linux_spawn
 from rootless.runtime import child, security, signals, users
 from rootless.runtime.spec import DEFAULT_PATH
 
@@ -125,7 +126,7 @@ def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None, mask) -> 
             linux.set_pdeathsig(0)  # apply() set it for PID 1; an exec'd process may outlive rl exec
         path = child.find_executable(spec.args[0], env["PATH"])
         child._close_inherited_fds()
-        os.execve(path, spec.args, env)
+        tools.execve(path, spec.args, env)
     except child.Failed as e:
         code, message = e.code, e.message
     except users.UnknownUser as e:
@@ -157,68 +158,68 @@ def spawn(target: int, spec: ExecSpec, stdio: tuple[int, int, int] | None = None
     console_host = console_ctr = None
     if spec.terminal:
         console_host, console_ctr = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    a = os.fork()
-    if a == 0:
-        code = EXIT_RL
-        try:
-            # before anything of the container can reach us: no /proc/PID/environ,
-            # mem, fd, exe or ptrace for it, and nothing of rl's environment to read
-            linux.set_dumpable(False)
-            linux.blank_exec_strings("rl-exec")
-            linux.set_name("rl-exec")
-            os.setsid()  # keyboard signals go to rl only, which forwards them once
-            os.close(err_r)
-            if console_host is not None:
-                console_host.close()
-            if spec.die_with_parent:
-                linux.set_pdeathsig(signal.SIGKILL)
-            moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
-            for target_fd, fd in enumerate(moved):
-                os.dup2(fd, target_fd)
-            keep = {err_w, *(fd for fd, _ in nsfds)} | ({console_ctr.fileno()} if console_ctr else set())
-            linux.close_fds_except(keep)  # rl's other fds (the relay's ends, locks) stay with rl
-            for fd, flag in nsfds:
-                linux.setns(fd, flag)
-                os.close(fd)
-            sys.meta_path.clear()  # the container's files are where sys.path points now
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
-            b = os.fork()
-            if b == 0:
-                _inside(spec, err_w, console_ctr, mask)
-            os.close(err_w)
-            if console_ctr is not None:
-                console_ctr.close()
-            if spec.detach:
-                os._exit(0)
 
-            def forward(sig, _frame):
-                try:
-                    os.kill(b, sig)
-                except ProcessLookupError:
-                    pass
-            for sig in FORWARDED:
-                signal.signal(sig, forward)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            while True:
-                try:
-                    _, status = os.waitpid(b, 0)
-                    break
-                except InterruptedError:
-                    continue
-            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        except OSError as e:
-            child.report(err_w, EXIT_RL, f"cannot enter the container: {e.strerror or e}")
-        except BaseException as e:  # noqa: BLE001
-            child.report(err_w, EXIT_RL, f"{type(e).__name__}: {e}")
-        os._exit(code)
-    for fd, _ in nsfds:
-        os.close(fd)
-    os.close(err_w)
-    if null is not None:
-        os.close(null)
+    def outer(reporter) -> int:
+        """A (spawn made it non-dumpable, set its session, its death signal,
+        its stdio and closed every fd but `keep` before this runs)."""
+        # before anything of the container can reach us: nothing of rl's environment to read
+        linux.blank_exec_strings("rl-exec")
+        linux.set_name("rl-exec")
+        for fd, flag in nsfds:
+            linux.setns(fd, flag)
+            os.close(fd)
+        sys.meta_path.clear()  # the container's files are where sys.path points now
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        b = os.fork()
+        if b == 0:
+            reporter.close()  # A's, not B's: B's failures go to err_w
+            _inside(spec, err_w, console_ctr, mask)
+        os.close(err_w)
+        if console_ctr is not None:
+            console_ctr.close()
+        if spec.detach:
+            reporter.ready(str(b))
+            return 0
+
+        def forward(sig, _frame):
+            try:
+                os.kill(b, sig)
+            except ProcessLookupError:
+                pass
+        for sig in FORWARDED:
+            signal.signal(sig, forward)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        reporter.ready(str(b))  # rl forwards signals to A from now on: A forwards them to B
+        while True:
+            try:
+                _, status = os.waitpid(b, 0)
+                break
+            except InterruptedError:
+                continue
+        return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+    console_fd = console_ctr.fileno() if console_ctr is not None else None
+    keep = {err_w, *(fd for fd, _ in nsfds)} | ({console_fd} if console_fd is not None else set())
+    try:
+        # rl's other fds (the relay's ends, locks) stay with rl; A's log records go to rl's stderr
+        helper = linux_spawn(outer, name="the exec helper", setsid=True, stdio=stdio, keep_fds=keep,
+                             death_signal=signal.SIGKILL if spec.die_with_parent else None, dumpable=False,
+                             log_to_starter=True, error=ContainerError, context="cannot enter the container")
+    except BaseException:
+        os.close(err_r)
+        if console_host is not None:
+            console_host.close()
+        raise
+    finally:
+        for fd, _ in nsfds:
+            os.close(fd)
+        os.close(err_w)
+        if null is not None:
+            os.close(null)
+        if console_ctr is not None:
+            console_ctr.close()
+    a = helper.pid
     from rootless.runtime.create import _setup_error, collect_start
-    if console_host is not None:
-        console_ctr.close()
     master, failure = collect_start(console_host, err_r)
     if failure:
         os.waitpid(a, 0)

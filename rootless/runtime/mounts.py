@@ -10,6 +10,7 @@ under the procfs/sysfs fd without following symlinks."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 
@@ -18,6 +19,8 @@ from rootless.linux import Mount
 from rootless.linux import syscalls as linux_sc
 from rootless.runtime import copyup, users
 from rootless.runtime.spec import BindMount, Spec
+
+log = logging.getLogger(__name__)
 
 MASKED_PATHS = ("/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
                 "/proc/scsi", "/proc/timer_list", "/proc/timer_stats", "/proc/interrupts",
@@ -203,6 +206,7 @@ class Rootfs:
         """Mount on ctr_path (or on the already opened fd); returns an O_PATH
         fd of the new mount's root, for what follows (read-only, submounts)."""
         own = fd is None
+        log.debug("rootfs mount: %s on %s (type %s)", source, ctr_path, fstype or "none")
         if own:
             fd = open_in_root(self.fd, ctr_path, make)
         try:

@@ -12,8 +12,10 @@ import os
 import shutil
 import signal
 
-from rootless import linux, storage
+from rootless import linux, storage, tools
+from rootless.errors import RuntimeSetupError
 from rootless.linux import Clone, netdev
+from rootless.linux.spawn import spawn
 from rootless.runtime import child
 from rootless.runtime.signals import FORWARDED_WINCH
 from rootless.runtime.spec import Spec
@@ -98,7 +100,7 @@ def _reap_with_shim(spec: Spec, pid: int, unmount: bool) -> None:
     # blocked across the exec: the shim unblocks them once it forwards them
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     try:
-        os.execv(spec.reaper, args)
+        tools.execve(spec.reaper, args)
     except OSError as e:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         log.warning(f"cannot run {spec.reaper}: {e.strerror}; waiting in rl instead")
@@ -140,6 +142,7 @@ def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int, unmount
 def _write_nested_maps(pid: int, maps: tuple[str, str]) -> None:
     # as root of the outer namespace we may write any map within it ourselves
     for name, text in zip(("uid_map", "gid_map"), maps):
+        log.debug("write /proc/%d/%s: %s", pid, name, " ".join(text.split()))
         with open(f"/proc/{pid}/{name}", "w") as f:
             f.write(text)
 
@@ -148,35 +151,41 @@ def _nested(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> in
     """--userns=keep-id as podman does it: the storage stays mounted in the
     outer namespace (root = the user), the container gets a nested user
     namespace in which the user's own ID keeps its number."""
-    ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 125
+
+    def nested(reporter) -> int:
+        os.close(go_w)
+        linux.unshare(Clone.NEWUSER)
+        reporter.ready()  # the outer side writes the maps and says go
+        if os.read(go_r, 1) != b"1":
+            return 125
+        os.close(go_r)
         try:
-            os.close(ready_r)
-            os.close(go_w)
-            linux.set_pdeathsig(signal.SIGKILL)
-            linux.unshare(Clone.NEWUSER)
-            os.write(ready_w, b"1")
-            if os.read(go_r, 1) == b"1":
-                code = _pid1(spec, io, netns_ready_w, pid_w)
+            return _pid1(spec, io, netns_ready_w, pid_w)
         except OSError as e:
             child.report(io.err_w, 125, f"keep-id user namespace: {e.strerror or e}")
-        os._exit(code)
-    os.close(ready_w)
-    os.close(go_r)
+            return 125
+
+    keep = {go_r, go_w, netns_ready_w, pid_w, io.err_w} | ({io.go_r} if io.go_r is not None else set()) | (
+        {io.console.fileno()} if io.console is not None else set())
+    try:
+        helper = spawn(nested, name="the keep-id user namespace", keep_fds=keep, stdio=None,
+                       death_signal=signal.SIGKILL, log_to_starter=True, error=RuntimeSetupError,
+                       context="keep-id user namespace")
+    finally:
+        os.close(go_r)
+    pid = helper.pid
     for fd in (netns_ready_w, pid_w, io.err_w):
         os.close(fd)
     if io.go_r is not None:
         os.close(io.go_r)
     if io.console is not None:
         io.console.close()
-    if os.read(ready_r, 1) == b"1":
+    try:
         _write_nested_maps(pid, spec.nested_maps)
         os.write(go_w, b"1")
-    os.close(go_w)
-    os.close(ready_r)
+    finally:
+        os.close(go_w)
     if spec.reaper:
         _reap_with_shim(spec, pid, unmount=True)
     _forward_to(pid)
@@ -185,7 +194,7 @@ def _nested(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> in
 
 def main(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> int:
     """Body of the user-namespace child. Returns the container's exit status."""
-    os.setsid()  # keyboard signals reach rl only, which forwards them once
+    # its own session already (spawn's setsid): keyboard signals reach rl only, which forwards them once
     linux.set_child_subreaper()
     linux.set_name("rl-runtime")  # in ps: not to be taken for rl or its monitor
     driver = storage.driver(spec.storage.driver)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rootless import config, linux, tools
+from rootless.linux.spawn import SpawnError, spawn
 from rootless.errors import EXIT_RL, HostSetupError, RlError, RuntimeSetupError
 from rootless.runtime import idmap
 from rootless.runtime.idmap import IdMap
@@ -85,8 +86,8 @@ def write_maps(pid: int, maps: IdMappings) -> None:
     procs = []
     for tool, m in (("newuidmap", maps.uids), ("newgidmap", maps.gids)):
         exe = tools.require(tool, "it maps the subordinate IDs into the user namespace")
-        procs.append((tool, exe, subprocess.Popen([exe, str(pid), *idmap.newidmap_args(m)],
-                                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+        procs.append((tool, exe, tools.popen([exe, str(pid), *idmap.newidmap_args(m)],
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
     failures = []
     for tool, exe, proc in procs:
         _, err = proc.communicate()
@@ -140,28 +141,29 @@ def _child_fail(exc: BaseException) -> int:
 
 
 def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: int = 0,
-                pdeathsig: int = signal.SIGKILL, join: str | None = None) -> int:
-    """Fork a child that enters a new, mapped user namespace (then unshares
-    `more_flags`) and runs child_main(); its return value is the child's exit
-    status. Returns the child's pid once the maps are written."""
-    ready_r, ready_w = os.pipe()
+                pdeathsig: int = signal.SIGKILL, join: str | None = None, keep_fds=None,
+                stdio: tuple[int, int, int] | None = None, setsid: bool = False,
+                name: str = "the user namespace helper") -> int:
+    """Fork a child (through linux.spawn) that enters a new, mapped user
+    namespace (then unshares `more_flags`) and runs child_main(); its return
+    value is the child's exit status. Returns the child's pid once the maps
+    are written. keep_fds: the fds it keeps besides 0-2 (None: every
+    inherited one, for a short-lived child whose caller's fds are its work);
+    stdio: its fds 0-2 (its log records still go to the starter's stderr);
+    setsid: a session of its own."""
     go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
+
+    def target(reporter) -> int:
+        os.close(go_w)
+        if join:  # an existing, already mapped namespace (another container's)
+            linux.setns_path(join, linux.Clone.NEWUSER)
+        else:
+            linux.unshare(linux.Clone.NEWUSER)
+        reporter.ready()  # the starter writes the maps and says go
         code = EXIT_RL
         try:
-            os.close(ready_r)
-            os.close(go_w)
-            if pdeathsig:
-                linux.set_pdeathsig(pdeathsig)
-            if join:  # an existing, already mapped namespace (another container's)
-                linux.setns_path(join, linux.Clone.NEWUSER)
-            else:
-                linux.unshare(linux.Clone.NEWUSER)
-            os.write(ready_w, b"1")
-            os.close(ready_w)
             if os.read(go_r, 1) != b"1":
-                os._exit(EXIT_RL)  # the parent reported why
+                return EXIT_RL  # the starter reported why
             os.close(go_r)
             if more_flags:
                 linux.unshare(more_flags)
@@ -172,31 +174,40 @@ def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: 
             try:
                 sys.stdout.flush()
                 sys.stderr.flush()
-            finally:
-                os._exit(code if isinstance(code, int) else EXIT_RL)
-    os.close(ready_w)
-    os.close(go_r)
+            except (OSError, ValueError):
+                pass
+        return code if isinstance(code, int) else EXIT_RL
+
+    if keep_fds is None:
+        keep = _all_fds()
+    else:
+        keep = {*keep_fds, go_r, go_w}
     try:
-        if os.read(ready_r, 1) != b"1":
-            _, status = os.waitpid(pid, 0)
-            raise HostSetupError(
-                "cannot create a user namespace",
-                hint="check `sysctl user.max_user_namespaces` (must be > 0) and, on Ubuntu, "
-                     "kernel.apparmor_restrict_unprivileged_userns=0; `rl system check` tells more")
+        helper = spawn(target, name=name, keep_fds=keep, stdio=stdio, setsid=setsid,
+                       death_signal=pdeathsig or None, log_to_starter=True)
+    except SpawnError as e:
+        verb = "join the user namespace" if join else "create a user namespace"
+        raise HostSetupError(
+            f"cannot {verb}: {e.message}",
+            hint=None if join else "check `sysctl user.max_user_namespaces` (must be > 0) and, on Ubuntu, "
+                 "kernel.apparmor_restrict_unprivileged_userns=0; `rl system check` tells more") from None
+    finally:
+        os.close(go_r)
+    pid = helper.pid
+    try:
         if not join:
             write_maps(pid, maps)
         os.write(go_w, b"1")
     except BaseException:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        helper.kill()
         raise
     finally:
-        os.close(ready_r)
         os.close(go_w)
     return pid
+
+
+def _all_fds() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/fd")}
 
 
 def wait_status(pid: int) -> int:
@@ -236,7 +247,7 @@ def run_in_userns(func: Callable[..., Any], *args: Any, maps: IdMappings | None 
         return 0
 
     try:
-        pid = fork_userns(maps, child, more_flags=more_flags)
+        pid = fork_userns(maps, child, more_flags=more_flags, keep_fds=(res_r, res_w))
     except BaseException:
         os.close(res_r)
         os.close(res_w)

@@ -43,7 +43,7 @@ class FuseOverlayfs:
             opts += f",uidmapping={idmap[0]},gidmapping={idmap[1]}"
         before = os.stat(target).st_dev
         log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([exe, "-f", "-o", opts, target], stdin=subprocess.DEVNULL,
+        self.proc = tools.popen([exe, "-f", "-o", opts, target], stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + READY_TIMEOUT
         delay = 0.0002

@@ -31,7 +31,8 @@ class Report:
 
 
 def _systemctl(verb: str, *units: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(["systemctl", "--user", verb, "--", *units], capture_output=True, text=True,
+    from rootless import tools
+    return tools.run(["systemctl", "--user", verb, "--", *units], capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 

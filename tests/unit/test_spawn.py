@@ -219,3 +219,74 @@ def test_a_non_dumpable_helper():
         child = spawn(flag, name="t", dumpable=dumpable)
         child.wait()
         assert child.payload == want
+
+
+def test_stdio_is_installed_whatever_the_given_fds_numbers():
+    # (stdout, stdin, stderr) of a pipe pair: a naive dup2 in order would copy fd 0 onto 1 after overwriting it
+    r, w = os.pipe()
+    saved = [os.dup(0), os.dup(1)]
+    try:
+        os.dup2(r, 1)
+        os.dup2(w, 0)
+
+        def helper(rep):
+            os.write(1, b"to the pipe")
+            rep.ready(os.readlink("/proc/self/fd/0"))
+        child = spawn(helper, name="t", stdio=(1, 0, 2))
+        child.wait()
+    finally:
+        os.dup2(saved[0], 0)
+        os.dup2(saved[1], 1)
+        for fd in saved:
+            os.close(fd)
+        os.close(w)
+    with os.fdopen(r, "rb") as f:
+        assert f.read() == b"to the pipe"
+    assert child.payload.decode().startswith("pipe:")
+
+
+def test_log_to_starter_keeps_log_records_out_of_the_helpers_own_stderr(tmp_path):
+    """A container's namespace side has the container's pipes as its fds 0-2:
+    its log records must still go to the starter's stderr."""
+    import logging
+    import sys
+    mine, theirs = tmp_path / "starter-stderr", tmp_path / "container-stderr"
+    starter_fd = os.open(mine, os.O_WRONLY | os.O_CREAT, 0o600)
+    container_fd = os.open(theirs, os.O_WRONLY | os.O_CREAT, 0o600)
+    saved = sys.stderr
+    handler = logging.StreamHandler()
+    handler.__class__ = type("FollowsStderr", (logging.StreamHandler,), {
+        "stream": property(lambda self: sys.stderr, lambda self, v: None)})
+    logger = logging.getLogger("rootless.test_spawn")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # only this handler: another test may have configured the root's
+    sys.stderr = open(starter_fd, "w", closefd=False)
+    try:
+        def helper(rep):
+            logger.debug("a debug line")
+            os.write(2, b"the container's own\n")
+            rep.ready()
+        for flag in (True, False):
+            spawn(helper, name="t", stdio=(container_fd, container_fd, container_fd), log_to_starter=flag).wait()
+    finally:
+        sys.stderr = saved
+        logger.removeHandler(handler)
+        logger.propagate = True
+        os.close(starter_fd)
+        os.close(container_fd)
+    # with the flag the line went to the starter's; without it, into the helper's own fd 2
+    assert mine.read_text() == "a debug line\n"
+    assert theirs.read_text() == "the container's own\na debug line\nthe container's own\n"
+
+
+def test_report_and_error_of_are_one_frame_format():
+    from rootless.linux.spawn import error_of, report
+    r, w = os.pipe()
+    report(w, 127, "sh: not found", "check the image's PATH")
+    with os.fdopen(r, "rb") as f:
+        raw = f.read()  # report closed its end: EOF
+    e = error_of(raw)
+    assert (e.message, e.hint, e.exit_code) == ("sh: not found", "check the image's PATH", 127)
+    assert error_of(b"") is None  # EOF without a frame: the exec happened
+    assert error_of(b"garbage").message == "garbage"

@@ -148,7 +148,17 @@ def command(*spec, hidden: bool = False):
 
 # the modules that declare commands, in the order `rl --help` lists them;
 # kept explicit so a reader sees the whole CLI here
-MODULES = ("volumes",)
+MODULES = ("volumes", "containers")
+
+# called once every module is loaded: links between command modules
+# (a module importing another at its top would put that one's imports on
+# every command's path)
+_ON_LOAD: list[Callable] = []
+
+
+def on_load(fn: Callable) -> Callable:
+    _ON_LOAD.append(fn)
+    return fn
 
 
 def load() -> Table:
@@ -156,4 +166,6 @@ def load() -> Table:
     import importlib
     for name in MODULES:
         importlib.import_module(f"rootless.cli.{name}")
+    for fn in _ON_LOAD:
+        fn()
     return TABLE

@@ -278,12 +278,12 @@ def _inspect_one(name: str):
 
 @on_load
 def _register_inspector() -> None:
-    # cli/images.py's `inspect` consults its INSPECTORS; whichever of the two
-    # modules loads last links them (importing images here would put its
-    # imports on every command's path)
-    images = sys.modules.get("rootless.cli.images")
-    if images is not None and _inspect_one not in images.INSPECTORS:
-        images.INSPECTORS.append(_inspect_one)
+    # cli/images.py's `inspect` consults its INSPECTORS: linked once every
+    # command module is loaded (importing images here would put its imports
+    # on the path of every command that loads this module first)
+    inspectors = getattr(sys.modules.get("rootless.cli.images"), "INSPECTORS", None)
+    if inspectors is not None and _inspect_one not in inspectors:
+        inspectors.append(_inspect_one)
 
 
 @command("logs",

@@ -146,6 +146,13 @@ def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: 
     status. Returns the child's pid once the maps are written."""
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
+    # the child flushes its stdio when it ends: what this process has not yet
+    # written (a pipe's block buffer) must not be written by both
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
     pid = os.fork()
     if pid == 0:  # child
         code = EXIT_RL

@@ -83,3 +83,17 @@ def test_plain_run_never_imports_typer():
 
 def test_signature_is_keyword_only_for_typer():
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in typerapp._signature(_cmd("run")).parameters.values())
+
+
+def test_container_commands_import_no_typer(tmp_path):
+    """ps, container inspect, logs, rm and run (up to its engine's first error) run without typer, click,
+    pydantic or rich: the command table's fast path takes them."""
+    code = ("import sys\nfrom rootless import cli\n"
+            "base = ['--root', sys.argv[1], '--runroot', sys.argv[2]]\n"
+            "rcs = [cli.run(base + line) for line in (['ps', '-a'], ['container', 'inspect', 'nosuch'],\n"
+            "       ['logs', 'nosuch'], ['rm', 'nosuch'], ['run', '--rm', '--name', 'bad/name', 'img', 'true'])]\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click', 'pydantic', 'rich'))\n"
+            "print(rcs, heavy)\n")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "root"), str(tmp_path / "run")],
+                         capture_output=True, text=True)
+    assert res.stdout.strip().splitlines()[-1] == "[0, 125, 125, 1, 125] []", res.stdout + res.stderr

@@ -67,7 +67,9 @@ def test_engine_returns_what_the_cli_renders(rlc, rootfs):
     logs = rlc.run("logs", "web", check=True)
     assert [t for s, t in face["logs"] if s == "stdout"] == logs.stdout.splitlines()
     assert [t for s, t in face["logs"] if s == "stderr"] == logs.stderr.splitlines() == ["two"]
-    assert face["tail"] == ["three"]
+    assert sorted(t for _, t in face["logs"]) == ["one", "three", "two"]
+    tail = rlc.run("logs", "--tail", "1", "web", check=True)
+    assert face["tail"] == [face["logs"][-1][1]] == (tail.stdout + tail.stderr).splitlines()
 
 
 def test_rm_all_into_a_pipe_names_each_container_once(rlc, rootfs):

@@ -148,11 +148,11 @@ def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: 
     go_r, go_w = os.pipe()
     # the child flushes its stdio when it ends: what this process has not yet
     # written (a pipe's block buffer) must not be written by both
-    for f in (sys.stdout, sys.stderr):
-        try:
-            f.flush()
-        except (OSError, ValueError):
-            pass
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe: nothing more reaches it anyway
+        pass
     pid = os.fork()
     if pid == 0:  # child
         code = EXIT_RL

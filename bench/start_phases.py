@@ -35,7 +35,7 @@ def wrap(obj, name, before, after=None):
             mark(after)
         return r
     setattr(obj, name, w)
-from rootless.cli import containers as cli_containers  # imports typer and the CLI
+from rootless.cli import containers as cli_containers  # the CLI's run command (no typer)
 mark("cli imported")
 from rootless.containers import run as engine
 from rootless.runtime import child, create, mounts, parent, userns

@@ -26,8 +26,6 @@ _APP = []
 
 def _typer_app():
     """typer's app with every command: for --help, completion and lines the fast path leaves to it."""
-    # modules not yet in the command table add their commands to `app` on import
-    from rootless.cli import containers  # noqa: F401
     from rootless.cli import table, typerapp
     if not _APP:  # once: building twice would register every command twice
         _APP.append(typerapp.build(table.load()))
@@ -73,14 +71,6 @@ def run(argv: list[str] | None = None) -> int:
     from rootless.images import hooks
     hooks.short_name_prompt = _image_choice  # the engine asks through the face
     try:
-        from rootless.cli.fastrun import fast_run
-        rv = fast_run(args)
-        if rv is not None:
-            return rv
-        from rootless.cli.fastctr import fast_ctr
-        rv = fast_ctr(args)
-        if rv is not None:
-            return rv
         from rootless.cli import fast
         rv = fast.execute(args)
         if rv is not None:

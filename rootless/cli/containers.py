@@ -1,58 +1,41 @@
-"""Container commands. Thin: flags -> RunRequest -> engine -> exit status."""
+"""Container commands: flags (the command table) -> the container engine
+(rootless.containers: ops, run, detached, lifecycle, copy, health) -> what
+is printed and the exit status. The terminal side (logs to stdout/stderr,
+attach, foreground -it) is in cli/ctrview.py."""
 
 from __future__ import annotations
 
-import inspect
 import sys
-from typing import List, Optional
-
-import typer
 
 from rootless.cli.options import OPTIONS
-from rootless.cli.typerapp import app
+from rootless.cli.table import FLOAT, INT, LIST, MANY, ONE, OPTIONAL, REST, REST1, SOME, STR, Arg, Opt, command, \
+    group
 from rootless.containers import runflags
-from rootless.config import default_paths
 from rootless.errors import ContainerExit
 
-_RUN_CTX = {"allow_interspersed_args": False}
-
-
-def _signature() -> inspect.Signature:
-    """The typer signature of run/create, generated from runflags.FLAGS."""
-    P = inspect.Parameter
-    params = [
-        P("image", P.KEYWORD_ONLY, annotation=str,
-          default=typer.Argument(..., metavar="IMAGE", help="image reference (or a directory with --rootfs)")),
-        P("command", P.KEYWORD_ONLY, annotation=Optional[List[str]],
-          default=typer.Argument(None, metavar="[COMMAND [ARG...]]")),
-    ]
-    kinds = {runflags.BOOL: (bool, False), runflags.STR: (Optional[str], None), runflags.LIST: (List[str], [])}
-    for f in runflags.FLAGS:
-        ann, default = kinds[f.kind]
-        params.append(P(f.dest, P.KEYWORD_ONLY, annotation=ann,
-                        default=typer.Option(default, *f.decls, help=f.help)))
-    return inspect.Signature(params, return_annotation=None)
+group("container", "Manage containers.")
+group("healthcheck", "Healthchecks.")
 
 
 def _paths():
+    from rootless.config import default_paths
     return default_paths(OPTIONS.root, OPTIONS.runroot)
 
 
-def _with_flags(fn):
-    """Give fn(**flags) the full `run` flag signature (run and create share it)."""
-    sig = _signature()
-    fn.__signature__ = sig
-    fn.__annotations__ = {p.name: p.annotation for p in sig.parameters.values()}
-    return fn
+# run and create: IMAGE [COMMAND [ARG...]] and every flag of runflags.FLAGS (declared there, once)
+_RUN = (
+    Arg("image", ONE, metavar="IMAGE", help="image reference (or a directory with --rootfs)"),
+    Arg("command", REST, metavar="[COMMAND [ARG...]]"),
+    *(Opt(f.dest, *f.decls, kind=f.kind, help=f.help) for f in runflags.FLAGS),
+)
 
 
-@app.command("run", context_settings=_RUN_CTX)
-@_with_flags
+@command("run", *_RUN)
 def run(**flags) -> None:
     """Run a command in a new container."""
-    from rootless.containers import detached, run as engine
+    from rootless.containers import detached
     req = runflags.to_request(flags, OPTIONS.storage_driver)
-    if flags.get("detach_keys") is not None:
+    if flags.get("detach_keys") is not None:  # podman takes it everywhere; it matters to a foreground -it run
         from rootless.cli.ctrview import detach_sequence
         detach_sequence(flags["detach_keys"])
     if req.detach:
@@ -62,8 +45,7 @@ def run(**flags) -> None:
     raise ContainerExit(foreground(_paths(), req, flags.get("detach_keys")))
 
 
-@app.command("create", context_settings=_RUN_CTX)
-@_with_flags
+@command("create", *_RUN)
 def create(**flags) -> None:
     """Create a container without starting it; prints its ID."""
     from rootless.containers import lifecycle, run as engine
@@ -75,24 +57,25 @@ def create(**flags) -> None:
     print(engine.create(_paths(), req).id)
 
 
-@app.command("start")
-def start(
-    containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
-    attach: bool = typer.Option(False, "--attach", "-a", help="attach stdout/stderr; exit with its status"),
-    interactive: bool = typer.Option(False, "--interactive", "-i", help="attach stdin"),
-    all_: bool = typer.Option(False, "--all", help="every container (with --filter: every matching one)"),
-    filter_: List[str] = typer.Option([], "--filter", "-f", help="restart-policy=POLICY, name=NAME, id=ID"),
-    detach_keys: Optional[str] = typer.Option(None, "--detach-keys",
-                                              help='keys that detach -ai from a -it container (default '
-                                                   '"ctrl-p,ctrl-q"; "" disables)'),
-) -> None:
+_FILTER_HELP = "restart-policy=POLICY, name=NAME, id=ID"
+
+
+@command("start",
+         Arg("containers", MANY, metavar="CONTAINER..."),
+         Opt("attach", "--attach", "-a", help="attach stdout/stderr; exit with its status"),
+         Opt("interactive", "--interactive", "-i", help="attach stdin"),
+         Opt("all_", "--all", help="every container (with --filter: every matching one)"),
+         Opt("filter_", "--filter", "-f", kind=LIST, help=_FILTER_HELP),
+         Opt("detach_keys", "--detach-keys", kind=STR,
+             help='keys that detach -ai from a -it container (default "ctrl-p,ctrl-q"; "" disables)'))
+def start(containers, attach, interactive, all_, filter_, detach_keys) -> None:
     """Start created or exited containers (detached unless -a)."""
-    from rootless.containers import detached, run as engine
+    from rootless.containers import detached, ops, run as engine
     from rootless.containers.records import Store
     from rootless.errors import UsageError
     paths = _paths()
     if attach:
-        if len(containers or []) != 1:
+        if len(containers) != 1:
             raise UsageError("--attach takes exactly one container")
         from rootless.cli import ctrview
         from rootless.containers.records import ACTIVE
@@ -106,39 +89,19 @@ def start(
             raise ContainerExit(ctrview.start_attached(paths, rec, detach_keys))
         raise ContainerExit(engine.start(paths, rec, interactive=interactive or None))
     if all_ or filter_:
-        containers = [*(containers or []), *_matching(filter_)]
+        containers = [*containers, *ops.matching(paths, filter_)]
     elif not containers:
         raise UsageError("start needs a container", hint="rl start NAME, or --all")
     _each(containers, False, lambda n: detached.start_detached(paths, Store(paths).lookup(n)) or n)
 
 
-def _matching(filters: List[str]) -> List[str]:
-    """IDs of the containers matching every KEY=VALUE (podman's --filter, the
-    keys rl-restart.service needs): restart-policy, name, id."""
-    from rootless.containers.records import Store
-    from rootless.errors import UsageError
-    want = []
-    for f in filters:
-        k, eq, v = f.partition("=")
-        if not eq or k not in ("restart-policy", "name", "id"):
-            raise UsageError(f"invalid --filter {f!r}", hint="restart-policy=always, name=NAME or id=ID")
-        want.append((k, v))
-
-    def value(rec, k):
-        if k == "restart-policy":
-            return ((rec.request or {}).get("restart") or "no").partition(":")[0]
-        return rec.name if k == "name" else rec.id
-    return [r.id for r in Store(_paths()).all()
-            if all(value(r, k) == v or (k == "id" and r.id.startswith(v)) for k, v in want)]
-
-
-def _each(names: List[str], all_: bool, fn, status=None) -> None:
+def _each(names: list[str], all_: bool, fn, status=None) -> None:
     """Apply fn to each container, podman-style: report every failure, fail at
     the end (with status(errors) as the exit status, where given)."""
-    from rootless.containers.records import Store
     from rootless.errors import RlError
     if all_:
-        names = [r.id for r in Store(_paths()).all()]
+        from rootless.containers import ops
+        names = ops.all_ids(_paths())
     errors = []
     for name in names:
         try:
@@ -157,20 +120,19 @@ def _each(names: List[str], all_: bool, fn, status=None) -> None:
         raise errors[-1]
 
 
-@app.command("stop")
-def stop(
-    containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
-    time_: Optional[float] = typer.Option(None, "--time", "-t", help="seconds to wait before SIGKILL"),
-    all_: bool = typer.Option(False, "--all", "-a", help="stop every running container"),
-    ignore: bool = typer.Option(False, "--ignore", "-i", help="a missing container is not an error"),
-    cidfile: List[str] = typer.Option([], "--cidfile", help="read the container ID from this file"),
-    filter_: List[str] = typer.Option([], "--filter", "-f", help="restart-policy=POLICY, name=NAME, id=ID"),
-) -> None:
+@command("stop",
+         Arg("containers", MANY, metavar="CONTAINER..."),
+         Opt("time_", "--time", "-t", kind=FLOAT, help="seconds to wait before SIGKILL"),
+         Opt("all_", "--all", "-a", help="stop every running container"),
+         Opt("ignore", "--ignore", "-i", help="a missing container is not an error"),
+         Opt("cidfile", "--cidfile", kind=LIST, help="read the container ID from this file"),
+         Opt("filter_", "--filter", "-f", kind=LIST, help=_FILTER_HELP))
+def stop(containers, time_, all_, ignore, cidfile, filter_) -> None:
     """Stop containers: StopSignal, then SIGKILL after the timeout."""
-    from rootless.containers import lifecycle
+    from rootless.containers import lifecycle, ops
     if filter_:
-        containers, all_ = [*(containers or []), *_matching(filter_)], False
-    _each(_cids(containers, cidfile, ignore), all_,
+        containers, all_ = [*containers, *ops.matching(_paths(), filter_)], False
+    _each(ops.read_cidfiles(containers, cidfile, ignore), all_,
           _ignoring(ignore, lambda n: lifecycle.stop(_paths(), n, time_, warn=_warn) and n))
 
 
@@ -178,33 +140,30 @@ def _warn(message: str) -> None:
     print(f"WARN: {message}", file=sys.stderr, flush=True)
 
 
-@app.command("kill")
-def kill(
-    containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
-    signal_: str = typer.Option("KILL", "--signal", "-s", help="signal to send (name or number)"),
-    all_: bool = typer.Option(False, "--all", "-a"),
-) -> None:
+@command("kill",
+         Arg("containers", MANY, metavar="CONTAINER..."),
+         Opt("signal_", "--signal", "-s", kind=STR, default="KILL", help="signal to send (name or number)"),
+         Opt("all_", "--all", "-a"))
+def kill(containers, signal_, all_) -> None:
     """Send a signal to containers' PID 1."""
     from rootless.containers import lifecycle
-    _each(containers or [], all_, lambda n: lifecycle.kill(_paths(), n, signal_) and n)
+    _each(containers, all_, lambda n: lifecycle.kill(_paths(), n, signal_) and n)
 
 
-@app.command("restart")
-def restart(
-    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
-    time_: Optional[float] = typer.Option(None, "--time", "-t"),
-) -> None:
+@command("restart",
+         Arg("containers", SOME, metavar="CONTAINER..."),
+         Opt("time_", "--time", "-t", kind=FLOAT))
+def restart(containers, time_) -> None:
     """Stop and start containers again (detached)."""
     from rootless.containers import detached
     _each(containers, False, lambda n: detached.restart(_paths(), n, time_) and n)
 
 
-@app.command("wait")
-def wait(
-    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
-    condition: List[str] = typer.Option([], "--condition", help="stopped (default), running, healthy, ..."),
-    interval: str = typer.Option("250ms", "--interval", "-i", help="polling interval"),
-) -> None:
+@command("wait",
+         Arg("containers", SOME, metavar="CONTAINER..."),
+         Opt("condition", "--condition", kind=LIST, help="stopped (default), running, healthy, ..."),
+         Opt("interval", "--interval", "-i", kind=STR, default="250ms", help="polling interval"))
+def wait(containers, condition, interval) -> None:
     """Wait for containers to reach a condition; print their exit codes."""
     from rootless.containers import lifecycle, policy
     step = min(policy.parse_duration(interval, 0.25), 0.25)
@@ -212,55 +171,27 @@ def wait(
         print(lifecycle.wait(_paths(), name, condition or None, interval=step))
 
 
-@app.command("rm")
-def rm(
-    containers: List[str] = typer.Argument(None, metavar="CONTAINER..."),
-    force: bool = typer.Option(False, "--force", "-f", help="kill a running container first"),
-    volumes: bool = typer.Option(False, "--volumes", "-v", help="also remove the container's anonymous volumes"),
-    all_: bool = typer.Option(False, "--all", "-a", help="remove every container"),
-    ignore: bool = typer.Option(False, "--ignore", "-i", help="a missing container is not an error"),
-    cidfile: List[str] = typer.Option([], "--cidfile", help="read the container ID from this file"),
-    time_: Optional[float] = typer.Option(None, "--time", "-t", help="seconds to wait before SIGKILL (with -f)"),
-) -> None:
+@command("rm",
+         Arg("containers", MANY, metavar="CONTAINER..."),
+         Opt("force", "--force", "-f", help="kill a running container first"),
+         Opt("volumes", "--volumes", "-v", help="also remove the container's anonymous volumes"),
+         Opt("all_", "--all", "-a", help="remove every container"),
+         Opt("ignore", "--ignore", "-i", help="a missing container is not an error"),
+         Opt("cidfile", "--cidfile", kind=LIST, help="read the container ID from this file"),
+         Opt("time_", "--time", "-t", kind=FLOAT, help="seconds to wait before SIGKILL (with -f)"))
+def rm(containers, force, volumes, all_, ignore, cidfile, time_) -> None:
     """Remove containers: processes, mounts, helpers, record, storage."""
-    from rootless.containers import lifecycle
-
-    def rm_one(n):
-        if force and time_ is not None:  # podman: -t is the stop timeout a forced removal gives
-            lifecycle.stop(_paths(), n, time_)
-        rec = lifecycle.remove(_paths(), n, force=force)
-        if volumes and rec:  # podman: -v takes the anonymous ones; named volumes stay
-            from rootless import volumes as vols
-            vols.remove_anonymous(_paths(), (rec.request or {}).get("anon_volumes"))
-        return rec and n
-    from rootless.containers.records import Store
-    from rootless.errors import ContainerNotFound, removal_status
-    names = _cids(containers, cidfile, ignore)
+    from rootless.containers import ops
+    from rootless.errors import removal_status
+    paths = _paths()
+    names = ops.read_cidfiles(containers, cidfile, ignore)
     if not ignore and not all_:
-        store = Store(_paths())
-        for n in names:  # as podman: a typo among the names removes nothing (exit 1)
-            try:
-                store.lookup(n, allow_damaged=True)
-            except ContainerNotFound as e:
-                e.exit_code = 1
-                raise
-    if all_ and force:  # what an interrupted removal left behind goes too
-        Store(_paths()).remove_leftovers()
-    _each(names, all_, _ignoring(ignore, rm_one), status=removal_status)
-
-
-def _cids(names: Optional[List[str]], cidfiles: List[str], ignore: bool) -> List[str]:
-    """CONTAINER arguments plus the IDs in --cidfile files (a missing file: skipped with --ignore)."""
-    from rootless.errors import ContainerNotFound
-    from rootless.containers.runhooks import read_cidfile
-    out = list(names or [])
-    for path in cidfiles:
-        try:
-            out.append(read_cidfile(path))
-        except ContainerNotFound:
-            if not ignore:
-                raise
-    return out
+        ops.check_exist(paths, names)  # as podman: a typo among the names removes nothing (exit 1)
+    if all_ and force:
+        ops.remove_leftovers(paths)
+    _each(names, all_, _ignoring(ignore, lambda n: ops.remove(paths, n, force=force, volumes=volumes,
+                                                               timeout=time_) and n),
+          status=removal_status)
 
 
 def _ignoring(ignore: bool, fn):
@@ -277,128 +208,137 @@ def _ignoring(ignore: bool, fn):
     return call
 
 
-@app.command("pause")
-def pause(containers: List[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
+@command("pause", Arg("containers", SOME, metavar="CONTAINER..."))
+def pause(containers) -> None:
     """Freeze containers (needs the cgroup freezer)."""
     from rootless.containers import lifecycle
     _each(containers, False, lambda n: lifecycle.pause(_paths(), n) and n)
 
 
-@app.command("unpause")
-def unpause(containers: List[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
+@command("unpause", Arg("containers", SOME, metavar="CONTAINER..."))
+def unpause(containers) -> None:
     """Thaw frozen containers (needs the cgroup freezer)."""
     from rootless.containers import lifecycle
     _each(containers, False, lambda n: lifecycle.unpause(_paths(), n) and n)
 
 
-@app.command("rename")
-def rename(container: str = typer.Argument(...), new_name: str = typer.Argument(...)) -> None:
+@command("rename", Arg("container", ONE), Arg("new_name", ONE))
+def rename(container, new_name) -> None:
     """Give a container a new name."""
     from rootless.containers import lifecycle
     lifecycle.rename(_paths(), container, new_name)
 
 
-@app.command("ps")
-def ps(
-    all_: bool = typer.Option(False, "--all", "-a", help="all containers, not only running ones"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="IDs only"),
-    size: bool = typer.Option(False, "--size", "-s", help="the size of each container's writable layer"),
-    filter_: List[str] = typer.Option([], "--filter", "-f", help="KEY=VALUE: id, name, status, exited, ..."),
-    format_: Optional[str] = typer.Option(None, "--format", help="json, or a Go template"),
-    last: int = typer.Option(-1, "--last", "-n", help="the N most recently created"),
-    latest: bool = typer.Option(False, "--latest", "-l", help="the most recently created"),
-    no_trunc: bool = typer.Option(False, "--no-trunc", help="full IDs and commands"),
-) -> None:
+PS_HEADERS = {"ID": "CONTAINER ID", "CreatedHuman": "CREATED", "CreatedAt": "CREATED AT", "RunningFor": "CREATED"}
+
+
+@command("ps",
+         Opt("all_", "--all", "-a", help="all containers, not only running ones"),
+         Opt("quiet", "--quiet", "-q", help="IDs only"),
+         Opt("size", "--size", "-s", help="the size of each container's writable layer"),
+         Opt("filter_", "--filter", "-f", kind=LIST, help="KEY=VALUE: id, name, status, exited, ..."),
+         Opt("format_", "--format", kind=STR, help="json, or a Go template"),
+         Opt("last", "--last", "-n", kind=INT, default=-1, help="the N most recently created"),
+         Opt("latest", "--latest", "-l", help="the most recently created"),
+         Opt("no_trunc", "--no-trunc", help="full IDs and commands"))
+def ps(all_, quiet, size, filter_, format_, last, latest, no_trunc) -> None:
     """List containers."""
-    from rootless.cli import ctrview
-    ctrview.ps(_paths(), all_=all_, quiet=quiet, size=size, filters=filter_, fmt=format_,
-               last=1 if latest else last, trunc=not no_trunc)
+    import time
+
+    from rootless.containers import ops
+    trunc = not no_trunc
+    as_json = format_ in ("json", "{{json .}}")
+    listed = ops.ps(_paths(), ops.PsOptions(all=all_, filters=filter_, last=1 if latest else last,
+                                            size=size and not quiet and not as_json))
+    if quiet:
+        for x in listed:
+            print(x.record.id[:12] if trunc else x.record.id)
+        return
+    now = time.time()
+    if as_json:
+        import json
+        print(json.dumps(ops.ps_json(listed, now), indent=4))
+        return
+    from rootless.images.render import human_size, table
+    rows = [ops.ps_fields(x, now, trunc, size=human_size(x.size) if x.size is not None else "") for x in listed]
+    if format_:
+        from rootless.cli.gotemplate import render_rows
+        sys.stdout.write(render_rows(format_, rows, names=PS_HEADERS))
+        return
+    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] + (["SIZE"] if size else [])
+    keys = ["ID", "Image", "Command", "Created", "Status", "Ports", "Names"] + (["Size"] if size else [])
+    print(table([[f[k] for k in keys] for f in rows], header))
 
 
-def _inspect_one(name: str):
-    """`rl inspect` (cli/images.py) asks each engine in turn: a container's view, or None."""
-    from rootless.cli import ctrview
-    from rootless.containers.records import Store
-    from rootless.errors import ContainerDamaged, ContainerError
-    store = Store(_paths())
-    try:
-        rec = store.lookup(name)
-    except ContainerDamaged:
-        raise  # it exists: say what is wrong with it, not "no such object"
-    except ContainerError:
-        return None
-    return ctrview.inspect_obj(store, rec)
-
-
-from rootless.cli import images as _images  # noqa: E402 - its `inspect` command consults INSPECTORS
-_images.INSPECTORS.append(_inspect_one)
-
-
-@app.command("logs")
-def logs_(
-    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing while it runs"),
-    since: Optional[str] = typer.Option(None, "--since", help="RFC3339 time, Unix time or duration (10m)"),
-    until: Optional[str] = typer.Option(None, "--until", help="RFC3339 time, Unix time or duration"),
-    tail: int = typer.Option(-1, "--tail", help="the last N lines (-1: all)"),
-    timestamps: bool = typer.Option(False, "--timestamps", "-t", help="prefix each line with its time"),
-    names: bool = typer.Option(False, "--names", "-n", help="prefix with names, not IDs (several containers)"),
-    color: bool = typer.Option(False, "--color", help="a colour per container for the prefix"),
-) -> None:
+@command("logs",
+         Arg("containers", SOME, metavar="CONTAINER..."),
+         Opt("follow", "--follow", "-f", help="keep printing while it runs"),
+         Opt("since", "--since", kind=STR, help="RFC3339 time, Unix time or duration (10m)"),
+         Opt("until", "--until", kind=STR, help="RFC3339 time, Unix time or duration"),
+         Opt("tail", "--tail", kind=INT, default=-1, help="the last N lines (-1: all)"),
+         Opt("timestamps", "--timestamps", "-t", help="prefix each line with its time"),
+         Opt("names", "--names", "-n", help="prefix with names, not IDs (several containers)"),
+         Opt("color", "--color", help="a colour per container for the prefix"))
+def logs_(containers, follow, since, until, tail, timestamps, names, color) -> None:
     """Print containers' output (k8s-file log); several are prefixed with their IDs (-n: names)."""
     from rootless.cli import ctrview
+    from rootless.containers.ops import LogOptions
+    opts = LogOptions(since=since, until=until, tail=tail, follow=follow)
     multi = len(containers) > 1  # as podman: one container's lines are never prefixed, -n or not
     for i, name in enumerate(containers):
-        ctrview.logs(_paths(), name, follow=follow, since=since, until=until, tail=tail, timestamps=timestamps,
+        ctrview.logs(_paths(), name, opts, timestamps=timestamps,
                      prefix=("name" if names else "id") if multi else None, color=i if color else None)
 
 
-@app.command("attach")
-def attach(
-    container: str = typer.Argument(...),
-    no_stdin: bool = typer.Option(False, "--no-stdin", help="do not send stdin"),
-    detach_keys: str = typer.Option("ctrl-p,ctrl-q", "--detach-keys",
-                                    help='keys that detach: ctrl-<x> or characters, comma-separated; "" disables'),
-    sig_proxy: str = typer.Option("true", "--sig-proxy", is_flag=False, flag_value="true",
-                                  help="forward received signals to the container (without -t): true/false"),
-) -> None:
+_TRUTH = {"true": True, "1": True, "yes": True, "": True, "false": False, "0": False, "no": False}
+
+
+@command("attach",
+         Arg("container", ONE),
+         Opt("no_stdin", "--no-stdin", help="do not send stdin"),
+         Opt("detach_keys", "--detach-keys", kind=STR, default="ctrl-p,ctrl-q",
+             help='keys that detach: ctrl-<x> or characters, comma-separated; "" disables'),
+         Opt("sig_proxy", "--sig-proxy", kind=STR, default="true", flag_value="true",
+             help="forward received signals to the container (without -t): true/false"))
+def attach(container, no_stdin, detach_keys, sig_proxy) -> None:
     """Attach to a detached container's output (and stdin); ctrl-p ctrl-q detaches."""
     from rootless.cli import ctrview
+    from rootless.errors import UsageError
+    proxy = _TRUTH.get(sig_proxy.strip().lower())
+    if proxy is None:
+        raise UsageError(f"--sig-proxy: expected true or false, got {sig_proxy!r}")
     raise ContainerExit(ctrview.attach(_paths(), container, stdin=not no_stdin, detach_keys=detach_keys,
-                                       sig_proxy=_images._bool(sig_proxy, "--sig-proxy")))
+                                       sig_proxy=proxy))
 
 
-@app.command("exec", context_settings=_RUN_CTX)
-def exec_(
-    container: str = typer.Argument(...),
-    command: List[str] = typer.Argument(..., metavar="COMMAND [ARG...]"),
-    interactive: bool = typer.Option(False, "--interactive", "-i"),
-    tty: bool = typer.Option(False, "--tty", "-t"),
-    detach: bool = typer.Option(False, "--detach", "-d"),
-    user: Optional[str] = typer.Option(None, "--user", "-u"),
-    env: List[str] = typer.Option([], "--env", "-e"),
-    workdir: Optional[str] = typer.Option(None, "--workdir", "-w"),
-    privileged: bool = typer.Option(False, "--privileged"),
-) -> None:
+@command("exec",
+         Arg("container", ONE),
+         Arg("command", REST1, metavar="COMMAND [ARG...]"),
+         Opt("interactive", "--interactive", "-i"),
+         Opt("tty", "--tty", "-t"),
+         Opt("detach", "--detach", "-d"),
+         Opt("user", "--user", "-u", kind=STR),
+         Opt("env", "--env", "-e", kind=LIST),
+         Opt("workdir", "--workdir", "-w", kind=STR),
+         Opt("privileged", "--privileged"))
+def exec_(container, command, interactive, tty, detach, user, env, workdir, privileged) -> None:
     """Run a command in a running container (its namespaces and security settings)."""
     from rootless.containers import lifecycle
     raise ContainerExit(lifecycle.exec_(_paths(), container, list(command), env=env, user=user, workdir=workdir,
                                         tty=tty, interactive=interactive, detach=detach, privileged=privileged))
 
 
-@app.command("top")
-def top(container: str = typer.Argument(...), descriptors: List[str] = typer.Argument(None)) -> None:
+@command("top", Arg("container", ONE), Arg("descriptors", MANY))
+def top(container, descriptors) -> None:
     """The processes of a running container."""
-    from rootless.cli import ctrview
-    ctrview.top(_paths(), container, descriptors)
+    from rootless.containers import ops
+    from rootless.images.render import table
+    header, rows = ops.top(_paths(), container, descriptors)
+    print(table(rows, header))
 
 
-healthcheck_app = typer.Typer(help="Healthchecks.", no_args_is_help=True)
-app.add_typer(healthcheck_app, name="healthcheck")
-
-
-@healthcheck_app.command("run")
-def healthcheck_run(container: str = typer.Argument(...)) -> None:
+@command("healthcheck run", Arg("container", ONE))
+def healthcheck_run(container) -> None:
     """Run a container's healthcheck now; exit 1 when unhealthy."""
     from rootless.containers import health
     status = health.healthcheck_run(_paths(), container)
@@ -407,22 +347,33 @@ def healthcheck_run(container: str = typer.Argument(...)) -> None:
         raise ContainerExit(1)
 
 
-container_app = typer.Typer(help="Manage containers.", no_args_is_help=True)
-app.add_typer(container_app, name="container")
-
-
-@container_app.command("inspect")
-def container_inspect(
-    containers: List[str] = typer.Argument(..., metavar="CONTAINER..."),
-    format_: Optional[str] = typer.Option(None, "--format", "-f", help="a Go template, e.g. {{.State.Status}}"),
-) -> None:
+@command("container inspect",
+         Arg("containers", SOME, metavar="CONTAINER..."),
+         Opt("format_", "--format", "-f", kind=STR, help="a Go template, e.g. {{.State.Status}}"))
+def container_inspect(containers, format_) -> None:
     """Show containers' configuration and state as podman does."""
-    from rootless.cli import ctrview
-    ctrview.inspect(_paths(), containers, format_)
+    import json
+
+    from rootless.containers import ops
+    from rootless.errors import ContainerNotFound
+    out = []
+    missing = None
+    for name in containers:
+        try:
+            out.append(ops.inspect(_paths(), name))
+        except ContainerNotFound as e:
+            missing = e
+    if format_ and format_ != "json":
+        from rootless.cli.gotemplate import render_rows
+        sys.stdout.write(render_rows(format_, out))
+    else:
+        print(json.dumps(out, indent=4))
+    if missing is not None:
+        raise missing
 
 
-@container_app.command("prune")
-def container_prune(force: bool = typer.Option(False, "--force", "-f", help="do not ask")) -> None:
+@command("container prune", Opt("force", "--force", "-f", help="do not ask"))
+def container_prune(force) -> None:
     """Remove every container that is not running."""
     from rootless.containers import lifecycle
     if not force:
@@ -433,18 +384,19 @@ def container_prune(force: bool = typer.Option(False, "--force", "-f", help="do 
         print(cid)
 
 
-@app.command("cp")
-def cp(src: str = typer.Argument(..., metavar="SRC"), dst: str = typer.Argument(..., metavar="DEST")) -> None:
+@command("cp", Arg("src", ONE, metavar="SRC"), Arg("dst", ONE, metavar="DEST"))
+def cp(src, dst) -> None:
     """Copy files between a container and the host (CONTAINER:PATH on one side); IDs stay mapped."""
     from rootless.containers import copy
     copy.cp(_paths(), src, dst)
 
 
-@app.command("export")
-def export(container: str = typer.Argument(...),
-           output: Optional[str] = typer.Option(None, "--output", "-o", help="file to write (default stdout)")) -> None:
+@command("export", Arg("container", ONE),
+         Opt("output", "--output", "-o", kind=STR, help="file to write (default stdout)"))
+def export(container, output) -> None:
     """A container's filesystem as a tar archive."""
     import os
+
     from rootless.containers import copy
     from rootless.errors import UsageError
     if output is None and sys.stdout.isatty():
@@ -460,37 +412,34 @@ def export(container: str = typer.Argument(...),
         os.close(fd)
 
 
-@app.command("diff")
-def diff(container: str = typer.Argument(...),
-         format_: Optional[str] = typer.Option(None, "--format", help="json")) -> None:
+@command("diff", Arg("container", ONE), Opt("format_", "--format", kind=STR, help="json"))
+def diff(container, format_) -> None:
     """Files added (A), changed (C) and deleted (D) in a container."""
-    import json
-    from rootless.containers import copy
+    from rootless.containers import copy, ops
     changes = copy.diff(_paths(), container)
     if format_ == "json":
-        out = {"changed": [p for k, p in changes if k == "C"], "added": [p for k, p in changes if k == "A"],
-               "deleted": [p for k, p in changes if k == "D"]}
-        print(json.dumps({k: v for k, v in out.items() if v}, indent=4))
+        import json
+        print(json.dumps(ops.diff_report(changes), indent=4))
         return
     for kind, path in changes:
         print(f"{kind} {path}")
 
 
-@app.command("commit")
-def commit(container: Optional[str] = typer.Argument(None, metavar="CONTAINER"),
-           image: Optional[str] = typer.Argument(None),
-           message: Optional[str] = typer.Option(None, "--message", "-m"),
-           change: List[str] = typer.Option([], "--change", "-c",
-                                            help="CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, "
-                                                 "VOLUME or WORKDIR instruction for the image config"),
-           quiet: bool = typer.Option(False, "--quiet", "-q"),
-           pause: Optional[str] = typer.Option(None, "--pause", "-p", is_flag=False, flag_value="true",
-                                               help="pause the container while it is read (default true; "
-                                                    "--pause=false reads it running)")) -> None:
+@command("commit",
+         Arg("container", OPTIONAL, metavar="CONTAINER"),
+         Arg("image", OPTIONAL),
+         Opt("message", "--message", "-m", kind=STR),
+         Opt("change", "--change", "-c", kind=LIST,
+             help="CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME or WORKDIR instruction "
+                  "for the image config"),
+         Opt("quiet", "--quiet", "-q"),
+         Opt("pause", "--pause", "-p", kind=STR, flag_value="true",
+             help="pause the container while it is read (default true; --pause=false reads it running)"))
+def commit(container, image, message, change, quiet, pause) -> None:
     """Save a container's filesystem as a new image (its image plus one layer); prints its ID."""
     from rootless.containers import commitcfg, copy
     from rootless.errors import UsageError
-    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    words = {k: v for k, v in _TRUTH.items() if k}
     if pause is not None and pause.lower() not in words:
         # a bare --pause/-p took the next word (the container) as its value: podman's
         # bool flag does not, so give the positionals back their order

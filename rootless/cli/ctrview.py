@@ -1,114 +1,15 @@
-"""Rendering of container commands that print more than a line: ps, inspect,
-logs, attach, top. Kept apart from the typer declarations so that they stay
-readable; no typer here."""
+"""The terminal side of container commands: logs written to this process's
+stdout/stderr, attach (raw mode, detach keys, resizing, signal forwarding),
+and the foreground `run -it` / `start -ai` that attach through the monitor.
+The data comes from the engine (rootless.containers.ops and friends)."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
-from rootless.containers import logs as klog, views
 from rootless.containers.records import ACTIVE, Store
-
-
-PS_HEADERS = {"ID": "CONTAINER ID", "CreatedHuman": "CREATED", "CreatedAt": "CREATED AT", "RunningFor": "CREATED"}
-
-
-def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: str | None, last: int,
-       trunc: bool) -> None:
-    views.check_filters(filters)
-    store = Store(paths)
-    now = time.time()
-    rows = []
-    for rec in store.all():  # newest first
-        st = _storage_checked(store, rec, store.state(rec))
-        if not all_ and last < 0 and st.get("state") not in ACTIVE and not filters:
-            continue
-        if filters and not views.matches(rec, st, filters):
-            continue
-        rows.append((rec, st))
-    if last >= 0:
-        rows = rows[:last]
-    if quiet:
-        for rec, _ in rows:
-            print(rec.id[:12] if trunc else rec.id)
-        return
-    if fmt in ("json", "{{json .}}"):
-        print(json.dumps([views.ps_json(rec, st, now, store.run_dir(rec.id)) for rec, st in rows], indent=4))
-        return
-    from rootless.images.render import table
-    if fmt:
-        from rootless.cli.gotemplate import render_rows
-        sys.stdout.write(render_rows(fmt, [views.ps_row_fields(
-            rec, st, now, trunc, store.run_dir(rec.id), size=_size(store.container_dir(rec.id) / "diff") if size else "")
-            for rec, st in rows], names=PS_HEADERS))
-        return
-    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    if size:
-        header.append("SIZE")
-    out = []
-    for rec, st in rows:
-        f = views.ps_row_fields(rec, st, now, trunc, store.run_dir(rec.id))
-        row = [f["ID"], f["Image"], f["Command"], f["Created"], f["Status"], f["Ports"], f["Names"]]
-        if size:
-            row.append(_size(store.container_dir(rec.id) / "diff"))
-        out.append(row)
-    print(table(out, header))
-
-
-def _storage_checked(store, rec, st: dict) -> dict:
-    """A running container whose fuse-overlayfs died shows as unhealthy with
-    the reason (its processes run on, but nothing new can be read or run)."""
-    if st.get("state") == "running" and rec.driver == "fuse-overlayfs":
-        from rootless.storage import fuse_overlayfs
-        why = fuse_overlayfs.lost(st.get("pid"), str(store.container_dir(rec.id) / "merged"))
-        if why:
-            return dict(st, health={**(st.get("health") or {}), "Status": f"unhealthy: {why}"})
-    return st
-
-
-def _size(path) -> str:
-    """The writable layer's size as the user can see it (directories a
-    container made private are counted as far as readable)."""
-    from rootless.images.render import human_size
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return human_size(total)
-
-
-def inspect_obj(store, rec) -> dict:
-    """One container's `inspect` object (podman's shape)."""
-    return views.inspect(rec, store.state(rec), {"log": str(store.container_dir(rec.id) / "ctr.log"),
-                                                 "run_dir": store.run_dir(rec.id),
-                                                 "volumes": store.paths.root / "volumes", "paths": store.paths})
-
-
-def inspect(paths, names: list[str], fmt: str | None) -> None:
-    from rootless.errors import ContainerNotFound
-    store = Store(paths)
-    out = []
-    missing = None
-    for name in names:
-        try:
-            rec = store.lookup(name)
-        except ContainerNotFound as e:
-            missing = e
-            continue
-        out.append(inspect_obj(store, rec))
-    if fmt and fmt != "json":
-        from rootless.cli.gotemplate import render_rows
-        sys.stdout.write(render_rows(fmt, out))
-    else:
-        print(json.dumps(out, indent=4))
-    if missing is not None:
-        raise missing
 
 
 class _Prefixed:
@@ -135,42 +36,24 @@ class _Prefixed:
 _LOG_COLORS = (37, 31, 33, 34, 35, 36, 32)
 
 
-def logs(paths, name: str, *, follow: bool, since: str | None, until: str | None, tail: int,
-         timestamps: bool, prefix: str | None = None, color: int | None = None) -> None:
-    t_since = klog.since_value(since) if since else None  # checked first, as podman: a typo is named
-    t_until = klog.since_value(until) if until else None
-    store = Store(paths)
-    rec = store.lookup(name)
-    if (rec.request.get("log_driver") or "k8s-file") == "none":
-        from rootless.errors import ContainerError
-        raise ContainerError(f"container {rec.name} has --log-driver none: nothing was logged")
-    journald = rec.request.get("log_driver") == "journald"
-    if journald:
-        entries, current = klog.journal_read(rec.id)
-    else:
-        path = str(store.container_dir(rec.id) / "ctr.log")
-        entries, current = klog.read(path, keep_open=True)
+def logs(paths, name: str, opts, *, timestamps: bool, prefix: str | None = None,
+         color: int | None = None) -> None:
+    """Write a container's log entries (ops.logs) to the stream each came
+    from, as podman: `rl logs x 2>/dev/null` shows stdout alone; prefix:
+    "name" or "id" before each line (several containers), color: the
+    container's place on the command line (--color)."""
+    from rootless.containers import logs as klog, ops
+    batches = ops.logs(paths, name, opts)
     out, err = sys.stdout.buffer, sys.stderr.buffer
     sys.stdout.flush()
     sys.stderr.flush()
     if prefix or color is not None:  # the container's name or short ID; each line in its colour (--color)
+        rec = Store(paths).lookup(name)
         tag = ((rec.name if prefix == "name" else rec.id[:12]) + " " if prefix else "").encode()
         seq = b"" if color is None else b"\x1b[%dm" % _LOG_COLORS[color % len(_LOG_COLORS)]
         out, err = _Prefixed(out, tag, seq), _Prefixed(err, tag, seq)
-    # each record to the stream it came from, as podman: `rl logs x 2>/dev/null` shows stdout alone
-    klog.emit(klog.select(entries, t_since, t_until, tail if tail >= 0 else None), timestamps, out, err)
-    if not follow:
-        if current and not journald:
-            current.close()
-        return
-
-    def active() -> bool:
-        return store.container_dir(rec.id).exists() and store.state(rec).get("state") in ACTIVE
-    more = klog.journal_follow(rec.id, active, current) if journald else klog.follow(path, active, current)
-    for e in more:
-        if t_until is not None and e.time > t_until:
-            break
-        klog.emit([e], timestamps, out, err)
+    for batch in batches:
+        klog.emit(batch, timestamps, out, err)
 
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -382,51 +265,6 @@ def attach(paths, name: str, *, stdin: bool, detach_keys: str, sig_proxy: bool =
         return 0
     from rootless.containers import lifecycle
     return lifecycle.wait(paths, rec.id, ["stopped"])
-
-
-def top(paths, name: str, descriptors: list[str] | None = None) -> None:
-    """ps of the container's processes, podman's format descriptors (default
-    `user pid ppid pcpu etime tty time args`): PIDs and IDs as the container
-    sees them, names from its own /etc/passwd and /etc/group."""
-    from rootless.containers import top as ctop
-    from rootless.containers.execsettings import running_pid
-    from rootless.images.render import table
-    descs = ctop.parse_descriptors(descriptors or [])  # a bad descriptor before anything else
-    store = Store(paths)
-    rec = store.lookup(name)
-    pid1 = running_pid(store, rec)
-    snap = ctop.Snapshot(pid1)
-    members = set(_members(pid1))
-    rows = [r for r in (ctop.process_row(pid, descs, snap, members) for pid in sorted(members)) if r is not None]
-    print(table(rows, ctop.header(descs)))
-
-
-def _members(pid1: int) -> list[int]:
-    """Every process in PID 1's PID namespace: its descendants and what exec
-    started (whose parent may live outside), found by the namespace itself."""
-    from rootless.runtime.init import namespace_pid
-    try:  # rl's built-in init is non-dumpable: its ns links are closed to us, not its command's
-        ns = os.readlink(f"/proc/{namespace_pid(pid1)}/ns/pid")
-    except OSError:
-        return [pid1]
-    out = [pid1]
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.readlink(f"/proc/{name}/ns/pid") == ns and int(name) != pid1:
-                    out.append(int(name))
-            except OSError:
-                continue
-    return sorted(out)
-
-
-def _status(pid: int) -> dict:
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
 
 
 def attaches_through_monitor(req, interactive: bool | None = None) -> bool:

@@ -15,7 +15,6 @@ group("image", "Manage images.")
 
 # other faces' inspectors for other object kinds (containers): name -> dict,
 # or None when the name is not theirs; `rl inspect` asks them before images
-INSPECTORS: list = []
 
 
 def _paths():
@@ -207,30 +206,8 @@ def image_inspect_cmd(names, fmt) -> None:
     _print_inspect([query.inspect_image(paths, n) for n in names], fmt)
 
 
-def _container_inspectors() -> list:
-    """INSPECTORS, or the containers' own when their command module has not
-    registered one (it does on import; this keeps `rl inspect` from loading
-    every command module to find it)."""
-    if INSPECTORS:
-        return INSPECTORS
-    from rootless.cli import ctrview
-    from rootless.containers.records import Store
-    from rootless.errors import ContainerDamaged, ContainerError
-    store = Store(_paths())
-
-    def container(name: str):
-        try:
-            rec = store.lookup(name)
-        except ContainerDamaged:
-            raise  # it exists: say what is wrong with it, not "no such object"
-        except ContainerError:
-            return None
-        return ctrview.inspect_obj(store, rec)
-    return [container]
-
-
 @command("inspect",
-         Arg("names", SOME, help="images (or containers, when their engine registers)"),
+         Arg("names", SOME, help="containers or images"),
          Opt("fmt", "-f", "--format", kind=STR, help="json or a Go template"),
          Opt("type_", "-t", "--type", kind=STR, default="all", help="image, container or all"))
 def inspect_cmd(names, fmt, type_) -> None:
@@ -241,11 +218,9 @@ def inspect_cmd(names, fmt, type_) -> None:
     out = []
     for n in names:
         found = None
-        if type_ in ("all", "container"):
-            for insp in _container_inspectors():
-                found = insp(n)
-                if found is not None:
-                    break
+        if type_ in ("all", "container"):  # a container first, as podman
+            from rootless.containers import ops
+            found = ops.inspect_if_container(paths, n)
         if found is None and type_ in ("all", "image"):
             found = query.find_image(paths, n)
         if found is None:

@@ -1,10 +1,9 @@
 """The flags of `rl run` and `rl create`, declared once, without typer.
 
-Both parsers are generated from this table: the typer command (help,
-completion, errors) in cli/containers.py and the argparse fast path in
-cli/fastrun.py, which every plain `rl run` takes because typer's per-option
-coercion costs more than starting the container. Add a flag here, then map it
-in to_request()."""
+cli/containers.py turns them into the options of the command table
+(cli/table.py), from which both parsers are generated: the argparse fast path
+every plain `rl run` takes, and typer (help, completion, errors). Add a flag
+here, then map it in to_request()."""
 
 from __future__ import annotations
 

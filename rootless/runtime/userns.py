@@ -152,6 +152,13 @@ def fork_userns(maps: IdMappings, child_main: Callable[[], int], *, more_flags: 
     stdio: its fds 0-2 (its log records still go to the starter's stderr);
     setsid: a session of its own."""
     go_r, go_w = os.pipe()
+    # a child may flush the stdio buffers it inherited when it ends: what this
+    # process has not yet written (a pipe's block buffer) must not be written by both
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe: nothing more reaches it anyway
+        pass
 
     def target(reporter) -> int:
         os.close(go_w)

@@ -23,7 +23,7 @@ def __getattr__(name: str):
 
 def _register() -> None:
     # each module adds its commands to `app`; kept explicit so a reader sees the whole CLI here
-    from rootless.cli import cgroups, containers, generate, images, networks, system, volumes  # noqa: F401
+    from rootless.cli import cgroups, containers, generate, images, networks, pods, system, volumes  # noqa: F401
 
 
 def _image_choice():

@@ -52,6 +52,9 @@ def run(**flags) -> None:
     """Run a command in a new container."""
     from rootless.containers import detached, run as engine
     req = runflags.to_request(flags, OPTIONS.storage_driver)
+    if req.pod:  # --pod: a member of the pod (new:NAME creates it)
+        from rootless.pods import ops as pods
+        pods.attach_request(_paths(), req, OPTIONS.storage_driver)
     if flags.get("detach_keys") is not None:
         from rootless.cli.ctrview import detach_sequence
         detach_sequence(flags["detach_keys"])
@@ -68,6 +71,9 @@ def create(**flags) -> None:
     """Create a container without starting it; prints its ID."""
     from rootless.containers import lifecycle, run as engine
     req = runflags.to_request(flags, OPTIONS.storage_driver)
+    if req.pod:  # --pod: a member of the pod (new:NAME creates it)
+        from rootless.pods import ops as pods
+        pods.attach_request(_paths(), req, OPTIONS.storage_driver)
     if flags.get("detach_keys") is not None:
         from rootless.cli.ctrview import detach_sequence
         detach_sequence(flags["detach_keys"])
@@ -308,11 +314,12 @@ def ps(
     last: int = typer.Option(-1, "--last", "-n", help="the N most recently created"),
     latest: bool = typer.Option(False, "--latest", "-l", help="the most recently created"),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="full IDs and commands"),
+    pod: bool = typer.Option(False, "--pod", "-p", help="the POD ID and PODNAME columns"),
 ) -> None:
     """List containers."""
     from rootless.cli import ctrview
     ctrview.ps(_paths(), all_=all_, quiet=quiet, size=size, filters=filter_, fmt=format_,
-               last=1 if latest else last, trunc=not no_trunc)
+               last=1 if latest else last, trunc=not no_trunc, pod=pod)
 
 
 def _inspect_one(name: str):

@@ -17,9 +17,12 @@ PS_HEADERS = {"ID": "CONTAINER ID", "CreatedHuman": "CREATED", "CreatedAt": "CRE
 
 
 def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: str | None, last: int,
-       trunc: bool) -> None:
+       trunc: bool, pod: bool = False) -> None:
     views.check_filters(filters)
     store = Store(paths)
+    pod_names = _pod_names(paths, filters) if pod or fmt or any(f.startswith("pod=") for f in filters) else {}
+    if pod_names:
+        filters = [_pod_filter(f, pod_names) for f in filters]
     now = time.time()
     rows = []
     for rec in store.all():  # newest first
@@ -36,26 +39,47 @@ def ps(paths, *, all_: bool, quiet: bool, size: bool, filters: list[str], fmt: s
             print(rec.id[:12] if trunc else rec.id)
         return
     if fmt in ("json", "{{json .}}"):
-        print(json.dumps([views.ps_json(rec, st, now, store.run_dir(rec.id)) for rec, st in rows], indent=4))
+        print(json.dumps([views.ps_json(rec, st, now, store.run_dir(rec.id), pod_names.get(rec.request.get("pod"), ""))
+                          for rec, st in rows], indent=4))
         return
     from rootless.images.render import table
     if fmt:
         from rootless.cli.gotemplate import render_rows
         sys.stdout.write(render_rows(fmt, [views.ps_row_fields(
-            rec, st, now, trunc, store.run_dir(rec.id), size=_size(store.container_dir(rec.id) / "diff") if size else "")
-            for rec, st in rows], names=PS_HEADERS))
+            rec, st, now, trunc, store.run_dir(rec.id), size=_size(store.container_dir(rec.id) / "diff") if size else "",
+            pod_name=pod_names.get(rec.request.get("pod"), "")) for rec, st in rows], names=PS_HEADERS))
         return
     header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     if size:
         header.append("SIZE")
+    if pod:
+        header += ["POD ID", "PODNAME"]
     out = []
     for rec, st in rows:
         f = views.ps_row_fields(rec, st, now, trunc, store.run_dir(rec.id))
         row = [f["ID"], f["Image"], f["Command"], f["Created"], f["Status"], f["Ports"], f["Names"]]
         if size:
             row.append(_size(store.container_dir(rec.id) / "diff"))
+        if pod:
+            pid = rec.request.get("pod") or ""
+            row += [pid[:12] if trunc else pid, pod_names.get(pid, "")]
         out.append(row)
     print(table(out, header))
+
+
+def _pod_names(paths, filters: list[str]) -> dict:
+    """{pod ID: name} (ps --pod, templates, --filter pod=); {} without pods."""
+    from rootless.pods.store import PodStore
+    return {p.id: p.name for p in PodStore(paths).all()}
+
+
+def _pod_filter(f: str, pod_names: dict) -> str:
+    """--filter pod=NAME|ID -> pod=ID (views.matches compares IDs)."""
+    k, _, v = f.partition("=")
+    if k != "pod":
+        return f
+    by_name = [pid for pid, name in pod_names.items() if name == v]
+    return f"pod={by_name[0]}" if by_name else f
 
 
 def _storage_checked(store, rec, st: dict) -> dict:

@@ -30,6 +30,7 @@ def _parser(verb: str):
         p.add_argument("-n", "--last", type=int, default=-1)
         p.add_argument("-l", "--latest", action="store_true")
         p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("-p", "--pod", action="store_true")
     else:
         for short, long in (("-i", "--interactive"), ("-t", "--tty"), ("-d", "--detach")):
             p.add_argument(short, long, action="store_true")
@@ -63,7 +64,7 @@ def fast_ctr(argv: list[str]) -> int | None:
     if verb == "ps":
         from rootless.cli import ctrview
         ctrview.ps(paths, all_=ns.all_, quiet=ns.quiet, size=ns.size, filters=ns.filters, fmt=ns.fmt,
-                   last=1 if ns.latest else ns.last, trunc=not ns.no_trunc)
+                   last=1 if ns.latest else ns.last, trunc=not ns.no_trunc, pod=ns.pod)
         return 0
     from rootless.containers import lifecycle
     command = ns.command[1:] if ns.command[:1] == ["--"] else ns.command

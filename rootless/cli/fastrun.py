@@ -57,6 +57,9 @@ def fast_run(argv: list[str]) -> int | None:
     from rootless.containers import run as engine
     paths = default_paths(OPTIONS.root, OPTIONS.runroot)
     req = runflags.to_request(vars(ns), OPTIONS.storage_driver)
+    if req.pod:  # --pod: a member of the pod (new:NAME creates it)
+        from rootless.pods import ops as pods
+        pods.attach_request(paths, req, OPTIONS.storage_driver)
     from rootless.containers import detached, lifecycle
     if ns.detach_keys is not None:  # podman takes it everywhere; it matters to a foreground -it run
         from rootless.cli.ctrview import detach_sequence

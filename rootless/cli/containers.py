@@ -252,6 +252,10 @@ def rm(
                 raise
     if all_ and force:  # what an interrupted removal left behind goes too
         Store(_paths()).remove_leftovers()
+    if all_:  # as podman: the pods whose infra containers go, with them
+        from rootless.pods import ops as pods
+        for e in pods.remove_with_infra(_paths(), force=force):
+            print(f"Error: {e.message}", file=sys.stderr)
     _each(names, all_, _ignoring(ignore, rm_one), status=removal_status)
 
 

@@ -324,7 +324,14 @@ def rm(
         names = _targets(None, True, "rm")
     elif not names:
         _targets(None, False, "rm")
-    _each(names, lambda n: ops.remove(_paths(), n, force=force, timeout=time_), ignore)
+    def rm_one(n):
+        from rootless.pods.store import PodNotFound
+        try:
+            return ops.remove(_paths(), n, force=force, timeout=time_)
+        except PodNotFound as e:
+            e.exit_code = 1  # podman's status for a pod that is not there
+            raise
+    _each(names, rm_one, ignore)
 
 
 @pod_app.command("prune")

@@ -113,6 +113,9 @@ def _create_infra(paths: Paths, store: PodStore, pod: Pod, catatonit: str, infra
                   storage_driver: str | None) -> Record:
     from rootless.containers import run as engine
     nets = pod.network
+    from rootless import network
+    # on a user network the pod answers to its own name too (the infra's alias)
+    aliases = [pod.name] if nets and network.parse(nets[0]).mode == "bridge" else []
     req = engine.RunRequest(
         image=str(store.infra_rootfs()), rootfs=True, command=["/catatonit", "-P"],
         name=infra_name or f"{pod.short_id}-infra",
@@ -121,7 +124,7 @@ def _create_infra(paths: Paths, store: PodStore, pod: Pod, catatonit: str, infra
         network=None if not nets else nets[0] if len(nets) == 1 else list(nets),
         publish=list(pod.publish), dns=list(pod.dns), dns_search=list(pod.dns_search),
         dns_option=list(pod.dns_option), add_host=list(pod.add_host), no_hosts=pod.no_hosts,
-        storage_driver=storage_driver, label=[f"{k}={v}" for k, v in pod.labels.items()],
+        network_alias=aliases, storage_driver=storage_driver, label=[f"{k}={v}" for k, v in pod.labels.items()],
         pod=pod.id, pod_infra=True, pod_share=list(pod.share), stop_signal="TERM", stop_timeout="10")
     return engine.create(paths, req)
 
@@ -308,12 +311,25 @@ def remove(paths: Paths, name: str, force: bool = False, timeout: float | None =
     from rootless import volumes
     for rec in reversed(recs):  # members, then the infra (which holds their namespaces)
         try:
-            lifecycle.remove(paths, rec.id, force=True)
+            lifecycle.remove(paths, rec.id, force=True, pod_infra=True)
         except ContainerNotFound:
             continue
         volumes.remove_anonymous(paths, (rec.request or {}).get("anon_volumes"))
     pods.remove(pod)
     return pod
+
+
+def remove_with_infra(paths: Paths, force: bool = False) -> list[RlError]:
+    """`rm --all`: as podman's, every pod with an infra container goes with
+    its containers (a pod without one stays); the failures, one per pod."""
+    errors: list[RlError] = []
+    for pod in PodStore(paths).all():
+        if pod.infra:
+            try:
+                remove(paths, pod.id, force=force)
+            except RlError as e:
+                errors.append(e)
+    return errors
 
 
 def prune(paths: Paths) -> list[str]:

@@ -226,6 +226,44 @@ def test_bad_input_one_line_errors(podrl, rootfs, args, words):
                                                   if ln.startswith("Error:")]) == 1
 
 
+def test_pod_on_a_user_network(podrl, rootfs):
+    """`pod create --network NAME -p`: the pod's port answers on the host, and another container on the
+    network reaches the pod by its name."""
+    rl = podrl
+    port = free_port()
+    ok(rl.run("network", "create", "podnet"))
+    try:
+        ok(rl.run("pod", "create", "--name", "netpod", "--network", "podnet", "-p", f"127.0.0.1:{port}:80"))
+        ok(rl.run("run", "-d", "--name", "nweb", "--pod", "netpod", "--rootfs", rootfs, "perl", "-e", WEB))
+        assert read_port(port) == "hello from web\n"
+        out = ok(rl.run("run", "--rm", "--network", "podnet", "--rootfs", rootfs, "bash", "-c",
+                        "for i in $(seq 100); do exec 3<>/dev/tcp/netpod/80 && cat <&3 && break; sleep 0.2; done"))
+        assert out == "hello from web\n"
+        ok(rl.run("pod", "rm", "-f", "-t", "0", "netpod"))
+    finally:
+        rl.run("pod", "rm", "-af", "-t", "0")
+        rl.run("network", "rm", "-f", "podnet")
+
+
+def test_infra_is_removed_with_its_pod_only(podrl, rootfs):
+    """As podman: `rm` of an infra container alone is refused; `rm -a` takes the pods whose infra
+    containers it removes (a pod without one stays); `pod rm` of no such pod exits 1."""
+    rl = podrl
+    ok(rl.run("pod", "create", "--name", "held"))
+    ok(rl.run("create", "--name", "member", "--pod", "held", "--rootfs", rootfs, "true"))
+    ok(rl.run("pod", "create", "--name", "bare", "--infra=false"))
+    infra = json.loads(ok(rl.run("pod", "inspect", "held")))["InfraContainerID"]
+    res = rl.run("rm", "-f", infra)
+    assert res.returncode == 125 and "is the infra container of pod" in res.stderr
+    assert rl.run("pod", "exists", "held").returncode == 0
+    ok(rl.run("rm", "-af"))
+    assert ok(rl.run("pod", "ps", "--format", "{{.Name}}")) == "bare\n"
+    assert ok(rl.run("ps", "-aq")) == ""
+    res = rl.run("pod", "rm", "nope")
+    assert res.returncode == 1 and res.stderr.startswith("Error: no pod with name or ID nope found")
+    assert rl.run("pod", "rm", "--ignore", "nope").returncode == 0
+
+
 def test_member_with_its_own_network_leaves_the_pods_network_as_podman(podrl, rootfs):
     """podman 4.3 accepts --network with --pod: the container gets that
     network (not the pod's) and keeps the pod's UTS and IPC."""

@@ -100,11 +100,13 @@ def test_pod_members_share_localhost_hostname_ipc_and_the_pods_port(podrl, rootf
     assert out.splitlines() == ["shop", "hello from web"]
     # the port published on the pod answers on the host's loopback
     assert read_port(port) == "hello from web\n"
-    # IPC: one namespace for the pod (the infra's), another for a container outside it
-    member = ok(rl.run("exec", "web", "readlink", "/proc/self/ns/ipc")).strip()
-    other = ok(rl.run("run", "--rm", "--pod", "shop", "--rootfs", rootfs, "readlink", "/proc/self/ns/ipc")).strip()
-    outside = ok(rl.run("run", "--rm", "--rootfs", rootfs, "readlink", "/proc/self/ns/ipc")).strip()
-    assert member == other != outside
+    # IPC and UTS: one namespace each for the pod (the infra's), others for a container outside it
+    ns = "readlink /proc/self/ns/ipc /proc/self/ns/uts /proc/self/ns/pid"
+    member = ok(rl.run("exec", "web", "sh", "-c", ns)).split()
+    other = ok(rl.run("run", "--rm", "--pod", "shop", "--rootfs", rootfs, "sh", "-c", ns)).split()
+    outside = ok(rl.run("run", "--rm", "--rootfs", rootfs, "sh", "-c", ns)).split()
+    assert member[:2] == other[:2] and member[0] != outside[0] and member[1] != outside[1]
+    assert member[2] != other[2]  # PID namespaces stay each container's own (podman's default share)
     assert ok(rl.run("exec", "web", "cat", "/etc/hostname")).strip() == "shop"
 
 

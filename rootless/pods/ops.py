@@ -68,7 +68,11 @@ def create(paths: Paths, *, name: str | None = None, labels: dict | None = None,
            create_command: list | None = None, storage_driver: str | None = None) -> Pod:
     """Record a pod and create (not start) its infra container."""
     kinds = parse_share(share, infra)
-    if exit_policy not in ("continue", "stop"):
+    if exit_policy == "stop":  # podman's stop ends the infra with the last container; rl has no such watcher
+        raise UsageError("--exit-policy stop is not supported by rl: the pod's infra container keeps running "
+                         "after its last container exits", hint="--exit-policy continue (the default), then "
+                                                                "rl pod stop POD")
+    if exit_policy != "continue":
         raise UsageError(f"invalid --exit-policy {exit_policy!r}", hint="continue or stop")
     netopts = (publish, add_host, dns, dns_search, dns_option, network, hostname, no_hosts)
     if not infra and any(netopts):

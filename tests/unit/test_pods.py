@@ -116,3 +116,18 @@ def test_store_names_and_prefixes(tmp_path):
         store.create(Pod("c" * 64, "-bad"))
     store.remove(a)
     assert not store.exists("one") and [p.name for p in store.all()] == ["two"]
+
+
+def test_exit_policy_checked_before_anything_is_recorded(tmp_path):
+    from rootless.config import Paths
+    paths = Paths(tmp_path)
+    with pytest.raises(UsageError, match="--exit-policy stop is not supported"):
+        ops.create(paths, name="x", infra=False, exit_policy="stop")
+    with pytest.raises(UsageError, match="invalid --exit-policy"):
+        ops.create(paths, name="x", infra=False, exit_policy="later")
+    with pytest.raises(UsageError, match="need its infra container"):
+        ops.create(paths, name="x", infra=False, publish=["80"])
+    assert PodStore(paths).all() == []
+    pod = ops.create(paths, name="x", infra=False, labels={"a": "b"})  # podman-compose's pod: no infra, no share
+    assert (pod.infra, pod.share, pod.infra_id) == (False, [], "")
+    assert PodStore(paths).lookup("x").labels == {"a": "b"}

@@ -131,3 +131,17 @@ def test_exit_policy_checked_before_anything_is_recorded(tmp_path):
     pod = ops.create(paths, name="x", infra=False, labels={"a": "b"})  # podman-compose's pod: no infra, no share
     assert (pod.infra, pod.share, pod.infra_id) == (False, [], "")
     assert PodStore(paths).lookup("x").labels == {"a": "b"}
+
+
+def test_generate_systemd_gives_a_member_its_pod_not_what_the_pod_derived():
+    from rootless.systemd.generate import run_args
+    from rootless.containers.run import RunRequest
+    from dataclasses import asdict
+    infra = "f" * 64
+    req = RunRequest(image="img", command=["sleep", "1"], pod="a" * 64, pod_infra_id=infra,
+                     pod_share=["ipc", "net", "uts"], network=f"container:{infra}", hostname="shop",
+                     requires=[infra, "b" * 64])
+    flat = [x for g in run_args(asdict(req), "img") for x in g]
+    assert flat[flat.index("--pod") + 1] == "a" * 64
+    assert "--network" not in flat and "--hostname" not in flat
+    assert flat[flat.index("--requires") + 1] == "b" * 64 and infra not in flat

@@ -430,7 +430,8 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         spec = build_spec(req, _Source(rec.image, rec.layers, rec.image_config), store, rec, mode)
         if join:
             spec.join_netns = f"/proc/{join}/ns/net"
-            if req.pod_infra_id:  # a pod shares its infra's /etc/hosts and resolv.conf as its network
+            if req.pod_infra_id and req.network == f"container:{req.pod_infra_id}":
+                # a pod shares its infra's /etc/hosts and resolv.conf with its network
                 _pod_etc_files(store, req.pod_infra_id, spec)
         spec.join_ns = {k: v for k, v in pod_ns.items() if k != "user"}
         if mode.mode == "bridge" and "/etc/hosts" in spec.etc_files:

@@ -181,6 +181,10 @@ def _check_member(req, pod: Pod) -> None:
         raise UsageError("invalid config provided: extra host entries must be specified on the pod: network "
                          "cannot be configured when it is shared with a pod",
                          hint="rl pod create --add-host NAME:IP ...")
+    if req.userns == "keep-id" and pod.share:
+        # keep-id nests a user namespace of its own, from which the infra's namespaces cannot be joined
+        raise UsageError(f"--userns=keep-id in pod {pod.name}, which shares namespaces: not supported by rl",
+                         hint="run it outside the pod, or in a pod created with --share=")
     if "uts" in pod.share and req.hostname:
         raise UsageError("invalid config provided: cannot set hostname when joining the pod UTS namespace: "
                          "invalid configuration", hint="set it on the pod: rl pod create --hostname NAME")

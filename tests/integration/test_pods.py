@@ -212,6 +212,8 @@ def test_pod_inspect_and_ps_shapes(podrl, rootfs):
      "Error: invalid config provided: extra host entries must be specified on the pod"),
     (["run", "--rm", "--pod", "p", "--hostname", "x", "IMG", "true"],
      "Error: invalid config provided: cannot set hostname when joining the pod UTS namespace"),
+    (["run", "--rm", "--pod", "p", "--userns", "keep-id", "IMG", "true"],
+     "Error: --userns=keep-id in pod p, which shares namespaces: not supported by rl"),
     (["pod", "create", "--share", "bogus"], "Error: invalid kernel namespace to share: bogus"),
     (["pod", "create", "--infra=false", "--share", "net"],
      "Error: cannot set share(net) namespaces without an infra container"),

@@ -35,6 +35,9 @@ def run(**flags) -> None:
     """Run a command in a new container."""
     from rootless.containers import detached
     req = runflags.to_request(flags, OPTIONS.storage_driver)
+    if req.pod:  # --pod: a member of the pod (new:NAME creates it)
+        from rootless.pods import ops as pods
+        pods.attach_request(_paths(), req, OPTIONS.storage_driver)
     if flags.get("detach_keys") is not None:  # podman takes it everywhere; it matters to a foreground -it run
         from rootless.cli.ctrview import detach_sequence
         detach_sequence(flags["detach_keys"])
@@ -50,6 +53,9 @@ def create(**flags) -> None:
     """Create a container without starting it; prints its ID."""
     from rootless.containers import lifecycle, run as engine
     req = runflags.to_request(flags, OPTIONS.storage_driver)
+    if req.pod:  # --pod: a member of the pod (new:NAME creates it)
+        from rootless.pods import ops as pods
+        pods.attach_request(_paths(), req, OPTIONS.storage_driver)
     if flags.get("detach_keys") is not None:
         from rootless.cli.ctrview import detach_sequence
         detach_sequence(flags["detach_keys"])
@@ -189,6 +195,10 @@ def rm(containers, force, volumes, all_, ignore, cidfile, time_) -> None:
         ops.check_exist(paths, names)  # as podman: a typo among the names removes nothing (exit 1)
     if all_ and force:
         ops.remove_leftovers(paths)
+    if all_:  # as podman: the pods whose infra containers go, with them
+        from rootless.pods import ops as pods
+        for e in pods.remove_with_infra(paths, force=force):
+            print(f"Error: {e.message}", file=sys.stderr)
     _each(names, all_, _ignoring(ignore, lambda n: ops.remove(paths, n, force=force, volumes=volumes,
                                                                timeout=time_) and n),
           status=removal_status)
@@ -240,16 +250,21 @@ PS_HEADERS = {"ID": "CONTAINER ID", "CreatedHuman": "CREATED", "CreatedAt": "CRE
          Opt("format_", "--format", kind=STR, help="json, or a Go template"),
          Opt("last", "--last", "-n", kind=INT, default=-1, help="the N most recently created"),
          Opt("latest", "--latest", "-l", help="the most recently created"),
-         Opt("no_trunc", "--no-trunc", help="full IDs and commands"))
-def ps(all_, quiet, size, filter_, format_, last, latest, no_trunc) -> None:
+         Opt("no_trunc", "--no-trunc", help="full IDs and commands"),
+         Opt("pod", "--pod", "-p", help="the POD ID and PODNAME columns"))
+def ps(all_, quiet, size, filter_, format_, last, latest, no_trunc, pod) -> None:
     """List containers."""
     import time
 
     from rootless.containers import ops
     trunc = not no_trunc
     as_json = format_ in ("json", "{{json .}}")
+    pods = {}
+    if pod or format_ or any(f.startswith("pod=") for f in filter_):
+        from rootless.pods.store import PodStore  # the pods layer sits above the containers engine
+        pods = {p.id: p.name for p in PodStore(_paths()).all()}
     listed = ops.ps(_paths(), ops.PsOptions(all=all_, filters=filter_, last=1 if latest else last,
-                                            size=size and not quiet and not as_json))
+                                            size=size and not quiet and not as_json, pod_names=pods))
     if quiet:
         for x in listed:
             print(x.record.id[:12] if trunc else x.record.id)
@@ -267,6 +282,9 @@ def ps(all_, quiet, size, filter_, format_, last, latest, no_trunc) -> None:
         return
     header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] + (["SIZE"] if size else [])
     keys = ["ID", "Image", "Command", "Created", "Status", "Ports", "Names"] + (["Size"] if size else [])
+    if pod:
+        header += ["POD ID", "PODNAME"]
+        keys += ["Pod", "PodName"]
     print(table([[f[k] for k in keys] for f in rows], header))
 
 

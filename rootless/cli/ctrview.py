@@ -285,7 +285,7 @@ def start_attached(paths, rec, detach_keys: str | None) -> int:
     """Start rec under its monitor with output held for us, attach this
     terminal, and return the container's status (0 once detached). With
     --rm, return only once the monitor removed it."""
-    from rootless.containers import detached, lifecycle, monitor
+    from rootless.containers import detached, monitor
     from rootless.containers.records import same_process
     detach_sequence(DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)  # refused before the start
     try:

@@ -150,7 +150,7 @@ def command(*spec, hidden: bool = False):
 
 # the modules that declare commands, in the order `rl --help` lists them;
 # kept explicit so a reader sees the whole CLI here
-MODULES = ("containers", "images", "volumes", "networks", "system", "cgroups", "generate")
+MODULES = ("containers", "pods", "images", "volumes", "networks", "system", "cgroups", "generate")
 
 def load() -> Table:
     """Every command module imported, so TABLE holds the whole CLI."""

@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 
 from rootless.cli.options import OPTIONS
-from rootless.cli.table import LIST, MANY, OPTIONAL, SOME, STR, Arg, Opt, command, group
+from rootless.cli.table import LIST, OPTIONAL, SOME, STR, Arg, Opt, command, group
 
 group("volume", "Manage named volumes.")
 

@@ -210,11 +210,17 @@ def wait(paths: Paths, name: str, conditions: list[str] | None = None, interval:
         time.sleep(interval)
 
 
-def remove(paths: Paths, name: str, force: bool = False) -> Record:
+def remove(paths: Paths, name: str, force: bool = False, pod_infra: bool = False) -> Record:
+    """pod_infra: the caller removes the pod the container is the infra of
+    (rootless.pods); otherwise an infra container is refused, as podman's."""
     store = Store(paths)
     rec = store.lookup(name, allow_damaged=True)
     if rec.damaged:
         return _remove_damaged(store, rec, force)
+    if rec.request.get("pod_infra") and not pod_infra:
+        raise ContainerError(f"container {rec.id} is the infra container of pod {rec.request.get('pod')} and "
+                             "cannot be removed without removing the pod",
+                             hint=f"rl pod rm -f {(rec.request.get('pod') or '')[:12]}")
     with store.lock(rec):
         st = store.state(rec)
         if st.get("state") in ACTIVE:

@@ -30,6 +30,9 @@ class PsOptions:
     filters: list[str] = field(default_factory=list)  # podman's KEY=VALUE (views.FILTER_KEYS)
     last: int = -1                 # the N most recently created (-1: no limit)
     size: bool = False             # measure each writable layer
+    # {pod ID: name}, from the pods layer above (which imports this one):
+    # the PodName field, and `pod=NAME` filters as well as `pod=ID`
+    pod_names: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Listed:
     state: dict
     run_dir: Path
     size: int | None = None
+    pod_name: str = ""
 
 
 def ps(paths: Paths, opts: PsOptions | None = None) -> list[Listed]:
@@ -48,15 +52,16 @@ def ps(paths: Paths, opts: PsOptions | None = None) -> list[Listed]:
     refused (UsageError) before anything is read."""
     opts = opts or PsOptions()
     views.check_filters(opts.filters)
+    filters = [_pod_filter(f, opts.pod_names) for f in opts.filters]
     store = Store(paths)
     out = []
     for rec in store.all():  # newest first
         st = storage_checked(store, rec, store.state(rec))
-        if not opts.all and opts.last < 0 and st.get("state") not in ACTIVE and not opts.filters:
+        if not opts.all and opts.last < 0 and st.get("state") not in ACTIVE and not filters:
             continue
-        if opts.filters and not views.matches(rec, st, opts.filters):
+        if filters and not views.matches(rec, st, filters):
             continue
-        out.append(Listed(rec, st, store.run_dir(rec.id)))
+        out.append(Listed(rec, st, store.run_dir(rec.id), pod_name=opts.pod_names.get(rec.request.get("pod"), "")))
     if opts.last >= 0:
         out = out[:opts.last]
     if opts.size:
@@ -65,16 +70,25 @@ def ps(paths: Paths, opts: PsOptions | None = None) -> list[Listed]:
     return out
 
 
+def _pod_filter(f: str, pod_names: dict) -> str:
+    """pod=NAME -> pod=ID (views.matches compares IDs)."""
+    k, _, v = f.partition("=")
+    if k != "pod":
+        return f
+    by_name = [pid for pid, name in pod_names.items() if name == v]
+    return f"pod={by_name[0]}" if by_name else f
+
+
 def ps_json(listed: list[Listed], now: float | None = None) -> list[dict]:
     """`ps --format json`: podman's objects."""
     now = time.time() if now is None else now
-    return [views.ps_json(x.record, x.state, now, x.run_dir) for x in listed]
+    return [views.ps_json(x.record, x.state, now, x.run_dir, x.pod_name) for x in listed]
 
 
 def ps_fields(item: Listed, now: float, trunc: bool = True, size: str = "") -> dict:
     """The fields a ps template names ({{.ID}}, {{.Status}} ...); size: as
     the face renders Listed.size."""
-    return views.ps_row_fields(item.record, item.state, now, trunc, item.run_dir, size=size)
+    return views.ps_row_fields(item.record, item.state, now, trunc, item.run_dir, size=size, pod_name=item.pod_name)
 
 
 def storage_checked(store: Store, rec: Record, st: dict) -> dict:

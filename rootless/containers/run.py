@@ -87,6 +87,12 @@ class RunRequest:
     default_caps: list[str] | None = None                  # [containers] default_capabilities
     init_path: str | None = None                           # [containers] init_path
     group_add: list[str] = field(default_factory=list)  # --group-add: GID, group name, or keep-groups alone
+    # pods (rootless.pods): the pod's ID, whether this is its infra container, the
+    # infra's ID and the namespaces joined from it (net through --network container:INFRA)
+    pod: str | None = None
+    pod_infra: bool = False
+    pod_infra_id: str | None = None
+    pod_share: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -413,6 +419,9 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         join = _join_target(store, mode)
         ports = _ports(req, mode, rec.image_config, choose=True)
         join_userns = f"/proc/{join}/ns/user" if join else None
+        pod_ns = _pod_namespaces(store, req)  # a pod's IPC/UTS: its infra's, with the user namespace owning them
+        if pod_ns:
+            join_userns = join_userns or pod_ns["user"]
         if mode.mode == "bridge":  # user networks: their namespace owns the container's netns
             mode = network.prepare_usernets(paths, [(name, [rec.name, *aliases], ip)
                                                     for name, aliases, ip in user_networks(req)],
@@ -421,6 +430,10 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         spec = build_spec(req, _Source(rec.image, rec.layers, rec.image_config), store, rec, mode)
         if join:
             spec.join_netns = f"/proc/{join}/ns/net"
+            if req.pod_infra_id and req.network == f"container:{req.pod_infra_id}":
+                # a pod shares its infra's /etc/hosts and resolv.conf with its network
+                _pod_etc_files(store, req.pod_infra_id, spec)
+        spec.join_ns = {k: v for k, v in pod_ns.items() if k != "user"}
         if mode.mode == "bridge" and "/etc/hosts" in spec.etc_files:
             from rootless.network import usernet
             hosts_file = spec.etc_files["/etc/hosts"]
@@ -487,6 +500,41 @@ def _join_target(store: Store, net) -> int | None:
                              hint=f"--network container:{net.target} joins a running container's network")
     from rootless.runtime.init import namespace_pid
     return namespace_pid(int(st["pid"]))  # its PID 2 when PID 1 is rl's non-dumpable init
+
+
+def _pod_namespaces(store: Store, req: RunRequest) -> dict[str, str]:
+    """A pod member's IPC and UTS namespaces (as its --pod shares them):
+    /proc/PID/ns/KIND of its running infra container, and "user", the user
+    namespace that owns them; {} outside a pod."""
+    kinds = [k for k in ("ipc", "uts") if k in (req.pod_share or ())]
+    if not kinds or not req.pod_infra_id:
+        return {}
+    try:
+        infra = store.load(req.pod_infra_id)
+    except ContainerError:
+        raise ContainerError("the pod's infra container is gone",
+                             hint="remove the pod and create it again (rl pod rm -f POD)") from None
+    st = store.state(infra)
+    if st.get("state") != "running" or not st.get("pid"):
+        raise ContainerError(f"the pod's infra container {infra.name} is not running",
+                             hint="start the pod first: rl pod start POD")
+    from rootless.runtime.init import namespace_pid
+    pid = namespace_pid(int(st["pid"]))
+    return {"user": f"/proc/{pid}/ns/user", **{k: f"/proc/{pid}/ns/{k}" for k in kinds}}
+
+
+def _pod_etc_files(store: Store, infra_id: str, spec: Spec) -> None:
+    """The infra container's /etc/hosts and /etc/resolv.conf texts, for a
+    member joining its network (the files of that network, as podman's)."""
+    for ctr_path in ("/etc/hosts", "/etc/resolv.conf"):
+        if ctr_path not in spec.etc_files:
+            continue  # the user's -v or --no-hosts wins
+        try:
+            with open(store.run_dir(infra_id) / os.path.basename(ctr_path)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        fsutil.atomic_write(spec.etc_files[ctr_path], text, 0o644)
 
 
 def run(paths: Paths, req: RunRequest) -> int:

@@ -105,6 +105,7 @@ FLAGS = FLAGS + LIFECYCLE_FLAGS
 COMPOSE_FLAGS: tuple[Flag, ...] = (
     Flag("requires", ("--requires",), LIST, "containers (comma-separated) started before this one"),
     Flag("mount", ("--mount",), LIST, "type=bind|volume|tmpfs,source=,destination=[,ro]: as -v or --tmpfs"),
+    Flag("pod", ("--pod",), STR, "join this pod (its network, IPC and UTS namespaces); new:NAME creates it"),
 )
 FLAGS = FLAGS + COMPOSE_FLAGS
 
@@ -139,7 +140,7 @@ def to_request(flags: dict, storage_driver: str | None):
         resources=_resources(f), publish=f["publish"], publish_all=f["publish_all"], dns=f["dns"],
         dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
         network_alias=f["network_alias"], ip=f["ip"], mac_address=f["mac_address"] or None, umask=f["umask"],
-        requires=f["requires"], **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
+        requires=f["requires"], pod=f["pod"] or None, **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
 
 
 def _network(values):

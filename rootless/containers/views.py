@@ -48,7 +48,7 @@ def command_text(rec, trunc: bool) -> str:
     return text[:17] + "..." if trunc and len(text) > 20 else text
 
 
-def ps_json(rec, st: dict, now: float, run_dir=None) -> dict:
+def ps_json(rec, st: dict, now: float, run_dir=None, pod_name: str = "") -> dict:
     """One entry of `ps --format json`, podman's keys."""
     state = state_name(st)
     return {
@@ -62,12 +62,14 @@ def ps_json(rec, st: dict, now: float, run_dir=None) -> dict:
         "Id": rec.id,
         "Image": image_name(rec),
         "ImageID": rec.image_id,
-        "IsInfra": False,
+        "IsInfra": bool(rec.request.get("pod_infra")),
         "Mounts": [m["Destination"] for m in mounts(rec)],
         "Networks": user_networks(rec),
         "Labels": rec.labels() or None,
         "Names": [rec.name],
         "Pid": st.get("pid") or 0,
+        "Pod": rec.request.get("pod") or "",
+        "PodName": pod_name,
         "Ports": [{"host_ip": m.host_ip or "", "container_port": m.container_port, "host_port": m.host_port,
                    "range": 1, "protocol": m.proto} for m in _mappings(rec, run_dir)] or None,
         "Restarts": st.get("restarts") or 0,
@@ -78,7 +80,7 @@ def ps_json(rec, st: dict, now: float, run_dir=None) -> dict:
     }
 
 
-def ps_row_fields(rec, st: dict, now: float, trunc: bool, run_dir=None, size: str = "") -> dict:
+def ps_row_fields(rec, st: dict, now: float, trunc: bool, run_dir=None, size: str = "", pod_name: str = "") -> dict:
     """Fields a ps --format template can name ({{.ID}}, {{.Names}} ...), typed
     as podman's: Mounts a list of destinations, Labels a map, Networks the
     user networks joined by commas."""
@@ -90,7 +92,9 @@ def ps_row_fields(rec, st: dict, now: float, trunc: bool, run_dir=None, size: st
             "Status": status_text(st, now), "State": state_name(st), "Ports": _ports(rec, run_dir), "Names": rec.name,
             "Pid": st.get("pid") or 0, "ExitCode": st.get("exit_code") or 0, "Restarts": st.get("restarts") or 0,
             "Mounts": [m["Destination"] for m in mounts(rec)], "Labels": rec.labels(),
-            "Networks": ",".join(user_networks(rec)), "Size": size, "IsInfra": False, "Pod": "", "PodName": "",
+            "Networks": ",".join(user_networks(rec)), "Size": size, "IsInfra": bool(rec.request.get("pod_infra")),
+            "Pod": (rec.request.get("pod") or "")[:TRUNC] if trunc else rec.request.get("pod") or "",
+            "PodName": pod_name,
             "AutoRemove": bool(rec.request.get("rm"))}
 
 
@@ -195,7 +199,7 @@ def _ports(rec, run_dir) -> str:
     return ports.format_ports(_mappings(rec, run_dir))
 
 
-FILTER_KEYS = ("id", "name", "status", "exited", "ancestor", "health", "label")
+FILTER_KEYS = ("id", "name", "status", "exited", "ancestor", "health", "label", "pod")
 STATUSES = ("created", "running", "paused", "stopping", "exited", "stopped", "unknown")
 
 
@@ -236,6 +240,8 @@ def matches(rec, st: dict, filters: list[str]) -> bool:
         elif k == "ancestor":
             ok = any(v == rec.image or rec.image.endswith("/" + v) or rec.image.split("/")[-1].startswith(v)
                      for v in values)
+        elif k == "pod":  # pod IDs (the CLI turns names into IDs) or ID prefixes
+            ok = bool(rec.request.get("pod")) and any(rec.request["pod"].startswith(v) for v in values if v)
         elif k == "health":
             ok = (st.get("health") or {}).get("Status") in values
         elif k == "label":

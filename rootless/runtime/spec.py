@@ -62,6 +62,8 @@ class Spec:
     netns: bool = True             # own network namespace (else the host's)
     wait_network: bool = False     # block exec until the parent says the network is up
     join_netns: str | None = None  # --network container:X: X's netns (/proc/PID/ns/net) instead of a new one
+    # a pod's infra container's other namespaces joined instead of new ones: {"ipc"|"uts": /proc/PID/ns/KIND}
+    join_ns: dict[str, str] = field(default_factory=dict)
     init: str | None = None        # host path of a static init binary to run as PID 1
     own_init: bool = False         # --init without one installed: rl's PID 1 stays and reaps
     remove_storage: bool = False   # --rm: the namespace side deletes upper/work (subuid-owned)

@@ -74,6 +74,7 @@ def run_args(request: dict, image: str) -> list[list[str]]:
             value = [x for x in value or [] if not x.startswith("PODMAN_SYSTEMD_UNIT=")]
         if f.dest == "network":  # one recorded as its string; several as req.networks entries
             value = _network_values(request)
+        value = _without_pod_derived(request, f.dest, value)
         if value in (None, False, [], ""):
             continue
         if f.kind == runflags.BOOL:
@@ -84,6 +85,22 @@ def run_args(request: dict, image: str) -> list[list[str]]:
             groups.append([decl, str(value)])
     groups.append([image, *(request.get("command") or [])])
     return groups
+
+
+def _without_pod_derived(request: dict, dest: str, value):
+    """A pod member's request holds what --pod derived at create (the infra's
+    network, the pod's host name, the infra in --requires): `--pod` alone
+    derives them again, and would refuse them given as flags."""
+    infra = request.get("pod_infra_id")
+    if not request.get("pod") or not infra:
+        return value
+    if dest == "network" and value in (f"container:{infra}", [f"container:{infra}"]):
+        return None
+    if dest == "hostname" and "uts" in (request.get("pod_share") or ()):
+        return None
+    if dest == "requires":
+        return [r for r in value or [] if r != infra]
+    return value
 
 
 def _network_values(request: dict) -> list[str]:

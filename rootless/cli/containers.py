@@ -109,7 +109,8 @@ def start(
         containers = [*(containers or []), *_matching(filter_)]
     elif not containers:
         raise UsageError("start needs a container", hint="rl start NAME, or --all")
-    _each(containers, False, lambda n: detached.start_detached(paths, Store(paths).lookup(n)) or n)
+    # podman names only the containers it started: one running already is left alone, silently
+    _each(containers, False, lambda n: n if detached.start_detached(paths, Store(paths).lookup(n)) else None)
 
 
 def _matching(filters: List[str]) -> List[str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI
+from tests.fixture.podman import netavark
 
 
 class Podman:
@@ -38,6 +39,11 @@ class Podman:
         # fails with "runroot must be set"
         (base / "config/containers/storage.conf").write_text(
             f'[storage]\ndriver = "{driver}"\ngraphroot = "{base / "root"}"\nrunroot = "{self.runroot}"\n')
+        # netavark + aardvark-dns where installed (helpers/setup-host installs them; the user's own
+        # containers.conf is not read here): under CNI no name resolves on podman's networks
+        self.backend = "netavark" if netavark() else "cni"
+        (base / "config/containers/containers.conf").write_text(
+            f'[network]\nnetwork_backend = "{self.backend}"\n')
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("CONTAINERS_", "XDG_")) and k != "PYTHONPATH"}
         # a short runtime dir of its own: podman puts its rootless port forwarder's and slirp4netns's

@@ -98,7 +98,8 @@ def start(containers, attach, interactive, all_, filter_, detach_keys) -> None:
         containers = [*containers, *ops.matching(paths, filter_)]
     elif not containers:
         raise UsageError("start needs a container", hint="rl start NAME, or --all")
-    _each(containers, False, lambda n: detached.start_detached(paths, Store(paths).lookup(n)) or n)
+    # podman names only the containers it started: one running already is left alone, silently
+    _each(containers, False, lambda n: n if detached.start_detached(paths, Store(paths).lookup(n)) else None)
 
 
 def _each(names: list[str], all_: bool, fn, status=None) -> None:

@@ -22,20 +22,22 @@ def start_requirements(paths: Paths, rec: Record, seen: set | None = None) -> No
             start_detached(paths, dep)
 
 
-def start_detached(paths: Paths, rec: Record, **spawn_kw) -> None:
-    """Start rec under a new monitor (spawn_kw: monitor.spawn's hold, winsize)."""
+def start_detached(paths: Paths, rec: Record, **spawn_kw) -> bool:
+    """Start rec under a new monitor (spawn_kw: monitor.spawn's hold, winsize);
+    False when it was running already (podman's `start` then prints nothing for it)."""
     from rootless.containers import monitor
     start_requirements(paths, rec)
     store = Store(paths)
     with store.lock(rec):
         st = store.state(rec)
         if st.get("state") in ACTIVE:
-            return  # podman: starting a running container is not an error
+            return False  # podman: starting a running container is not an error
         # one owner at a time: the last run's monitor (finishing up, or in a
         # restart backoff, which the mark ends) is gone before a new one starts
         _mark_stop(store, rec)
         _kill_monitor(store, rec, grace=FINISH_GRACE)
         monitor.spawn(paths, rec, **spawn_kw)
+    return True
 
 
 def run_detached(paths: Paths, req) -> Record:

@@ -4,23 +4,15 @@ container on a user network, `logs -n/--names/--color` with several containers."
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
-
 import pytest
 
+from tests.integration.composekit import (FETCH, UDP_ECHO, WEB, free_port, port_listens, processes_naming,
+                                          read_port, udp_echo, until)
 from tests.podman import load_image, podman  # noqa: F401 - the oracle fixture
 
 pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
 
 IMAGE = "debian:bookworm"
-WEB = (r'use IO::Socket::INET; $|=1; my $s=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1)'
-       r' or die "listen: $!"; while (my $c=$s->accept) { print $c "hello from web\n"; close $c }')
-UDP_ECHO = (r'use IO::Socket::INET; my $s=IO::Socket::INET->new(LocalPort=>5353,Proto=>"udp") or die "udp: $!";'
-            r' while (1) { $s->recv(my $m, 1000); $s->send("echo:$m") }')
-FETCH = "exec 3<>/dev/tcp/{}/80 && cat <&3"
 
 
 @pytest.fixture
@@ -30,32 +22,6 @@ def rln(rlr):
     rlr.run("rm", "-f", "--all", timeout=120)
     for name in rlr.run("network", "ls", "--format", "{{.Name}}").stdout.split():
         rlr.run("network", "rm", "-f", name)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def read_port(port: int, deadline: float = 30) -> str:
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                data = s.recv(4096)
-            if data:
-                return data.decode()
-        except OSError:
-            pass
-        if time.monotonic() > end:
-            raise AssertionError(f"nothing answers on 127.0.0.1:{port}")
-        time.sleep(0.2)
-
-
-def _alive_helpers(rl) -> list[str]:
-    out = subprocess.run(["ps", "-u", str(os.getuid()), "-o", "stat=,args="], capture_output=True, text=True).stdout
-    return [ln for ln in out.splitlines() if str(rl.base) in ln and not ln.lstrip().startswith("Z")]
 
 
 def test_network_with_aliases_and_address_as_podman_compose_passes_it(rln):
@@ -106,29 +72,16 @@ def test_ports_published_from_a_user_network(rln):
                   f"perl -e '{UDP_ECHO}' & exec perl -e '{WEB}'")
     assert res.returncode == 0, res.stderr
     assert read_port(tcp) == "hello from web\n"
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(1)
-        for _ in range(30):
-            s.sendto(b"hi", ("127.0.0.1", udp))
-            try:
-                assert s.recv(100) == b"echo:hi"
-                break
-            except socket.timeout:
-                continue
-        else:
-            raise AssertionError("no UDP echo")
+    assert udp_echo(udp, payload=b"hi") == b"echo:hi"
     assert rln.run("port", "web", check=True).stdout.split("\n")[:2] == [
         f"80/tcp -> 127.0.0.1:{tcp}", f"5353/udp -> 127.0.0.1:{udp}"]
     # still reachable by name on the network
     res = rln.run("run", "--rm", "--network", "pnet", IMAGE, "bash", "-c", FETCH.format("web"))
     assert res.stdout.strip() == "hello from web", res.stderr
     rln.run("rm", "-f", "web", check=True)
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", tcp)) != 0
-    deadline = time.monotonic() + 10
-    while _alive_helpers(rln) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _alive_helpers(rln) == []  # no forwarder, no netns keeper left
+    assert not port_listens(tcp)
+    # no forwarder, no netns keeper left
+    assert until(lambda: not processes_naming(rln.base), timeout=10), processes_naming(rln.base)
 
 
 def test_logs_of_several_containers_prefixed_as_podman(rln, podman, registry):
@@ -171,3 +124,19 @@ def test_mount_bind_volume_and_tmpfs(rln, tmp_path):
     assert res.stdout == "kept\n"
     res = rln.run("run", "--rm", "--mount", "type=image,source=x,destination=/i", IMAGE, "true")
     assert res.returncode == 125 and "type=image" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_start_names_only_what_it_started_as_podman(rln, podman, registry):
+    """podman-compose's `run` (and `up` of a project already up) calls `start` on running
+    containers: podman prints nothing for those, only the names of those it started (rl once
+    printed every name, which landed in `podman-compose run`'s output)."""
+    img = load_image(podman, registry)
+    seen = {}
+    for tool, image in ((rln, IMAGE), (podman, img)):
+        assert tool.run("run", "-d", "--name", "up", image, "sleep", "600").returncode == 0
+        assert tool.run("create", "--name", "down", image, "sleep", "600").returncode == 0
+        running = tool.run("start", "up")
+        both = tool.run("start", "up", "down")
+        seen[tool is rln] = [(running.returncode, running.stdout), (both.returncode, both.stdout)]
+        tool.run("rm", "-f", "-t", "0", "up", "down")
+    assert seen[True] == seen[False] == [(0, ""), (0, "down\n")]

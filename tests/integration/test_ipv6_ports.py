@@ -6,19 +6,16 @@ container through rl and podman, reached over IPv6 and IPv4."""
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 
+from tests.integration.composekit import ECHO_LINE, UDP_ECHO, free_port, read_port, udp_echo
 from tests.integration.podman_own_run import podman, podman_own  # noqa: F401 - fixtures
 from tests.podman import load_image
 
 pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
 
-SERVER = (r'use IO::Socket::INET; $|=1; my $s=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1)'
-          r' or die "listen: $!"; while (my $c=$s->accept) { my $l=<$c>; print $c "hello over $l"; close $c }')
-UDP_ECHO = (r'use IO::Socket::INET; $|=1; my $s=IO::Socket::INET->new(LocalPort=>5353,Proto=>"udp")'
-            r' or die "udp: $!"; while (1) { $s->recv(my $m, 1000); $s->send("echo:$m"); }')
+SERVER = ECHO_LINE
 
 
 def _has_ipv6_loopback() -> bool:
@@ -36,54 +33,6 @@ def _ipv6():
         pytest.skip("this host has no IPv6 loopback (::1)")
 
 
-def free_port(family=socket.AF_INET6, host="::1") -> int:
-    """Free on both ::1 and 127.0.0.1 (as far as a probe can tell)."""
-    for _ in range(50):
-        with socket.socket(family) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket(socket.AF_INET) as s4:
-                s4.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-    raise AssertionError("no port free on both families")
-
-
-def ask(host: str, port: int, what: str = "v6") -> str:
-    """One line to the container's server, retried until it answers (the
-    server starts after `run -d` returns); '' when it never does."""
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(100):
-        try:
-            with socket.socket(fam, socket.SOCK_STREAM) as s:
-                s.settimeout(10)
-                s.connect((host, port))
-                s.sendall(f"{what}\n".encode())
-                data = b""
-                while chunk := s.recv(4096):
-                    data += chunk
-            if data:
-                return data.decode()
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return ""
-
-
-def udp_ask(host: str, port: int) -> bytes:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.settimeout(0.5)
-            s.sendto(b"ping", (host, port))
-            try:
-                return s.recvfrom(100)[0]
-            except OSError:
-                continue
-    return b""
-
-
 @pytest.fixture
 def both(rl, registry, podman_own):  # noqa: F811
     rl.env.update(registry.env())
@@ -97,10 +46,10 @@ def both(rl, registry, podman_own):  # noqa: F811
 def test_publish_on_ipv6_loopback_address(both):
     seen = {}
     for tool, run, image in both:
-        port = free_port()
+        port = free_port(("::1", "127.0.0.1"))
         res = run("run", "-d", "--name", "web", "-p", f"[::1]:{port}:80", image, "perl", "-e", SERVER)
         assert res.returncode == 0, (tool, res.stderr)
-        seen[tool] = {"v6": ask("::1", port), "port": run("port", "web").stdout.strip()}
+        seen[tool] = {"v6": read_port(port, "::1", send="v6"), "port": run("port", "web").stdout.strip()}
         run("rm", "-f", "-t", "0", "web")
         seen[tool]["port"] = seen[tool]["port"].replace(str(port), "PORT")
     print(seen)
@@ -112,10 +61,10 @@ def test_publish_on_ipv6_loopback_address(both):
 def test_port_on_every_address_answers_on_ipv6_and_ipv4(both):
     seen = {}
     for tool, run, image in both:
-        port = free_port()
+        port = free_port(("::1", "127.0.0.1"))
         res = run("run", "-d", "--name", "web", "-p", f"{port}:80", image, "perl", "-e", SERVER)
         assert res.returncode == 0, (tool, res.stderr)
-        seen[tool] = {"v6": ask("::1", port), "v4": ask("127.0.0.1", port, "v4")}
+        seen[tool] = {"v6": read_port(port, "::1", send="v6"), "v4": read_port(port, "127.0.0.1", send="v4")}
         run("rm", "-f", "-t", "0", "web")
     print(seen)
     assert seen["rl"] == seen["podman"] == {"v6": "hello over v6\n", "v4": "hello over v4\n"}
@@ -124,10 +73,10 @@ def test_port_on_every_address_answers_on_ipv6_and_ipv4(both):
 def test_udp_on_ipv6_loopback(both):
     seen = {}
     for tool, run, image in both:
-        port = free_port(socket.AF_INET6)
+        port = free_port(("::1",), socket.SOCK_DGRAM)
         res = run("run", "-d", "--name", "web", "-p", f"[::1]:{port}:5353/udp", image, "perl", "-e", UDP_ECHO)
         assert res.returncode == 0, (tool, res.stderr)
-        seen[tool] = udp_ask("::1", port)
+        seen[tool] = udp_echo(port, "::1")
         run("rm", "-f", "-t", "0", "web")
     print(seen)
     assert seen["rl"] == seen["podman"] == b"echo:ping"

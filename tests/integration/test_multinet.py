@@ -203,8 +203,8 @@ def test_nothing_left_after_rm_of_all(rlr):
 
 
 def _observed(tool) -> dict:
-    """What a user sees of the three, by address (podman 4.3 with CNI and no
-    dnsname plugin resolves no names; addresses it does route)."""
+    """What a user sees of the three, by address (names are checked by
+    _check_three: podman 4.3 resolves them only under netavark)."""
     nets = {c: json.loads(tool.run("inspect", c).stdout)[0]["NetworkSettings"]["Networks"]
             for c in ("fonly", "bonly", "both")}
     ip = {(c, n): v["IPAddress"] for c, ns in nets.items() for n, v in ns.items()}
@@ -221,9 +221,10 @@ def _observed(tool) -> dict:
 
 
 def test_podman_agrees_on_two_networks(rlr, podman, registry):
-    """Rootless podman here is 4.3 with CNI (no netavark, no aardvark-dns,
-    no dnsname plugin): its networks route but resolve no names, so names
-    are compared only when its backend is netavark."""
+    """Rootless podman 4.3 resolves names on its networks only with netavark
+    + aardvark-dns (helpers/setup-host installs them; the fixture selects
+    netavark where they are): under CNI, without the dnsname plugin, its
+    networks route but resolve nothing, so names are checked only there."""
     backend = podman.run("info", "--format", "{{.Host.NetworkBackend}}").stdout.strip()
     res = podman.run("network", "create", "mn-front")
     if res.returncode != 0:

@@ -1,0 +1,200 @@
+"""The same compose projects brought up by podman-compose 1.6 (PyPI,
+unchanged) once driving rl and once driving rootless podman (issue 13): what
+a user observes must agree: what the services answer on loopback and to
+each other, which names resolve between services, which published ports
+answer, `ps` (service names and states), `logs`, the exit status of
+`run --rm`, and that `down` leaves no container, network, process or port.
+
+podman runs as tests/podman.py configures it (its own store, runtime dir and
+config; runc; overlay) with netavark + aardvark-dns: under CNI, Debian's
+default, no name resolves on its networks (helpers/setup-host installs both).
+podman-compose cannot pass podman's global flags (--root, --runroot...: its
+--podman-args go after the command), so each tool is a wrapper script given
+as --podman-path (composekit.Compose). Both run the same compose file and the
+same image reference (the fixture registry's, pulled into each store)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.integration.composekit import (FETCH, free_port, free_port_pair, podman_compose, port_listens,
+                                          processes_of, read_port, require_podman_compose, rl_compose,
+                                          udp_echo, until, write_project_a, write_project_d)
+from tests.podman import podman  # noqa: F401 - the oracle fixture
+
+pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
+
+
+class Side:
+    """One tool under podman-compose: its compose wrapper, its own CLI (`run`), and what it may leave."""
+
+    def __init__(self, name, compose, run, runtime_dir, spare=()):
+        self.name, self.compose, self.run, self.runtime_dir, self.spare = name, compose, run, runtime_dir, spare
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def containers(self) -> list[str]:
+        return self.run("ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+    def networks(self) -> list[str]:
+        # podman always lists its default network, "podman" (nothing a project made)
+        return [n for n in self.run("network", "ls", "--format", "{{.Name}}").stdout.split() if n not in self.spare]
+
+    def processes(self) -> list[str]:
+        return processes_of(self.runtime_dir)
+
+
+@pytest.fixture
+def sides(rlr, podman, registry, tmp_path):  # noqa: F811
+    require_podman_compose()
+    if podman.backend != "netavark":
+        msg = ("podman resolves names on its networks only with netavark + aardvark-dns "
+               "(helpers/setup-host --test-tools installs them)")
+        if IN_CI:
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    image = f"{registry.plain}/library/debian:bookworm"
+    for tool in (rlr, podman):
+        res = tool.run("pull", "-q", "--tls-verify=false", image)
+        assert res.returncode == 0, res.stderr
+    rl_side = Side("rl", rl_compose(rlr, tmp_path / "rl" / "proj"), rlr.run, rlr.base / "run")
+    # podman's rootless pause process (it holds podman's user namespace for the runtime dir; the
+    # fixture ends it) is podman's own, not the project's
+    pm_side = Side("podman", podman_compose(podman, tmp_path / "podman" / "proj"), podman.run,
+                   podman.xdg_run, spare=("podman",))
+    pause = podman.xdg_run / "libpod/tmp/pause.pid"
+    pm_side.processes = lambda: [p for p in processes_of(podman.xdg_run)
+                                 if not pause.exists() or p.split()[0] != pause.read_text().strip()]
+    yield image, rl_side, pm_side
+    for side in (rl_side, pm_side):
+        side.compose.run("down", "-t", "0")
+        side.run("rm", "-af", "-t", "0")
+
+
+def _left_after_down(side: Side, ports: list[int]) -> dict:
+    """What `down` left: it must be nothing, for both."""
+    # processes end as their containers are reaped (a hang guard, not a timing check)
+    until(lambda: not side.processes(), timeout=30)
+    return {"containers": side.containers(), "networks": side.networks(), "processes": side.processes(),
+            "ports answering": [p for p in ports if port_listens(p)]}
+
+
+def _ps(c) -> tuple:
+    """podman-compose ps: each container's name and state, as its JSON says (the template's
+    {{.State}} is podman 4.3's status text, "Up 2 seconds ago", and rl's "running": a deliberate
+    difference, tests/integration/test_format_templates.py)."""
+    res = c.run("ps", "--format", "json")
+    rows = json.loads(res.stdout) if res.returncode == 0 else []
+    return res.returncode, sorted((r["Names"][0], r["State"]) for r in rows)
+
+
+def _resolves(side: Side, service: str, name: str) -> bool:
+    return side.compose.run("exec", "-T", service, "getent", "hosts", name).returncode == 0
+
+
+def _scenario_a(side: Side, image: str) -> dict:
+    c, seen = side.compose, {}
+    port = free_port()
+    write_project_a(c, image, port)
+    seen["up"] = c.run("up", "-d").returncode
+    try:
+        seen["host -> web"] = read_port(port)
+        # the helpers are found while up (so that none found after down means something)
+        seen["tool's processes found while up"] = bool(side.processes())
+        res = c.run("exec", "-T", "client", "bash", "-c", FETCH.format("web"))
+        seen["client -> web by service name"] = (res.returncode, res.stdout)
+        res = c.run("exec", "-T", "client", "bash", "-c", FETCH.format("proj_web_1"))
+        seen["client -> web by container name"] = (res.returncode, res.stdout)
+        seen["names resolve"] = {f"{s} -> {n}": _resolves(side, s, n)
+                                 for s, n in (("client", "web"), ("web", "client"), ("client", "proj_web_1"),
+                                              ("web", "proj_client_1"), ("client", "nosuch"))}
+        seen["ps"] = _ps(c)
+        ps = c.run("ps", "--format", "{{.Names}} {{.Ports}}")
+        seen["ps ports"] = (ps.returncode, sorted(ps.stdout.replace(str(port), "PORT").splitlines()))
+        seen["logs web"] = c.run("logs", "web").stdout
+        res = c.run("run", "--rm", "-T", "client", "bash", "-c", FETCH.format("web"))
+        seen["run --rm fetch"] = (res.returncode, res.stdout)
+        seen["run --rm exit 3"] = c.run("run", "--rm", "-T", "client", "bash", "-c", "exit 3").returncode
+        seen["containers after run --rm"] = sorted(side.containers())
+        seen["stop"] = c.run("stop", "-t", "1").returncode
+        seen["ps after stop"] = _ps(c)
+        seen["port answers after stop"] = port_listens(port)
+        seen["start"] = c.run("start").returncode
+        seen["host -> web after start"] = read_port(port)
+        res = c.run("exec", "-T", "client", "bash", "-c", FETCH.format("web"))
+        seen["client -> web after start"] = (res.returncode, res.stdout)
+    finally:
+        seen["down"] = c.run("down").returncode
+    seen["left after down"] = _left_after_down(side, [port])
+    return seen
+
+
+def _logs_once_printed(c, service: str, last: str) -> str:
+    """`logs SERVICE` once the service has printed `last` (it prints after `up -d` returns)."""
+    def logs():
+        out = c.run("logs", service).stdout
+        return out if last in out else ""
+    return until(logs, timeout=30) or c.run("logs", service).stdout
+
+
+def _restart_count(side: Side) -> str:
+    return side.run("inspect", "proj_app_1", "--format", "{{.RestartCount}}").stdout.strip()
+
+
+def _scenario_d(side: Side, image: str) -> dict:
+    c, seen = side.compose, {}
+    pair, udp = free_port_pair(), free_port()
+    write_project_d(c, image, pair, udp)
+    seen["up"] = c.run("up", "-d").returncode
+    try:
+        seen["tcp range"] = [read_port(pair), read_port(pair + 1)]
+        seen["tool's processes found while up"] = bool(side.processes())
+        seen["udp"] = udp_echo(udp)
+        # env file + environment, entrypoint + command, the tmpfs: what the service printed
+        seen["logs"] = _logs_once_printed(c, "app", "tmpfs ok")
+        seen["restart policy"] = side.run("inspect", "proj_app_1", "--format",
+                                          "{{.HostConfig.RestartPolicy.Name}} {{.RestartCount}}").stdout
+        res = c.run("run", "--rm", "-T", "app", "echo one-off $APP_MODE $FROM_COMPOSE; exit 3")
+        seen["run --rm"] = (res.returncode, res.stdout)
+        # the main process dies: unless-stopped brings it back, with its ports
+        seen["kill 1"] = c.run("exec", "-T", "app", "bash", "-c", "kill -TERM 1").returncode
+        seen["restarted"] = bool(until(lambda: _restart_count(side) not in ("", "0"), timeout=60))
+        seen["tcp after restart"] = read_port(pair)
+        seen["udp after restart"] = udp_echo(udp)
+        seen["stop"] = c.run("stop", "-t", "1").returncode
+        seen["ps after stop"] = _ps(c)
+        seen["ports answer after stop"] = [port_listens(pair), port_listens(pair + 1)]
+        seen["start"] = c.run("start").returncode
+        seen["tcp after start"] = read_port(pair + 1)
+    finally:
+        seen["down"] = c.run("down").returncode
+    seen["left after down"] = _left_after_down(side, [pair, pair + 1])
+    return seen
+
+
+NOTHING_LEFT = {"containers": [], "networks": [], "processes": [], "ports answering": []}
+
+
+def test_project_a_as_podman(sides):
+    image, rl_side, pm_side = sides
+    theirs = _scenario_a(pm_side, image)
+    ours = _scenario_a(rl_side, image)
+    # the comparison compares something: podman itself serves, resolves, and cleans up
+    assert theirs["host -> web"] == "hello from web\n"
+    assert theirs["names resolve"]["client -> web"] and not theirs["names resolve"]["client -> nosuch"]
+    assert theirs["tool's processes found while up"] and theirs["left after down"] == NOTHING_LEFT
+    assert ours == theirs
+
+
+def test_project_d_as_podman(sides):
+    image, rl_side, pm_side = sides
+    theirs = _scenario_d(pm_side, image)
+    ours = _scenario_d(rl_side, image)
+    assert theirs["tcp range"] == ["port 8000\n", "port 8001\n"] and theirs["udp"] == b"echo:ping"
+    assert "env from-env-file yes-compose" in theirs["logs"] and "tmpfs ok" in theirs["logs"]
+    assert theirs["tool's processes found while up"] and theirs["left after down"] == NOTHING_LEFT
+    assert ours == theirs

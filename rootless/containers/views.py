@@ -120,7 +120,7 @@ def network_settings(rec, running: bool, paths) -> dict:
     """inspect's NetworkSettings.Networks, podman's shape: each user network
     with the container's address, gateway, MAC and aliases there (addresses
     only while it runs: they are given at start, as podman's)."""
-    from rootless.containers.run import RunRequest, user_networks as joined
+    from rootless.containers.request import RunRequest, user_networks as joined  # not run: no runtime for inspect
     try:
         req = RunRequest(**rec.request)
     except TypeError:

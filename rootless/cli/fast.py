@@ -115,7 +115,7 @@ def execute(argv: list[str]) -> int | None:
         import rootless
         print(f"rl version {rootless.__version__}")  # as typer's --version: podman's `podman version X.Y.Z`
         return 0
-    tbl = table.load()
+    tbl = table.load_for(argv[i:])  # the one command module it needs
     hit = tbl.find(argv[i:])
     if hit is None:
         return None

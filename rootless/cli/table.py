@@ -152,9 +152,66 @@ def command(*spec, hidden: bool = False):
 # kept explicit so a reader sees the whole CLI here
 MODULES = ("containers", "pods", "images", "volumes", "networks", "system", "cgroups", "generate")
 
+# every command name -> the module above that declares it, so the fast path
+# imports the one module it runs, not all eight (rl images imported typing and
+# json for `pod`'s sake). tests/unit/test_command_table.py checks it against load().
+INDEX = {
+    "containers": (
+        "run", "create", "start", "stop", "kill", "restart", "wait", "rm", "pause", "unpause", "rename", "ps", "logs",
+        "attach", "exec", "top", "healthcheck run", "container inspect", "container prune", "cp", "export", "diff",
+        "commit",),
+    "pods": (
+        "pod create", "pod exists", "pod ps", "pod ls", "pod list", "pod inspect", "pod start", "pod stop",
+        "pod restart", "pod kill", "pod pause", "pod unpause", "pod rm", "pod prune", "pod top", "pod logs",
+        "pod stats",),
+    "images": (
+        "pull", "image pull", "images", "image list", "image ls", "rmi", "image rm", "image prune", "tag",
+        "image tag", "untag", "image untag", "image inspect", "inspect", "image exists", "history", "image history",
+        "import", "image import", "image bootstrap", "push", "image push", "save", "image save", "load", "image load",
+        "login", "logout",),
+    "volumes": (
+        "volume create", "volume ls", "volume list", "volume inspect", "volume rm", "volume prune",),
+    "networks": (
+        "port", "network create", "network ls", "network list", "network exists", "network inspect",
+        "network connect", "network disconnect", "network rm", "network prune",),
+    "system": (
+        "system check", "system prune", "info", "version",),
+    "cgroups": (
+        "update", "stats",),
+    "generate": (
+        "generate systemd", "auto-update",),
+}
+
+
 def load() -> Table:
-    """Every command module imported, so TABLE holds the whole CLI."""
+    """Every command module imported, so TABLE holds the whole CLI, in
+    MODULES order (whichever module load_for imported first)."""
     import importlib
     for name in MODULES:
         importlib.import_module(f"rootless.cli.{name}")
+    # a module imported earlier by load_for registered its commands first:
+    # back in MODULES order, as typer lists them (the sort is stable within a module)
+    TABLE.commands.sort(key=lambda c: MODULES.index(_MODULE_OF[" ".join(c.names[0])]))
+    TABLE.groups = dict(sorted(TABLE.groups.items(), key=lambda g: MODULES.index(_group_module(g[0]))))
     return TABLE
+
+
+def load_for(words: list[str]) -> Table:
+    """TABLE with (at least) the command that words begin with: only the
+    module that declares it is imported. Words naming no command: TABLE as it is."""
+    import importlib
+    for n in range(_LONGEST, 0, -1):  # the longest name first, as Table.find
+        name = " ".join(words[:n])
+        if len(words) >= n and name in _MODULE_OF:
+            importlib.import_module(f"rootless.cli.{_MODULE_OF[name]}")
+            break
+    return TABLE
+
+
+def _group_module(group: str) -> str:
+    """The module of a group's commands ("volume" -> "volumes")."""
+    return next(mod for name, mod in _MODULE_OF.items() if name.startswith(group + " "))
+
+
+_MODULE_OF = {name: mod for mod, names in INDEX.items() for name in names}
+_LONGEST = max(name.count(" ") + 1 for name in _MODULE_OF)

@@ -107,6 +107,42 @@ def test_fast_path_leaves_help_and_errors_to_typer():
     assert fast.execute(["no-such-command"]) is None
 
 
+def test_index_names_each_command_and_its_module():
+    """table.INDEX (what the fast path reads to import one command module,
+    not all) names every spelling of every command, with the module that
+    declares it, and nothing else."""
+    declared = {" ".join(path): cmd.fn.__module__.rpartition(".")[2] for cmd, path in PATHS}
+    indexed = {name: mod for mod, names in table.INDEX.items() for name in names}
+    assert indexed == declared
+    assert sum(len(names) for names in table.INDEX.values()) == len(declared), "a name indexed twice"
+    assert tuple(table.INDEX) == table.MODULES
+
+
+@pytest.mark.parametrize("words", [["volume", "ls"], ["ps"], ["pod", "ps"], ["generate", "systemd"]])
+def test_one_command_module_then_the_whole_table_in_order(words):
+    """The fast path imports only the module of the command it runs; when
+    typer takes over after it (--help, a bad flag), load() gives the table
+    in the same order as a fresh load (typer lists commands in that order)."""
+    code = ("import sys, json; from rootless.cli import table\n"
+            "words = json.loads(sys.argv[1])\n"
+            "if words:\n"
+            "    t = table.load_for(words)\n"
+            "    cmd, n = t.find(words)\n"
+            "    assert n == len(words), n\n"
+            "    print(sorted(m for m in sys.modules if m.startswith('rootless.cli.')))\n"
+            "t = table.load()\n"
+            "print([c.names for c in t.commands], list(t.groups))")
+    import json
+
+    def run(w):
+        return subprocess.run([sys.executable, "-c", code, json.dumps(w)], capture_output=True, text=True,
+                              cwd=ROOT, check=True).stdout.splitlines()
+    imported, order = run(words)
+    mod = dict((n, m) for m, names in table.INDEX.items() for n in names)[" ".join(words)]
+    assert imported == str(sorted({"rootless.cli.options", "rootless.cli.table", f"rootless.cli.{mod}"}))
+    assert order == run([])[0]
+
+
 def test_no_execution_path_imports_typer(tmp_path):
     """`rl volume ls` (a table command) runs without typer, click, pydantic or rich."""
     code = ("import sys; from rootless import cli; rc = cli.run(['--root', sys.argv[1], '--runroot', sys.argv[2],"

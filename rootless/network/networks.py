@@ -4,7 +4,6 @@ rootless namespace, bridges, members) is network/usernet.py."""
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import os
@@ -94,6 +93,7 @@ def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | No
     gw = gateway or str(net.network_address + 1)
     if ipaddress.ip_address(gw) not in net:
         raise UsageError(f"--gateway {gw} is not in {net}")
+    import hashlib  # here: OpenSSL's load is most of `rl network ls`'s imports
     nid = hashlib.sha256(f"{name}{time.time()}{os.getpid()}".encode()).hexdigest()
     d = ensure_dir(_dir(paths))
     rec = Network(name, nid, str(net), gw, f"rl{nid[:10]}", labels=labels or {})

@@ -1,0 +1,105 @@
+"""What the everyday commands' fast path does not pay for (docs/architecture.md,
+"The command table and the fast path"): a command imports its own command
+module only, `rl inspect CONTAINER` does not import the runtime, and `rl logs`
+does not run calendar arithmetic for each line. Counts of modules, not times:
+times are the benchmark's (bench/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rootless.containers import logs
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND_MODULES = {f"rootless.cli.{m}" for m in ("containers", "pods", "images", "volumes", "networks", "system",
+                                                  "cgroups", "generate")}
+# the engine and stdlib modules no listing or inspect needs: the runtime (ctypes, seccomp, hashlib),
+# the container engine's run path, the registry client, typing, and typer's world
+NEVER = ("rootless.runtime.create", "rootless.runtime.child", "rootless.containers.run", "rootless.images.registry",
+         "ctypes", "hashlib", "typing", "typer", "click", "pydantic", "rich")
+
+
+def _imported(tmp_path, argv):
+    code = ("import sys, json; from rootless import cli\n"
+            "rc = cli.run(['--root', sys.argv[1], '--runroot', sys.argv[2], *json.loads(sys.argv[3])])\n"
+            "print(json.dumps([rc, sorted(sys.modules)]))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "root"), str(tmp_path / "run"), json.dumps(argv)],
+                       capture_output=True, text=True, cwd=ROOT, check=True)
+    rc, mods = json.loads(r.stdout.splitlines()[-1])
+    return rc, set(mods), r.stderr
+
+
+@pytest.mark.parametrize("argv,rc,own", [
+    (["images"], 0, "images"), (["image", "ls", "-q"], 0, "images"),
+    (["inspect", "localhost/nothing-here:1"], 125, "images"),
+    (["ps", "-a"], 0, "containers"), (["logs", "nothing-here"], 125, "containers"),
+    (["rm", "nothing-here"], 1, "containers"), (["volume", "ls"], 0, "volumes"),
+    (["network", "ls"], 0, "networks")])
+def test_a_command_imports_its_own_module_only(tmp_path, argv, rc, own):
+    got, mods, err = _imported(tmp_path, argv)
+    assert got == rc, err
+    assert mods & COMMAND_MODULES == {f"rootless.cli.{own}"}
+    assert sorted(m for m in mods if m in NEVER or m.split(".")[0] in NEVER) == []
+
+
+def test_inspect_of_a_container_does_not_import_the_runtime():
+    """inspect's NetworkSettings reads the record's RunRequest: from
+    containers/request.py, not containers/run.py (which imports the runtime)."""
+    code = ("import sys; from types import SimpleNamespace\n"
+            "from rootless.containers import views\n"
+            "rec = SimpleNamespace(request={'image': 'x', 'network': 'net1', 'network_alias': ['a']}, name='c',"
+            " id='0' * 64)\n"
+            "print(views.network_settings(rec, False, None)['net1']['Aliases'],"
+            " sorted(m for m in ('rootless.containers.run', 'rootless.runtime.create') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.strip() == "['a'] []"
+
+
+def test_run_request_is_one_class():
+    from rootless.containers import request, run
+    assert run.RunRequest is request.RunRequest and run.user_networks is request.user_networks
+
+
+STAMPS = ["2026-12-07T12:18:16.135456666+00:00", "2026-12-07T12:18:16.135456666Z", "2026-12-07T12:18:16Z",
+          "2026-12-07T12:18:16+02:00", "2026-12-07T12:18:16.5-05:30", "2026-12-07T12:18:16.000000001+0100",
+          "2026-12-07T12:18:16.12-3", "2026-12-07T12:18:16", "2026-12-07T12:18:16.25", "2024-02-29T23:59:60.9Z",
+          "1970-01-01T00:00:00Z", "2026-1-7T1:2:3Z", "2026-12-07T00:00:00",
+          # malformed: each must fail as it did (ValueError), never parse differently
+          "2026-12-07T25:00:00Z", "2026-13-07T12:18:16Z", "2026-12-07T12:18:16.1T2Z", "2026-12-07T12:18:16.x+00:00",
+          "2026-12-07T12:18:16.5Z+01:00", "2026-12-07T12:18:1a.5Z", "2026-12-07X12:18:16.5Z", "garbage-stamp-xx",
+          "2026-12-07T12:18:16+aa:00", "2026-12-07T12:18:16.", "2026-12-07T12:18:16.-1"]
+
+
+def _reference(stamp):
+    """parse_time as it was: the whole stamp worked out each time."""
+    base, frac, off = logs._parts(stamp)
+    return base + float(f"0.{frac or 0}") - off
+
+
+@pytest.mark.parametrize("stamp", STAMPS)
+def test_parse_time_as_before(stamp):
+    for _ in range(2):  # the second time from the per-second cache
+        try:
+            want = _reference(stamp)
+        except ValueError:
+            with pytest.raises(ValueError):
+                logs.parse_time(stamp)
+            continue
+        assert logs.parse_time(stamp) == want
+
+
+def test_parse_time_works_a_second_out_once(monkeypatch):
+    logs._SECONDS.clear()
+    calls = []
+    real = logs._seconds
+    monkeypatch.setattr(logs, "_seconds", lambda s: calls.append(s) or real(s))
+    lines = b"".join(b"2026-12-07T12:18:16.%09d+00:00 stdout F %d\n" % (i, i) for i in range(1000))
+    entries = [logs.parse_line(line) for line in lines.split(b"\n") if line]
+    assert [e.text for e in entries] == [b"%d" % i for i in range(1000)]
+    assert entries[7].time == _reference("2026-12-07T12:18:16.000000007+00:00")
+    assert calls == ["2026-12-07T12:18:16+00:00"]

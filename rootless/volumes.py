@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,6 +72,7 @@ class VolumeStore:
         try:
             os.rename(tmp, final)  # fails when another create won the race
         except OSError:
+            import shutil  # here, as below: `rl volume ls` does not pay for it
             shutil.rmtree(tmp, ignore_errors=True)
             if exist_ok:
                 return self.lookup(name)
@@ -136,6 +136,7 @@ def _remove_tree(path: Path) -> None:
     # volume is never visible under its name
     grave = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.rm")
     os.rename(path, grave)
+    import shutil
     try:
         shutil.rmtree(grave)
     except PermissionError:

@@ -14,9 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
-import random
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +23,12 @@ from rootless import fsutil
 from rootless.config import Paths, ensure_dir, runroot_candidates
 from rootless.errors import ContainerDamaged, ContainerError, ContainerNotFound, RlError
 from rootless.procfs import start_time  # noqa: F401 - the owner check below; callers import it from here
+
+
+def _rmtree(path) -> None:
+    import shutil  # here: shutil imports bz2, lzma and zlib, which ps, logs and inspect never use
+    shutil.rmtree(path, ignore_errors=True)
+
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ID_RE = re.compile(r"[0-9a-f]{64}")
@@ -81,7 +85,7 @@ def read_json(path: Path):
 
 def _rmtree_all(paths: list[str]) -> None:
     for p in paths:
-        shutil.rmtree(p, ignore_errors=True)
+        _rmtree(p)
 
 
 def same_process(pid, started) -> bool:
@@ -185,7 +189,7 @@ class Store:
             fsutil.atomic_write(marker, str(current))
         self._runroots[rec.id] = current
         if old != current:
-            shutil.rmtree(old / "containers" / rec.id, ignore_errors=True)  # the last run's, elsewhere
+            _rmtree(old / "containers" / rec.id)  # the last run's, elsewhere
         return ensure_dir(self.run_dir(rec.id))
 
     def _name_running(self, name: str) -> bool:
@@ -234,6 +238,7 @@ class Store:
                                           f"{'-f ' if self._name_running(name) else ''}{name}")
         else:
             for _ in range(100):
+                import random  # here: ps, logs and inspect never name a container
                 name = f"{random.choice(_ADJ)}_{random.choice(_NOUN)}"
                 if self._claim(name, cid):
                     break
@@ -485,7 +490,7 @@ class Store:
         cdir = self.container_dir(rec.id)
         for sub in ("diff", "work"):
             if (cdir / sub).exists():
-                shutil.rmtree(cdir / sub, ignore_errors=True)
+                _rmtree(cdir / sub)
         if (cdir / "diff").exists() or (cdir / "work").exists():
             from rootless.runtime import userns
             userns.run_in_userns(_rmtree_all, [str(cdir / "diff"), str(cdir / "work")])
@@ -494,14 +499,14 @@ class Store:
                 os.unlink(self.names / rec.name)
         except OSError:
             pass
-        shutil.rmtree(self.run_dir(rec.id), ignore_errors=True)
+        _rmtree(self.run_dir(rec.id))
         # out of sight at once: a directory half removed is never taken for a damaged container
         gone = self.dir / f".removing-{rec.id}"
         try:
             os.rename(cdir, gone)
         except OSError:
             gone = cdir
-        shutil.rmtree(gone, ignore_errors=True)
+        _rmtree(gone)
 
     def _remove_names_of(self, rec: Record) -> None:
         try:
@@ -525,7 +530,7 @@ class Store:
     def remove_leftovers(self) -> list[Path]:
         out = self.leftovers()
         for p in out:
-            shutil.rmtree(p, ignore_errors=True)
+            _rmtree(p)
             if p.exists():
                 from rootless.runtime import userns
                 userns.run_in_userns(_rmtree_all, [str(p)])

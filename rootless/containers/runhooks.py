@@ -5,7 +5,6 @@ here prints."""
 from __future__ import annotations
 
 import os
-import socket
 
 from rootless.errors import UsageError
 
@@ -98,6 +97,7 @@ def notify(message: str, env: dict | None = None) -> bool:
         return False
     if addr[0] == "@":
         addr = "\0" + addr[1:]
+    import socket  # here: rl rm and stop read --cidfile through this module, and never notify
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
         try:
             s.connect(addr)

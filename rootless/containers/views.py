@@ -195,8 +195,11 @@ def _mappings(rec, run_dir) -> list:
 
 
 def _ports(rec, run_dir) -> str:
+    mappings = _mappings(rec, run_dir)
+    if not mappings:
+        return ""  # what format_ports([]) gives, without importing the port code (socket) for `rl ps`
     from rootless.network import ports
-    return ports.format_ports(_mappings(rec, run_dir))
+    return ports.format_ports(mappings)
 
 
 FILTER_KEYS = ("id", "name", "status", "exited", "ancestor", "health", "label", "pod")

@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMAND_MODULES = {f"rootless.cli.{m}" for m in ("containers", "pods", "images", "volumes", "networks", "system",
                                                   "cgroups", "generate")}
 # the engine and stdlib modules no listing or inspect needs: the runtime (ctypes, seccomp, hashlib),
-# the container engine's run path, the registry client, typing, and typer's world
+# the container engine's run path, the registry client, typing, shutil (bz2, lzma), socket, random,
+# and typer's world
 NEVER = ("rootless.runtime.create", "rootless.runtime.child", "rootless.containers.run", "rootless.images.registry",
-         "ctypes", "hashlib", "typing", "typer", "click", "pydantic", "rich")
+         "ctypes", "hashlib", "typing", "shutil", "socket", "random", "typer", "click", "pydantic", "rich")
 
 
 def _imported(tmp_path, argv):

@@ -21,7 +21,6 @@ the fast path imports all of them to find a verb.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 TYPE_CHECKING = False  # typing is not imported at run time: every command pays for its imports
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Callable
@@ -42,28 +41,44 @@ REST = "..."     # the rest of the line, verbatim ([COMMAND [ARG...]]): options 
 REST1 = "+..."   # the same, at least one word (exec's COMMAND)
 
 
-@dataclass(frozen=True)
-class Opt:
-    dest: str
-    decls: tuple[str, ...]
-    kind: str = BOOL
-    default: object = None
-    help: str = ""
-    metavar: str | None = None
-    # an option whose value may be left out: `--sig-proxy` means `--sig-proxy=true`
-    flag_value: str | None = None
-    hidden: bool = False
+class _Plain:
+    """A small record class: equality, hash and repr over its fields. The
+    table's classes are not dataclasses: every command pays for building a
+    dataclass (~0.5 ms each) at import."""
+    __slots__ = ()
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, f) for f in self.__slots__)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._fields() == self._fields()
+
+    def __hash__(self):
+        return hash(self._fields())
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.__slots__)})"
+
+
+class _Frozen(_Plain):
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def _set(self, **values) -> None:
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+
+
+class Opt(_Frozen):
+    __slots__ = ("dest", "decls", "kind", "default", "help", "metavar", "flag_value", "hidden")
+    # an option whose value may be left out (flag_value): `--sig-proxy` means `--sig-proxy=true`
 
     def __init__(self, dest: str, *decls: str, kind: str = BOOL, default: object = None, help: str = "",
                  metavar: str | None = None, flag_value: str | None = None, hidden: bool = False):
-        object.__setattr__(self, "dest", dest)
-        object.__setattr__(self, "decls", decls)
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "default", _default(kind, default))
-        object.__setattr__(self, "help", help)
-        object.__setattr__(self, "metavar", metavar)
-        object.__setattr__(self, "flag_value", flag_value)
-        object.__setattr__(self, "hidden", hidden)
+        self._set(dest=dest, decls=decls, kind=kind, default=_default(kind, default), help=help, metavar=metavar,
+                  flag_value=flag_value, hidden=hidden)
 
     def names(self) -> list[str]:
         """Every spelling, with a --x/--no-x pair split in two."""
@@ -76,23 +91,25 @@ def _default(kind: str, default: object) -> object:
     return {BOOL: False, LIST: ()}.get(kind)
 
 
-@dataclass(frozen=True)
-class Arg:
-    dest: str
-    nargs: str = ONE
-    help: str = ""
-    metavar: str | None = None
+class Arg(_Frozen):
+    __slots__ = ("dest", "nargs", "help", "metavar")
+
+    def __init__(self, dest: str, nargs: str = ONE, help: str = "", metavar: str | None = None):
+        self._set(dest=dest, nargs=nargs, help=help, metavar=metavar)
 
 
 Param = "Opt | Arg"
 
 
-@dataclass
-class Command:
-    names: tuple[tuple[str, ...], ...]  # every path: ("images",), ("image", "ls"), ...
-    fn: Callable
-    params: tuple
-    hidden: bool = False
+class Command(_Plain):
+    __slots__ = ("names", "fn", "params", "hidden")
+    __hash__ = None  # mutable, as the dataclass was
+
+    def __init__(self, names: tuple[tuple[str, ...], ...], fn: Callable, params: tuple, hidden: bool = False):
+        self.names = names  # every path: ("images",), ("image", "ls"), ...
+        self.fn = fn
+        self.params = params
+        self.hidden = hidden
 
     @property
     def help(self) -> str:
@@ -112,10 +129,13 @@ class Command:
         return [p for p in self.params if isinstance(p, Arg)]
 
 
-@dataclass
-class Table:
-    commands: list[Command] = field(default_factory=list)
-    groups: dict[str, str] = field(default_factory=dict)  # "volume" -> its help
+class Table(_Plain):
+    __slots__ = ("commands", "groups")
+    __hash__ = None
+
+    def __init__(self, commands: list[Command] | None = None, groups: dict[str, str] | None = None):
+        self.commands = [] if commands is None else commands
+        self.groups = {} if groups is None else groups  # "volume" -> its help
 
     def find(self, words: list[str]) -> tuple[Command, int] | None:
         """The command that words begin with, and how many words its name took."""

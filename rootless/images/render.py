@@ -62,7 +62,10 @@ def parse_time(text: str | None) -> float | None:
 
 
 def _parse_time(m: "re.Match[str]") -> float:
-    base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    # the regex fixed the digits' places: datetime() checks the ranges as strptime
+    # did (ValueError alike), without importing _strptime, calendar and locale for `rl images`
+    d, t = m.group(1).split("T")
+    base = datetime(*(int(x) for x in d.split("-")), *(int(x) for x in t.split(":")))
     tz = m.group(3) or "Z"
     if tz == "Z":
         base = base.replace(tzinfo=timezone.utc)

@@ -104,3 +104,49 @@ def test_parse_time_works_a_second_out_once(monkeypatch):
     assert [e.text for e in entries] == [b"%d" % i for i in range(1000)]
     assert entries[7].time == _reference("2026-12-07T12:18:16.000000007+00:00")
     assert calls == ["2026-12-07T12:18:16+00:00"]
+
+
+def _image_time_reference(text):
+    """images.render.parse_time as it was, with datetime.strptime."""
+    import re
+    from datetime import datetime, timedelta, timezone
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
+    if not m:
+        return None
+    try:
+        base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+        tz = m.group(3) or "Z"
+        if tz == "Z":
+            base = base.replace(tzinfo=timezone.utc)
+        else:
+            sign = 1 if tz[0] == "+" else -1
+            base = base.replace(tzinfo=timezone(sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))))
+        return base.timestamp() + float(m.group(2) or 0)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def test_image_times_as_with_strptime():
+    """`rl images`' CREATED without _strptime: the same epoch for every
+    stamp, and None for the same impossible ones (month 13, 24:00, 23:59:60,
+    Feb 30, year 0, a bad offset)."""
+    import random
+    from rootless.images import render
+    rnd = random.Random(7)
+    stamps = ["2024-02-29T23:59:59.999999999Z", "2023-02-29T00:00:00Z", "0000-01-01T00:00:00Z",
+              "9999-12-31T23:59:59+01:00", "2024-05-01T24:00:00Z", "2024-05-01T23:59:60Z", "1970-01-01T00:00:00",
+              "2024-05-01T10:00:00-05:30", "2024-05-01T10:00:00+25:99", "2024-13-01T10:00:00Z"]
+    for _ in range(20000):
+        stamps.append(f"{rnd.choice(['0000', '0001', '1970', '2024', '2023', '9999'])}-{rnd.randint(0, 13):02d}-"
+                      f"{rnd.randint(0, 32):02d}T{rnd.randint(0, 25):02d}:{rnd.randint(0, 61):02d}:"
+                      f"{rnd.randint(0, 62):02d}{rnd.choice(['', '.5', '.123456789'])}"
+                      f"{rnd.choice(['', 'Z', '+01:00', '-05:30', '+25:99'])}")
+    assert [s for s in stamps if render.parse_time(s) != _image_time_reference(s)] == []
+    assert render.parse_time("2024-05-01T10:00:00.5Z") == 1714557600.5
+
+
+def test_image_times_without_strptime():
+    code = ("import sys; from rootless.images import render\n"
+            "print(render.since('2024-05-01T10:00:00Z', now=1714557600 + 7200), '_strptime' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.strip() == "2 hours ago False"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import pwd
-from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -23,10 +22,39 @@ def config_home() -> Path:
     return _xdg("XDG_CONFIG_HOME", ".config")
 
 
-@dataclass(frozen=True)
-class Paths:
-    root: Path                    # persistent: images, layers, containers' upper dirs
-    _runroot: Path | None = None  # volatile: pids, sockets, mounts; gone after a reboot
+class _Record:
+    """A frozen record: equality, hash and repr over its fields, as a frozen
+    dataclass's (config is on every command's path: building dataclasses
+    and importing their module cost each command several ms)."""
+    _FIELDS: tuple[str, ...] = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, f) for f in self._FIELDS)
+
+    def __eq__(self, other):
+        if not (other.__class__ is self.__class__):
+            return NotImplemented
+        return other._values() == self._values()
+
+    def __hash__(self):
+        return hash(self._values())
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r}")
+
+
+class Paths(_Record):
+    _FIELDS = ("root", "_runroot")
+
+    def __init__(self, root: Path, _runroot: Path | None = None):
+        object.__setattr__(self, "root", root)          # persistent: images, layers, containers' upper dirs
+        object.__setattr__(self, "_runroot", _runroot)  # volatile: pids, sockets, mounts; gone after a reboot
 
     @property
     def runroot(self) -> Path:
@@ -172,8 +200,7 @@ def user_name() -> str:
 SYSTEM_STORAGE_CONF = Path("/etc/containers/storage.conf")
 
 
-@dataclass(frozen=True)
-class StorageConf:
+class StorageConf(_Record):
     """What rl takes from containers-storage.conf(5), for a rootless user:
     $CONTAINERS_STORAGE_CONF when set, else $XDG_CONFIG_HOME/containers/storage.conf,
     else the system file (whose graphroot/runroot are root's: only its
@@ -182,11 +209,15 @@ class StorageConf:
     graphroot and runroot hold podman's own store layout, which rl must not
     write into: rl keeps its store in their subdirectory `rl` (same disk,
     same tmpfs), so a graphroot moved to a bigger disk moves rl's too."""
-    file: str | None = None
-    graphroot: str | None = None
-    runroot: str | None = None
-    driver: str | None = None         # rl's name: fuse-overlayfs, overlay or vfs
-    podman_driver: str | None = None  # as written in the file
+    _FIELDS = ("file", "graphroot", "runroot", "driver", "podman_driver")
+
+    def __init__(self, file: str | None = None, graphroot: str | None = None, runroot: str | None = None,
+                 driver: str | None = None, podman_driver: str | None = None):
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "graphroot", graphroot)
+        object.__setattr__(self, "runroot", runroot)
+        object.__setattr__(self, "driver", driver)                # rl's name: fuse-overlayfs, overlay or vfs
+        object.__setattr__(self, "podman_driver", podman_driver)  # as written in the file
 
 
 _storage_conf: dict[str, StorageConf] = {}

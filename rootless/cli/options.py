@@ -15,7 +15,9 @@ class GlobalOptions:
         self.storage_driver = storage_driver
 
     def __eq__(self, other):
-        return type(other) is type(self) and all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+        if not (type(other) is type(self)):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
 
     __hash__ = None
 

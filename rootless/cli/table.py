@@ -51,7 +51,9 @@ class _Plain:
         return tuple(getattr(self, f) for f in self.__slots__)
 
     def __eq__(self, other):
-        return type(other) is type(self) and other._fields() == self._fields()
+        if not (type(other) is type(self)):
+            return NotImplemented
+        return other._fields() == self._fields()
 
     def __hash__(self):
         return hash(self._fields())
@@ -65,6 +67,13 @@ class _Frozen(_Plain):
 
     def __setattr__(self, name, value):
         raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __getstate__(self):  # pickle and copy: the slots are frozen
+        return self._fields()
+
+    def __setstate__(self, state) -> None:
+        for f, v in zip(self.__slots__, state):
+            object.__setattr__(self, f, v)
 
     def _set(self, **values) -> None:
         for k, v in values.items():

@@ -14,7 +14,6 @@ a digest is "algorithm:hex". Pure functions, no I/O."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from rootless.errors import ImageError
 
@@ -36,12 +35,42 @@ NAME_MAX = 255
 _HINT = "a reference looks like [HOST[:PORT]/]NAMESPACE/NAME[:TAG][@sha256:DIGEST]"
 
 
-@dataclass(frozen=True)
 class Reference:
-    domain: str                 # registry host[:port], e.g. "docker.io"
-    path: str                   # repository path, e.g. "library/debian"
-    tag: str | None = None      # None when only a digest was given
-    digest: str | None = None   # "sha256:<64 hex>"
+    """domain: registry host[:port], e.g. "docker.io"; path: the repository
+    path, e.g. "library/debian"; tag: None when only a digest was given;
+    digest: "sha256:<64 hex>". Frozen, compared and hashed by its fields, as
+    the frozen dataclass it was (not one: `rl images` pays for every import)."""
+    __slots__ = ("domain", "path", "tag", "digest")
+
+    def __init__(self, domain: str, path: str, tag: str | None = None, digest: str | None = None):
+        object.__setattr__(self, "domain", domain)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "digest", digest)
+
+    def _values(self) -> tuple:
+        return (self.domain, self.path, self.tag, self.digest)
+
+    def __eq__(self, other):
+        if not (other.__class__ is self.__class__):
+            return NotImplemented
+        return other._values() == self._values()
+
+    def __hash__(self):
+        return hash(self._values())
+
+    def __repr__(self):
+        return (f"Reference(domain={self.domain!r}, path={self.path!r}, tag={self.tag!r}, "
+                f"digest={self.digest!r})")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __reduce__(self):  # pickle and copy through __init__ (the slots are frozen)
+        return (Reference, self._values())
 
     @property
     def repository(self) -> str:

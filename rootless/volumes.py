@@ -11,7 +11,6 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rootless.config import Paths, ensure_dir, ensure_root
@@ -20,24 +19,53 @@ from rootless.errors import VolumeError, VolumeNotFound
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
-@dataclass
 class Volume:
-    Name: str
-    Driver: str = "local"
-    Mountpoint: str = ""
-    CreatedAt: str = ""
-    Labels: dict = field(default_factory=dict)
-    Scope: str = "local"
-    Options: dict = field(default_factory=dict)
-    # podman's volume state: never populated yet (the first container copies the
-    # image's content in), not yet given to the image directory's owner
-    # (runtime/copyup.py keeps them, and its CopiedUp, in volume.json)
-    NeedsCopyUp: bool = False
-    NeedsChown: bool = False
+    """A named volume as podman's `volume inspect` shows it. NeedsCopyUp and
+    NeedsChown: podman's volume state, never populated yet (the first
+    container copies the image's content in), not yet given to the image
+    directory's owner (runtime/copyup.py keeps them, and its CopiedUp, in
+    volume.json). Not a dataclass: `rl volume ls` pays for every import."""
+    FIELDS = ("Name", "Driver", "Mountpoint", "CreatedAt", "Labels", "Scope", "Options", "NeedsCopyUp", "NeedsChown")
+
+    def __init__(self, Name: str, Driver: str = "local", Mountpoint: str = "", CreatedAt: str = "",
+                 Labels: dict | None = None, Scope: str = "local", Options: dict | None = None,
+                 NeedsCopyUp: bool = False, NeedsChown: bool = False):
+        self.Name = Name
+        self.Driver = Driver
+        self.Mountpoint = Mountpoint
+        self.CreatedAt = CreatedAt
+        self.Labels = {} if Labels is None else Labels
+        self.Scope = Scope
+        self.Options = {} if Options is None else Options
+        self.NeedsCopyUp = NeedsCopyUp
+        self.NeedsChown = NeedsChown
+
+    def to_dict(self) -> dict:
+        """The fields in order, dicts copied (what dataclasses.asdict gave)."""
+        return {f: _copied(getattr(self, f)) for f in self.FIELDS}
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"Volume({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
     @classmethod
     def from_json(cls, data: dict) -> "Volume":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        return cls(**{k: v for k, v in data.items() if k in cls.FIELDS})
+
+
+def _copied(value):
+    import copy
+    if isinstance(value, dict):
+        return {_copied(k): _copied(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(v) for v in value)
+    return value if isinstance(value, (str, int, float, bool, type(None))) else copy.deepcopy(value)
 
 
 def valid_name(name: str) -> bool:
@@ -68,7 +96,7 @@ class VolumeStore:
         os.chmod(tmp / "_data", 0o755)  # podman's mode whatever the umask (a detached run's monitor has 077)
         vol = Volume(Name=name, Mountpoint=str(final / "_data"), Labels=dict(labels or {}),
                      CreatedAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), NeedsCopyUp=True, NeedsChown=True)
-        (tmp / "volume.json").write_text(json.dumps(asdict(vol)))
+        (tmp / "volume.json").write_text(json.dumps(vol.to_dict()))
         try:
             os.rename(tmp, final)  # fails when another create won the race
         except OSError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 
 from rootless.cli.options import OPTIONS
 from rootless.cli.table import LIST, OPTIONAL, SOME, STR, Arg, Opt, command, group
@@ -37,10 +36,10 @@ def ls(quiet, fmt) -> None:
     """List volumes."""
     vols = _store().list()
     if fmt == "json":
-        print(json.dumps([asdict(v) for v in vols], indent=4))
+        print(json.dumps([v.to_dict() for v in vols], indent=4))
     elif fmt:
         from rootless.cli.gotemplate import render_rows
-        sys.stdout.write(render_rows(fmt, [asdict(v) for v in vols]))
+        sys.stdout.write(render_rows(fmt, [v.to_dict() for v in vols]))
     elif quiet:
         for v in vols:
             print(v.Name)
@@ -54,7 +53,7 @@ def ls(quiet, fmt) -> None:
 def inspect(names) -> None:
     """Show volumes' metadata as JSON."""
     store = _store()
-    print(json.dumps([asdict(store.lookup(n)) for n in names], indent=4))
+    print(json.dumps([store.lookup(n).to_dict() for n in names], indent=4))
 
 
 @command("volume rm", Arg("names", SOME, metavar="VOLUME..."),

@@ -150,3 +150,29 @@ def test_image_times_without_strptime():
             "print(render.since('2024-05-01T10:00:00Z', now=1714557600 + 7200), '_strptime' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "2 hours ago False"
+
+
+def test_volume_record_as_before(tmp_path):
+    """Volume (no longer a dataclass) gives podman's fields in the same order
+    and the same JSON, and `rl volume ls` imports no dataclasses."""
+    from rootless.config import Paths
+    from rootless.volumes import Volume, VolumeStore
+    store = VolumeStore(Paths(tmp_path / "root", tmp_path / "run"))
+    vol = store.create("v1", labels={"a": "b"})
+    d = vol.to_dict()
+    assert list(d) == ["Name", "Driver", "Mountpoint", "CreatedAt", "Labels", "Scope", "Options", "NeedsCopyUp",
+                       "NeedsChown"]
+    assert (d["Name"], d["Driver"], d["Labels"], d["Scope"], d["Options"], d["NeedsCopyUp"], d["NeedsChown"]) == \
+        ("v1", "local", {"a": "b"}, "local", {}, True, True)
+    d["Labels"]["a"] = "changed"  # a copy, as dataclasses.asdict's
+    assert vol.Labels == {"a": "b"}
+    assert store.lookup("v1") == vol and Volume.from_json(json.loads(json.dumps(d))) != vol
+    got, mods, err = _imported(tmp_path, ["volume", "ls"])
+    assert got == 0, err
+    assert "rootless.volumes" in mods and "dataclasses" not in mods
+
+
+def test_images_imports_no_dataclasses(tmp_path):
+    got, mods, err = _imported(tmp_path, ["images"])
+    assert got == 0, err
+    assert "rootless.images.store" in mods and "dataclasses" not in mods and "inspect" not in mods

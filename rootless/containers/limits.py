@@ -12,7 +12,7 @@ None: unchanged."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from rootless.config import Paths
 
@@ -70,7 +70,7 @@ def _remember(store, rec, new: dict) -> None:
         if "memory" in new and "memory_swap" not in new:
             merged.pop("memory_swap", None)  # swap follows the new memory limit again
         rec.request["resources"] = merged
-        write_json(store.container_dir(rec.id) / "config.json", asdict(rec))
+        write_json(store.container_dir(rec.id) / "config.json", rec.to_dict())
 
 
 def stats_targets(paths: Paths, containers: list[str] = ()) -> list[StatsTarget]:

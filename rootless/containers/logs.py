@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 
 from rootless.errors import UsageError
 
@@ -37,13 +36,27 @@ def format_chunk(stream: str, data: bytes, ts: str) -> bytes:
     return b"".join(out)
 
 
-@dataclass
 class Entry:
-    time: float
-    stamp: str
-    stream: str
-    partial: bool
-    text: bytes
+    """One log record (not a dataclass: `rl logs` makes 10,000 of them, and
+    importing dataclasses cost more than reading them)."""
+    FIELDS = ("time", "stamp", "stream", "partial", "text")
+
+    def __init__(self, time: float, stamp: str, stream: str, partial: bool, text: bytes):
+        self.time = time
+        self.stamp = stamp
+        self.stream = stream
+        self.partial = partial
+        self.text = text
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
 
 def parse_time(stamp: str) -> float:

@@ -25,7 +25,7 @@ def _save(store: Store, rec, req: RunRequest, joined: list[tuple[str, list[str],
     else:  # off its last network: only lo, as podman leaves it
         req.network, req.network_alias, req.ip, req.networks, req.mac_address = "none", [], None, [], None
     rec.request = asdict(req)
-    write_json(store.container_dir(rec.id) / "config.json", asdict(rec))
+    write_json(store.container_dir(rec.id) / "config.json", rec.to_dict())
 
 
 def _running_pid(store: Store, rec) -> int | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rootless.config import Paths
@@ -24,27 +23,55 @@ from rootless.errors import ContainerNotFound, UsageError
 
 # ------------------------------------------------------------------ ps
 
-@dataclass
+# the options and rows below are plain classes, not dataclasses: every
+# container command paid for importing dataclasses and building them
+
 class PsOptions:
-    all: bool = False              # not only running ones
-    filters: list[str] = field(default_factory=list)  # podman's KEY=VALUE (views.FILTER_KEYS)
-    last: int = -1                 # the N most recently created (-1: no limit)
-    size: bool = False             # measure each writable layer
-    # {pod ID: name}, from the pods layer above (which imports this one):
-    # the PodName field, and `pod=NAME` filters as well as `pod=ID`
-    pod_names: dict = field(default_factory=dict)
+    FIELDS = ("all", "filters", "last", "size", "pod_names")
+
+    def __init__(self, all: bool = False, filters: list[str] | None = None, last: int = -1, size: bool = False,
+                 pod_names: dict | None = None):
+        self.all = all                    # not only running ones
+        self.filters = [] if filters is None else filters  # podman's KEY=VALUE (views.FILTER_KEYS)
+        self.last = last                  # the N most recently created (-1: no limit)
+        self.size = size                  # measure each writable layer
+        # {pod ID: name}, from the pods layer above (which imports this one):
+        # the PodName field, and `pod=NAME` filters as well as `pod=ID`
+        self.pod_names = {} if pod_names is None else pod_names
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
 
-@dataclass
 class Listed:
     """One container as ps sees it: its record, its state (a dead
     fuse-overlayfs shown as unhealthy), where its runtime files are, and
     the size of its writable layer (bytes; None unless asked)."""
-    record: Record
-    state: dict
-    run_dir: Path
-    size: int | None = None
-    pod_name: str = ""
+    FIELDS = ("record", "state", "run_dir", "size", "pod_name")
+
+    def __init__(self, record: Record, state: dict, run_dir: Path, size: int | None = None, pod_name: str = ""):
+        self.record = record
+        self.state = state
+        self.run_dir = run_dir
+        self.size = size
+        self.pod_name = pod_name
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
 
 def ps(paths: Paths, opts: PsOptions | None = None) -> list[Listed]:
@@ -172,12 +199,24 @@ def _inspect(store: Store, rec: Record) -> dict:
 
 # ------------------------------------------------------------------ logs
 
-@dataclass
 class LogOptions:
-    since: str | None = None     # RFC3339 time, Unix time or duration (10m)
-    until: str | None = None
-    tail: int = -1               # the last N lines (-1: all)
-    follow: bool = False         # go on while the container runs
+    FIELDS = ("since", "until", "tail", "follow")
+
+    def __init__(self, since: str | None = None, until: str | None = None, tail: int = -1, follow: bool = False):
+        self.since = since    # RFC3339 time, Unix time or duration (10m)
+        self.until = until
+        self.tail = tail      # the last N lines (-1: all)
+        self.follow = follow  # go on while the container runs
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
 
 def logs(paths: Paths, name: str, opts: LogOptions | None = None):

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rootless import fsutil
@@ -38,19 +37,43 @@ _NOUN = ("babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "kha
          "meitner", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak")
 
 
-@dataclass
+_UNSET = object()  # a parameter not given (None is a value a record may hold)
+
+
 class Record:
-    id: str
-    name: str
-    image: str
-    command: list[str]
-    driver: str
-    created: float = field(default_factory=time.time)
-    layers: list[str] = field(default_factory=list)   # rootfs lower dirs, bottom to top
-    image_config: dict = field(default_factory=dict)  # the image's OCI "config" section
-    request: dict = field(default_factory=dict)       # the run/create options, to start it again
-    image_id: str = ""                                # the image's ID (its config digest), as inspect's .Image
-    image_name: str = ""                              # the image's full name, as podman's ImageName and ps IMAGE
+    """A container's config.json. Not a dataclass (every container command
+    pays for building one and for importing dataclasses): its fields, in
+    order, are FIELDS; to_dict() is what dataclasses.asdict gave."""
+    FIELDS = ("id", "name", "image", "command", "driver", "created", "layers", "image_config", "request", "image_id",
+              "image_name")
+
+    def __init__(self, id: str, name: str, image: str, command: list[str], driver: str, created: float = _UNSET,
+                 layers: list[str] = _UNSET, image_config: dict = _UNSET, request: dict = _UNSET,
+                 image_id: str = "", image_name: str = ""):
+        self.id = id
+        self.name = name
+        self.image = image
+        self.command = command
+        self.driver = driver
+        self.created = time.time() if created is _UNSET else created
+        self.layers = [] if layers is _UNSET else layers                    # rootfs lower dirs, bottom to top
+        self.image_config = {} if image_config is _UNSET else image_config  # the image's OCI "config" section
+        self.request = {} if request is _UNSET else request                 # the run/create options, to start it again
+        self.image_id = image_id      # the image's ID (its config digest), as inspect's .Image
+        self.image_name = image_name  # the image's full name, as podman's ImageName and ps IMAGE
+
+    def to_dict(self) -> dict:
+        return {f: _copied(getattr(self, f)) for f in self.FIELDS}
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"Record({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
     # not a field (never written): why this record could not be read, for a
     # damaged container (config.json missing or corrupt: a crash or a full
@@ -68,6 +91,18 @@ class Record:
             k, _, v = item.partition("=")
             out[k] = v
         return out
+
+
+def _copied(value):
+    """A deep copy of JSON-like data (lists, tuples, dicts), as dataclasses.asdict makes."""
+    if isinstance(value, dict):
+        return {_copied(k): _copied(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(v) for v in value)
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    import copy
+    return copy.deepcopy(value)
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -252,7 +287,7 @@ class Store:
         fsutil.atomic_write(d / RUNROOT_FILE, str(runroot))
         self._runroots[cid] = runroot
         ensure_dir(self.run_dir(cid))
-        write_json(d / "config.json", asdict(rec))
+        write_json(d / "config.json", rec.to_dict())
         return rec
 
     def lock(self, rec: Record, timeout: float | None = None):
@@ -425,7 +460,7 @@ class Store:
         if not self._claim(new, rec.id):
             raise ContainerError(f'the container name "{new}" is already in use')
         old, rec.name = rec.name, new
-        write_json(self.container_dir(rec.id) / "config.json", asdict(rec))
+        write_json(self.container_dir(rec.id) / "config.json", rec.to_dict())
         try:
             os.unlink(self.names / old)
         except OSError:

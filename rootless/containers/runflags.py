@@ -7,17 +7,40 @@ here, then map it in to_request()."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 BOOL, STR, LIST = "bool", "str", "list"
 
 
-@dataclass(frozen=True)
 class Flag:
-    dest: str
-    decls: tuple[str, ...]
-    kind: str
-    help: str
+    """One flag (frozen; compared and hashed by its fields; not a dataclass:
+    every container command imports this table)."""
+    __slots__ = ("dest", "decls", "kind", "help")
+
+    def __init__(self, dest: str, decls: tuple[str, ...], kind: str, help: str):
+        object.__setattr__(self, "dest", dest)
+        object.__setattr__(self, "decls", decls)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "help", help)
+
+    def _values(self) -> tuple:
+        return (self.dest, self.decls, self.kind, self.help)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self):
+        return hash(self._values())
+
+    def __repr__(self):
+        return f"Flag(dest={self.dest!r}, decls={self.decls!r}, kind={self.kind!r}, help={self.help!r})"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __reduce__(self):  # pickle and copy through __init__ (the slots are frozen)
+        return (Flag, self._values())
 
 
 FLAGS: tuple[Flag, ...] = (

@@ -176,3 +176,28 @@ def test_images_imports_no_dataclasses(tmp_path):
     got, mods, err = _imported(tmp_path, ["images"])
     assert got == 0, err
     assert "rootless.images.store" in mods and "dataclasses" not in mods and "inspect" not in mods
+
+
+@pytest.mark.parametrize("argv,rc", [(["ps", "-a"], 0), (["logs", "nothing-here"], 125), (["rm", "nothing-here"], 1),
+                                     (["inspect", "localhost/nothing-here:1"], 125), (["--version"], 0)])
+def test_no_dataclasses_on_everyday_paths(tmp_path, argv, rc):
+    """dataclasses imports inspect, ast and dis, and each class it builds
+    costs more than these commands' own work: the records and options on
+    their paths are plain classes. (tokenize comes with logging's traceback.)"""
+    got, mods, err = _imported(tmp_path, argv)
+    assert got == rc, err
+    assert sorted(m for m in ("dataclasses", "inspect", "ast", "dis") if m in mods) == []
+
+
+def test_container_record_as_before():
+    """Record (no longer a dataclass): config.json's fields in the same order,
+    a deep copy as asdict made, read back equal."""
+    from rootless.containers.records import Record
+    rec = Record("f" * 64, "web", "img", ["sh"], "vfs", request={"env": ["A=1"], "networks": [{"name": "n"}]})
+    d = rec.to_dict()
+    assert list(d) == ["id", "name", "image", "command", "driver", "created", "layers", "image_config", "request",
+                       "image_id", "image_name"]
+    d["request"]["networks"][0]["name"] = "changed"
+    assert rec.request["networks"][0]["name"] == "n"
+    assert Record(**json.loads(json.dumps(rec.to_dict()))) == rec
+    assert Record("a", "b", "c", [], "d", created=None).created is None  # a value given is kept, as before

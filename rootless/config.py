@@ -3,7 +3,6 @@ beyond creating rl's own directories when asked to."""
 
 from __future__ import annotations
 
-import logging
 import os
 import pwd
 from pathlib import Path
@@ -73,7 +72,11 @@ class Paths(_Record):
         return self.root / "containers"
 
 
-log = logging.getLogger(__name__)
+def _warn(message: str) -> None:
+    import logging  # here: a command that never warns never imports logging (logconf.configure)
+    logging.getLogger(__name__).warning(message)
+
+
 _warned = False
 _checked: dict[str, Path] = {}
 
@@ -131,7 +134,7 @@ def runtime_dir() -> Path:
         return checked_runroot(xdg / "rl")
     path = fallback_runtime_dir()
     if not _warned and os.environ.get("RL_QUIET_RUNDIR") is None:
-        log.warning(f'"XDG_RUNTIME_DIR" {why}, using {path}')
+        _warn(f'"XDG_RUNTIME_DIR" {why}, using {path}')
         _warned = True
     return checked_runroot(path)
 
@@ -253,8 +256,8 @@ def map_driver(driver: str, mount_program: str, where: str) -> str | None:
         return "vfs"
     if driver and where not in _storage_warned:
         _storage_warned.add(where)
-        log.warning(f'storage.conf: driver "{driver}" ({where}) is not supported by rl '
-                    "(fuse-overlayfs, overlay, vfs); using rl's default")
+        _warn(f'storage.conf: driver "{driver}" ({where}) is not supported by rl '
+              "(fuse-overlayfs, overlay, vfs); using rl's default")
     return None
 
 

@@ -38,8 +38,8 @@ def _image_choice():
 
 
 def _debug() -> bool:
-    import logging
-    return logging.getLogger().isEnabledFor(logging.DEBUG)
+    from rootless import logconf
+    return logconf.debug_enabled()
 
 
 def _fail(message: str, hint: str | None, code: int) -> int:

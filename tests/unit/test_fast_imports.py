@@ -201,3 +201,30 @@ def test_container_record_as_before():
     assert rec.request["networks"][0]["name"] == "n"
     assert Record(**json.loads(json.dumps(rec.to_dict()))) == rec
     assert Record("a", "b", "c", [], "d", created=None).created is None  # a value given is kept, as before
+
+
+@pytest.mark.parametrize("argv,rc", [(["images"], 0), (["ps", "-a"], 0), (["volume", "ls"], 0),
+                                     (["inspect", "localhost/nothing-here:1"], 125), (["--version"], 0)])
+def test_commands_that_never_log_never_import_logging(tmp_path, argv, rc):
+    got, mods, err = _imported(tmp_path, argv)
+    assert got == rc, err
+    assert "logging" not in mods and "rootless.logconf" in mods
+
+
+@pytest.mark.parametrize("level,want", [
+    (None, "WARN: late\n"), ("error", ""), ("debug", 'WARN: late\nlevel=debug msg="shown"\n')])
+def test_configure_applies_when_logging_comes_later(level, want):
+    """logconf.configure before logging is imported (the CLI's start): the
+    level and rl's words apply from the moment a module imports logging."""
+    code = ("import sys, json; from rootless import logconf\n"
+            "assert 'logging' not in sys.modules\n"
+            "logconf.configure(json.loads(sys.argv[1]))\n"
+            "import logging\n"
+            "log = logging.getLogger('rootless.late')\n"
+            "log.warning('late'); log.debug('shown')\n"
+            "assert type(logging.__loader__).__name__ != '_ThenConfigure'\n"
+            "print(len([h for h in logging.getLogger().handlers]), logconf._HOOK in sys.meta_path)")
+    r = subprocess.run([sys.executable, "-c", code, json.dumps(level)], capture_output=True, text=True, cwd=ROOT,
+                       check=True)
+    assert r.stderr == want
+    assert r.stdout.split() == ["1", "False"]

@@ -7,7 +7,10 @@ import os
 import shlex
 
 from rootless.errors import UsageError
-from rootless.runtime.spec import BindMount, TmpfsMount
+
+TYPE_CHECKING = False  # the runtime's spec is imported where a mount is made: inspect reads env only
+if TYPE_CHECKING:  # pragma: no cover
+    from rootless.runtime.spec import BindMount, TmpfsMount
 
 
 def parse_env(items: list[str], environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -65,6 +68,7 @@ def parse_volume(value: str, named=None) -> BindMount:
     for SELinux, which does not apply here). `named(NAME)` gives a named
     volume's host directory (creating it, as podman). An anonymous `-v /data`
     is given a name when the container is created (run.create)."""
+    from rootless.runtime.spec import BindMount
     parts = value.split(":")
     if len(parts) == 1 and anonymous_volume(value):
         raise UsageError(f"anonymous volume {value!r} given where only HOST:CONTAINER is allowed",
@@ -133,6 +137,7 @@ def parse_tmpfs(value: str) -> TmpfsMount:
     noatime, size=, mode=, uid=, gid=, nr_inodes=; propagation modes are
     accepted (rl's mount namespace is private). nosuid and nodev unless
     overridden, as podman."""
+    from rootless.runtime.spec import TmpfsMount
     target, _, opts = value.partition(":")
     if not target.startswith("/"):
         raise UsageError(f"invalid --tmpfs {value!r}: the path must be absolute")

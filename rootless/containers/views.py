@@ -104,6 +104,8 @@ def image_name(rec) -> str:
 
 
 _NET_MODES = ("slirp4netns", "pasta", "none", "host", "private", "default", "container", "ns", "")
+# --network values (no options) that name no user network: NetworkSettings.Networks is empty
+_NO_USER_NETWORK = (None, "", "none", "host", "slirp4netns", "pasta", "private", "default")
 
 
 def user_networks(rec) -> list[str]:
@@ -120,6 +122,8 @@ def network_settings(rec, running: bool, paths) -> dict:
     """inspect's NetworkSettings.Networks, podman's shape: each user network
     with the container's address, gateway, MAC and aliases there (addresses
     only while it runs: they are given at start, as podman's)."""
+    if not running and not rec.request.get("networks") and rec.request.get("network") in _NO_USER_NETWORK:
+        return {}  # what both ways below give, without building a RunRequest (a 60-field dataclass)
     from rootless.containers.request import RunRequest, user_networks as joined  # not run: no runtime for inspect
     try:
         req = RunRequest(**rec.request)

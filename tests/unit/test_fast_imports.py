@@ -228,3 +228,24 @@ def test_configure_applies_when_logging_comes_later(level, want):
                        check=True)
     assert r.stderr == want
     assert r.stdout.split() == ["1", "False"]
+
+
+@pytest.mark.parametrize("network", [None, "", "none", "host", "slirp4netns", "pasta", "private", "default"])
+def test_stopped_container_without_user_networks(network):
+    """NetworkSettings.Networks of a stopped container on no user network:
+    {} as the RunRequest path gives, without building one (nor the runtime's
+    spec for Config.Env)."""
+    code = ("import sys, json; from types import SimpleNamespace\n"
+            "from rootless.containers import views\n"
+            "req = {'image': 'x', 'network': json.loads(sys.argv[1]), 'env': ['A=1']}\n"
+            "rec = SimpleNamespace(request=req, name='c', id='0' * 64, image_config={})\n"
+            "fast = views.network_settings(rec, False, None)\n"
+            "env = views.config_env(rec)\n"
+            "light = [m for m in ('rootless.containers.request', 'rootless.runtime.spec', 'dataclasses')"
+            " if m in sys.modules]\n"
+            "from rootless.containers import request\n"  # the RunRequest path, as it was
+            "slow = {n: {} for n, _a, _ip in request.user_networks(request.RunRequest(**req))}\n"
+            "print(json.dumps([fast, slow, 'A=1' in env, light]))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(network)], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    assert json.loads(out) == [{}, {}, True, []]

@@ -83,12 +83,26 @@ def test_project_a_web_and_client_by_service_name(compose):
 
 def test_version_shapes_podman_compose_reads(compose):
     """podman-compose runs `--version` first (it stopped there with status 125 before) and takes
-    the last word as the version; its own `version` command prints rl's line after its own."""
+    the last word as podman's version: rl's own version comes third (podman's `podman version X`
+    shape) and, last, the podman level rl follows, at which podman-compose enforces
+    `condition: service_healthy` (below 4.6.0 it skips it with a warning)."""
+    from rootless import system
     version = __import__("rootless").__version__
-    assert compose.rl.run("--version", check=True).stdout == f"rl version {version}\n"
-    assert compose.rl.run("-v", check=True).stdout == f"rl version {version}\n"
+    line = f"rl version {version} (podman {system.PODMAN_API_VERSION})\n"
+    assert system.PODMAN_API_VERSION == "4.6.0"
+    assert compose.rl.run("--version", check=True).stdout == line
+    assert compose.rl.run("-v", check=True).stdout == line
+    assert compose.rl.run("--version", check=True).stdout.split()[2] == version
     out = compose.ok("version").splitlines()
-    assert f"rl version {version}" in out and "podman-compose version 1.6.0" in out  # order: pipes' buffering
+    assert line.strip() in out and "podman-compose version 1.6.0" in out  # order: pipes' buffering
+    compose.write("services:\n  a:\n    image: x\n")
+    res = compose.run("--verbose", "config")
+    assert res.returncode == 0, res.stderr
+    assert "using podman version: 4.6.0" in res.stderr
+    # what podman-compose decides from it: healthy/unhealthy conditions and `up --wait` are enforced
+    pc = __import__("podman_compose")
+    seen = res.stderr.split("using podman version: ")[1].split()[0]
+    assert not pc.strverscmp_lt(seen, "4.6.0") and pc.strverscmp_lt(seen, "5.6.0")
 
 
 def test_version_matches_podman_on_the_fields_both_have(rl, podman):

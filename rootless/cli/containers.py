@@ -169,13 +169,22 @@ def restart(containers, time_) -> None:
 @command("wait",
          Arg("containers", SOME, metavar="CONTAINER..."),
          Opt("condition", "--condition", kind=LIST, help="stopped (default), running, healthy, ..."),
-         Opt("interval", "--interval", "-i", kind=STR, default="250ms", help="polling interval"))
-def wait(containers, condition, interval) -> None:
-    """Wait for containers to reach a condition; print their exit codes."""
+         Opt("interval", "--interval", "-i", kind=STR, default="250ms", help="polling interval"),
+         Opt("ignore", "--ignore", help="a missing container is not an error (its exit code: -1)"))
+def wait(containers, condition, interval, ignore) -> None:
+    """Wait for containers to reach a condition; print their exit codes
+    (-1 for a condition other than stopped/exited, as podman's)."""
     from rootless.containers import lifecycle, policy
+    from rootless.errors import ContainerNotFound
     step = min(policy.parse_duration(interval, 0.25), 0.25)
     for name in containers:
-        print(lifecycle.wait(_paths(), name, condition or None, interval=step))
+        try:
+            code = lifecycle.wait(_paths(), name, condition or None, interval=step)
+        except ContainerNotFound:
+            if not ignore:
+                raise
+            code = -1
+        print(code)
 
 
 @command("rm",

@@ -197,11 +197,18 @@ def wait(paths: Paths, name: str, conditions: list[str] | None = None, interval:
         if code is not None and any(c in ("stopped", "exited") for c in conds):
             return code
         raise
+    if any(c in ("healthy", "unhealthy") for c in conds):
+        from rootless.containers import health
+        if health.config_of(rec) is None:  # as podman's: nothing would ever turn it healthy
+            raise ContainerError(f"container {rec.name} has no defined healthcheck",
+                                 hint="give it one (--health-cmd, compose's healthcheck:) or wait for running")
     while True:
         st = store.state(rec)
         health = (st.get("health") or {}).get("Status")
-        if any(st.get("state") in WAIT_CONDITIONS[c] or health == c for c in conds):
-            return st.get("exit_code") if st.get("exit_code") is not None else -1
+        met = [c for c in conds if st.get("state") in WAIT_CONDITIONS[c] or health == c]
+        if met:  # as podman's: the exit code for stopped/exited, -1 for any other condition
+            code = st.get("exit_code") if met[0] in ("stopped", "exited") else None
+            return code if code is not None else -1
         if not store.container_dir(rec.id).exists():
             code = store.exit_code_of_removed(rec.id)  # --rm: removed right after its exit
             if code is not None and any(c in ("stopped", "exited") for c in conds):

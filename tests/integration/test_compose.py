@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.composekit import (FETCH, free_port, free_port_pair, port_listens, processes_naming,
                                           read_port, require_podman_compose, rl_compose, udp_echo, until,
-                                          write_project_a, write_project_d)
+                                          write_project_a, write_project_b, write_project_d)
 from tests.podman import podman  # noqa: F401 - the oracle fixture
 
 pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
@@ -30,6 +30,7 @@ def compose(rlr, registry, tmp_path):
     rlr.run("rm", "-f", "--all", timeout=120)
     for name in rlr.run("network", "ls", "--format", "{{.Name}}").stdout.split():
         rlr.run("network", "rm", "-f", name)
+    rlr.run("volume", "prune", "-f")
 
 
 def _ids(rl) -> list[str]:
@@ -169,3 +170,72 @@ def test_project_d_env_files_overrides_restart_tmpfs_port_ranges_udp(compose):
     assert _ids(rl) == []
     assert rl.run("network", "ls", "-q", check=True).stdout.split() == []
     assert not port_listens(p1) and not port_listens(p1 + 1)
+
+
+def _fetch(compose, service: str, target: str) -> str:
+    """What TARGET:80 answers to SERVICE (exec), or the exec's error."""
+    res = compose.run("exec", "-T", service, "bash", "-c", FETCH.format(target))
+    return res.stdout if res.returncode == 0 else f"exit {res.returncode}: {res.stderr.strip()[-200:]}"
+
+
+def _nothing_left(compose, rl, port: int) -> None:
+    assert _ids(rl) == []
+    assert rl.run("pod", "ps", "-q", check=True).stdout.split() == []
+    assert rl.run("network", "ls", "-q", check=True).stdout.split() == []
+    assert not port_listens(port)
+    assert until(lambda: not _helpers_left(rl), timeout=10), _helpers_left(rl)
+
+
+def test_project_b_two_networks_aliases_volume_and_healthy_dependency(compose):
+    rl = compose.rl
+    port = free_port()
+    write_project_b(compose, compose.image, port)
+    compose.ok("up", "-d")
+    try:
+        # api started only once db was healthy: it read the file db wrote 3 s after its start
+        assert read_port(port) == "api saw db-ready\n"
+        assert rl.run("inspect", "proj_db_1", "--format", "{{.State.Health.Status}}", check=True).stdout == "healthy\n"
+        # between services, by service name and by alias, on each network
+        assert _fetch(compose, "web", "api") == "api saw db-ready\n"
+        assert _fetch(compose, "web", "apifront") == "api saw db-ready\n"
+        assert _fetch(compose, "api", "db") == "db saw no-note\n"
+        assert _fetch(compose, "api", "database") == "db saw no-note\n"
+        resolves = {(s, n): compose.run("exec", "-T", s, "getent", "hosts", n).returncode == 0
+                    for s, n in (("db", "api"), ("db", "apiback"), ("api", "web"), ("web", "db"),
+                                 ("web", "database"), ("web", "apiback"), ("db", "web"), ("db", "apifront"))}
+        # the back-only db is no name on the front network, nor web or front's aliases on the back one
+        assert resolves == {("db", "api"): True, ("db", "apiback"): True, ("api", "web"): True,
+                            ("web", "db"): False, ("web", "database"): False, ("web", "apiback"): False,
+                            ("db", "web"): False, ("db", "apifront"): False}
+        assert not _fetch(compose, "web", "db").startswith("db saw")
+        ps = compose.ok("ps")
+        assert all(f"proj_{s}_1" in ps for s in ("db", "api", "web")) and f"127.0.0.1:{port}->80/tcp" in ps
+        assert "db up, saw no-note" in compose.ok("logs", "db")
+        assert "api up, saw db-ready" in compose.ok("logs", "api")
+        out = compose.ok("run", "--rm", "-T", "web", "bash", "-c", FETCH.format("apifront"))
+        assert "api saw db-ready" in out
+        assert len(_ids(rl)) == 3
+        # the named volume: written now, read by db at its next start (after stop/start, and after down/up)
+        compose.ok("exec", "-T", "db", "bash", "-c", "echo kept-note > /data/note")
+        compose.ok("stop")
+        states = rl.run("ps", "-a", "--format", "{{.Names}} {{.State}}", check=True).stdout.split("\n")
+        assert sorted(s for s in states if s) == ["proj_api_1 exited", "proj_db_1 exited", "proj_web_1 exited"]
+        assert not port_listens(port)
+        compose.ok("start")
+        assert read_port(port).startswith("api saw ")
+        assert until(lambda: _fetch(compose, "api", "database") == "db saw kept-note\n", timeout=30)
+    finally:
+        res = compose.run("down")
+    assert res.returncode == 0, res.stderr
+    _nothing_left(compose, rl, port)
+    assert "proj_store" in rl.run("volume", "ls", "-q", check=True).stdout.split()  # down keeps volumes
+    compose.ok("up", "-d")
+    try:
+        assert read_port(port) == "api saw db-ready\n"
+        assert _fetch(compose, "api", "db") == "db saw kept-note\n"  # written before down, read after up
+        assert _fetch(compose, "web", "apifront") == "api saw db-ready\n"
+    finally:
+        res = compose.run("down", "-v")
+    assert res.returncode == 0, res.stderr
+    _nothing_left(compose, rl, port)
+    assert rl.run("volume", "ls", "-q", check=True).stdout.split() == []  # down -v removes the project's

@@ -277,6 +277,29 @@ volumes:
 """)
 
 
+def write_project_c(compose: Compose, image: str, replicas_in_file: bool) -> None:
+    """(c) a service `web` of several replicas (`deploy: mode: replicated, replicas: 2` in the file,
+    or none there and `up --scale web=N`), each answering "web saw HOSTNAME" on 80 and published on
+    a random loopback port (`127.0.0.1::80`), and a client; run with --in-pod true or false."""
+    web = f"exec perl -e {shlex.quote(SAW)} web \"$(hostname)\""
+    deploy = "    deploy:\n      mode: replicated\n      replicas: 2\n" if replicas_in_file else ""
+    compose.write(f"""
+services:
+  web:
+    image: {image}
+    init: true
+    command: ["bash", "-c", {compose_quote(web)}]
+    ports:
+      - "127.0.0.1::80"
+{deploy}  client:
+    image: {image}
+    init: true
+    command: ["sleep", "infinity"]
+    depends_on:
+      - web
+""")
+
+
 def write_project_d(compose: Compose, image: str, tcp_pair: int, udp: int) -> None:
     """(d) an environment file, entrypoint and command overrides, `restart: unless-stopped`, a
     tmpfs, a published TCP range (TCP_PAIR, TCP_PAIR+1 -> 8000-8001) and a UDP port (-> 5353).

@@ -13,18 +13,19 @@ import pytest
 
 from tests.integration.composekit import (FETCH, free_port, free_port_pair, port_listens, processes_naming,
                                           read_port, require_podman_compose, rl_compose, udp_echo, until,
-                                          write_project_a, write_project_b, write_project_d)
+                                          write_project_a, write_project_b, write_project_c,
+                                          write_project_d)
 from tests.podman import podman  # noqa: F401 - the oracle fixture
 
 pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
 
 
 @pytest.fixture
-def compose(rlr, registry, tmp_path):
+def compose(rlr, registry, tmp_path, request):
     require_podman_compose()
     image = f"{registry.plain}/library/debian:bookworm"
     rlr.run("pull", "-q", "--tls-verify=false", image, check=True)
-    c = rl_compose(rlr, tmp_path / "proj")
+    c = rl_compose(rlr, tmp_path / "proj", in_pod=getattr(request, "param", False))
     c.rl, c.image = rlr, image
     yield c
     rlr.run("rm", "-f", "--all", timeout=120)
@@ -239,3 +240,66 @@ def test_project_b_two_networks_aliases_volume_and_healthy_dependency(compose):
     assert res.returncode == 0, res.stderr
     _nothing_left(compose, rl, port)
     assert rl.run("volume", "ls", "-q", check=True).stdout.split() == []  # down -v removes the project's
+
+
+def _published(rl, name: str) -> int:
+    """The host port `rl port` gives for NAME's 80/tcp (published on a random loopback port)."""
+    out = rl.run("port", name, "80/tcp", check=True).stdout.split()
+    return int(out[0].rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize("compose,how", [(True, "deploy"), (False, "scale")], indirect=["compose"],
+                         ids=["in-pod-deploy-replicas", "no-pod-up-scale"])
+def test_project_c_in_pod_and_replicas_all_answering(compose, how):
+    """Two replicas of web, from the file (`deploy: replicas: 2`, with --in-pod=true: podman-compose's
+    pod, `--infra=false --share=`) or from `up --scale web=2` (--in-pod=false). podman-compose knows
+    scaled replicas only in `up`: its later logs/stop/start act on web_1 alone, and `down` leaves
+    web_2 to --remove-orphans (as under podman)."""
+    rl = compose.rl
+    in_file = how == "deploy"
+    write_project_c(compose, compose.image, replicas_in_file=in_file)
+    compose.ok("up", "-d", *(() if in_file else ("--scale", "web=2")))
+    names = ["proj_client_1", "proj_web_1", "proj_web_2"]
+    ports = {}
+    try:
+        assert sorted(rl.run("ps", "--format", "{{.Names}}", check=True).stdout.split()) == names
+        pods = rl.run("pod", "ps", "--format", "{{.Name}}", check=True).stdout.split()
+        assert pods == (["pod_proj"] if compose.in_pod else [])
+        in_pod = rl.run("ps", "-a", "--filter", "pod=pod_proj", "--format", "{{.Names}}").stdout.split()
+        assert sorted(in_pod) == (names if compose.in_pod else [])
+        # each replica answers, from the host (its own published port) and from the client (by container name)
+        seen = set()
+        for n in ("proj_web_1", "proj_web_2"):
+            ports[n] = _published(rl, n)
+            answer = read_port(ports[n])
+            assert answer.startswith("web saw "), answer
+            assert _fetch(compose, "client", n) == answer
+            seen.add(answer)
+        assert len(seen) == 2  # two replicas, two hosts
+        # the service name resolves to the replicas (both, as aardvark-dns answers)
+        out = compose.run("exec", "-T", "client", "getent", "ahostsv4", "web").stdout
+        assert len({ln.split()[0] for ln in out.splitlines()}) == 2, out
+        assert _fetch(compose, "client", "web") in seen
+        assert compose.ok("ps").count("proj_web_") == 2
+        logs = compose.ok("logs", "web")
+        assert logs.count("web up, saw ") == (2 if in_file else 1), logs
+        out = compose.ok("run", "--rm", "-T", "client", "bash", "-c", FETCH.format("proj_web_2"))
+        assert out in seen
+        assert len(_ids(rl)) == 3
+        compose.ok("stop")
+        assert rl.run("ps", "--format", "{{.Names}}", check=True).stdout.split() == ([] if in_file else ["proj_web_2"])
+        assert [port_listens(p) for p in ports.values()] == [False, not in_file]
+        compose.ok("start")
+        for n in ("proj_web_1", "proj_web_2"):
+            assert read_port(_published(rl, n)).startswith("web saw ")
+    finally:
+        # scaled: web_2 is an orphan to podman-compose; and the images go too (`rmi --ignore --force`)
+        res = compose.run("down", *(() if in_file else ("--remove-orphans", "--rmi", "all")))
+    assert res.returncode == 0, res.stderr
+    assert _ids(rl) == []
+    assert rl.run("pod", "ps", "-q", check=True).stdout.split() == []
+    assert rl.run("network", "ls", "-q", check=True).stdout.split() == []
+    assert not any(port_listens(p) for p in ports.values())
+    assert until(lambda: not _helpers_left(rl), timeout=10), _helpers_left(rl)
+    if not in_file:
+        assert rl.run("images", "-q", check=True).stdout == ""

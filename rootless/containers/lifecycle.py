@@ -81,7 +81,21 @@ def stop(paths: Paths, name: str, timeout: float | None = None, warn=None) -> Re
     rec = store.lookup(name, allow_damaged=True)
     with store.lock(rec):
         _stop_locked(store, rec, timeout, warn)
+    _wait_released(store, rec)
     return rec
+
+
+def _wait_released(store: Store, rec: Record) -> None:
+    """As podman's stop returns after the container's cleanup: the monitor, past
+    the exit, releases the network (published ports stop answering, helpers end)
+    and then records the exit; wait for that record (or the monitor's end), at
+    most FINISH_GRACE (a hang guard)."""
+    deadline = time.monotonic() + FINISH_GRACE
+    while time.monotonic() < deadline:
+        st = store._read_state(rec) or {}
+        if st.get("state") not in ACTIVE or not same_process(st.get("monitor"), st.get("monitor_start")):
+            return
+        time.sleep(0.01)
 
 
 # what a monitor needs after the container's exit (rl's start-up, network

@@ -312,10 +312,11 @@ def logs_(containers, follow, since, until, tail, timestamps, names, color) -> N
     from rootless.cli import ctrview
     from rootless.containers.ops import LogOptions
     opts = LogOptions(since=since, until=until, tail=tail, follow=follow)
-    multi = len(containers) > 1  # as podman: one container's lines are never prefixed, -n or not
-    for i, name in enumerate(containers):
-        ctrview.logs(_paths(), name, opts, timestamps=timestamps,
-                     prefix=("name" if names else "id") if multi else None, color=i if color else None)
+    if len(containers) > 1:  # prefixed, merged in time order (as podman: one container's lines never are)
+        ctrview.logs_many(_paths(), containers, opts, timestamps=timestamps, prefix="name" if names else "id",
+                          color=color)
+        return
+    ctrview.logs(_paths(), containers[0], opts, timestamps=timestamps, color=0 if color else None)
 
 
 _TRUTH = {"true": True, "1": True, "yes": True, "": True, "false": False, "0": False, "no": False}

@@ -220,8 +220,9 @@ def write_project_b(compose: Compose, image: str, port: int) -> None:
     (`apifront` on front, `apiback` on back, published on PORT), web only on `front`; a named volume
     `store` (db's and api's /data) that survives `down`/`up`; api `depends_on` db with
     `condition: service_healthy`. db removes /data/ready, waits 3 s and writes it; its healthcheck
-    (CMD-SHELL) passes once the file is there (and /tmp/up, which a new container never has before); api reads it at its start and answers "api saw
-    WHAT" (`missing` if api started before db was healthy)."""
+    (CMD-SHELL) passes once the file is there (and /tmp/up, which a new container never has before);
+    api reads it at its start and answers "api saw WHAT" (`missing` if api started before db was
+    healthy)."""
     db = ("rm -f /data/ready /tmp/up; sleep 3; echo db-ready > /data/ready; touch /tmp/up;"
           f" exec perl -e {shlex.quote(SAW)} db \"$(cat /data/note 2>/dev/null || echo no-note)\"")
     api = f"exec perl -e {shlex.quote(SAW)} api \"$(cat /data/ready 2>/dev/null || echo missing)\""

@@ -203,7 +203,8 @@ def test_project_d_as_podman(sides):
 
 
 def _ip_on(side: Side, name: str, net: str) -> str:
-    return side.run("inspect", name, "--format", f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}').stdout.strip()
+    fmt = f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}'
+    return side.run("inspect", name, "--format", fmt).stdout.strip()
 
 
 def _answer(c, service: str, target: str) -> tuple:

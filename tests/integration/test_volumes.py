@@ -102,7 +102,8 @@ def test_volume_ls_filters_and_noheading_as_podman(rl, rootfs, podman):  # noqa:
             for fmt in (("--format", "{{.Name}}"), ("-q",), ()):
                 args = ("volume", "ls", "--noheading", *case, *fmt)
                 r, p = rl.run(*args), podman.run(*args)
-                assert (r.returncode, sorted(r.stdout.splitlines())) == (p.returncode, sorted(p.stdout.splitlines())), args
+                ours = (r.returncode, sorted(r.stdout.splitlines()))
+                assert ours == (p.returncode, sorted(p.stdout.splitlines())), args
         # different keys AND together (podman 5's; the 4.3 oracle ORs every filter)
         assert rl.run("volume", "ls", "-q", "--filter", "label=proj", "--filter", "name=b").stdout == "pb\n"
         # label! (podman 5's; the 4.3 oracle refuses it): the volumes without the label

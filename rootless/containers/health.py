@@ -25,10 +25,12 @@ def record_health(store: Store, rec: Record, code: int, output: str, cfg, in_sta
 
 def config_of(rec: Record):
     """The container's healthcheck (its flags, else its image's); None: it has none."""
-    from rootless.containers.run import RunRequest
-    req = RunRequest(**rec.request)
-    return policy.health_config(req.health_cmd, req.health_interval, req.health_retries, req.health_start_period,
-                                req.health_timeout, (rec.image_config or {}).get("Healthcheck"))
+    # the record's request fields as saved (None when unset), not a RunRequest:
+    # run imports lifecycle, which asks this module, so importing run here is a cycle
+    r = rec.request or {}
+    return policy.health_config(r.get("health_cmd"), r.get("health_interval"), r.get("health_retries"),
+                                r.get("health_start_period"), r.get("health_timeout"),
+                                (rec.image_config or {}).get("Healthcheck"))
 
 
 def healthcheck_run(paths: Paths, name: str) -> str:

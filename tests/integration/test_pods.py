@@ -15,7 +15,9 @@ import time
 
 import pytest
 
-from tests.integration.test_compose import WEB, _compose_quote, compose, read_port  # noqa: F401 - the compose fixture
+from tests.integration.composekit import WEB, read_port
+from tests.integration.composekit import compose_quote as _compose_quote
+from tests.integration.test_compose import compose  # noqa: F401 - the compose fixture
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
 

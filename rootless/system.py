@@ -103,9 +103,19 @@ def _count(d) -> int:
         return 0
 
 
-# The podman release whose CLI rl follows and is compared against (the oracle of the differential tests,
-# Debian bookworm's podman): `rl version` reports it as the API version, where podman reports its own.
-PODMAN_API_VERSION = "4.3.1"
+# The podman CLI level rl follows, in one place: `rl version`'s API Version and the last word of
+# `rl --version`. Tools that drive a podman-compatible CLI read podman's version from that last word:
+# podman-compose 1.6 skips `depends_on: condition: service_healthy` and `up --wait` below 4.6.0, and from
+# 5.6.0 on calls `pull --policy` (which rl lacks), so this says 4.6.0 (rl's `wait --condition=healthy`
+# and the `--health-*` flags podman-compose passes behave as podman 4.6's).
+PODMAN_API_VERSION = "4.6.0"
+
+
+def version_line() -> str:
+    """`rl --version`: rl's own version as podman's third field (`rl version X.Y.Z`, for scripts
+    reading it) and, last, the podman level rl follows (what tools reading podman's version parse)."""
+    import rootless
+    return f"rl version {rootless.__version__} (podman {PODMAN_API_VERSION})"
 
 
 def version() -> dict:

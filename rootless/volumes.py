@@ -19,6 +19,24 @@ from rootless.errors import VolumeError, VolumeNotFound
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
+FILTER_KEYS = ("name", "label", "label!", "driver", "scope", "dangling")
+
+
+def parse_filters(filters) -> dict[str, list[str]]:
+    """podman's `volume ls --filter KEY=VALUE`s grouped by key (a UsageError for an unknown key)."""
+    from rootless.errors import UsageError
+    by_key: dict[str, list[str]] = {}
+    for f in filters:
+        k, eq, v = f.partition("=")
+        if not eq or k not in FILTER_KEYS:
+            raise UsageError(f"invalid volume filter {f!r}", hint="name=, label=KEY[=VALUE], label!=, driver=, "
+                             "scope=, dangling=true|false")
+        if k == "dangling" and v.lower() not in ("true", "false"):
+            raise UsageError(f"invalid volume filter {f!r}: dangling takes true or false")
+        by_key.setdefault(k, []).append(v)
+    return by_key
+
+
 class Volume:
     """A named volume as podman's `volume inspect` shows it. NeedsCopyUp and
     NeedsChown: podman's volume state, never populated yet (the first
@@ -114,15 +132,34 @@ class VolumeStore:
             raise VolumeNotFound(f"no such volume {name}", hint="rl volume ls lists them") from None
         return Volume.from_json(data)
 
-    def list(self) -> list[Volume]:
+    def list(self, filters: list[str] | tuple = ()) -> list[Volume]:
+        """The volumes, filtered as podman's `volume ls --filter`: name (regex), label (KEY or
+        KEY=VALUE), label!, driver, scope, dangling (true: no container uses it); one key's
+        values OR together, different keys AND."""
+        by_key = parse_filters(filters)
         if not self.root.is_dir():
             return []
         out = []
         for d in sorted(self.root.iterdir()):
             if d.name.startswith(".") or not (d / "volume.json").exists():
                 continue
-            out.append(Volume.from_json(json.loads((d / "volume.json").read_text())))
+            vol = Volume.from_json(json.loads((d / "volume.json").read_text()))
+            if all(any(self._matches(vol, k, v) for v in vals) for k, vals in by_key.items()):
+                out.append(vol)
         return out
+
+    def _matches(self, vol: Volume, key: str, value: str) -> bool:
+        if key == "name":
+            return re.search(value, vol.Name) is not None
+        if key in ("label", "label!"):
+            k, eq, v = value.partition("=")
+            has = k in vol.Labels and (not eq or vol.Labels[k] == v)
+            return has if key == "label" else not has
+        if key == "driver":
+            return vol.Driver == value
+        if key == "scope":
+            return vol.Scope == value
+        return (not self.users(vol.Name)) == (value.lower() == "true")  # dangling
 
     def users(self, name: str) -> list[str]:
         """IDs of containers whose request mounts this volume."""

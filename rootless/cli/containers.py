@@ -169,13 +169,22 @@ def restart(containers, time_) -> None:
 @command("wait",
          Arg("containers", SOME, metavar="CONTAINER..."),
          Opt("condition", "--condition", kind=LIST, help="stopped (default), running, healthy, ..."),
-         Opt("interval", "--interval", "-i", kind=STR, default="250ms", help="polling interval"))
-def wait(containers, condition, interval) -> None:
-    """Wait for containers to reach a condition; print their exit codes."""
+         Opt("interval", "--interval", "-i", kind=STR, default="250ms", help="polling interval"),
+         Opt("ignore", "--ignore", help="a missing container is not an error (its exit code: -1)"))
+def wait(containers, condition, interval, ignore) -> None:
+    """Wait for containers to reach a condition; print their exit codes
+    (-1 for a condition other than stopped/exited, as podman's)."""
     from rootless.containers import lifecycle, policy
+    from rootless.errors import ContainerNotFound
     step = min(policy.parse_duration(interval, 0.25), 0.25)
     for name in containers:
-        print(lifecycle.wait(_paths(), name, condition or None, interval=step))
+        try:
+            code = lifecycle.wait(_paths(), name, condition or None, interval=step)
+        except ContainerNotFound:
+            if not ignore:
+                raise
+            code = -1
+        print(code)
 
 
 @command("rm",
@@ -303,10 +312,11 @@ def logs_(containers, follow, since, until, tail, timestamps, names, color) -> N
     from rootless.cli import ctrview
     from rootless.containers.ops import LogOptions
     opts = LogOptions(since=since, until=until, tail=tail, follow=follow)
-    multi = len(containers) > 1  # as podman: one container's lines are never prefixed, -n or not
-    for i, name in enumerate(containers):
-        ctrview.logs(_paths(), name, opts, timestamps=timestamps,
-                     prefix=("name" if names else "id") if multi else None, color=i if color else None)
+    if len(containers) > 1:  # prefixed, merged in time order (as podman: one container's lines never are)
+        ctrview.logs_many(_paths(), containers, opts, timestamps=timestamps, prefix="name" if names else "id",
+                          color=color)
+        return
+    ctrview.logs(_paths(), containers[0], opts, timestamps=timestamps, color=0 if color else None)
 
 
 _TRUTH = {"true": True, "1": True, "yes": True, "": True, "false": False, "0": False, "no": False}

@@ -56,6 +56,44 @@ def logs(paths, name: str, opts, *, timestamps: bool, prefix: str | None = None,
         klog.emit(batch, timestamps, out, err)
 
 
+def logs_many(paths, names: list[str], opts, *, timestamps: bool, prefix: str, color: bool) -> None:
+    """Several containers' logs as podman's: each line prefixed with its
+    container's ID (prefix "id") or name, in its colour (--color); what was
+    logged so far merged in time order, then (following) each new line as it
+    comes from any of them."""
+    import heapq
+    import threading
+
+    from rootless.containers import logs as klog, ops
+    streams = [ops.logs(paths, n, opts) for n in names]  # a bad name or option: raised before any output
+    store = Store(paths)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    outs = []
+    for i, n in enumerate(names):
+        rec = store.lookup(n)
+        tag = (rec.name if prefix == "name" else rec.id[:12]).encode() + b" "
+        seq = b"\x1b[%dm" % _LOG_COLORS[i % len(_LOG_COLORS)] if color else b""
+        outs.append((_Prefixed(sys.stdout.buffer, tag, seq), _Prefixed(sys.stderr.buffer, tag, seq)))
+    firsts = [next(g, []) for g in streams]
+    # heapq.merge keeps each log's own order; ties go to the earlier container on the line
+    for _, i, _, e in heapq.merge(*[[(e.time, i, k, e) for k, e in enumerate(b)] for i, b in enumerate(firsts)]):
+        klog.emit([e], timestamps, *outs[i])
+    if not opts.follow:
+        return
+    lock = threading.Lock()
+
+    def follow(i: int) -> None:
+        for batch in streams[i]:
+            with lock:
+                klog.emit(batch, timestamps, *outs[i])
+    threads = [threading.Thread(target=follow, args=(i,), daemon=True) for i in range(len(names))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
 

@@ -112,8 +112,8 @@ def execute(argv: list[str]) -> int | None:
         return None
     seen, i = found
     if seen.pop("version", None):
-        import rootless
-        print(f"rl version {rootless.__version__}")  # as typer's --version: podman's `podman version X.Y.Z`
+        from rootless import system
+        print(system.version_line())  # `rl version X.Y.Z (podman 4.6.0)`: system.PODMAN_API_VERSION
         return 0
     tbl = table.load_for(argv[i:])  # the one command module it needs
     hit = tbl.find(argv[i:])

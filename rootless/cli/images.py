@@ -134,14 +134,15 @@ def images_cmd(name, quiet, digests, fmt, no_trunc, noheading, all_, filters) ->
 @command("rmi", "image rm",
          Arg("names", MANY, help="images to remove"),
          Opt("all_", "-a", "--all", help="remove all images"),
-         Opt("force", "-f", "--force", help="remove even when it has several names or is in use"))
-def rmi_cmd(names, all_, force) -> None:
+         Opt("force", "-f", "--force", help="remove even when it has several names or is in use"),
+         Opt("ignore", "-i", "--ignore", help="a name that names no image is not an error"))
+def rmi_cmd(names, all_, force, ignore) -> None:
     """Remove images."""
     from rootless.errors import ImageError, UsageError, removal_status
     from rootless.images import ops
     if not names and not all_:
         raise UsageError("give at least one image, or -a", hint="rl rmi IMAGE...")
-    rep = ops.remove(_paths(), names or [], force=force, all_images=all_)
+    rep = ops.remove(_paths(), names or [], force=force, all_images=all_, ignore=ignore)
     for n in rep.untagged:
         print(f"Untagged: {n}")
     for i in rep.deleted:

@@ -373,10 +373,9 @@ def logs(pod, container, follow, since, until, tail, timestamps, names, color) -
         if not recs:
             raise ContainerNotFound(f"container {container} is not in pod {p.name}")
     from rootless.containers.ops import LogOptions
-    for i, rec in enumerate(recs):
-        opts = LogOptions(since=since, until=until, tail=tail, follow=follow and len(recs) == 1)
-        ctrview.logs(_paths(), rec.id, opts, timestamps=timestamps, prefix="name" if names else "id",
-                     color=i if color else None)
+    # the members' lines prefixed and merged in time order, as `rl logs A B` (and podman's pod logs)
+    ctrview.logs_many(_paths(), [r.id for r in recs], LogOptions(since=since, until=until, tail=tail, follow=follow),
+                      timestamps=timestamps, prefix="name" if names else "id", color=color)
 
 
 @command("pod stats",

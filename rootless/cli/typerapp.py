@@ -20,8 +20,8 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        import rootless
-        print(f"rl version {rootless.__version__}")  # podman's `podman version X.Y.Z` shape
+        from rootless import system
+        print(system.version_line())  # `rl version X.Y.Z (podman 4.6.0)`: system.PODMAN_API_VERSION
         raise typer.Exit(0)
 
 

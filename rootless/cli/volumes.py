@@ -31,10 +31,13 @@ def create(name, label, ignore) -> None:
 
 @command("volume ls", "volume list",
          Opt("quiet", "--quiet", "-q", help="names only"),
-         Opt("fmt", "--format", kind=STR, default="", help="json, or a template such as {{.Name}}"))
-def ls(quiet, fmt) -> None:
+         Opt("fmt", "--format", kind=STR, default="", help="json, or a template such as {{.Name}}"),
+         Opt("filter_", "--filter", "-f", kind=LIST,
+             help="name=REGEX, label=KEY[=VALUE], label!=, driver=, scope=, dangling=true|false"),
+         Opt("noheading", "--noheading", help="no header line"))
+def ls(quiet, fmt, filter_, noheading) -> None:
     """List volumes."""
-    vols = _store().list()
+    vols = _store().list(filter_)
     if fmt == "json":
         print(json.dumps([v.to_dict() for v in vols], indent=4))
     elif fmt:
@@ -44,9 +47,13 @@ def ls(quiet, fmt) -> None:
         for v in vols:
             print(v.Name)
     else:
-        print(f"{'DRIVER':<11}VOLUME NAME")
+        # podman's tabwriter: a column at least 12 wide, 2 spaces after its longest cell
+        drivers = [v.Driver for v in vols] + ([] if noheading else ["DRIVER"])
+        w = max([12] + [len(d) + 2 for d in drivers])
+        if not noheading:
+            print(f"{'DRIVER':<{w}}VOLUME NAME")
         for v in vols:
-            print(f"{v.Driver:<11}{v.Name}")
+            print(f"{v.Driver:<{w}}{v.Name}")
 
 
 @command("volume inspect", Arg("names", SOME, metavar="VOLUME..."))

@@ -23,15 +23,22 @@ def record_health(store: Store, rec: Record, code: int, output: str, cfg, in_sta
     return h
 
 
+def config_of(rec: Record):
+    """The container's healthcheck (its flags, else its image's); None: it has none."""
+    # the record's request fields as saved (None when unset), not a RunRequest:
+    # run imports lifecycle, which asks this module, so importing run here is a cycle
+    r = rec.request or {}
+    return policy.health_config(r.get("health_cmd"), r.get("health_interval"), r.get("health_retries"),
+                                r.get("health_start_period"), r.get("health_timeout"),
+                                (rec.image_config or {}).get("Healthcheck"))
+
+
 def healthcheck_run(paths: Paths, name: str) -> str:
     """`rl healthcheck run`: one check now; the resulting status."""
     from rootless.runtime import exec as rexec
     store = Store(paths)
     rec = store.lookup(name)
-    from rootless.containers.run import RunRequest
-    req = RunRequest(**rec.request)
-    cfg = policy.health_config(req.health_cmd, req.health_interval, req.health_retries, req.health_start_period,
-                               req.health_timeout, (rec.image_config or {}).get("Healthcheck"))
+    cfg = config_of(rec)
     if cfg is None:
         raise ContainerError(f"container {rec.name} has no defined healthcheck")
     pid = running_pid(store, rec)

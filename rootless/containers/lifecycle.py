@@ -81,7 +81,21 @@ def stop(paths: Paths, name: str, timeout: float | None = None, warn=None) -> Re
     rec = store.lookup(name, allow_damaged=True)
     with store.lock(rec):
         _stop_locked(store, rec, timeout, warn)
+    _wait_released(store, rec)
     return rec
+
+
+def _wait_released(store: Store, rec: Record) -> None:
+    """As podman's stop returns after the container's cleanup: the monitor, past
+    the exit, releases the network (published ports stop answering, helpers end)
+    and then records the exit; wait for that record (or the monitor's end), at
+    most FINISH_GRACE (a hang guard)."""
+    deadline = time.monotonic() + FINISH_GRACE
+    while time.monotonic() < deadline:
+        st = store._read_state(rec) or {}
+        if st.get("state") not in ACTIVE or not same_process(st.get("monitor"), st.get("monitor_start")):
+            return
+        time.sleep(0.01)
 
 
 # what a monitor needs after the container's exit (rl's start-up, network
@@ -197,11 +211,18 @@ def wait(paths: Paths, name: str, conditions: list[str] | None = None, interval:
         if code is not None and any(c in ("stopped", "exited") for c in conds):
             return code
         raise
+    if any(c in ("healthy", "unhealthy") for c in conds):
+        from rootless.containers import health
+        if health.config_of(rec) is None:  # as podman's: nothing would ever turn it healthy
+            raise ContainerError(f"container {rec.name} has no defined healthcheck",
+                                 hint="give it one (--health-cmd, compose's healthcheck:) or wait for running")
     while True:
         st = store.state(rec)
         health = (st.get("health") or {}).get("Status")
-        if any(st.get("state") in WAIT_CONDITIONS[c] or health == c for c in conds):
-            return st.get("exit_code") if st.get("exit_code") is not None else -1
+        met = [c for c in conds if st.get("state") in WAIT_CONDITIONS[c] or health == c]
+        if met:  # as podman's: the exit code for stopped/exited, -1 for any other condition
+            code = st.get("exit_code") if met[0] in ("stopped", "exited") else None
+            return code if code is not None else -1
         if not store.container_dir(rec.id).exists():
             code = store.exit_code_of_removed(rec.id)  # --rm: removed right after its exit
             if code is not None and any(c in ("stopped", "exited") for c in conds):

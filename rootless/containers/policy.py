@@ -127,6 +127,8 @@ def health_config(cmd: str | None, interval: str | None, retries: str | int | No
                 test = test[1:]
             elif test[:1] == ["CMD-SHELL"]:
                 test = ["/bin/sh", "-c", " ".join(test[1:])]
+            elif len(test) == 1:  # as podman: one command line (podman-compose's CMD-SHELL test) is for a shell
+                test = ["/bin/sh", "-c", test[0]]
         else:
             test = ["/bin/sh", "-c", cmd]
     elif image_health and image_health.get("Test"):

@@ -129,6 +129,11 @@ COMPOSE_FLAGS: tuple[Flag, ...] = (
     Flag("requires", ("--requires",), LIST, "containers (comma-separated) started before this one"),
     Flag("mount", ("--mount",), LIST, "type=bind|volume|tmpfs,source=,destination=[,ro]: as -v or --tmpfs"),
     Flag("pod", ("--pod",), STR, "join this pod (its network, IPC and UTS namespaces); new:NAME creates it"),
+    Flag("no_healthcheck", ("--no-healthcheck",), BOOL, "no healthcheck (not the image's either)"),
+    # podman's startup healthchecks run only with --health-startup-cmd, which rl does not have: like
+    # podman without it, the interval (podman-compose passes a service's start_interval) changes nothing
+    Flag("health_startup_interval", ("--health-startup-interval",), STR,
+         "interval of startup healthchecks (rl has none: no effect, as podman's without --health-startup-cmd)"),
 )
 FLAGS = FLAGS + COMPOSE_FLAGS
 
@@ -152,6 +157,14 @@ def to_request(flags: dict, storage_driver: str | None):
         from rootless.containers.options import mount_to_flag
         for kind, spec in map(mount_to_flag, f["mount"]):
             f["volume" if kind == "volume" else "tmpfs"] = [*f["volume" if kind == "volume" else "tmpfs"], spec]
+    if f["no_healthcheck"]:
+        if f["health_cmd"] and f["health_cmd"].lower() != "none":
+            from rootless.errors import UsageError
+            raise UsageError("--no-healthcheck and --health-cmd conflict", hint="give one of them")
+        f["health_cmd"] = "none"
+    if f["health_startup_interval"]:
+        from rootless.containers import policy
+        policy.parse_duration(f["health_startup_interval"], 0)  # a bad value is refused, as podman's
     return RunRequest(
         image=f["image"], command=list(f["command"] or []), rootfs=f["rootfs"], name=f["name"], rm=f["rm"],
         interactive=f["interactive"], tty=f["tty"], hostname=f["hostname"], env=f["env"],

@@ -47,7 +47,10 @@ def _users(image_id: str, store: ImageStore | None = None) -> list[str]:
     return out
 
 
-def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: bool = False) -> RemoveReport:
+def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: bool = False,
+           ignore: bool = False) -> RemoveReport:
+    """ignore: a name that names no image is skipped, not an error (podman's rmi --ignore)."""
+    from rootless.errors import ImageNotFound
     store = ImageStore(paths)
     rep = RemoveReport()
     targets: list[tuple[str, Image]] = []
@@ -57,6 +60,9 @@ def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: b
         for name in names:
             try:
                 targets.append((name, store.lookup(name)))
+            except ImageNotFound as e:
+                if not ignore:
+                    rep.errors.append(e)
             except ImageError as e:
                 rep.errors.append(e)
     seen = set()

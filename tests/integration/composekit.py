@@ -209,6 +209,98 @@ services:
 """)
 
 
+# a TCP server on 80 answering "NAME saw SEEN" (SEEN: what the service found at its start)
+SAW = (r'use IO::Socket::INET; $|=1; my ($n,$v)=@ARGV; my $s=IO::Socket::INET->new(LocalPort=>80,Listen=>5,'
+       r'ReuseAddr=>1) or die "listen: $!"; print "$n up, saw $v\n"; while (my $c=$s->accept) { print $c "$n saw $v\n";'
+       r' close $c }')
+
+
+def write_project_b(compose: Compose, image: str, port: int) -> None:
+    """(b) three services on two networks with aliases: db only on `back` (alias `database`), api on both
+    (`apifront` on front, `apiback` on back, published on PORT), web only on `front`; a named volume
+    `store` (db's and api's /data) that survives `down`/`up`; api `depends_on` db with
+    `condition: service_healthy`. db removes /data/ready, waits 3 s and writes it; its healthcheck
+    (CMD-SHELL) passes once the file is there (and /tmp/up, which a new container never has before);
+    api reads it at its start and answers "api saw WHAT" (`missing` if api started before db was
+    healthy)."""
+    db = ("rm -f /data/ready /tmp/up; sleep 3; echo db-ready > /data/ready; touch /tmp/up;"
+          f" exec perl -e {shlex.quote(SAW)} db \"$(cat /data/note 2>/dev/null || echo no-note)\"")
+    api = f"exec perl -e {shlex.quote(SAW)} api \"$(cat /data/ready 2>/dev/null || echo missing)\""
+    compose.write(f"""
+services:
+  db:
+    image: {image}
+    init: true
+    command: ["bash", "-c", {compose_quote(db)}]
+    volumes:
+      - store:/data
+    networks:
+      back:
+        aliases:
+          - database
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/up && test -f /data/ready"]
+      interval: 1s
+      timeout: 5s
+      retries: 3
+      start_period: 60s
+  api:
+    image: {image}
+    init: true
+    command: ["bash", "-c", {compose_quote(api)}]
+    volumes:
+      - store:/data
+    networks:
+      front:
+        aliases:
+          - apifront
+      back:
+        aliases:
+          - apiback
+    ports:
+      - "127.0.0.1:{port}:80"
+    depends_on:
+      db:
+        condition: service_healthy
+  web:
+    image: {image}
+    init: true
+    command: ["sleep", "infinity"]
+    networks:
+      - front
+    depends_on:
+      - api
+networks:
+  front: {{}}
+  back: {{}}
+volumes:
+  store: {{}}
+""")
+
+
+def write_project_c(compose: Compose, image: str, replicas_in_file: bool) -> None:
+    """(c) a service `web` of several replicas (`deploy: mode: replicated, replicas: 2` in the file,
+    or none there and `up --scale web=N`), each answering "web saw HOSTNAME" on 80 and published on
+    a random loopback port (`127.0.0.1::80`), and a client; run with --in-pod true or false."""
+    web = f"exec perl -e {shlex.quote(SAW)} web \"$(hostname)\""
+    deploy = "    deploy:\n      mode: replicated\n      replicas: 2\n" if replicas_in_file else ""
+    compose.write(f"""
+services:
+  web:
+    image: {image}
+    init: true
+    command: ["bash", "-c", {compose_quote(web)}]
+    ports:
+      - "127.0.0.1::80"
+{deploy}  client:
+    image: {image}
+    init: true
+    command: ["sleep", "infinity"]
+    depends_on:
+      - web
+""")
+
+
 def write_project_d(compose: Compose, image: str, tcp_pair: int, udp: int) -> None:
     """(d) an environment file, entrypoint and command overrides, `restart: unless-stopped`, a
     tmpfs, a published TCP range (TCP_PAIR, TCP_PAIR+1 -> 8000-8001) and a UDP port (-> 5353).

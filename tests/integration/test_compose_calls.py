@@ -4,6 +4,8 @@ container on a user network, `logs -n/--names/--color` with several containers."
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from tests.integration.composekit import (FETCH, UDP_ECHO, WEB, free_port, port_listens, processes_naming,
@@ -107,6 +109,24 @@ def test_logs_of_several_containers_prefixed_as_podman(rln, podman, registry):
         assert colored == "\x1b[37mfirst\x1b[0m\n"
         assert sorted(colored_n.splitlines()) == ["\x1b[31mtwo second\x1b[0m", "\x1b[37mone first\x1b[0m"]
     assert rln.run("logs", "--tail", "1", "one", check=True).stdout == "first\n"
+
+
+def test_logs_of_several_containers_in_time_order_and_followed(rln):
+    """podman-compose runs `logs --color -n C1 C2` for a service's replicas (and `-f` for logs -f):
+    the lines of all of them in the order they were written, each with its container's name,
+    also while following (before, rl printed C1's whole log, and with -f never reached C2)."""
+    for name, script in (("one", "echo a1; sleep 2; echo a2"), ("two", "sleep 1; echo b1; sleep 2; echo b2")):
+        rln.run("run", "-d", "--name", name, IMAGE, "bash", "-c", script, check=True)
+    followed = rln.popen("logs", "-f", "-n", "one", "two", stdout=subprocess.PIPE)
+    out, _ = followed.communicate(timeout=120)  # -f ends when both containers have ended
+    assert followed.returncode == 0
+    order = ["one a1", "two b1", "one a2", "two b2"]
+    assert out.decode().splitlines() == order
+    assert rln.run("logs", "-n", "one", "two", check=True).stdout.splitlines() == order
+    ids = [rln.run("inspect", n, "--format", "{{.Id}}", check=True).stdout[:12] for n in ("one", "two")]
+    colored = rln.run("logs", "--color", "one", "two", check=True).stdout.splitlines()
+    assert colored == [f"\x1b[{c}m{ids[i]} {w}\x1b[0m" for i, c, w in ((0, 37, "a1"), (1, 31, "b1"),
+                                                                          (0, 37, "a2"), (1, 31, "b2"))]
 
 
 def test_mount_bind_volume_and_tmpfs(rln, tmp_path):

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import IN_CI
 from tests.integration.composekit import (FETCH, free_port, free_port_pair, podman_compose, port_listens,
                                           processes_of, read_port, require_podman_compose, rl_compose,
-                                          udp_echo, until, write_project_a, write_project_d)
+                                          udp_echo, until, write_project_a, write_project_b, write_project_d)
 from tests.podman import podman  # noqa: F401 - the oracle fixture
 
 pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
@@ -161,9 +161,9 @@ def _scenario_d(side: Side, image: str) -> dict:
         res = c.run("run", "--rm", "-T", "app", "echo one-off $APP_MODE $FROM_COMPOSE; exit 3")
         seen["run --rm"] = (res.returncode, res.stdout)
         # the main process dies: unless-stopped brings it back, with its ports
-        # 0, or 137 when PID 1's exit tore the PID namespace down before the
-        # exec's bash exited: a race under either tool, so both count as ended
-        seen["kill 1"] = c.run("exec", "-T", "app", "bash", "-c", "kill -TERM 1").returncode in (0, 137)
+        # its status is not compared: PID 1's exit tears the PID namespace down
+        # while the exec's bash may still run (rl: 0 or 137, podman: its own code)
+        c.run("exec", "-T", "app", "bash", "-c", "kill -TERM 1")
         seen["restarted"] = bool(until(lambda: _restart_count(side) not in ("", "0"), timeout=60))
         seen["tcp after restart"] = read_port(pair)
         seen["udp after restart"] = udp_echo(udp)
@@ -200,3 +200,84 @@ def test_project_d_as_podman(sides):
     assert "env from-env-file yes-compose" in theirs["logs"] and "tmpfs ok" in theirs["logs"]
     assert theirs["tool's processes found while up"] and theirs["left after down"] == NOTHING_LEFT
     assert ours == theirs
+
+
+def _ip_on(side: Side, name: str, net: str) -> str:
+    fmt = f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}'
+    return side.run("inspect", name, "--format", fmt).stdout.strip()
+
+
+def _answer(c, service: str, target: str) -> tuple:
+    res = c.run("exec", "-T", service, "bash", "-c", f"timeout 5 bash -c {FETCH.format(target)!r}")
+    return res.returncode, res.stdout
+
+
+def _scenario_b(side: Side, image: str) -> tuple[dict, dict]:
+    """What a user sees of project (b); and, apart, what differs for known reasons: podman's version
+    to podman-compose (below 4.6.0 it skips `condition: service_healthy`, so api may start before db
+    is healthy), its healthchecks (rootless podman runs them from systemd user timers: the test's
+    podman's db does not turn healthy), and reaching a container of another network by its address."""
+    c, seen, apart = side.compose, {}, {}
+    port = free_port()
+    write_project_b(c, image, port)
+    res = c.run("up", "-d")
+    seen["up"] = res.returncode
+    apart["healthy condition skipped"] = "Ignored db condition check" in res.stderr
+    try:
+        apart["host -> api"] = read_port(port)
+        seen["host -> api answers"] = apart["host -> api"].startswith("api saw ")
+        seen["tool's processes found while up"] = bool(side.processes())
+        apart["db turns healthy"] = bool(until(lambda: side.run("inspect", "proj_db_1", "--format",
+                                                               "{{.State.Healthcheck.Status}}").stdout.strip()
+                                              == "healthy", timeout=30))
+        seen["fetch"] = {f"{s} -> {t}": _answer(c, s, t) for s, t in (("api", "db"), ("api", "database"))}
+        seen["api by name and alias"] = [_answer(c, "web", t)[1] == apart["host -> api"] for t in ("api", "apifront")]
+        seen["names resolve"] = {f"{s} -> {n}": _resolves(side, s, n)
+                                 for s, n in (("db", "api"), ("db", "apiback"), ("api", "web"), ("api", "db"),
+                                              ("web", "db"), ("web", "database"), ("web", "apiback"),
+                                              ("db", "web"), ("db", "apifront"))}
+        apart["web -> db by address"] = _answer(c, "web", _ip_on(side, "proj_db_1", "proj_back"))[0] == 0
+        seen["ps"] = _ps(c)
+        seen["logs db"] = c.run("logs", "db").stdout
+        res = c.run("run", "--rm", "-T", "web", "bash", "-c", FETCH.format("apifront"))
+        seen["run --rm fetch"] = (res.returncode, res.stdout.startswith("api saw "))
+        seen["containers after run --rm"] = sorted(side.containers())
+        seen["write note"] = c.run("exec", "-T", "db", "bash", "-c", "echo kept-note > /data/note").returncode
+        seen["stop"] = c.run("stop", "-t", "1").returncode
+        seen["ps after stop"] = _ps(c)
+        seen["port answers after stop"] = port_listens(port)
+        seen["start"] = c.run("start").returncode
+        seen["db after start"] = until(lambda: (lambda a: a if a[1] else None)(_answer(c, "api", "db")), timeout=30)
+    finally:
+        seen["down"] = c.run("down").returncode
+    seen["left after down"] = _left_after_down(side, [port])
+    seen["volume kept by down"] = "proj_store" in side.run("volume", "ls", "-q").stdout.split()
+    seen["up again"] = c.run("up", "-d").returncode
+    try:
+        read_port(port)
+        seen["db after up again"] = until(lambda: (lambda a: a if a[1] else None)(_answer(c, "api", "database")),
+                                          timeout=30)
+    finally:
+        seen["down -v"] = c.run("down", "-v").returncode
+    seen["left after down -v"] = _left_after_down(side, [port])
+    seen["volumes after down -v"] = side.run("volume", "ls", "-q").stdout.split()
+    return seen, apart
+
+
+def test_project_b_as_podman(sides):
+    image, rl_side, pm_side = sides
+    theirs, their_apart = _scenario_b(pm_side, image)
+    ours, our_apart = _scenario_b(rl_side, image)
+    assert theirs["fetch"]["api -> database"] == (0, "db saw no-note\n")
+    assert theirs["db after up again"] == (0, "db saw kept-note\n")
+    assert not theirs["names resolve"]["web -> db"] and theirs["names resolve"]["db -> apiback"]
+    assert theirs["tool's processes found while up"] and theirs["left after down"] == NOTHING_LEFT
+    assert ours == theirs
+    # rl says podman 4.6.0 to podman-compose, which then waits for db's health before starting api;
+    # podman-compose skips the condition for podman 4.3.1
+    assert not our_apart["healthy condition skipped"] and our_apart["host -> api"] == "api saw db-ready\n"
+    assert our_apart["db turns healthy"]
+    assert their_apart["healthy condition skipped"]
+    # a difference: web (front only) reaches db's address on the back network under podman (netavark
+    # routes between its bridges unless a network is created with isolate), not under rl
+    assert (our_apart["web -> db by address"], their_apart["web -> db by address"]) == (False, True)

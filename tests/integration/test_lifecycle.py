@@ -184,6 +184,39 @@ def test_failing_healthcheck_turns_unhealthy_then_healthy(rlc, rootfs):
     assert rlc.run("ps", "--filter", "health=healthy", "-q", check=True).stdout.strip()
 
 
+def test_wait_healthy_and_unhealthy_with_podman_compose_spellings(rlc, rootfs):
+    """podman-compose's service_healthy loop: `wait --condition=healthy` returns (0, -1 printed) once the
+    check passes; its flags: a CMD-SHELL test as a one-element JSON array (podman runs it with a shell),
+    durations, --health-startup-interval, --no-healthcheck; `up --wait`'s `--ignore`."""
+    shell_test = '["test -e /tmp/ok && test ! -e /tmp/nope"]'  # exec'd as one file name it could never pass
+    run_d(rlc, rootfs, "hc", "sh", "-c", "sleep 1; touch /tmp/ok; exec sleep 60",
+          extra=("--health-cmd", shell_test, "--health-interval", "300ms", "--health-retries", "2",
+                 "--health-start-period", "60s", "--health-timeout", "5s", "--health-startup-interval", "1s"))
+    res = rlc.run("wait", "--condition=healthy", "hc", timeout=90)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "-1\n", "")
+    assert state(rlc, "hc")["Health"]["Status"] == "healthy"
+    run_d(rlc, rootfs, "sick", "sleep", "60",
+          extra=("--health-cmd", '["exit 3"]', "--health-interval", "300ms", "--health-retries", "2"))
+    res = rlc.run("wait", "--condition=unhealthy", "sick", timeout=90)
+    assert (res.returncode, res.stdout) == (0, "-1\n")
+    # a condition other than stopped/exited prints -1, not an earlier run's exit code
+    run_d(rlc, rootfs, "again", "sh", "-c", "if [ -e /tmp/x ]; then exec sleep 60; fi; touch /tmp/x; exit 7")
+    assert rlc.run("wait", "again", check=True).stdout == "7\n"
+    rlc.run("start", "again", check=True)
+    assert rlc.run("wait", "--condition=running", "again", timeout=60).stdout == "-1\n"
+    # no healthcheck (none given, or --no-healthcheck): nothing would ever make it healthy, an error as podman's
+    run_d(rlc, rootfs, "plain", "sleep", "60", extra=("--no-healthcheck",))
+    res = rlc.run("wait", "--condition=healthy", "plain", timeout=60)
+    assert res.returncode == 125 and res.stderr.startswith("Error: container plain has no defined healthcheck")
+    assert len(res.stderr.strip().splitlines()) <= 2 and "Traceback" not in res.stderr
+    res = rlc.run("create", "--no-healthcheck", "--health-cmd", "true", "--rootfs", rootfs, "true")
+    assert res.returncode == 125 and "--no-healthcheck" in res.stderr
+    # --ignore: a missing container is -1, not an error (up --wait passes it)
+    res = rlc.run("wait", "--ignore", "--condition=running", "nosuch", "plain", timeout=60)
+    assert (res.returncode, res.stdout) == (0, "-1\n-1\n")
+    assert rlc.run("wait", "--condition=running", "nosuch").returncode == 125
+
+
 def _pids_of(rl, name):
     st = json.loads(rl.run("inspect", name, check=True).stdout)[0]["State"]
     return st["ConmonPid"], st["Pid"]

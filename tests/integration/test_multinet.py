@@ -252,3 +252,22 @@ def test_podman_agrees_on_two_networks(rlr, podman, registry):
     finally:
         podman.run("rm", "-af", "-t", "0")
         podman.run("network", "rm", "-f", "mn-front", "mn-back")
+
+
+def test_stop_returns_once_the_published_port_is_closed(rlr):
+    """As podman's stop (which returns after the container's cleanup): when `rl stop` returns, the
+    monitor has released the network, and a port published from a user network no longer answers
+    (compose tests check the port right after `podman-compose stop`). Before, stop returned at the
+    exit while the monitor was still releasing: the port answered for a moment."""
+    from tests.integration.composekit import free_port, port_listens, read_port
+    assert rlr.run("network", "create", "mn-stop").returncode == 0
+    port = free_port()
+    rlr.run("create", "--name", "pub", "--network", "mn-stop", "-p", f"127.0.0.1:{port}:80", IMAGE,
+            *_server("pub"), check=True)
+    listening_after_stop = []
+    for _ in range(5):
+        rlr.run("start", "pub", check=True)
+        assert read_port(port) == "hello from pub\n"
+        rlr.run("stop", "-t", "0", "pub", check=True)
+        listening_after_stop.append(port_listens(port))
+    assert listening_after_stop == [False] * 5

@@ -15,7 +15,9 @@ import time
 
 import pytest
 
-from tests.integration.test_compose import WEB, _compose_quote, compose, read_port  # noqa: F401 - the compose fixture
+from tests.integration.composekit import WEB, read_port
+from tests.integration.composekit import compose_quote as _compose_quote
+from tests.integration.test_compose import compose  # noqa: F401 - the compose fixture
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
 
@@ -340,3 +342,19 @@ def test_podman_pod_shapes_match(both, rootfs):
     assert {c["Name"] == rins["Name"] for c in rins["Containers"]} == {c["Name"] == pins["Name"] for c in pins["Containers"]}
     assert {e["IsInfra"] for e in rctrs} == {e["IsInfra"] for e in pctrs} == {True, False}
     assert {e["PodName"] for e in rctrs} == {e["PodName"] for e in pctrs} == {"cmp"}
+
+
+def test_pod_logs_merge_members_in_time_order(podrl, rootfs):
+    """`rl pod logs`: the members' lines (never the infra's) prefixed with their names, merged in the
+    order they were written, as `rl logs A B` does (one member's lines after the other's: out of order)."""
+    rl = podrl
+    ok(rl.run("pod", "create", "--name", "chat"))
+    for name in ("ping", "pong"):  # five lines each, a second apart: their times interleave
+        ok(rl.run("run", "-d", "--name", name, "--pod", "chat", "--rootfs", rootfs, "sh", "-c",
+                  f"for i in 1 2 3 4 5; do echo {name}$i; sleep 1; done"))
+    ok(rl.run("wait", "ping", "pong"))
+    lines = [ln.split(" ", 2) for ln in ok(rl.run("pod", "logs", "--names", "-t", "chat")).splitlines()]
+    assert sorted((n, text) for n, _, text in lines) == sorted((n, f"{n}{i}") for n in ("ping", "pong")
+                                                                for i in range(1, 6))
+    stamps = [t for _, t, _ in lines]  # fixed-width UTC with nanoseconds (rl-monitor): text order is time order
+    assert stamps == sorted(stamps)

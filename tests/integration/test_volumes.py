@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.podman import podman  # noqa: F401 - the oracle fixture
 
 pytestmark = [pytest.mark.userns, pytest.mark.fuse]
 
@@ -80,3 +81,38 @@ def test_U_gives_the_tree_to_the_container_user(rl, rootfs, tmp_path):
     for p in (src, src / "sub", src / "sub" / "f", src / "sub" / "new"):
         st = os.lstat(p)
         assert (st.st_uid, st.st_gid) == (start + 999, start + 999), p
+
+
+def test_volume_ls_filters_and_noheading_as_podman(rl, rootfs, podman):  # noqa: F811
+    """podman-compose's `volume ls --noheading --filter label=io.podman.compose.project=P --format
+    {{.Name}}` (its `down -v` and `up`): the same lines as podman's for each filter."""
+    for tool in (rl, podman):
+        for name, labels in (("pa", ("proj=a", "tier=db")), ("pb", ("proj=b",)), ("plain", ())):
+            args = [x for lab in labels for x in ("--label", lab)]
+            assert tool.run("volume", "create", *args, name).returncode == 0
+        # one in use: not dangling
+        res = tool.run("create", "--name", "user", "-v", "pb:/x", "--rootfs", rootfs, "true")
+        assert res.returncode == 0, res.stderr
+    cases = [("--filter", "label=proj=a"), ("--filter", "label=proj"),
+             ("--filter", "label=proj=a", "--filter", "label=proj=b"), ("--filter", "name=^p[ab]$"),
+             ("--filter", "dangling=true"),
+             ("--filter", "dangling=false"), ("--filter", "driver=local"), ("--filter", "label=tier=web")]
+    try:
+        for case in cases:
+            for fmt in (("--format", "{{.Name}}"), ("-q",), ()):
+                args = ("volume", "ls", "--noheading", *case, *fmt)
+                r, p = rl.run(*args), podman.run(*args)
+                ours = (r.returncode, sorted(r.stdout.splitlines()))
+                assert ours == (p.returncode, sorted(p.stdout.splitlines())), args
+        # different keys AND together (podman 5's; the 4.3 oracle ORs every filter)
+        assert rl.run("volume", "ls", "-q", "--filter", "label=proj", "--filter", "name=b").stdout == "pb\n"
+        # label! (podman 5's; the 4.3 oracle refuses it): the volumes without the label
+        assert rl.run("volume", "ls", "-q", "--filter", "label!=proj", check=True).stdout == "plain\n"
+        r = rl.run("volume", "ls", "--filter", "label=proj=a")
+        assert r.stdout.splitlines()[0].split() == ["DRIVER", "VOLUME", "NAME"] and r.stdout.split()[-1] == "pa"
+        r, p = rl.run("volume", "ls", "--filter", "bogus=1"), podman.run("volume", "ls", "--filter", "bogus=1")
+        assert r.returncode == p.returncode == 125 and r.stderr.startswith("Error:") and len(r.stderr.splitlines()) <= 2
+    finally:
+        for tool in (rl, podman):
+            tool.run("rm", "-f", "user")
+            tool.run("volume", "rm", "-f", "pa", "pb", "plain")

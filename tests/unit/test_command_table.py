@@ -163,7 +163,8 @@ def test_version_flag_without_typer(argv):
     out = subprocess.run([sys.executable, "-c", code, json.dumps(argv)], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.splitlines()
     import rootless
-    assert out == [f"rl version {rootless.__version__}", "0 []"]
+    from rootless import system
+    assert out == [f"rl version {rootless.__version__} (podman {system.PODMAN_API_VERSION})", "0 []"]
     typer_out = subprocess.run([sys.executable, "-c", "from rootless import cli; cli._typer_app()(['--version'],"
                                 " prog_name='rl', standalone_mode=False)"], capture_output=True, text=True,
                                cwd=ROOT).stdout

@@ -13,6 +13,7 @@ import re
 import time
 from pathlib import Path
 
+from rootless import events
 from rootless.config import Paths, ensure_dir, ensure_root
 from rootless.errors import VolumeError, VolumeNotFound
 
@@ -123,6 +124,7 @@ class VolumeStore:
             if exist_ok:
                 return self.lookup(name)
             raise VolumeError(f"volume with name {name} already exists") from None
+        events.emit(self.paths, "volume", "create", name=name)
         return vol
 
     def lookup(self, name: str) -> Volume:
@@ -181,6 +183,7 @@ class VolumeStore:
             raise VolumeError(f"volume {name} is being used by container {users[0][:12]}",
                               hint=f"remove the container first, or rl volume rm -f {name}")
         _remove_tree(self._dir(name))
+        events.emit(self.paths, "volume", "remove", name=name)
 
     def unused(self) -> list[str]:
         """Names of the volumes no container uses: what prune would remove."""
@@ -191,6 +194,7 @@ class VolumeStore:
         for name in self.unused():
             if not self.users(name):  # a container created meanwhile keeps it
                 _remove_tree(self._dir(name))
+                events.emit(self.paths, "volume", "remove", name=name)
                 gone.append(name)
         return gone
 

@@ -179,7 +179,7 @@ def command(*spec, hidden: bool = False):
 
 # the modules that declare commands, in the order `rl --help` lists them;
 # kept explicit so a reader sees the whole CLI here
-MODULES = ("containers", "pods", "images", "volumes", "networks", "system", "cgroups", "generate")
+MODULES = ("containers", "pods", "images", "volumes", "networks", "system", "admin", "cgroups", "generate")
 
 # every command name -> the module above that declares it, so the fast path
 # imports the one module it runs, not all eight (rl images imported typing and
@@ -205,6 +205,8 @@ INDEX = {
         "network connect", "network disconnect", "network rm", "network prune",),
     "system": (
         "system check", "system prune", "info", "version",),
+    "admin": (
+        "events", "system df", "system reset", "unshare",),
     "cgroups": (
         "update", "stats",),
     "generate": (

@@ -47,6 +47,8 @@ def healthcheck_run(paths: Paths, name: str) -> str:
     st = store.state(rec)
     started = st.get("started") or 0
     h = record_health(store, rec, code, output, cfg, time.time() - started < cfg.start_period)
+    from rootless import events
+    events.container(paths, rec, "health_status", health=h["Status"])
     return h["Status"]
 
 

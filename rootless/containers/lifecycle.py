@@ -10,6 +10,7 @@ import os
 import signal
 import time
 
+from rootless import events
 from rootless.config import Paths, ensure_dir
 from rootless.containers import policy
 from rootless.containers.execsettings import exec_spec, running_pid
@@ -39,6 +40,7 @@ def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
             raise ContainerError(f"container {rec.name} has lost its root filesystem: its storage daemon {why}",
                                  hint=f"restart the container: rl restart {rec.name}")
     spec = exec_spec(store, rec, args, **kw)
+    events.container(paths, rec, "exec")
     if spec.detach:  # nothing of rl's stdio may keep its caller waiting
         null = os.open(os.devnull, os.O_RDWR)
         try:
@@ -46,7 +48,10 @@ def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
         finally:
             os.close(null)
         return 0
-    return rexec.run(pid, spec)
+    try:
+        return rexec.run(pid, spec)
+    finally:
+        events.container(paths, rec, "exec_died")
 
 
 # --- stop, kill, wait, rm
@@ -129,6 +134,7 @@ def _stop_locked(store: Store, rec: Record, timeout: float | None, warn=None) ->
     st = store.state(rec)
     if st.get("state") not in ACTIVE:
         return
+    events.container(store.paths, rec, "stop")
     if st.get("state") == "paused":  # a frozen process cannot act on its stop signal: thaw first
         try:
             _thaw(store, rec)
@@ -190,6 +196,7 @@ def kill(paths: Paths, name: str, sig: str | None = None) -> Record:
     # (always included) starts the container again after the exit it causes
     _mark_stop(store, rec, kill=True)
     _signal(st, n)
+    events.container(paths, rec, "kill")
     return rec
 
 
@@ -325,6 +332,7 @@ def pause(paths: Paths, name: str) -> Record:
         running_pid(store, rec)
         _freeze(_freezer(store, rec), True)
         store.update_state(rec, state="paused")
+    events.container(paths, rec, "pause")
     return rec
 
 
@@ -335,6 +343,7 @@ def unpause(paths: Paths, name: str) -> Record:
         if store.state(rec).get("state") != "paused":
             raise ContainerError(f"container {rec.name} is not paused")
         _thaw(store, rec)
+    events.container(paths, rec, "unpause")
     return rec
 
 

@@ -224,6 +224,8 @@ class Monitor:
             network.release(state.get("net") or {})
             _reap_zombies()
         self._record_exit(code, None)
+        from rootless import events
+        events.container(self.paths, self.rec, "died", exit_code=code)
         again = self._after_exit(code, int(state.get("restarts") or 0))
         if again is None:
             return self._end(code)

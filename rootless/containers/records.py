@@ -542,6 +542,8 @@ class Store:
         except OSError:
             gone = cdir
         _rmtree(gone)
+        from rootless import events
+        events.container(self.paths, rec, "remove")
 
     def _remove_names_of(self, rec: Record) -> None:
         try:

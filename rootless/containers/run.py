@@ -9,7 +9,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 
-from rootless import cgroups, fsutil, network, storage, tools, volumes
+from rootless import cgroups, events, fsutil, network, storage, tools, volumes
 from rootless.config import Paths, ensure_root
 from rootless.containers import options
 from rootless.containers.execsettings import save_exec_settings
@@ -220,6 +220,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
     # caller's umask (a 0700 "/" locks every non-root process out of the rootfs)
     os.chmod(store.container_dir(rec.id) / "diff", 0o755)
     store.set_state(rec, "created")
+    events.container(paths, rec, "create")
     runhooks.after_create(req, rec)  # --cidfile
     return rec
 
@@ -379,11 +380,16 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
             store.update_state(rec, state="running", pid=pid, pid_start=start_time(pid) if pid else None,
                                started=time.time(), finished=None, reason=None)
             runhooks.ready(req, me)  # --sdnotify=conmon, before `rl run -d` returns
+            events.container(paths, rec, "init")
+            events.container(paths, rec, "start")
+            if hooks is None:  # this terminal is the container's
+                events.container(paths, rec, "attach")
             if hooks is not None:
                 hooks.started(pid)
         code = runtime.run(spec, opts, on_started=started)
         store.update_state(rec, state="exited", exit_code=code, finished=time.time(), pid=None,
                            oom_killed=bool(getattr(opts.cgroup, "oom_killed", False)))
+        events.container(paths, rec, "died", exit_code=code)
         return code
     finally:
         if req.rm and hooks is None:  # a monitor removes it after its last restart

@@ -61,6 +61,9 @@ def save(paths: Paths, names: list[str], out: BinaryIO, fmt: str = "docker-archi
             _save_oci(store, images, names, tf)
         else:
             _save_docker(store, images, names, tf)
+    from rootless import events
+    for img, n in zip(images, names):
+        events.emit(paths, "image", "save", id=img.id, name=n)
     return images
 
 
@@ -194,10 +197,14 @@ def load(paths: Paths, src: str | None, *, progress=None) -> list[Image]:
     store = ImageStore(paths).ensure()
     with store.workdir() as work:  # locked: a concurrent pull's stale sweep leaves it alone
         try:
-            return _load(store, src, work, say, install_layers)
+            images = _load(store, src, work, say, install_layers)
         finally:
             shutil.rmtree(work, ignore_errors=True)
             store.drop_lock_file(work)
+    from rootless import events
+    for img in images:
+        events.emit(paths, "image", "load", id=img.id, name=(img.names or [img.id])[0])
+    return images
 
 
 def _load(store: ImageStore, src: str | None, work: Path, say, install_layers) -> list[Image]:

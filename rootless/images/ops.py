@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from rootless import events
 from rootless.config import Paths
 from rootless.errors import ImageError, ImageInUse, ImageNotFound, RegistryError
 from rootless.images import reference as R
@@ -77,6 +78,7 @@ def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: b
                 full = _full_name(store, name, img)
                 store.untag(img, full)
                 rep.untagged.append(full)
+                events.emit(paths, "image", "untag", id=img.id, name=full)
             except ImageError as e:
                 rep.errors.append(e)
             continue
@@ -94,6 +96,9 @@ def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: b
         removed_names = store.remove(img)
         rep.untagged += removed_names
         rep.deleted.append(img.id)
+        for n in removed_names:
+            events.emit(paths, "image", "untag", id=img.id, name=n)
+        events.emit(paths, "image", "remove", id=img.id, name=(removed_names or [img.id])[0])
     if rep.deleted:
         store.gc()
     return rep
@@ -115,7 +120,9 @@ def prune(paths: Paths, all_images: bool = False) -> list[str]:
             continue
         if _users(img.id, store):
             continue
-        store.remove(img)
+        for n in store.remove(img) or ():
+            events.emit(paths, "image", "untag", id=img.id, name=n)
+        events.emit(paths, "image", "remove", id=img.id, name=img.id)
         deleted.append(img.id)
     store.gc()
     return deleted
@@ -127,6 +134,7 @@ def tag(paths: Paths, image: str, targets: list[str]) -> Image:
     img = store.lookup(image)
     for t in targets:
         store.tag(img, t)
+        events.emit(paths, "image", "tag", id=img.id, name=t)
     return img
 
 
@@ -139,6 +147,7 @@ def untag(paths: Paths, image: str, names: list[str] = ()) -> list[str]:
         if not store.untag(img, n):
             raise ImageError(f"{n}: not a name of image {img.short_id}")
         removed.append(n)
+        events.emit(paths, "image", "untag", id=img.id, name=n)
     return removed
 
 

@@ -163,6 +163,8 @@ def pull(paths: Paths, reference: str, *, platform: str | None = None, quiet: bo
                                layers=records, names=names, digests=digests, top_digest=res.top_digest)
         if res.record_alias:
             regconf.record_short_name_alias(res.record_alias, res.wanted.repository)
+        from rootless import events
+        events.emit(paths, "image", "pull", id=img.id, name=str(res.wanted))
         return img
     finally:
         client.close()

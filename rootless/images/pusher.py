@@ -61,6 +61,8 @@ def push(paths: Paths, source: str, destination: str | None = None, *, tls_verif
             say(f"Copying blob {d[7:19]} done")
         say("Writing manifest to image destination")
         got = client.put_manifest(repo, dest.digest or dest.tag or "latest", body, mt)
+        from rootless import events
+        events.emit(paths, "image", "push", id=img.id, name=str(dest))
         return got
     finally:
         client.close()

@@ -16,6 +16,7 @@ on a network now) are network/usernet.py's."""
 
 from __future__ import annotations
 
+from rootless import events
 from rootless.config import Paths
 from rootless.errors import ContainerError, UsageError
 from rootless.network import networks
@@ -27,7 +28,9 @@ def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | No
            driver: str = "bridge", labels: dict | None = None) -> networks.Network:
     if driver != "bridge":
         raise UsageError(f"--driver {driver}: only bridge is supported")
-    return networks.create(paths, name, subnet, gateway, labels or {})
+    net = networks.create(paths, name, subnet, gateway, labels or {})
+    events.emit(paths, "network", "create", id=net.id, name=net.name, network=net.name)
+    return net
 
 
 def members(paths: Paths, name: str) -> list[str]:
@@ -93,7 +96,7 @@ def remove(paths: Paths, name: str, force: bool = False) -> bool:
     users = members(paths, name)
     if users:
         raise ContainerError(f"network {name} is in use by {', '.join(users)}", hint="stop those containers first")
-    networks.remove(paths, name)
+    _remove(paths, name)
     return True
 
 
@@ -102,6 +105,15 @@ def prune(paths: Paths) -> list[str]:
     gone = []
     for n in networks.all_networks(paths):
         if not members(paths, n.name):
-            networks.remove(paths, n.name)
+            _remove(paths, n.name)
             gone.append(n.name)
     return gone
+
+
+def _remove(paths: Paths, name: str) -> None:
+    try:
+        nid = networks.load(paths, name).id
+    except Exception:  # noqa: BLE001 - the id only names the event; remove reports what is wrong
+        nid = ""
+    networks.remove(paths, name)
+    events.emit(paths, "network", "remove", id=nid, name=name, network=name)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from rootless import tools
+from rootless import events, tools
 from rootless.config import Paths
 from rootless.containers.records import ACTIVE, Record, Store
 from rootless.errors import ContainerError, ContainerNotFound, ContainerRunning, RlError, UsageError
@@ -92,6 +92,7 @@ def create(paths: Paths, *, name: str | None = None, labels: dict | None = None,
               create_command=list(create_command or []))
     store.create(pod)
     if not infra:
+        _event(paths, pod, "create")
         return pod
     try:
         rec = _create_infra(paths, store, pod, catatonit, infra_name, storage_driver)
@@ -100,7 +101,12 @@ def create(paths: Paths, *, name: str | None = None, labels: dict | None = None,
         raise
     pod.infra_id, pod.infra_name = rec.id, rec.name
     store.save(pod)
+    _event(paths, pod, "create")
     return pod
+
+
+def _event(paths: Paths, pod: Pod, status: str) -> None:
+    events.emit(paths, "pod", status, id=pod.id, name=pod.name)
 
 
 def _generated_name(store: PodStore) -> str:
@@ -246,12 +252,14 @@ def start(paths: Paths, name: str) -> Pod:
         except RlError as e:
             errors.append(e)
     _raise_first(errors)
+    _event(paths, pod, "start")
     return pod
 
 
 def stop(paths: Paths, name: str, timeout: float | None = None) -> Pod:
     from rootless.containers import lifecycle
     pod = PodStore(paths).lookup(name)
+    _event(paths, pod, "stop")
     errors = []
     for rec in reversed(members(paths, pod)):
         try:
@@ -281,6 +289,7 @@ def kill(paths: Paths, name: str, sig: str | None = None) -> Pod:
             lifecycle.kill(paths, rec.id, sig or "KILL")
         except ContainerError:
             continue  # it exited meanwhile
+    _event(paths, pod, "kill")
     return pod
 
 
@@ -298,6 +307,7 @@ def pause(paths: Paths, name: str, unpause: bool = False) -> Pod:
         except RlError as e:
             errors.append(e)
     _raise_first(errors)
+    _event(paths, pod, "unpause" if unpause else "pause")
     return pod
 
 
@@ -324,6 +334,7 @@ def remove(paths: Paths, name: str, force: bool = False, timeout: float | None =
             continue
         volumes.remove_anonymous(paths, (rec.request or {}).get("anon_volumes"))
     pods.remove(pod)
+    _event(paths, pod, "remove")
     return pod
 
 

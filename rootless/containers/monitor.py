@@ -223,9 +223,9 @@ class Monitor:
         finally:
             network.release(state.get("net") or {})
             _reap_zombies()
-        self._record_exit(code, None)
         from rootless import events
-        events.container(self.paths, self.rec, "died", exit_code=code)
+        events.container(self.paths, self.rec, "died", exit_code=code)  # before `wait` can see the exit
+        self._record_exit(code, None)
         again = self._after_exit(code, int(state.get("restarts") or 0))
         if again is None:
             return self._end(code)

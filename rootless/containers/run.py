@@ -387,9 +387,9 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
             if hooks is not None:
                 hooks.started(pid)
         code = runtime.run(spec, opts, on_started=started)
+        events.container(paths, rec, "died", exit_code=code)  # before `wait` can see the exit
         store.update_state(rec, state="exited", exit_code=code, finished=time.time(), pid=None,
                            oom_killed=bool(getattr(opts.cgroup, "oom_killed", False)))
-        events.container(paths, rec, "died", exit_code=code)
         return code
     finally:
         if req.rm and hooks is None:  # a monitor removes it after its last restart

@@ -164,21 +164,22 @@ def df(paths: Paths) -> dict:
     """`rl system df`: what the store holds, as podman counts it.
     {"Images": [row], "Containers": [row], "Volumes": [row]}: each row a dict
     (images: ID, Repository, Tag, Created, Size, SharedSize, UniqueSize,
-    Containers; containers: ID, Image, Command, LocalVolumes, Size, Created,
+    Containers; containers: ID, Image (its ID), ImageName, Command, LocalVolumes, Size, Created,
     Status, Names, Running; volumes: Name, Links, Size); summary(report) the
     three TYPE lines."""
     from rootless.containers.records import ACTIVE, Store
     from rootless.images.store import ImageStore
     from rootless.volumes import VolumeStore
     store = Store(paths)
-    recs = [r for r in store.all(damaged=False)]
+    recs = sorted(store.all(damaged=False), key=lambda r: r.created)  # oldest first, as podman
     used_by: dict[str, int] = {}
     ctrs = []
     for rec in recs:
         st = store.state(rec)
         used_by[rec.image_id] = used_by.get(rec.image_id, 0) + 1
         vols = [str(v).split(":", 1)[0] for v in (rec.request or {}).get("volumes") or []]
-        ctrs.append({"ID": rec.id, "Image": rec.image_name or rec.image, "Command": " ".join(rec.command or []),
+        ctrs.append({"ID": rec.id, "Image": rec.image_id, "ImageName": rec.image_name or rec.image,
+                     "Command": " ".join(rec.command or []),
                      "LocalVolumes": sum(1 for v in vols if v and not v.startswith(("/", "."))),
                      "Size": _tree_size(store.container_dir(rec.id) / "diff"), "Created": rec.created,
                      "Status": st.get("state") or "unknown", "Names": rec.name,

@@ -208,7 +208,7 @@ def _df_verbose(report: dict) -> None:
     print(tabwrite("\n".join(lines)))
     lines = ["CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES"]
     for c in report["Containers"]:
-        lines.append("\t".join([c["ID"][:12], c["Image"], c["Command"][:20], str(c["LocalVolumes"]),
+        lines.append("\t".join([c["ID"][:12], c["Image"][:12], c["Command"], str(c["LocalVolumes"]),
                                 human_size(c["Size"]), render.human_duration(now - c["Created"]), c["Status"],
                                 c["Names"]]))
     print("\nContainers space usage:\n")

@@ -119,7 +119,7 @@ def template_data(ev: dict) -> dict:
          Opt("no_trunc", "--no-trunc", kind=STR, flag_value="true", help="accepted: IDs are never truncated"))
 def events_cmd(filters, fmt, since, until, stream, no_trunc) -> None:
     """Show rl's events (containers, images, volumes, networks, pods); follows new ones by default."""
-    from rootless import events
+    from rootless.events import reader as events
     follow = _truth(stream, "--stream")
     _truth(no_trunc, "--no-trunc")
     match = events.matcher(list(filters))

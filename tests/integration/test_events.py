@@ -210,3 +210,25 @@ def test_overlong_line_is_skipped(rl):
     rl.run("volume", "create", "o1", check=True)
     out = rl.run("events", "--stream=false", "--format", "{{.Name}}", check=True).stdout.split()
     assert out == ["o0", "o1"]
+
+
+def test_health_pod_lifecycle_and_attach_events(rl, rootfs):
+    since = str(time.time())
+    rl.run("run", "-d", "--name", "h1", "--health-cmd", "true", "--health-interval", "1h", "--rootfs", rootfs,
+           "sleep", "300", check=True)
+    assert rl.run("healthcheck", "run", "h1").returncode == 0
+    rl.run("rm", "-f", "-t", "0", "h1", check=True)
+    rl.run("run", "--rm", "--name", "fg", "--rootfs", rootfs, "true", check=True)
+    got = _events(rl, since, "--format", "{{.Status}} {{.Name}} {{.HealthStatus}}", "--filter", "type=container")
+    assert "health_status h1 healthy" in got
+    assert [ln.split()[0] for ln in got if " fg " in ln + " "] == ["create", "init", "start", "attach", "died",
+                                                                  "remove"]
+    assert [ln.split()[0] for ln in got if " h1 " in ln + " "][-3:] == ["stop", "died", "remove"]
+
+    since = str(time.time())
+    rl.run("pod", "create", "--name", "lp", check=True)
+    rl.run("pod", "start", "lp", check=True)
+    rl.run("pod", "stop", "lp", check=True)
+    rl.run("pod", "rm", "lp", check=True)
+    pod = _events(rl, since, "--format", "{{.Status}}", "--filter", "type=pod")
+    assert pod == ["create", "start", "stop", "remove"]

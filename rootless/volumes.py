@@ -13,7 +13,6 @@ import re
 import time
 from pathlib import Path
 
-from rootless import events
 from rootless.config import Paths, ensure_dir, ensure_root
 from rootless.errors import VolumeError, VolumeNotFound
 
@@ -124,6 +123,7 @@ class VolumeStore:
             if exist_ok:
                 return self.lookup(name)
             raise VolumeError(f"volume with name {name} already exists") from None
+        from rootless import events  # here: the commands that emit nothing never load it
         events.emit(self.paths, "volume", "create", name=name)
         return vol
 
@@ -183,6 +183,7 @@ class VolumeStore:
             raise VolumeError(f"volume {name} is being used by container {users[0][:12]}",
                               hint=f"remove the container first, or rl volume rm -f {name}")
         _remove_tree(self._dir(name))
+        from rootless import events
         events.emit(self.paths, "volume", "remove", name=name)
 
     def unused(self) -> list[str]:
@@ -194,6 +195,7 @@ class VolumeStore:
         for name in self.unused():
             if not self.users(name):  # a container created meanwhile keeps it
                 _remove_tree(self._dir(name))
+                from rootless import events
                 events.emit(self.paths, "volume", "remove", name=name)
                 gone.append(name)
         return gone

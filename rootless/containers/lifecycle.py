@@ -10,7 +10,6 @@ import os
 import signal
 import time
 
-from rootless import events
 from rootless.config import Paths, ensure_dir
 from rootless.containers import policy
 from rootless.containers.execsettings import exec_spec, running_pid
@@ -40,6 +39,7 @@ def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
             raise ContainerError(f"container {rec.name} has lost its root filesystem: its storage daemon {why}",
                                  hint=f"restart the container: rl restart {rec.name}")
     spec = exec_spec(store, rec, args, **kw)
+    from rootless import events  # here: the commands that emit nothing never load it
     events.container(paths, rec, "exec")
     if spec.detach:  # nothing of rl's stdio may keep its caller waiting
         null = os.open(os.devnull, os.O_RDWR)
@@ -51,6 +51,7 @@ def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
     try:
         return rexec.run(pid, spec)
     finally:
+        from rootless import events
         events.container(paths, rec, "exec_died")
 
 
@@ -134,6 +135,7 @@ def _stop_locked(store: Store, rec: Record, timeout: float | None, warn=None) ->
     st = store.state(rec)
     if st.get("state") not in ACTIVE:
         return
+    from rootless import events
     events.container(store.paths, rec, "stop")
     if st.get("state") == "paused":  # a frozen process cannot act on its stop signal: thaw first
         try:
@@ -196,6 +198,7 @@ def kill(paths: Paths, name: str, sig: str | None = None) -> Record:
     # (always included) starts the container again after the exit it causes
     _mark_stop(store, rec, kill=True)
     _signal(st, n)
+    from rootless import events
     events.container(paths, rec, "kill")
     return rec
 
@@ -332,6 +335,7 @@ def pause(paths: Paths, name: str) -> Record:
         running_pid(store, rec)
         _freeze(_freezer(store, rec), True)
         store.update_state(rec, state="paused")
+    from rootless import events
     events.container(paths, rec, "pause")
     return rec
 
@@ -343,6 +347,7 @@ def unpause(paths: Paths, name: str) -> Record:
         if store.state(rec).get("state") != "paused":
             raise ContainerError(f"container {rec.name} is not paused")
         _thaw(store, rec)
+    from rootless import events
     events.container(paths, rec, "unpause")
     return rec
 

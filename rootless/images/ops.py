@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from rootless import events
 from rootless.config import Paths
 from rootless.errors import ImageError, ImageInUse, ImageNotFound, RegistryError
 from rootless.images import reference as R
@@ -78,6 +77,7 @@ def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: b
                 full = _full_name(store, name, img)
                 store.untag(img, full)
                 rep.untagged.append(full)
+                from rootless import events  # here: the commands that emit nothing never load it
                 events.emit(paths, "image", "untag", id=img.id, name=full)
             except ImageError as e:
                 rep.errors.append(e)
@@ -97,7 +97,9 @@ def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: b
         rep.untagged += removed_names
         rep.deleted.append(img.id)
         for n in removed_names:
+            from rootless import events
             events.emit(paths, "image", "untag", id=img.id, name=n)
+        from rootless import events
         events.emit(paths, "image", "remove", id=img.id, name=(removed_names or [img.id])[0])
     if rep.deleted:
         store.gc()
@@ -121,7 +123,9 @@ def prune(paths: Paths, all_images: bool = False) -> list[str]:
         if _users(img.id, store):
             continue
         for n in store.remove(img) or ():
+            from rootless import events
             events.emit(paths, "image", "untag", id=img.id, name=n)
+        from rootless import events
         events.emit(paths, "image", "remove", id=img.id, name=img.id)
         deleted.append(img.id)
     store.gc()
@@ -134,6 +138,7 @@ def tag(paths: Paths, image: str, targets: list[str]) -> Image:
     img = store.lookup(image)
     for t in targets:
         store.tag(img, t)
+        from rootless import events
         events.emit(paths, "image", "tag", id=img.id, name=t)
     return img
 
@@ -147,6 +152,7 @@ def untag(paths: Paths, image: str, names: list[str] = ()) -> list[str]:
         if not store.untag(img, n):
             raise ImageError(f"{n}: not a name of image {img.short_id}")
         removed.append(n)
+        from rootless import events
         events.emit(paths, "image", "untag", id=img.id, name=n)
     return removed
 

@@ -16,7 +16,6 @@ on a network now) are network/usernet.py's."""
 
 from __future__ import annotations
 
-from rootless import events
 from rootless.config import Paths
 from rootless.errors import ContainerError, UsageError
 from rootless.network import networks
@@ -29,6 +28,7 @@ def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | No
     if driver != "bridge":
         raise UsageError(f"--driver {driver}: only bridge is supported")
     net = networks.create(paths, name, subnet, gateway, labels or {})
+    from rootless import events  # here: the commands that emit nothing never load it
     events.emit(paths, "network", "create", id=net.id, name=net.name, network=net.name)
     return net
 
@@ -116,4 +116,5 @@ def _remove(paths: Paths, name: str) -> None:
     except Exception:  # noqa: BLE001 - the id only names the event; remove reports what is wrong
         nid = ""
     networks.remove(paths, name)
+    from rootless import events
     events.emit(paths, "network", "remove", id=nid, name=name, network=name)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from rootless import events, tools
+from rootless import tools
 from rootless.config import Paths
 from rootless.containers.records import ACTIVE, Record, Store
 from rootless.errors import ContainerError, ContainerNotFound, ContainerRunning, RlError, UsageError
@@ -106,6 +106,7 @@ def create(paths: Paths, *, name: str | None = None, labels: dict | None = None,
 
 
 def _event(paths: Paths, pod: Pod, status: str) -> None:
+    from rootless import events  # here: the commands that emit nothing never load it
     events.emit(paths, "pod", status, id=pod.id, name=pod.name)
 
 

@@ -38,9 +38,12 @@ Images come from the test suite's loopback registry fixture, pulled into
 each store before the first round (untimed); the registry stays up (nothing
 in a cycle pulls: the image is present). One warm-up round is not counted.
 
---trace: after the rounds, one more cycle of `b started` per tool through a
---podman-path that logs each call podman-compose makes with its wall time;
-printed grouped by verb (calls, total, median, max), the biggest total first.
+--trace N: after the rounds, N more cycles of `b started` per tool through a
+--podman-path that runs each call podman-compose makes under /usr/bin/time;
+printed grouped by verb (calls per cycle, wall total per cycle, median wall
+and CPU per call), the biggest total first. CPU time (user + sys of the
+command, not of a monitor it leaves) says more than wall time on a loaded
+machine.
 Where the time of a cycle goes, not a ratio."""
 
 from __future__ import annotations
@@ -99,27 +102,31 @@ def wrapper(tool, path: Path) -> Path:
 
 
 def traced_wrapper(tool, path: Path, log: Path) -> Path:
-    """A --podman-path that runs the tool and appends 'MS<TAB>STATUS<TAB>ARGS' for each call to LOG."""
+    """A --podman-path that runs the tool under /usr/bin/time and appends one line per call to LOG:
+    wall s, user s, sys s (of the command itself: a monitor it leaves behind is not counted), status, args."""
     import shlex
     env_lines = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in tool.env.items() if k.isidentifier())
-    path.write_text(f"#!/bin/sh\n{env_lines}t0=$(date +%s%N)\n{shlex.join(tool.argv)} \"$@\"\nrc=$?\n"
-                    f"t1=$(date +%s%N)\nprintf '%s\\t%s\\t%s\\n' $(( (t1 - t0) / 1000000 )) $rc \"$*\" "
-                    f">> {shlex.quote(str(log))}\nexit $rc\n")
+    path.write_text(f"#!/bin/sh\n{env_lines}tf=$(mktemp)\n"
+                    f"/usr/bin/time -o \"$tf\" -f '%e\\t%U\\t%S' {shlex.join(tool.argv)} \"$@\"\nrc=$?\n"
+                    f"printf '%s\\t%s\\t%s\\n' \"$(tail -n 1 \"$tf\")\" $rc \"$*\" >> {shlex.quote(str(log))}\n"
+                    f"rm -f \"$tf\"\nexit $rc\n")
     path.chmod(0o755)
     return path
 
 
-def trace_table(log: Path) -> list[dict]:
-    """The calls podman-compose made, grouped by verb (the first two words but flags): count and wall times."""
-    groups: dict[str, list[int]] = {}
+def trace_table(log: Path, cycles: int) -> list[dict]:
+    """The calls podman-compose made, grouped by verb (the first word, two for network/volume/pod/image;
+    flags left out): calls per cycle, wall and CPU (user + sys) per call, medians."""
+    groups: dict[str, list[tuple[float, float]]] = {}
     for line in log.read_text().splitlines():
-        ms, _rc, argv = line.split("\t", 2)
-        words = [w for w in argv.split() if not w.startswith("-")][:2]
+        wall, user, sys_, _rc, argv = line.split("\t", 4)
+        words = [w for w in argv.split() if not w.startswith("-")]
         verb = " ".join(words[:2] if words and words[0] in ("network", "volume", "pod", "image") else words[:1])
-        groups.setdefault(verb, []).append(int(ms))
-    rows = [{"verb": v, "calls": len(t), "total_ms": sum(t), "median_ms": statistics.median(t), "max_ms": max(t)}
+        groups.setdefault(verb or "--version", []).append((float(wall), float(user) + float(sys_)))
+    rows = [{"verb": v, "calls_per_cycle": len(t) / cycles, "wall_total_s": sum(w for w, _ in t) / cycles,
+             "wall_median_s": statistics.median(w for w, _ in t), "cpu_median_s": statistics.median(c for _, c in t)}
             for v, t in groups.items()]
-    return sorted(rows, key=lambda r: -r["total_ms"])
+    return sorted(rows, key=lambda r: -r["wall_total_s"])
 
 
 def free_port() -> int:
@@ -155,8 +162,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", "--rounds", type=int, default=5, help="timed pairs per case (default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="rounds run first and not counted (default 1)")
-    ap.add_argument("--trace", action="store_true",
-                    help="then one more cycle of 'b started' per tool, each call podman-compose makes timed")
+    ap.add_argument("--trace", type=int, default=0, metavar="CYCLES",
+                    help="then CYCLES more cycles of 'b started' per tool, each call podman-compose makes timed")
     args = ap.parse_args()
     require_unprivileged()
     if not shutil.which("podman"):
@@ -227,14 +234,16 @@ def main() -> None:
                     log = base / f"{name}-trace.tsv"
                     wrap = traced_wrapper(t, base / f"{name}-traced", log)
                     pc = [py, "-m", "podman_compose", "--podman-path", str(wrap), "--in-pod=false"]
-                    for what in (("up", "-d"), ("down",)):
-                        t0 = time.perf_counter()
-                        subprocess.run([*pc, *what], cwd=d, stdin=subprocess.DEVNULL, capture_output=True,
-                                       timeout=600)
-                        traces.setdefault(name, {})[what[0]] = round(time.perf_counter() - t0, 3)
-                        if what[0] == "up":
-                            answers(port)
-                    traces[name]["calls"] = trace_table(log)
+                    tr = traces.setdefault(name, {"up": [], "down": []})
+                    for _ in range(args.trace):
+                        for what in (("up", "-d"), ("down",)):
+                            t0 = time.perf_counter()
+                            subprocess.run([*pc, *what], cwd=d, stdin=subprocess.DEVNULL, capture_output=True,
+                                           timeout=600)
+                            tr[what[0]].append(round(time.perf_counter() - t0, 3))
+                            if what[0] == "up":
+                                answers(port)
+                    tr["calls"] = trace_table(log, args.trace)
     finally:
         sys.stdout.flush()  # the user-namespace helper below forks: an unflushed buffer would print twice
         for t in tools.values():
@@ -279,10 +288,12 @@ def main() -> None:
               f"{r['rl_up_median_s']:>6.2f} {r['rl_down_median_s']:>6.2f} {r['podman_median_s']:>9.2f} "
               f"{r['podman_up_median_s']:>6.2f} {r['podman_down_median_s']:>6.2f}  {r['pairs']}")
     for name, tr in traces.items():
-        print(f"  trace, {name}: up -d {tr['up']:.2f} s, down {tr['down']:.2f} s; the calls podman-compose made:")
+        print(f"  trace, {name}: up -d {statistics.median(tr['up']):.2f} s, down {statistics.median(tr['down']):.2f} s"
+              f" (medians of {args.trace}); the calls podman-compose made (they overlap: it starts some at once)")
+        print(f"    {'verb':<16} {'per cycle':>9} {'wall total':>10} {'wall/call':>9} {'cpu/call':>8}")
         for c in tr["calls"]:
-            print(f"    {c['verb']:<16} {c['calls']:>3} calls  total {c['total_ms']:>6} ms  "
-                  f"median {c['median_ms']:>6.0f} ms  max {c['max_ms']:>6} ms")
+            print(f"    {c['verb']:<16} {c['calls_per_cycle']:>9.1f} {c['wall_total_s']:>9.2f}s "
+                  f"{c['wall_median_s']:>8.2f}s {c['cpu_median_s']:>7.2f}s")
     if failures:
         print(f"failed cycles (their pairs not counted): {failures}", file=sys.stderr)
     out = {"benchmark": "compose", "ratio": "rl / podman per pair (up -d + down), median and min..max over pairs",

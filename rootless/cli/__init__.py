@@ -61,6 +61,11 @@ def _usage_error(e: BaseException) -> int | None:
         return None
     ctx = getattr(e, "ctx", None)
     where = f"`{ctx.command_path} --help`" if ctx is not None else "`rl --help`"
+    if name == "NoSuchOption" and ctx is not None and ctx.command_path.split()[-1:] in (["run"], ["create"]):
+        from rootless.containers import runflags
+        message = runflags.refused(getattr(e, "option_name", "") or "")
+        if message:  # a podman flag rl does not take: say why, not "No such option"
+            return _fail(message, f"leave it out; see {where}", EXIT_RL)
     return _fail(e.format_message(), f"see {where}", EXIT_RL)
 
 

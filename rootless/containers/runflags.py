@@ -82,6 +82,24 @@ FLAGS: tuple[Flag, ...] = (
     Flag("quiet", ("--quiet", "-q"), BOOL, "no pull progress"),
 )
 
+# podman's run/create flags rl does not take, each with the reason (a compose file's `pid: host`,
+# `ipc:`, `devices:`, `x-podman.uidmaps` reach rl as these): the CLI says it in place of "No such option"
+REFUSED: dict[str, str] = {
+    "--pid": "every rl container has its own PID namespace (no host, container: or ns: PID namespace)",
+    "--ipc": "every rl container has its own IPC namespace, or its pod's (rl pod create --share ipc)",
+    "--uidmap": "rl maps the user's subordinate IDs as one range (or --userns=keep-id), not custom maps",
+    "--gidmap": "rl maps the user's subordinate IDs as one range (or --userns=keep-id), not custom maps",
+    "--device": "rl passes no host device into a container",
+    "--sysctl": "rl sets no namespaced sysctls in a container",
+}
+
+
+def refused(option: str) -> str | None:
+    """The message for a podman run/create flag rl does not take, or None."""
+    reason = REFUSED.get(option.split("=", 1)[0])
+    return f"{option.split('=', 1)[0]} is not supported by rl: {reason}" if reason else None
+
+
 # cgroup limits (podman's names); parsed by rootless.cgroups.parse, also used by `rl update`
 RESOURCE_FLAGS: tuple[Flag, ...] = (
     Flag("memory", ("--memory", "-m"), STR, "memory limit (e.g. 512m, 1g)"),

@@ -14,6 +14,13 @@ def _ipr():
     return IPRoute()
 
 
+def preload() -> None:
+    """Import pyroute2 in this process (it starts no thread), so that the helpers it then forks to
+    configure links (one per network joined) find it loaded instead of importing it each (a compose
+    service on two networks paid the import twice per start)."""
+    import pyroute2  # noqa: F401
+
+
 def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = 1500) -> bool:
     """A bridge with the network's gateway address, up; True when created now."""
     ipr = _ipr()

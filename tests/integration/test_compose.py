@@ -7,13 +7,14 @@ the minbase image; python is not)."""
 from __future__ import annotations
 
 import json
+import shlex
 import time
 
 import pytest
 
-from tests.integration.composekit import (FETCH, free_port, free_port_pair, port_listens, processes_naming,
-                                          read_port, require_podman_compose, rl_compose, udp_echo, until,
-                                          write_project_a, write_project_b, write_project_c,
+from tests.integration.composekit import (FETCH, SAW, compose_quote, free_port, free_port_pair, port_listens,
+                                          processes_naming, read_port, require_podman_compose, rl_compose, udp_echo,
+                                          until, write_project_a, write_project_b, write_project_c,
                                           write_project_d)
 from tests.podman import podman  # noqa: F401 - the oracle fixture
 
@@ -303,3 +304,55 @@ def test_project_c_in_pod_and_replicas_all_answering(compose, how):
     assert until(lambda: not _helpers_left(rl), timeout=10), _helpers_left(rl)
     if not in_file:
         assert rl.run("images", "-q", check=True).stdout == ""
+
+
+# compose files asking for what rl cannot do (or cannot do now): the service or pod option, the rl
+# error line podman-compose shows for it, and whether `up -d` starts anything before it fails
+BAD_INPUT = {
+    # `pid: host` -> create --pid host: rl's containers always have their own PID namespace
+    "pid-host": ("    pid: host\n", "", "Error: --pid is not supported by rl: every rl container has its own PID"),
+    # `ipc: host` is dropped by podman-compose 1.6; `devices:` -> create --device
+    "device": ("    devices:\n      - /dev/fuse\n", "", "Error: --device is not supported by rl: rl passes no host"),
+    # the project's pod sharing the PID namespace (x-podman pod_args): rl's pods share ipc, net, uts only
+    "pod-share-pid": ("", 'x-podman:\n  pod_args: ["--infra=true", "--share=ipc,net,uts,pid"]\n',
+                      "Error: --share pid: rl's pods share the ipc, net and uts namespaces only"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_one_line_error_and_down_leaves_nothing(compose, case):
+    """A service rl cannot create beside one it can (published port, the project's network; podman-compose
+    creates every container, then starts them): `up -d` fails with rl's one-line error naming the flag
+    and why (no traceback anywhere in podman-compose's output), and `down` then removes everything up
+    made: no container, pod, network, helper process or listening port. (No depends_on: podman-compose
+    waits for ever on a dependency whose container was never created, `wait --condition=running`
+    failing, under podman too.)"""
+    rl = compose.rl
+    option, top, error = BAD_INPUT[case]
+    compose.in_pod = case == "pod-share-pid"  # (--in-pod=false would override the file's pod)
+    port = free_port()
+    web = f"exec perl -e {shlex.quote(SAW)} web started"
+    compose.write(f"""{top}
+services:
+  web:
+    image: {compose.image}
+    init: true
+    command: ["bash", "-c", {compose_quote(web)}]
+    ports:
+      - "127.0.0.1:{port}:80"
+  bad:
+    image: {compose.image}
+    command: ["sleep", "infinity"]
+{option}""")
+    res = compose.run("up", "-d")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    assert "Traceback" not in out and "internal error" not in out, out
+    errors = [ln for ln in out.splitlines() if ln.startswith("Error:")]
+    assert errors and errors[0].startswith(error), out
+    if case != "pod-share-pid":  # the good service was created and started before the bad one failed
+        assert read_port(port) == "web saw started\n"
+    res = compose.run("down")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    _nothing_left(compose, rl, port)

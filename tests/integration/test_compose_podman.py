@@ -22,7 +22,8 @@ import pytest
 from tests.conftest import IN_CI
 from tests.integration.composekit import (FETCH, free_port, free_port_pair, podman_compose, port_listens,
                                           processes_of, read_port, require_podman_compose, rl_compose,
-                                          udp_echo, until, write_project_a, write_project_b, write_project_d)
+                                          udp_echo, until, write_project_a, write_project_b, write_project_c,
+                                          write_project_d)
 from tests.podman import podman  # noqa: F401 - the oracle fixture
 
 pytestmark = [pytest.mark.registry, pytest.mark.userns, pytest.mark.fuse, pytest.mark.slirp4netns]
@@ -281,3 +282,81 @@ def test_project_b_as_podman(sides):
     # a difference: web (front only) reaches db's address on the back network under podman (netavark
     # routes between its bridges unless a network is created with isolate), not under rl
     assert (our_apart["web -> db by address"], their_apart["web -> db by address"]) == (False, True)
+
+
+def _published(side: Side, name: str) -> int:
+    """The host port NAME's 80/tcp got (published on a random loopback port); 0 when none."""
+    out = side.run("port", name, "80/tcp").stdout.split()
+    return int(out[0].rsplit(":", 1)[1]) if out else 0
+
+
+def _hostname_of(side: Side, name: str) -> str:
+    return side.run("exec", name, "hostname").stdout.strip()
+
+
+def _pods(side: Side) -> list[str]:
+    return side.run("pod", "ps", "--format", "{{.Name}}").stdout.split()
+
+
+def _scenario_c(side: Side, image: str, in_file: bool) -> dict:
+    """Project (c): two replicas of web, from `deploy: replicas: 2` (with --in-pod=true) or from
+    `up --scale web=2` (--in-pod=false). Each replica answers 'web saw HOSTNAME'; the hostnames are
+    the tools' own container IDs, so what is compared is whose hostname each answer names."""
+    c, seen = side.compose, {}
+    write_project_c(c, image, replicas_in_file=in_file)
+    seen["up"] = c.run("up", "-d", *(() if in_file else ("--scale", "web=2"))).returncode
+    web = ["proj_web_1", "proj_web_2"]
+    ports: dict[str, int] = {}
+    try:
+        seen["running"] = sorted(side.run("ps", "--format", "{{.Names}}").stdout.split())
+        seen["pods"] = _pods(side)
+        seen["in the pod"] = sorted(side.run("ps", "-a", "--filter", "pod=pod_proj", "--format",
+                                             "{{.Names}}").stdout.split()) if seen["pods"] else []
+        seen["tool's processes found while up"] = bool(side.processes())
+        hosts = {n: _hostname_of(side, n) for n in web}
+        seen["replicas' hostnames differ"] = len(set(hosts.values())) == 2
+        for n in web:
+            ports[n] = _published(side, n)
+        answers = {n: read_port(ports[n]) for n in web}
+        seen["host -> each replica"] = {n: answers[n] == f"web saw {hosts[n]}\n" for n in web}
+        seen["client -> each replica by container name"] = {
+            n: _answer(c, "client", n) == (0, answers[n]) for n in web}
+        out = c.run("exec", "-T", "client", "getent", "ahostsv4", "web").stdout
+        seen["addresses of the service name"] = len({ln.split()[0] for ln in out.splitlines()})
+        seen["client -> web is a replica"] = _answer(c, "client", "web")[1] in answers.values()
+        seen["names resolve"] = {f"{s} -> {n}": _resolves(side, s, n)
+                                 for s, n in (("client", "proj_web_1"), ("client", "proj_web_2"),
+                                              ("web", "client"), ("web", "proj_web_2"), ("client", "nosuch"))}
+        ps = _ps(c)
+        seen["ps"] = ps
+        logs = c.run("logs", "web")
+        seen["logs web: replicas' start lines"] = (logs.returncode, logs.stdout.count("web up, saw "))
+        res = c.run("run", "--rm", "-T", "client", "bash", "-c", FETCH.format("proj_web_2"))
+        seen["run --rm fetch"] = (res.returncode, res.stdout == answers["proj_web_2"])
+        seen["containers after run --rm"] = sorted(side.containers())
+        seen["stop"] = c.run("stop", "-t", "1").returncode
+        seen["running after stop"] = sorted(side.run("ps", "--format", "{{.Names}}").stdout.split())
+        seen["ports answer after stop"] = [port_listens(ports[n]) for n in web]
+        seen["start"] = c.run("start").returncode
+        seen["replicas answer after start"] = [read_port(_published(side, n)).startswith("web saw ") for n in web]
+    finally:
+        # scaled: web_2 is an orphan to podman-compose (it knows scaled replicas only in `up`)
+        seen["down"] = c.run("down", *(() if in_file else ("--remove-orphans",))).returncode
+    seen["left after down"] = _left_after_down(side, list(ports.values()))
+    seen["pods after down"] = _pods(side)
+    return seen
+
+
+@pytest.mark.parametrize("in_pod", [True, False], ids=["in-pod-deploy-replicas", "no-pod-up-scale"])
+def test_project_c_as_podman(sides, in_pod):
+    image, rl_side, pm_side = sides
+    for side in (rl_side, pm_side):
+        side.compose.in_pod = in_pod
+    theirs = _scenario_c(pm_side, image, in_file=in_pod)
+    ours = _scenario_c(rl_side, image, in_file=in_pod)
+    # the comparison compares something: podman's replicas answer, each as itself, and the name finds both
+    assert theirs["host -> each replica"] == {"proj_web_1": True, "proj_web_2": True}
+    assert theirs["replicas' hostnames differ"] and theirs["addresses of the service name"] == 2
+    assert theirs["pods"] == (["pod_proj"] if in_pod else [])
+    assert theirs["tool's processes found while up"] and theirs["left after down"] == NOTHING_LEFT
+    assert ours == theirs

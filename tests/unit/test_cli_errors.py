@@ -50,3 +50,23 @@ def test_debug_shows_traceback(monkeypatch, capsys):
     _app_raising(monkeypatch, RuntimeError("surprise"))
     cli.run(["--log-level", "debug"])  # the level is read from the arguments run() parses
     assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["create", "--pid", "host", "img", "true"], "--pid"),
+    (["run", "--ipc=host", "img", "true"], "--ipc"),
+    (["create", "--device", "/dev/fuse", "img", "true"], "--device"),
+    (["run", "--uidmap", "0:1:1", "img", "true"], "--uidmap"),
+])
+def test_podman_flag_rl_lacks_names_it_and_why(capsys, argv, flag):
+    """A podman run/create flag rl does not take (what a compose file's `pid: host` or `devices:`
+    becomes): its name and the reason, not click's bare "No such option"."""
+    assert cli.run(argv) == EXIT_RL
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"Error: {flag} is not supported by rl: "), err
+    assert len(err) == 2 and err[1].startswith("hint: leave it out; see `rl"), err
+
+
+def test_unknown_flag_still_no_such_option(capsys):
+    assert cli.run(["create", "--no-such-flag", "img"]) == EXIT_RL
+    assert capsys.readouterr().err.startswith("Error: No such option: --no-such-flag")

@@ -308,7 +308,7 @@ def mount_proc(fs: Rootfs) -> int:
         os.close(fd)
 
 
-def mount_dev(fs: Rootfs, console: bool = False) -> None:
+def mount_dev(fs: Rootfs, console: bool = False, shm_size: int = 65536000) -> None:
     fd = fs.special_dir("dev")
     try:
         top = fs.mount("/dev", "tmpfs", "tmpfs", NOSUID | Mount.STRICTATIME, "mode=755,size=65536k", fd=fd)
@@ -323,7 +323,7 @@ def mount_dev(fs: Rootfs, console: bool = False) -> None:
         for name in ("pts", "shm", "mqueue"):
             os.mkdir(name, 0o755, dir_fd=top)
         linux.mount("devpts", f"{dev}/pts", "devpts", NOSUID | NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
-        linux.mount("shm", f"{dev}/shm", "tmpfs", NOSUID | NODEV | NOEXEC, "mode=1777,size=65536k")
+        linux.mount("shm", f"{dev}/shm", "tmpfs", NOSUID | NODEV | NOEXEC, f"mode=1777,size={shm_size}")
         linux.mount("mqueue", f"{dev}/mqueue", "mqueue", NOSUID | NODEV | NOEXEC)
         for name, to in DEV_LINKS:
             os.symlink(to, name, dir_fd=top)
@@ -331,6 +331,36 @@ def mount_dev(fs: Rootfs, console: bool = False) -> None:
             os.close(os.open("console", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=top))
     finally:
         os.close(top)
+
+
+# podman's default sysctls: written when possible, never an error
+_DEFAULT_SYSCTLS = ("net.ipv4.ping_group_range",)
+
+
+def write_sysctls(proc_fd: int, values: dict[str, str]) -> None:
+    """--sysctl NAME=VALUE through the container's own fresh procfs (proc_fd:
+    its root): the network and IPC entries there are those of the
+    namespaces this process is in, which the container's user namespace
+    owns. The names were checked (rootless.containers.runextras)."""
+    for name, value in values.items():
+        path = f"{fd_path(proc_fd)}/sys/{name.replace('.', '/')}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            if name in _DEFAULT_SYSCTLS:
+                continue
+            why = "no such sysctl in the container's namespaces" if e.errno == errno.ENOENT else e.strerror
+            raise UnsafeRootfs(f"--sysctl {name}={value}: {why}",
+                               hint="net.*, fs.mqueue.* and kernel IPC sysctls this kernel has") from None
+        try:
+            os.write(fd, value.encode())
+        except OSError as e:
+            if name not in _DEFAULT_SYSCTLS:
+                raise UnsafeRootfs(f"--sysctl {name}={value}: {e.strerror}",
+                                   hint="a value the kernel takes for it (see /proc/sys/" + name.replace(".", "/") + ")"
+                                   ) from None
+        finally:
+            os.close(fd)
 
 
 def mount_sys(fs: Rootfs, own_netns: bool) -> int:
@@ -543,8 +573,9 @@ def build_rootfs(root: str, spec: Spec) -> None:
     proc_fd = sys_fd = None
     try:
         proc_fd = mount_proc(fs)
-        mount_dev(fs, console=spec.terminal)
+        mount_dev(fs, console=spec.terminal, shm_size=spec.shm_size)
         sys_fd = mount_sys(fs, spec.netns)
+        write_sysctls(proc_fd, spec.sysctls)  # before /proc/sys turns read-only
         add_user_entries(fs, spec)  # before volumes: a planted symlink can reach only the image's files
         mount_volumes(fs, spec)
         if spec.init:  # after volumes: a --read-only /run tmpfs must not hide it

@@ -155,7 +155,8 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         keep_id_user=_keep_id_user(cwd, binds) if nested else None, group_add=list(req.group_add),
         user_files=user_files,
         rlimits=runextras.rlimits(req.ulimit), shm_size=runextras.parse_shm_size(req.shm_size),
-        sysctls=runextras.sysctls(req.sysctl, net.mode), oom_score_adj=req.oom_score_adj)
+        sysctls=runextras.sysctls(req.sysctl, net.mode), oom_score_adj=req.oom_score_adj,
+        host_users=runextras.host_users(req.hostuser))
 
 
 def parse_umask(value: str | None) -> int:
@@ -211,6 +212,7 @@ def create(paths: Paths, req: RunRequest) -> Record:
         req.network = net.target
     _ports(req, net, {})  # bad -p/--network fail before any pull
     runextras.sysctls(req.sysctl, net.mode)  # net.* on a network not the container's own: refused now
+    runextras.host_users(req.hostuser)  # an unknown --hostuser too
     if req.env_host and not req.host_env:  # podman takes both from its environment at create
         req.host_env = runextras.host_env()
     if req.http_proxy and not req.proxy_env:

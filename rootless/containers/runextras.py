@@ -119,7 +119,7 @@ def rlimits(values: list[str], own=None) -> list[tuple[str, int, int]]:
             host = True
         else:
             given[parsed[0]] = parsed
-    out = []
+    out = list(given.values())  # podman's order: the given ones, then the defaults
     for name in ("nofile", "nproc"):
         if name in given:
             continue
@@ -129,7 +129,29 @@ def rlimits(values: list[str], own=None) -> list[tuple[str, int, int]]:
             continue  # --ulimit host: rl's own (podman's own process raised nofile's soft limit, not nproc's)
         top = hard if host else min(DEFAULT_LIMIT, hard)
         out.append((name, top, top))
-    return out + list(given.values())
+    return out
+
+
+def inspect_fields(req: dict) -> dict:
+    """What podman's inspect shows of these flags: {"Annotations",
+    "Timezone"} for Config, {"Ulimits", "ShmSize", "OomScoreAdj"} for
+    HostConfig (the defaults as the container gets them)."""
+    def flag(key, true="TRUE", false="FALSE"):
+        return true if req.get(key) else false
+    annotations = {"io.kubernetes.cri-o.TTY": flag("tty", "true", "false"),
+                   "io.podman.annotations.autoremove": flag("rm"), "io.podman.annotations.init": flag("init"),
+                   "io.podman.annotations.privileged": flag("privileged"),
+                   "io.podman.annotations.publish-all": flag("publish_all")}
+    for item in req.get("annotation") or []:
+        k, _, v = item.partition("=")
+        annotations[k] = v
+    try:
+        limits = [{"Name": "RLIMIT_" + n.upper(), "Soft": s, "Hard": h} for n, s, h in rlimits(req.get("ulimit") or [])]
+        shm = parse_shm_size(req.get("shm_size"))
+    except UsageError:  # a record from an older rl with a value it let pass: shown as nothing
+        limits, shm = [], DEFAULT_SHM
+    return {"Config": {"Annotations": dict(sorted(annotations.items())), "Timezone": req.get("tz") or ""},
+            "HostConfig": {"Ulimits": limits, "ShmSize": shm, "OomScoreAdj": req.get("oom_score_adj") or 0}}
 
 
 # ---------------------------------------------------------------- --shm-size
@@ -270,3 +292,19 @@ def proxy_env(environ=None) -> list[str]:
     """The proxy variables podman passes in by default (--http-proxy)."""
     environ = os.environ if environ is None else environ
     return [f"{k}={environ[k]}" for k in PROXY_VARS if k in environ]
+
+
+def host_users(values: list[str]) -> list[dict]:
+    """--hostuser NAME or UID -> the host's passwd entries (name, uid, gid,
+    gecos); an unknown one is refused."""
+    import pwd
+    out = []
+    for v in values:
+        try:
+            pw = pwd.getpwuid(int(v)) if v.isdigit() else pwd.getpwnam(v)
+        except (KeyError, OverflowError):
+            raise UsageError(f"--hostuser {v}: no such user on the host",
+                             hint="a user name or UID of the host's /etc/passwd") from None
+        out.append({"name": pw.pw_name, "uid": pw.pw_uid, "gid": pw.pw_gid,
+                    "gecos": pw.pw_gecos.split(",")[0].replace(":", " ")})
+    return out

@@ -344,6 +344,11 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
                           "Size": str(log_size or "0B")},
         },
     }
+    from rootless.containers import runextras
+    for section, fields in runextras.inspect_fields(req).items():  # --annotation, --tz, --ulimit, --shm-size, ...
+        out[section].update(fields)
+    for port in req.get("expose") or []:  # exposed, not published: listed without a binding, as podman's
+        out["NetworkSettings"]["Ports"].setdefault(port, None)
     if health is not None:
         out["State"]["Health"] = health
         out["State"]["Healthcheck"] = health  # podman 4 spells it both ways

@@ -522,7 +522,7 @@ def add_user_entries(fs: Rootfs, spec: Spec) -> None:
     container's own files (useradd still works: it replaces the file), or,
     on a --read-only rootfs, written to a copy bound over the file (podman's
     way); a user's -v on /etc/passwd mounts later and wins."""
-    if not (spec.user or spec.keep_id_user):
+    if not (spec.user or spec.keep_id_user or spec.host_users):
         return
     fds: list[int | None] = []
     try:
@@ -533,6 +533,8 @@ def add_user_entries(fs: Rootfs, spec: Spec) -> None:
                 fds.append(None)
         texts = [_read_regular(fd) for fd in fds]
         lines = users.entries(spec.user, texts[0], texts[1], spec.cwd, spec.keep_id_user)
+        if spec.host_users:  # --hostuser
+            lines = (lines[0] + users.host_user_lines(texts[0] + lines[0], spec.host_users, spec.cwd), lines[1])
         for i, path in enumerate(USER_FILES):
             line, fd = lines[i], fds[i]
             if not line or fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):

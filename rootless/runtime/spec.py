@@ -78,3 +78,4 @@ class Spec:
     shm_size: int = 65536000
     sysctls: dict[str, str] = field(default_factory=dict)
     oom_score_adj: int | None = None
+    host_users: list[dict] = field(default_factory=list)  # --hostuser: name/uid/gid/gecos of host users

@@ -317,7 +317,7 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
             "WorkingDir": req.get("workdir") or cfg.get("WorkingDir") or "/",
             "Entrypoint": req.get("entrypoint") if req.get("entrypoint") is not None else cfg.get("Entrypoint"),
             "Labels": rec.labels(),
-            "StopSignal": req.get("stop_signal") or cfg.get("StopSignal") or "SIGTERM",
+            "StopSignal": _stop_signal(req, cfg),  # a number, as podman 4.3 shows it
             "StopTimeout": int(float(req.get("stop_timeout") or 10)),
             "Tty": bool(req.get("tty")),
             "OpenStdin": bool(req.get("interactive")),
@@ -353,6 +353,15 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
         out["State"]["Health"] = health
         out["State"]["Healthcheck"] = health  # podman 4 spells it both ways
     return out
+
+
+def _stop_signal(req: dict, cfg: dict) -> int:
+    from rootless.containers import policy
+    from rootless.errors import UsageError
+    try:
+        return policy.parse_signal(req.get("stop_signal") or cfg.get("StopSignal"), 15)
+    except UsageError:
+        return 15
 
 
 def _mount(vol: str, volumes_dir=None) -> dict:

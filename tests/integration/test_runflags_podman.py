@@ -293,7 +293,7 @@ def test_expose(pair):
          out=lambda s: "")
     same(pair, "inspect", "--format", "{{json .NetworkSettings.Ports}}", "e", out=json.loads)
     same(pair, "run", "-d", "--name", "p", "-P", "--expose", "8080", IMG, "sleep", "300", out=lambda s: "")
-    same(pair, "inspect", "--format", "{{range $k, $v := .NetworkSettings.Ports}}{{$k}} {{len $v}}\n{{end}}", "p")
+    same(pair, "inspect", "--format", "{{range $k, $v := .NetworkSettings.Ports}}{{$k}} {{len $v}};{{end}}", "p")
     mine, theirs = same(pair, "port", "p", out=lambda s: [line.split(":")[0] for line in s.splitlines()])
     assert mine.stdout.startswith("8080/tcp -> 0.0.0.0:")
     mine, theirs = same(pair, "create", "--expose", "abc", IMG, "true")
@@ -340,11 +340,19 @@ def test_hostuser_unknown(pair):
 # ---------------------------------------------------------------- /etc/hosts, --stop-signal/--stop-timeout
 
 @pytest.mark.parametrize("extra", [[], ["--add-host", "db.example:192.0.2.9", "--add-host", "v6:2001:db8::1"],
-                                   ["--network", "host"], ["--add-host", "host.containers.internal:10.1.1.1"]])
+                                   ["--add-host", "host.containers.internal:10.1.1.1"]])
 def test_etc_hosts(pair, extra):
     """The host's /etc/hosts entries, localhost, host.containers.internal, the container's names."""
-    same(pair, "run", "--rm", "--name", "h", "--hostname", "hh", *extra, IMG, "cat", "/etc/hosts",
-         out=lambda s: s.replace(" ", "\t"))
+    same(pair, "run", "--rm", "--name", "h", "--hostname", "hh", *extra, IMG, "cat", "/etc/hosts")
+
+
+def test_etc_hosts_host_network(pair):
+    """The host's own file (rl keeps its spacing; podman rewrites each entry with a tab)."""
+    same(pair, "run", "--rm", "--network", "host", IMG, "cat", "/etc/hosts", out=lambda s: s.replace(" ", "\t"))
+    mine, theirs = apart(pair, "run", "--rm", "--network", "host", "--hostname", "hh", IMG, "cat", "/etc/hosts",
+                         why="with --network host and a --hostname the host's file lacks, rl adds it on 127.0.1.1 "
+                             "so that the name resolves (issue 19 item 16); podman 4.3 leaves it out")
+    assert mine.stdout.replace(" ", "\t") == theirs.stdout.replace(" ", "\t") + "127.0.1.1\thh\n"
 
 
 def test_stop_signal_and_timeout_inspect(pair):

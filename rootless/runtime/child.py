@@ -188,7 +188,7 @@ def _oom_score_adj(value: int | None) -> None:
                      f"user's own OOM score adjustment ({own}); give {own} or more") from None
 
 
-def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> None:
+def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None, deferred=None) -> None:
     if io.go_r is not None:
         if os.read(io.go_r, 1) != b"1":
             raise Failed(EXIT_RL, "network setup failed")
@@ -196,6 +196,11 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> 
         # the host may have moved us into the container's cgroup meanwhile: a
         # cgroup namespace rooted there shows the container "0::/", as podman's
         linux.unshare(linux.Clone.NEWCGROUP)
+    # failures found before the network was up are reported now: dying earlier would leave the
+    # host side reporting slirp4netns's failure (its namespace gone) instead of the reason
+    if deferred is not None:
+        raise deferred
+    _oom_score_adj(spec.oom_score_adj)  # the container's own procfs: /proc/self is PID 1
     try:
         creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"),
                               spec.group_add)
@@ -250,12 +255,11 @@ def run(spec: Spec, io: ChildIO) -> None:
                     pass
         linux.unshare(linux.Clone.NEWNS)  # our own mount ns: pivot_root must not move the fuse daemon
         host_fds = _open_fds()  # still the host's /proc
-        _oom_score_adj(spec.oom_score_adj)
-        mounts.build_rootfs(spec.storage.target, spec)
+        deferred = mounts.build_rootfs(spec.storage.target, spec)
         sys.meta_path.clear()  # from here on an import is an error, never container code
         sys.path_importer_cache.clear()
         mounts.pivot(spec.storage.target)
-        _after_pivot(spec, io, host_fds)
+        _after_pivot(spec, io, host_fds, deferred)
     except Failed as e:
         code, message = e.code, e.message
     except mounts.UnsafeRootfs as e:

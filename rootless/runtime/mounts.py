@@ -337,11 +337,21 @@ def mount_dev(fs: Rootfs, console: bool = False, shm_size: int = 65536000) -> No
 _DEFAULT_SYSCTLS = ("net.ipv4.ping_group_range",)
 
 
-def write_sysctls(proc_fd: int, values: dict[str, str]) -> None:
+def write_sysctls(proc_fd: int, values: dict[str, str]) -> UnsafeRootfs | None:
     """--sysctl NAME=VALUE through the container's own fresh procfs (proc_fd:
     its root): the network and IPC entries there are those of the
     namespaces this process is in, which the container's user namespace
-    owns. The names were checked (rootless.containers.runextras)."""
+    owns. The names were checked (rootless.containers.runextras). A failure
+    is returned, not raised: PID 1 reports it once the network is up (dying
+    before that makes slirp4netns's failure the one reported)."""
+    try:
+        _write_sysctls(proc_fd, values)
+    except UnsafeRootfs as e:
+        return e
+    return None
+
+
+def _write_sysctls(proc_fd: int, values: dict[str, str]) -> None:
     for name, value in values.items():
         path = f"{fd_path(proc_fd)}/sys/{name.replace('.', '/')}"
         try:
@@ -564,11 +574,13 @@ def add_user_entries(fs: Rootfs, spec: Spec) -> None:
                 os.close(fd)
 
 
-def build_rootfs(root: str, spec: Spec) -> None:
+def build_rootfs(root: str, spec: Spec) -> UnsafeRootfs | None:
     """Everything under root, in an order where each step's mount point
     still exists and is writable (the rootfs turns read-only last). Every
     target is opened by fd inside the rootfs (see Rootfs); nothing is
-    mounted through a path the image or a shared volume could redirect."""
+    mounted through a path the image or a shared volume could redirect.
+    Returns a --sysctl failure for PID 1 to report later (write_sysctls)."""
+    deferred = None
     linux.mount(None, "/", None, Mount.REC | Mount.PRIVATE)
     linux.mount(root, root, None, Mount.BIND | Mount.REC)  # pivot_root needs a mount point
     fs = Rootfs(root)
@@ -577,7 +589,7 @@ def build_rootfs(root: str, spec: Spec) -> None:
         proc_fd = mount_proc(fs)
         mount_dev(fs, console=spec.terminal, shm_size=spec.shm_size)
         sys_fd = mount_sys(fs, spec.netns)
-        write_sysctls(proc_fd, spec.sysctls)  # before /proc/sys turns read-only
+        deferred = write_sysctls(proc_fd, spec.sysctls)  # before /proc/sys turns read-only
         add_user_entries(fs, spec)  # before volumes: a planted symlink can reach only the image's files
         mount_volumes(fs, spec)
         if spec.init:  # after volumes: a --read-only /run tmpfs must not hide it
@@ -591,6 +603,7 @@ def build_rootfs(root: str, spec: Spec) -> None:
             if fd is not None:
                 os.close(fd)
         fs.close()
+    return deferred
 
 
 def pivot(root: str) -> None:

@@ -176,8 +176,18 @@ def _oom_score_adj(value: int | None) -> None:
     if value is None:
         return
     try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(value))
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(value))
+        except PermissionError:
+            # a non-dumpable PID 1 (started by the monitor): its /proc files belong to the host's root,
+            # not to the user. Dumpable for this one write: nothing else runs in its PID namespace yet
+            linux.set_dumpable(True)
+            try:
+                with open("/proc/self/oom_score_adj", "w") as f:
+                    f.write(str(value))
+            finally:
+                linux.set_dumpable(False)
     except OSError:
         try:
             with open("/proc/self/oom_score_adj") as f:

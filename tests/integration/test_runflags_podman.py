@@ -319,6 +319,17 @@ def test_oom_score_adj_rootless_limits(pair):
     same(pair, "inspect", "--format", "{{.HostConfig.OomScoreAdj}}", "o")
 
 
+def test_detached_container_and_exec_get_limits_and_oom_score(pair):
+    """PID 1 of a detached container (started non-dumpable by the monitor) and `exec`'s processes: the
+    container's limits (exec: nofile's soft limit at its hard one, as podman's) and OOM score adjustment."""
+    probe = "grep -E 'open files|core file' /proc/self/limits; cat /proc/self/oom_score_adj"
+    same(pair, "run", "-d", "--name", "x", "--ulimit", "nofile=100:200", "--ulimit", "core=10:20",
+         "--oom-score-adj", "50", IMG, "sleep", "300", out=lambda s: "")
+    same(pair, "exec", "x", "sh", "-c", probe + "; cat /proc/1/oom_score_adj; grep 'open files' /proc/1/limits")
+    same(pair, "run", "-d", "--name", "y", IMG, "sleep", "300", out=lambda s: "")
+    same(pair, "exec", "y", "sh", "-c", probe)
+
+
 # ---------------------------------------------------------------- --hostuser
 
 @pytest.mark.parametrize("extra", [["--hostuser", "rltest"], ["--hostuser", str(os.getuid())],

@@ -26,7 +26,8 @@ def _paths():
 _RUN = (
     Arg("image", ONE, metavar="IMAGE", help="image reference (or a directory with --rootfs)"),
     Arg("command", REST, metavar="[COMMAND [ARG...]]"),
-    *(Opt(f.dest, *f.decls, kind=f.kind, help=f.help) for f in runflags.FLAGS),
+    *(Opt(f.dest, *f.decls, kind=STR, flag_value="true", help=f.help) if f.kind == runflags.OPTBOOL else
+      Opt(f.dest, *f.decls, kind=f.kind, help=f.help) for f in runflags.FLAGS),
 )
 
 

@@ -12,7 +12,10 @@ def save_exec_settings(store: Store, rec: Record, spec) -> None:
         "env": spec.env, "user": spec.user, "cwd": spec.cwd, "hostname": spec.hostname,
         "group_add": list(spec.group_add), "caps": sorted(spec.caps), "added_caps": sorted(spec.added_caps),
         "no_new_privs": spec.no_new_privs,
-        "seccomp": spec.seccomp_bpf.hex() if spec.seccomp_bpf else None, "umask": spec.umask})
+        "seccomp": spec.seccomp_bpf.hex() if spec.seccomp_bpf else None, "umask": spec.umask,
+        # podman's exec: the container's limits (nofile's soft one raised to its hard), its OOM score adjustment
+        "rlimits": [[n, h if n == "nofile" else s, h] for n, s, h in spec.rlimits],
+        "oom_score_adj": spec.oom_score_adj})
 
 
 def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = (), user: str | None = None,
@@ -38,7 +41,8 @@ def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = ()
     return ExecSpec(list(args), env=e, cwd=workdir or s["cwd"], user=s["user"] if user is None else user,
                     hostname=s["hostname"], terminal=tty, stdin=interactive, detach=detach, caps=caps,
                     added_caps=frozenset(s["added_caps"]), seccomp_bpf=seccomp, no_new_privs=s["no_new_privs"],
-                    die_with_parent=die_with_parent, group_add=list(s.get("group_add") or []))
+                    die_with_parent=die_with_parent, group_add=list(s.get("group_add") or []),
+                    rlimits=[tuple(x) for x in s.get("rlimits") or []], oom_score_adj=s.get("oom_score_adj"))
 
 
 def running_pid(store: Store, rec: Record) -> int:

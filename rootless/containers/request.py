@@ -81,6 +81,20 @@ class RunRequest:
     pod_infra: bool = False
     pod_infra_id: str | None = None
     pod_share: list[str] = field(default_factory=list)
+    # the rest of podman's flags (issue 14; rootless.containers.runextras checks them)
+    ulimit: list[str] = field(default_factory=list)    # TYPE=SOFT[:HARD], or host
+    shm_size: str | None = None                         # as given; None: podman's 65536k
+    sysctl: list[str] = field(default_factory=list)     # NAME=VALUE
+    pull: str | None = None                             # always, missing (None), never, newer
+    annotation: list[str] = field(default_factory=list)  # KEY=VALUE
+    tz: str | None = None                               # local or an IANA zone name
+    env_host: bool = False                              # --env-host: host_env filled at create
+    host_env: list[str] = field(default_factory=list)   # rl's environment at create (--env-host)
+    http_proxy: bool = True                             # the host's proxy variables passed in (podman's default)
+    proxy_env: list[str] = field(default_factory=list)  # ...as they were at create
+    expose: list[str] = field(default_factory=list)     # PORT[/PROTO] or FIRST-LAST[/PROTO]
+    oom_score_adj: int | None = None
+    hostuser: list[str] = field(default_factory=list)   # host users added to /etc/passwd
 
 
 def user_networks(req: RunRequest) -> list[tuple[str, list[str], str | None]]:

@@ -11,14 +11,14 @@ from dataclasses import asdict, dataclass, field
 
 from rootless import cgroups, events, fsutil, network, storage, tools, volumes
 from rootless.config import Paths, ensure_root
-from rootless.containers import options
+from rootless.containers import options, runextras
 from rootless.containers.execsettings import save_exec_settings
 from rootless.containers.records import Store, start_time
 from rootless.containers.records import Record
 from rootless.containers.request import RunRequest, user_networks  # noqa: F401 - its home; callers import it from here
 from rootless.errors import ContainerError, UsageError
 from rootless.runtime import create as runtime, keepid, security, userns
-from rootless.runtime.spec import Spec, Storage
+from rootless.runtime.spec import BindMount, Spec, Storage
 
 
 @dataclass
@@ -38,10 +38,22 @@ def _image(paths: Paths, req: RunRequest) -> _Source:
         return _Source(path, [path], {})
     from rootless.images import ImageStore, pull
     from rootless.errors import ImageNotFound
-    try:
-        img = ImageStore(paths).lookup(req.image)
-    except ImageNotFound:
-        img = pull(paths, req.image, quiet=req.quiet)
+    policy = req.pull or "missing"
+    img = None
+    if policy in ("missing", "never"):
+        try:
+            img = ImageStore(paths).lookup(req.image)
+        except ImageNotFound:
+            if policy == "never":
+                raise
+    if img is None:
+        try:
+            img = pull(paths, req.image, quiet=req.quiet)
+        except Exception:
+            if policy != "newer":
+                raise
+            # newer: the registry could not say; the local image, as podman's
+            img = ImageStore(paths).lookup(req.image)
     cfg = (img.config or {}).get("config") or {}
     want = req.image.split("@")[0]
     name = next((n for n in img.names if n == want or n.endswith("/" + want) or n.endswith("/library/" + want)),
@@ -86,6 +98,8 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
     cfg = src.config
     env = options.parse_env(req.default_env) if req.default_env else {}  # containers.conf env, lowest
     env.update(options.image_env(cfg.get("Env")))
+    env.update(options.parse_env(list(req.host_env), environ={}))   # --env-host, as it was at create
+    env.update(options.parse_env(list(req.proxy_env), environ={}))  # --http-proxy (podman's default)
     env_items = [item for path in req.env_files for item in options.read_env_file(path)] + list(req.env)
     env.update(options.parse_env(env_items))
     args = options.command(cfg, req.entrypoint, req.command)
@@ -117,6 +131,10 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         user_files = (str(rundir / "passwd"), str(rundir / "group"))
         for host_file in user_files:
             fsutil.atomic_write(host_file, "", 0o644)
+    if req.tz:  # a copy of the zone's file over the image's /etc/localtime (its symlink's target), as podman
+        with open(runextras.timezone_file(req.tz), "rb") as f:
+            fsutil.atomic_write(rundir / "localtime", f.read(), 0o644)
+        binds.append(BindMount(str(rundir / "localtime"), "/etc/localtime"))
     cdir = store.container_dir(rec.id)
     init_path = (req.init_path or _init_binary()) if req.init else None
     nested = idmap = None
@@ -135,7 +153,10 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         init=init_path, own_init=req.init and init_path is None, remove_storage=req.rm, nested_maps=nested,
         umask=parse_umask(req.umask),
         keep_id_user=_keep_id_user(cwd, binds) if nested else None, group_add=list(req.group_add),
-        user_files=user_files)
+        user_files=user_files,
+        rlimits=runextras.rlimits(req.ulimit), shm_size=runextras.parse_shm_size(req.shm_size),
+        sysctls=runextras.sysctls(req.sysctl, net.mode), oom_score_adj=req.oom_score_adj,
+        host_users=runextras.host_users(req.hostuser))
 
 
 def parse_umask(value: str | None) -> int:
@@ -190,6 +211,12 @@ def create(paths: Paths, req: RunRequest) -> Record:
         req.ip = req.ip or net.options.get("ip")
         req.network = net.target
     _ports(req, net, {})  # bad -p/--network fail before any pull
+    runextras.sysctls(req.sysctl, net.mode)  # net.* on a network not the container's own: refused now
+    runextras.host_users(req.hostuser)  # an unknown --hostuser too
+    if req.env_host and not req.host_env:  # podman takes both from its environment at create
+        req.host_env = runextras.host_env()
+    if req.http_proxy and not req.proxy_env:
+        req.proxy_env = runextras.proxy_env()
     _mac_address(req, net)
     if net.mode == "bridge":
         from rootless.network import networks
@@ -402,7 +429,8 @@ def _ports(req: RunRequest, net, image_config: dict, choose: bool = False) -> li
     if not (req.publish or req.publish_all or req.ip):
         return []  # the common case imports nothing more
     from rootless.network import ports
-    mappings = ports.parse_all(req.publish, req.publish_all, (image_config or {}).get("ExposedPorts"))
+    exposed = {**((image_config or {}).get("ExposedPorts") or {}), **{p: {} for p in req.expose}}  # and --expose
+    mappings = ports.parse_all(req.publish, req.publish_all, exposed)
     if req.ip and net.mode != "bridge":
         raise UsageError("--ip needs a user network", hint="rl network create NAME; rl run --network NAME --ip ...")
     if mappings and not net.publishes:

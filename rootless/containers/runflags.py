@@ -9,6 +9,7 @@ from __future__ import annotations
 
 
 BOOL, STR, LIST = "bool", "str", "list"
+OPTBOOL = "optbool"  # podman's `--x` / `--x=false` (a string option whose value may be left out: true)
 
 
 class Flag:
@@ -90,7 +91,6 @@ REFUSED: dict[str, str] = {
     "--uidmap": "rl maps the user's subordinate IDs as one range (or --userns=keep-id), not custom maps",
     "--gidmap": "rl maps the user's subordinate IDs as one range (or --userns=keep-id), not custom maps",
     "--device": "rl passes no host device into a container",
-    "--sysctl": "rl sets no namespaced sysctls in a container",
 }
 
 
@@ -162,6 +162,27 @@ ATTACH_FLAGS: tuple[Flag, ...] = (
 )
 FLAGS = FLAGS + ATTACH_FLAGS
 
+# the rest of podman's run/create flags (issue 14), parsed by rootless.containers.runextras
+EXTRA_FLAGS: tuple[Flag, ...] = (
+    Flag("ulimit", ("--ulimit",), LIST, "TYPE=SOFT[:HARD] resource limit (nofile, nproc, core, ...; -1: unlimited); "
+         "host: rl's own"),
+    Flag("shm_size", ("--shm-size",), STR, "size of /dev/shm, NUMBER[UNIT] (b, k, m, g; default 65536k; 0: no limit)"),
+    Flag("sysctl", ("--sysctl",), LIST, "NAME=VALUE namespaced sysctl (net.* with its own network; "
+         "kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.* with its own IPC)"),
+    Flag("pull", ("--pull",), STR, "always, missing (default), never or newer: when to pull the image"),
+    Flag("label_file", ("--label-file",), LIST, "read KEY=VALUE labels from a file (--label wins)"),
+    Flag("annotation", ("--annotation",), LIST, "KEY=VALUE annotation (shown by inspect)"),
+    Flag("tz", ("--tz",), STR, "the container's time zone: an IANA name (Europe/Paris) or local (the host's)"),
+    Flag("env_host", ("--env-host",), BOOL, "pass rl's whole environment in (below --env-file and -e)"),
+    Flag("http_proxy", ("--http-proxy",), OPTBOOL, "pass the host's http_proxy, https_proxy, ftp_proxy, no_proxy "
+         "(either case) in (default true; --http-proxy=false: not)"),
+    Flag("expose", ("--expose",), LIST, "PORT[/PROTO] or FIRST-LAST[/PROTO] exposed (published by -P)"),
+    Flag("oom_score_adj", ("--oom-score-adj",), STR, "the container's OOM score adjustment, -1000..1000 "
+         "(rootless: not below rl's own)"),
+    Flag("hostuser", ("--hostuser",), LIST, "a host user (name or UID) added to the container's /etc/passwd"),
+)
+FLAGS = FLAGS + EXTRA_FLAGS
+
 
 def defaults() -> dict:
     return {f.dest: (False if f.kind == BOOL else [] if f.kind == LIST else None) for f in FLAGS}
@@ -180,6 +201,8 @@ def to_request(flags: dict, storage_driver: str | None):
             from rootless.errors import UsageError
             raise UsageError("--no-healthcheck and --health-cmd conflict", hint="give one of them")
         f["health_cmd"] = "none"
+    from rootless.containers import runextras
+    extra = runextras.from_flags(f)  # checked and normalised; --label-file's labels come before --label
     if f["health_startup_interval"]:
         from rootless.containers import policy
         policy.parse_duration(f["health_startup_interval"], 0)  # a bad value is refused, as podman's
@@ -194,7 +217,7 @@ def to_request(flags: dict, storage_driver: str | None):
         resources=_resources(f), publish=f["publish"], publish_all=f["publish_all"], dns=f["dns"],
         dns_search=f["dns_search"], dns_option=f["dns_option"], add_host=f["add_host"], no_hosts=f["no_hosts"],
         network_alias=f["network_alias"], ip=f["ip"], mac_address=f["mac_address"] or None, umask=f["umask"],
-        requires=f["requires"], pod=f["pod"] or None, **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS})
+        requires=f["requires"], pod=f["pod"] or None, **{x.dest: f[x.dest] for x in LIFECYCLE_FLAGS}, **extra)
 
 
 def _network(values):

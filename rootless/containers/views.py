@@ -317,7 +317,7 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
             "WorkingDir": req.get("workdir") or cfg.get("WorkingDir") or "/",
             "Entrypoint": req.get("entrypoint") if req.get("entrypoint") is not None else cfg.get("Entrypoint"),
             "Labels": rec.labels(),
-            "StopSignal": req.get("stop_signal") or cfg.get("StopSignal") or "SIGTERM",
+            "StopSignal": _stop_signal(req, cfg),  # a number, as podman 4.3 shows it
             "StopTimeout": int(float(req.get("stop_timeout") or 10)),
             "Tty": bool(req.get("tty")),
             "OpenStdin": bool(req.get("interactive")),
@@ -344,10 +344,24 @@ def inspect(rec, st: dict, paths_info: dict) -> dict:
                           "Size": str(log_size or "0B")},
         },
     }
+    from rootless.containers import runextras
+    for section, fields in runextras.inspect_fields(req).items():  # --annotation, --tz, --ulimit, --shm-size, ...
+        out[section].update(fields)
+    for port in req.get("expose") or []:  # exposed, not published: listed without a binding, as podman's
+        out["NetworkSettings"]["Ports"].setdefault(port, None)
     if health is not None:
         out["State"]["Health"] = health
         out["State"]["Healthcheck"] = health  # podman 4 spells it both ways
     return out
+
+
+def _stop_signal(req: dict, cfg: dict) -> int:
+    from rootless.containers import policy
+    from rootless.errors import UsageError
+    try:
+        return policy.parse_signal(req.get("stop_signal") or cfg.get("StopSignal"), 15)
+    except UsageError:
+        return 15
 
 
 def _mount(vol: str, volumes_dir=None) -> dict:

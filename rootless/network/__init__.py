@@ -212,6 +212,6 @@ def etc_texts(spec: NetSpec, hostname: str, *, names: list[str] = (), dns: list[
             raise UsageError("--no-hosts and --add-host conflict", hint="drop one of them")
     else:
         out["/etc/hosts"] = hosts(spec.mode, hostname, container_address(spec), list(names), list(add_hosts),
-                                  host_text=read("/etc/hosts") if spec.mode == "host" else None,
+                                  host_text=read("/etc/hosts"),
                                   host_ip=host_address())
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rootless.errors import UsageError
 
-LOCALHOST = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost localhost.localdomain\n"
+LOCALHOST = "127.0.0.1\tlocalhost\n::1\tlocalhost\n"  # podman's, where the host's file names no localhost
 
 
 def _is_loopback(addr: str) -> bool:
@@ -108,24 +108,41 @@ def host_address() -> str | None:
 
 def hosts(mode: str, hostname: str, address: str | None = "10.0.2.100", names: list[str] | None = None,
           add_hosts: list[str] | None = None, host_text: str | None = None, host_ip: str | None = None) -> str:
-    """The container's /etc/hosts: localhost, --add-host entries,
-    host.containers.internal on host_ip (unless --add-host names it), then
-    the container's own names on its address. With --network host the
+    """The container's /etc/hosts as podman 4.3 writes it: --add-host
+    entries, the entries of the host's file (host_text), localhost unless
+    either names it, host.containers.internal on host_ip (unless --add-host
+    or the host's file names it), then the container's own names on its
+    address. With --network host the
     host's own file is the base (as podman), and the host's name, the
     container's too, resolves (added on 127.0.1.1 if that file lacks it)."""
-    out = host_text if (mode == "host" and host_text) else LOCALHOST
+    given = set()
+    if mode != "host":
+        # podman 4.3's order: --add-host entries, the host's file (its entries, without comments),
+        # localhost (only where neither names it), host.containers.internal, the container's names
+        out = ""
+        for entry in add_hosts or []:
+            name, addr = parse_add_host(entry)
+            given.add(name)
+            out += f"{addr}\t{name}\n"
+        base = [line.split("#", 1)[0].split() for line in (host_text or "").splitlines()]
+        base = [fields for fields in base if len(fields) >= 2]
+        out += "".join(f"{fields[0]}\t{' '.join(fields[1:])}\n" for fields in base)
+        if "localhost" not in given and not any("localhost" in fields[1:] for fields in base):
+            out += LOCALHOST
+        given |= {name for fields in base for name in fields[1:]}
+        if host_ip and HOST_NAME not in given:
+            out += f"{host_ip}\t{HOST_NAME}\n"
+        own = [hostname] + [n for n in (names or []) if n and n != hostname]
+        return out + f"{address or '127.0.1.1'}\t{' '.join(own)}\n"
+    out = host_text or LOCALHOST
     if not out.endswith("\n"):
         out += "\n"
-    given = set()
     for entry in add_hosts or []:
         name, addr = parse_add_host(entry)
         given.add(name)
         out += f"{addr}\t{name}\n"
     if host_ip and HOST_NAME not in given:
         out += f"{host_ip}\t{HOST_NAME}\n"
-    if mode != "host":
-        own = [hostname] + [n for n in (names or []) if n and n != hostname]
-        out += f"{address or '127.0.1.1'}\t{' '.join(own)}\n"
-    elif hostname and not any(hostname in line.split("#", 1)[0].split()[1:] for line in out.splitlines()):
+    if hostname and not any(hostname in line.split("#", 1)[0].split()[1:] for line in out.splitlines()):
         out += f"127.0.1.1\t{hostname}\n"
     return out

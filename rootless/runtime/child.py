@@ -144,7 +144,61 @@ def _chown_tree(top: str, uid: int, gid: int) -> None:
         raise Failed(EXIT_RL, f"volume {top} (:U): chown to {uid}:{gid}: {e.strerror}") from None
 
 
-def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> None:
+_RLIM_INFINITY = (1 << 64) - 1
+_RLIMIT_NUMBERS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6, "nofile": 7,
+                   "memlock": 8, "as": 9, "locks": 10, "sigpending": 11, "msgqueue": 12, "nice": 13, "rtprio": 14,
+                   "rttime": 15}
+
+
+def _set_rlimits(limits) -> None:
+    """--ulimit and podman's defaults. The hard limits rl itself has are a
+    ceiling rootless (raising one needs CAP_SYS_RESOURCE on the host): the
+    error says so, with podman's status for it (126)."""
+    for name, soft, hard in limits:
+        own = resource.getrlimit(_RLIMIT_NUMBERS[name])[1]
+        try:
+            resource.setrlimit(_RLIMIT_NUMBERS[name], tuple(-1 if v == _RLIM_INFINITY else v for v in (soft, hard)))
+        except (OSError, ValueError):
+            shown = "unlimited" if own == -1 else own
+            raise Failed(EXIT_CANNOT_INVOKE, f"--ulimit {name}={_limit(soft)}:{_limit(hard)}: a rootless container "
+                         f"cannot raise a hard limit above the user's own ({name} {shown}); give at most that, "
+                         f"or raise the user's limit (limits.conf, systemd LimitNOFILE=)") from None
+
+
+def _limit(v: int) -> str:
+    return "-1" if v == _RLIM_INFINITY else str(v)
+
+
+def _oom_score_adj(value: int | None) -> None:
+    """--oom-score-adj: raising it is anyone's right; going below the
+    user's own needs CAP_SYS_RESOURCE on the host (podman's runc fails the
+    same way, 126)."""
+    if value is None:
+        return
+    try:
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(value))
+        except PermissionError:
+            # a non-dumpable PID 1 (started by the monitor): its /proc files belong to the host's root,
+            # not to the user. Dumpable for this one write: nothing else runs in its PID namespace yet
+            linux.set_dumpable(True)
+            try:
+                with open("/proc/self/oom_score_adj", "w") as f:
+                    f.write(str(value))
+            finally:
+                linux.set_dumpable(False)
+    except OSError:
+        try:
+            with open("/proc/self/oom_score_adj") as f:
+                own = f.read().strip()
+        except OSError:
+            own = "?"
+        raise Failed(EXIT_CANNOT_INVOKE, f"--oom-score-adj {value}: a rootless container cannot go below the "
+                     f"user's own OOM score adjustment ({own}); give {own} or more") from None
+
+
+def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None, deferred=None) -> None:
     if io.go_r is not None:
         if os.read(io.go_r, 1) != b"1":
             raise Failed(EXIT_RL, "network setup failed")
@@ -152,6 +206,11 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> 
         # the host may have moved us into the container's cgroup meanwhile: a
         # cgroup namespace rooted there shows the container "0::/", as podman's
         linux.unshare(linux.Clone.NEWCGROUP)
+    # failures found before the network was up are reported now: dying earlier would leave the
+    # host side reporting slirp4netns's failure (its namespace gone) instead of the reason
+    if deferred is not None:
+        raise deferred
+    _oom_score_adj(spec.oom_score_adj)  # the container's own procfs: /proc/self is PID 1
     try:
         creds = users.resolve(spec.user, users.read_text("/etc/passwd"), users.read_text("/etc/group"),
                               spec.group_add)
@@ -168,6 +227,7 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None) -> 
     env.setdefault("TERM", "xterm")  # with or without -t, as podman
     _workdir(spec.cwd)
     _stdio(spec, io)
+    _set_rlimits(spec.rlimits)
     security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
                    added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
     path = find_executable(spec.args[0], env["PATH"])
@@ -205,11 +265,11 @@ def run(spec: Spec, io: ChildIO) -> None:
                     pass
         linux.unshare(linux.Clone.NEWNS)  # our own mount ns: pivot_root must not move the fuse daemon
         host_fds = _open_fds()  # still the host's /proc
-        mounts.build_rootfs(spec.storage.target, spec)
+        deferred = mounts.build_rootfs(spec.storage.target, spec)
         sys.meta_path.clear()  # from here on an import is an error, never container code
         sys.path_importer_cache.clear()
         mounts.pivot(spec.storage.target)
-        _after_pivot(spec, io, host_fds)
+        _after_pivot(spec, io, host_fds, deferred)
     except Failed as e:
         code, message = e.code, e.message
     except mounts.UnsafeRootfs as e:

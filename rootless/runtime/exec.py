@@ -64,6 +64,8 @@ class ExecSpec:
     no_new_privs: bool = False
     die_with_parent: bool = False  # healthchecks: never outlive the monitor
     umask: int = 0o022             # podman's for exec, whatever rl's caller has
+    rlimits: list = field(default_factory=list)  # the container's (name, soft, hard), as podman's exec
+    oom_score_adj: int | None = None  # the container's --oom-score-adj
 
 
 def _open_namespaces(pid: int) -> list[tuple[int, int]]:
@@ -120,6 +122,7 @@ def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None, mask) -> 
                 os.dup2(slave, fd)
             os.close(slave)
         os.umask(spec.umask)
+        child._set_rlimits(spec.rlimits)
         security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
                        added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
         if not spec.die_with_parent:
@@ -200,6 +203,14 @@ def spawn(target: int, spec: ExecSpec, stdio: tuple[int, int, int] | None = None
 
     console_fd = console_ctr.fileno() if console_ctr is not None else None
     keep = {err_w, *(fd for fd, _ in nsfds)} | ({console_fd} if console_fd is not None else set())
+    if spec.oom_score_adj is not None:
+        # the container's OOM score adjustment, inherited from here: the helpers below are
+        # non-dumpable, so their /proc files are not the user's to write (raising rl exec's own is harmless)
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(spec.oom_score_adj))
+        except OSError:
+            pass  # below this process's own: run refused it already
     try:
         # rl's other fds (the relay's ends, locks) stay with rl; A's log records go to rl's stderr
         helper = linux_spawn(outer, name="the exec helper", setsid=True, stdio=stdio, keep_fds=keep,

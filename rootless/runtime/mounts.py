@@ -308,7 +308,7 @@ def mount_proc(fs: Rootfs) -> int:
         os.close(fd)
 
 
-def mount_dev(fs: Rootfs, console: bool = False) -> None:
+def mount_dev(fs: Rootfs, console: bool = False, shm_size: int = 65536000) -> None:
     fd = fs.special_dir("dev")
     try:
         top = fs.mount("/dev", "tmpfs", "tmpfs", NOSUID | Mount.STRICTATIME, "mode=755,size=65536k", fd=fd)
@@ -323,7 +323,7 @@ def mount_dev(fs: Rootfs, console: bool = False) -> None:
         for name in ("pts", "shm", "mqueue"):
             os.mkdir(name, 0o755, dir_fd=top)
         linux.mount("devpts", f"{dev}/pts", "devpts", NOSUID | NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
-        linux.mount("shm", f"{dev}/shm", "tmpfs", NOSUID | NODEV | NOEXEC, "mode=1777,size=65536k")
+        linux.mount("shm", f"{dev}/shm", "tmpfs", NOSUID | NODEV | NOEXEC, f"mode=1777,size={shm_size}")
         linux.mount("mqueue", f"{dev}/mqueue", "mqueue", NOSUID | NODEV | NOEXEC)
         for name, to in DEV_LINKS:
             os.symlink(to, name, dir_fd=top)
@@ -331,6 +331,46 @@ def mount_dev(fs: Rootfs, console: bool = False) -> None:
             os.close(os.open("console", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=top))
     finally:
         os.close(top)
+
+
+# podman's default sysctls: written when possible, never an error
+_DEFAULT_SYSCTLS = ("net.ipv4.ping_group_range",)
+
+
+def write_sysctls(proc_fd: int, values: dict[str, str]) -> UnsafeRootfs | None:
+    """--sysctl NAME=VALUE through the container's own fresh procfs (proc_fd:
+    its root): the network and IPC entries there are those of the
+    namespaces this process is in, which the container's user namespace
+    owns. The names were checked (rootless.containers.runextras). A failure
+    is returned, not raised: PID 1 reports it once the network is up (dying
+    before that makes slirp4netns's failure the one reported)."""
+    try:
+        _write_sysctls(proc_fd, values)
+    except UnsafeRootfs as e:
+        return e
+    return None
+
+
+def _write_sysctls(proc_fd: int, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        path = f"{fd_path(proc_fd)}/sys/{name.replace('.', '/')}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            if name in _DEFAULT_SYSCTLS:
+                continue
+            why = "no such sysctl in the container's namespaces" if e.errno == errno.ENOENT else e.strerror
+            raise UnsafeRootfs(f"--sysctl {name}={value}: {why}",
+                               hint="net.*, fs.mqueue.* and kernel IPC sysctls this kernel has") from None
+        try:
+            os.write(fd, value.encode())
+        except OSError as e:
+            if name not in _DEFAULT_SYSCTLS:
+                raise UnsafeRootfs(f"--sysctl {name}={value}: {e.strerror}",
+                                   hint="a value the kernel takes for it (see /proc/sys/" + name.replace(".", "/") + ")"
+                                   ) from None
+        finally:
+            os.close(fd)
 
 
 def mount_sys(fs: Rootfs, own_netns: bool) -> int:
@@ -492,7 +532,7 @@ def add_user_entries(fs: Rootfs, spec: Spec) -> None:
     container's own files (useradd still works: it replaces the file), or,
     on a --read-only rootfs, written to a copy bound over the file (podman's
     way); a user's -v on /etc/passwd mounts later and wins."""
-    if not (spec.user or spec.keep_id_user):
+    if not (spec.user or spec.keep_id_user or spec.host_users):
         return
     fds: list[int | None] = []
     try:
@@ -503,6 +543,8 @@ def add_user_entries(fs: Rootfs, spec: Spec) -> None:
                 fds.append(None)
         texts = [_read_regular(fd) for fd in fds]
         lines = users.entries(spec.user, texts[0], texts[1], spec.cwd, spec.keep_id_user)
+        if spec.host_users:  # --hostuser
+            lines = (lines[0] + users.host_user_lines(texts[0] + lines[0], spec.host_users, spec.cwd), lines[1])
         for i, path in enumerate(USER_FILES):
             line, fd = lines[i], fds[i]
             if not line or fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -532,19 +574,22 @@ def add_user_entries(fs: Rootfs, spec: Spec) -> None:
                 os.close(fd)
 
 
-def build_rootfs(root: str, spec: Spec) -> None:
+def build_rootfs(root: str, spec: Spec) -> UnsafeRootfs | None:
     """Everything under root, in an order where each step's mount point
     still exists and is writable (the rootfs turns read-only last). Every
     target is opened by fd inside the rootfs (see Rootfs); nothing is
-    mounted through a path the image or a shared volume could redirect."""
+    mounted through a path the image or a shared volume could redirect.
+    Returns a --sysctl failure for PID 1 to report later (write_sysctls)."""
+    deferred = None
     linux.mount(None, "/", None, Mount.REC | Mount.PRIVATE)
     linux.mount(root, root, None, Mount.BIND | Mount.REC)  # pivot_root needs a mount point
     fs = Rootfs(root)
     proc_fd = sys_fd = None
     try:
         proc_fd = mount_proc(fs)
-        mount_dev(fs, console=spec.terminal)
+        mount_dev(fs, console=spec.terminal, shm_size=spec.shm_size)
         sys_fd = mount_sys(fs, spec.netns)
+        deferred = write_sysctls(proc_fd, spec.sysctls)  # before /proc/sys turns read-only
         add_user_entries(fs, spec)  # before volumes: a planted symlink can reach only the image's files
         mount_volumes(fs, spec)
         if spec.init:  # after volumes: a --read-only /run tmpfs must not hide it
@@ -558,6 +603,7 @@ def build_rootfs(root: str, spec: Spec) -> None:
             if fd is not None:
                 os.close(fd)
         fs.close()
+    return deferred
 
 
 def pivot(root: str) -> None:

@@ -73,3 +73,9 @@ class Spec:
     user_files: tuple[str, str] | None = None  # --read-only: host files for generated /etc/passwd, /etc/group
     reaper: str | None = None      # rl-monitor: the namespace side execs its shim mode instead of waiting in Python
     umask: int = 0o022             # --umask: the container's, podman's default whatever rl's own processes use
+    # issue 14: --ulimit (name, soft, hard), --shm-size (bytes; 0: no limit), --sysctl, --oom-score-adj
+    rlimits: list = field(default_factory=list)
+    shm_size: int = 65536000
+    sysctls: dict[str, str] = field(default_factory=dict)
+    oom_score_adj: int | None = None
+    host_users: list[dict] = field(default_factory=list)  # --hostuser: name/uid/gid/gecos of host users

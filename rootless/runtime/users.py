@@ -131,6 +131,18 @@ def entries(user: str, passwd: str, group: str, workdir: str, keep_id: dict | No
     return add_pw, add_gr
 
 
+def host_user_lines(passwd: str, host_users: list[dict], workdir: str) -> str:
+    """--hostuser: "NAME:*:UID:GID:GECOS:WORKDIR:/bin/sh" for each host user
+    whose name the image's /etc/passwd lacks, as podman writes them."""
+    pw = _records(passwd, 7)
+    out = ""
+    for u in host_users:
+        if not any(r[0] == u["name"] for r in pw):
+            out += f"{u['name']}:*:{u['uid']}:{u['gid']}:{u.get('gecos', '')}:{workdir}:/bin/sh\n"
+            pw.append([u["name"]])
+    return out
+
+
 MAX_DB = 4 << 20  # /etc/passwd, /etc/group: bigger than any real one
 
 

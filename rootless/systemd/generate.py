@@ -75,6 +75,10 @@ def run_args(request: dict, image: str) -> list[list[str]]:
         if f.dest == "network":  # one recorded as its string; several as req.networks entries
             value = _network_values(request)
         value = _without_pod_derived(request, f.dest, value)
+        if f.kind == runflags.OPTBOOL:  # recorded as a bool, true by default (--http-proxy)
+            if value is False:
+                groups.append([decl + "=false"])
+            continue
         if value in (None, False, [], ""):
             continue
         if f.kind == runflags.BOOL:

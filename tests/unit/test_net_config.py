@@ -118,9 +118,14 @@ def test_resolv_conf_flags_win():
 def test_hosts():
     text = etcfiles.hosts("slirp4netns", "box", "10.0.2.100", ["web", "alias"], ["db:192.0.2.9", "v6:[::2]"])
     lines = text.splitlines()
-    assert lines[0].startswith("127.0.0.1")
-    assert "192.0.2.9\tdb" in lines and "::2\tv6" in lines
+    # podman 4.3's order: --add-host first, then the host's file (none here), localhost, the container
+    assert lines[:4] == ["192.0.2.9\tdb", "::2\tv6", "127.0.0.1\tlocalhost", "::1\tlocalhost"]
     assert lines[-1] == "10.0.2.100\tbox web alias"
+    # the host's file is the base (comments dropped); its localhost means no other is added
+    text = etcfiles.hosts("slirp4netns", "box", "10.0.2.100", add_hosts=["a:1.2.3.4"],
+                          host_text="# c\n127.0.0.1 localhost  # x\n10.1.1.1 foo foo.example\n\n", host_ip="192.0.2.2")
+    assert text == ("1.2.3.4\ta\n127.0.0.1\tlocalhost\n10.1.1.1\tfoo foo.example\n"
+                    "192.0.2.2\thost.containers.internal\n10.0.2.100\tbox\n")
     # --network host: the host's file, the hostname added only where it lacks it (issue 19 item 16)
     assert etcfiles.hosts("host", "box", host_text="127.0.0.1 localhost\n") == "127.0.0.1 localhost\n127.0.1.1\tbox\n"
     assert etcfiles.hosts("host", "box", host_text="127.0.0.1 localhost box\n") == "127.0.0.1 localhost box\n"

@@ -84,6 +84,29 @@ def _group(item: pytest.Item) -> str:
     return "vm" if rel.startswith("tests/vm/") else rel.removeprefix("tests/").removesuffix(".py")
 
 
+_GROUP_TIME: dict[str, list[float]] = {}  # group -> [seconds, tests], on the controller
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Sum each group's time (set-up, call and tear-down): the end of the run
+    shows which file groups are the suite's critical path (the slowest group
+    runs on one worker, whatever the worker count)."""
+    rel = report.nodeid.split("::", 1)[0]
+    group = "vm" if rel.startswith("tests/vm/") else rel.removeprefix("tests/").removesuffix(".py")
+    acc = _GROUP_TIME.setdefault(group, [0.0, 0])
+    acc[0] += report.duration
+    acc[1] += report.when == "call"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _GROUP_TIME:
+        return
+    total = sum(t for t, _ in _GROUP_TIME.values())
+    terminalreporter.section(f"slowest test groups (all groups: {total:.0f} s of test time)")
+    for group, (t, n) in sorted(_GROUP_TIME.items(), key=lambda kv: -kv[1][0])[:15]:
+        terminalreporter.write_line(f"{t:8.0f} s {n:4d} tests  {group}")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With pytest-xdist (helpers/test runs `-n N --dist loadgroup`), a test

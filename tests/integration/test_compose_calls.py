@@ -115,8 +115,15 @@ def test_logs_of_several_containers_in_time_order_and_followed(rln):
     """podman-compose runs `logs --color -n C1 C2` for a service's replicas (and `-f` for logs -f):
     the lines of all of them in the order they were written, each with its container's name,
     also while following (before, rl printed C1's whole log, and with -f never reached C2)."""
-    for name, script in (("one", "echo a1; sleep 2; echo a2"), ("two", "sleep 1; echo b1; sleep 2; echo b2")):
-        rln.run("run", "-d", "--name", name, IMAGE, "bash", "-c", script, check=True)
+    # the two take turns through files in a shared directory (a loaded machine may start `two`
+    # seconds after `one`); each waits a second after its turn so that both monitors have read
+    # the line before the other writes its next one
+    turns = rln.base / "turns"
+    turns.mkdir()
+    wait = "until [ -e /t/{0} ]; do sleep 0.1; done; sleep 1"
+    for name, script in (("one", f"echo a1; touch /t/a1; {wait.format('b1')}; echo a2; touch /t/a2"),
+                         ("two", f"{wait.format('a1')}; echo b1; touch /t/b1; {wait.format('a2')}; echo b2")):
+        rln.run("run", "-d", "--name", name, "-v", f"{turns}:/t", IMAGE, "bash", "-c", script, check=True)
     followed = rln.popen("logs", "-f", "-n", "one", "two", stdout=subprocess.PIPE)
     out, _ = followed.communicate(timeout=120)  # -f ends when both containers have ended
     assert followed.returncode == 0

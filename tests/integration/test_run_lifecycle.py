@@ -40,7 +40,7 @@ def test_rm_running_needs_force(rl, rootfs):
     proc = rl.popen("run", "--name", "busy", "--network", "none", "--rootfs", rootfs, "sleep", "60",
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 20
+        deadline = time.time() + 120  # a loaded machine: the run may take long to start
         while time.time() < deadline:
             res = rl.run("rm", "busy")
             if "is running" in res.stderr:
@@ -48,7 +48,7 @@ def test_rm_running_needs_force(rl, rootfs):
             time.sleep(0.1)
         assert res.returncode == 2 and "is running" in res.stderr  # podman rm: 2, a container is running
         assert rl.run("rm", "-f", "busy").returncode == 0
-        assert proc.wait(timeout=20) == 137
+        assert proc.wait(timeout=120) == 137
     finally:
         proc.kill()
         proc.wait()

@@ -82,3 +82,43 @@ def test_request_view_reads_the_record_then_runrequests_defaults():
     assert view.sdnotify == RunRequest(image="img").sdnotify and view.log_opt == RunRequest(image="img").log_opt
     for name in ("rm", "restart", "tty", "interactive", "health_cmd", "log_driver", "sdnotify", "cgroups"):
         assert getattr(monitor._Request({"image": "img"}), name) == getattr(RunRequest(image="img"), name)
+
+
+def test_stop_waits_wake_on_the_process_end():
+    """stop's waits block on a pidfd of PID 1 / the monitor (woken by its end),
+    not only on sleeps between polls: _sleep_on says when the process ended."""
+    from rootless.containers import lifecycle
+    from rootless.containers.records import start_time
+    p = subprocess.Popen(["sleep", "1000"])
+    try:
+        fd = lifecycle._exit_fd(p.pid, start_time(p.pid))
+        assert fd is not None
+        assert lifecycle._sleep_on(fd, 0) is False  # alive
+        p.kill()
+        p.wait()
+        assert lifecycle._sleep_on(fd, 1000) is True  # returns at once: it ended
+        os.close(fd)
+    finally:
+        p.kill()
+    assert lifecycle._exit_fd(p.pid, start_time(os.getpid())) is None  # not that process (another start time)
+    assert lifecycle._sleep_on(None, 0) is False
+
+
+def test_wait_inactive_sees_the_exit_file_after_pid1_ends(tmp_path):
+    """PID 1 ended and rl-monitor's exit file written: the container is inactive (the wait returns True);
+    PID 1 alive and no exit file after the timeout: False."""
+    from rootless.containers import lifecycle
+    from rootless.containers.records import EXIT_FILE, start_time
+    store = Store(Paths(tmp_path / "root", tmp_path / "run"))
+    rec = store.create("img", ["true"], "vfs", "waits")
+    p = subprocess.Popen(["sleep", "1000"])
+    try:
+        store.update_state(rec, state="running", monitor=os.getpid(), monitor_start=start_time(os.getpid()),
+                           pid=p.pid, pid_start=start_time(p.pid))
+        assert lifecycle._wait_inactive(store, rec, 0.05) is False
+        p.kill()
+        p.wait()
+        (store.run_dir(rec.id) / EXIT_FILE).write_text("137\n")
+        assert lifecycle._wait_inactive(store, rec, 1000) is True
+    finally:
+        p.kill()

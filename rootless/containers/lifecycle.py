@@ -77,7 +77,9 @@ def _sleep_on(fd: int | None, seconds: float) -> bool:
         time.sleep(seconds)
         return False
     import select
-    return bool(select.select([fd], [], [], max(0.0, seconds))[0])
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(max(0, int(seconds * 1000 + 0.999))))
 
 
 def _wait_inactive(store: Store, rec: Record, timeout: float) -> bool:

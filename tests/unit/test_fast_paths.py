@@ -50,3 +50,13 @@ def test_inspect_of_an_image_does_not_import_the_container_views(tmp_path):
     assert rc == 125 and "no such object" in err
     assert "rootless.images.query" in mods  # it did look for the image
     assert sorted(mods & {"rootless.containers.views", "rootless.containers.logs", "shlex"}) == []
+
+
+def test_ps_does_not_import_datetime(tmp_path):
+    """ps renders its table through images.render, whose image-time parsing needs datetime; ps parses no time."""
+    setup = ("from rootless.config import default_paths\n"
+             "from rootless.containers.records import Store\n"
+             "Store(default_paths(None, None)).create('img', ['true'], 'vfs', 'ctr1', request={'image': 'img'})\n")
+    rc, mods, out, err = _run(tmp_path, ["ps", "-a"], setup)
+    assert rc == 0 and "ctr1" in out, err
+    assert "rootless.images.render" in mods and "datetime" not in mods

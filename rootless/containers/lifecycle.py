@@ -33,8 +33,8 @@ def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
         e.exit_code = EXEC_NOT_RUNNING
         raise
     if rec.driver == "fuse-overlayfs":  # not "executable not found" when the whole rootfs is gone
-        from rootless.storage import fuse_overlayfs
-        why = fuse_overlayfs.lost(pid, str(store.container_dir(rec.id) / "merged"))
+        from rootless import procfs
+        why = procfs.fuse_lost(pid, str(store.container_dir(rec.id) / "merged"))
         if why:
             raise ContainerError(f"container {rec.name} has lost its root filesystem: its storage daemon {why}",
                                  hint=f"restart the container: rl restart {rec.name}")

@@ -124,8 +124,8 @@ def storage_checked(store: Store, rec: Record, st: dict) -> dict:
     """A running container whose fuse-overlayfs died shows as unhealthy with
     the reason (its processes run on, but nothing new can be read or run)."""
     if st.get("state") == "running" and rec.driver == "fuse-overlayfs":
-        from rootless.storage import fuse_overlayfs
-        why = fuse_overlayfs.lost(st.get("pid"), str(store.container_dir(rec.id) / "merged"))
+        from rootless import procfs  # not storage.fuse_overlayfs: rl ps would import tools, ctypes, subprocess
+        why = procfs.fuse_lost(st.get("pid"), str(store.container_dir(rec.id) / "merged"))
         if why:
             return dict(st, health={**(st.get("health") or {}), "Status": f"unhealthy: {why}"})
     return st

@@ -60,3 +60,26 @@ def test_ps_does_not_import_datetime(tmp_path):
     rc, mods, out, err = _run(tmp_path, ["ps", "-a"], setup)
     assert rc == 0 and "ctr1" in out, err
     assert "rootless.images.render" in mods and "datetime" not in mods
+
+
+def test_ps_of_a_running_fuse_container_reads_proc_without_the_storage_package(tmp_path):
+    """ps checks a running fuse-overlayfs container's daemon (procfs.fuse_lost, plain /proc reads): it used to
+    import storage.fuse_overlayfs for it, and with it tools, ctypes, subprocess, logging, typing (a running
+    container nearly doubled ps -a's instructions)."""
+    import os
+    sleeper = subprocess.Popen(["sleep", "1000"])
+    try:
+        setup = ("import os\n"
+                 "from rootless.config import default_paths\n"
+                 "from rootless.containers.records import Store, start_time\n"
+                 "s = Store(default_paths(None, None))\n"
+                 "r = s.create('img', ['true'], 'fuse-overlayfs', 'ctr1', request={'image': 'img'})\n"
+                 f"s.update_state(r, state='running', pid={sleeper.pid}, pid_start=start_time({sleeper.pid}),"
+                 f" monitor={os.getpid()}, monitor_start=start_time({os.getpid()}))\n")
+        rc, mods, out, err = _run(tmp_path, ["ps", "-a"], setup)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert rc == 0 and "Up " in out and "ctr1" in out, out + err
+    assert sorted(mods & {"rootless.storage", "rootless.tools", "ctypes", "subprocess", "logging", "typing",
+                          "shutil"}) == []

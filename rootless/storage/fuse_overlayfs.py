@@ -78,7 +78,3 @@ class FuseOverlayfs:
             except subprocess.TimeoutExpired:
                 pass
             self._stop()
-
-
-# lost() reads /proc alone: in procfs, which rl ps imports without this module's (tools, ctypes, subprocess)
-from rootless.procfs import _mounter_side, _ppid, fuse_lost as lost  # noqa: E402,F401

@@ -85,7 +85,8 @@ def _sleep_on(fd: int | None, seconds: float) -> bool:
 def _wait_inactive(store: Store, rec: Record, timeout: float) -> bool:
     """Until the container is no longer active, at most timeout. Its PID 1's
     end wakes the wait at once (a pidfd); rl-monitor's exit file, which makes
-    it inactive, follows within moments, and is looked for often then."""
+    it inactive, follows within moments, and is looked for often then
+    (every 2 ms, slowing to every 20 ms)."""
     deadline = time.monotonic() + timeout
     st = store.state(rec)
     fd = _exit_fd(st.get("pid"), st.get("pid_start")) if st.get("state") in ACTIVE else None
@@ -100,6 +101,8 @@ def _wait_inactive(store: Store, rec: Record, timeout: float) -> bool:
             if _sleep_on(fd, min(interval, left)):
                 os.close(fd)
                 fd, interval = None, 0.002
+            elif fd is None:  # back to 20 ms if the exit is slow to be recorded (a foreground run's own cleanup)
+                interval = min(interval * 1.5, 0.02)
             st = store.state(rec)
     finally:
         if fd is not None:

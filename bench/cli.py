@@ -31,6 +31,12 @@ read from a pipe; stdin is /dev/null):
                   (`run -d --network none IMG sleep 100000`)
   rm exited       `rm NAME` of an exited container (`run --network none IMG true`)
 
+Beside the wall-time ratio, a CPU-time ratio per case: the user + system CPU
+time of the command and of the children it waited for (RUSAGE_CHILDREN), the
+median over the pairs. On a loaded machine it moves far less than wall time;
+it does not see work done by processes the command did not wait for (rl
+stop's wait for the monitor's exit record; podman's conmon).
+
 Excluded from the timed part: pulling, tagging and creating everything the
 cases read (once, before the first round); per round, creating, starting and
 waiting for the fresh container that `rm exited` removes and the detached
@@ -80,6 +86,13 @@ def argv_for(case: str, rnd: int, img: str) -> list[str]:
         "stop -t 0": ["stop", "-t", "0", f"bench-stop{rnd}"],
         "rm exited": ["rm", f"bench-rm{rnd}"],
     }[case]
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the children waited for so far."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def call(tool, args: list[str]) -> subprocess.CompletedProcess:
@@ -148,6 +161,7 @@ def main() -> None:
     host = machine()
     t_start = time.time()
     times: dict[str, dict[str, list[float]]] = {c: {"rl": [], "podman": []} for c in CASES}
+    cpu: dict[str, dict[str, list[float]]] = {c: {"rl": [], "podman": []} for c in CASES}
     failures: dict[str, int] = {}
     try:
         with fixture_registry(base / "registry") as reg_env:
@@ -165,10 +179,13 @@ def main() -> None:
             for k, case in enumerate(CASES):
                 order = ["rl", "podman"] if (rnd + k) % 2 == 0 else ["podman", "rl"]
                 pair: dict[str, float] = {}
+                pair_cpu: dict[str, float] = {}
                 for name in order:
+                    c0 = _children_cpu()
                     t0 = time.perf_counter()
                     res = call(tools[name], argv_for(case, rnd, img[name]))
                     dt = time.perf_counter() - t0
+                    pair_cpu[name] = _children_cpu() - c0
                     if res.returncode != 0:
                         key = f"{name} {case}"
                         if key not in failures:
@@ -180,6 +197,7 @@ def main() -> None:
                 if rnd > args.warmup and len(pair) == 2:  # a pair with a failed run is no sample
                     for name, dt in pair.items():
                         times[case][name].append(dt)
+                        cpu[case][name].append(pair_cpu[name])
             for t in tools.values():
                 t.run("rm", "-f", f"bench-stop{rnd}", check=False)
                 if failures:  # a failed `rm exited` left its container
@@ -203,7 +221,11 @@ def main() -> None:
             print(f"  {case}: no pair where both ran, no figure", file=sys.stderr)
             continue
         ratios = [a / b for a, b in zip(rl_t, pm_t)]
+        rl_c, pm_c = cpu[case]["rl"], cpu[case]["podman"]
+        cpu_ratios = [a / b for a, b in zip(rl_c, pm_c) if b > 0]
         rows.append({"case": case, "argv": argv_for(case, 0, "IMG"), "pairs": len(ratios),
+                     "cpu_ratio_median": statistics.median(cpu_ratios) if cpu_ratios else None,
+                     "rl_cpu_s": rl_c, "podman_cpu_s": pm_c,
                      "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
                      "rl_median_s": statistics.median(rl_t), "podman_median_s": statistics.median(pm_t),
                      "ratios": ratios, "rl_s": rl_t, "podman_s": pm_t})
@@ -212,11 +234,15 @@ def main() -> None:
           f"({host.get('podman', 'podman')}, --runtime runc, overlay; rl default storage)")
     print(f"   {host.get('cpus')} CPUs, {host.get('cpu', '?')}, kernel {host['kernel']}, "
           f"load {host.get('loadavg', ('?',))[0]:.1f} -> {host['loadavg_end'][0]:.1f}")
-    print(f"  {'case':<14} {'ratio':>6}  {'[min..max]':<13} {'rl ms':>8} {'podman ms':>10}  n")
+    print(f"  {'case':<14} {'ratio':>6}  {'[min..max]':<13} {'rl ms':>8} {'podman ms':>10}  n  {'cpu ratio':>9}")
     for r in rows:
         spread = f"[{r['ratio_min']:.2f}..{r['ratio_max']:.2f}]"
+        cpu_r = "" if r["cpu_ratio_median"] is None else f"{r['cpu_ratio_median']:.2f}"
         print(f"  {r['case']:<14} {r['ratio_median']:>6.2f}  {spread:<13} {r['rl_median_s'] * 1000:>8.1f} "
-              f"{r['podman_median_s'] * 1000:>10.1f}  {r['pairs']}")
+              f"{r['podman_median_s'] * 1000:>10.1f}  {r['pairs']}  {cpu_r:>9}")
+    print("  (cpu ratio: the median per pair of the user+system CPU time of the command and the children it"
+          " waited for; less sensitive to the machine's load than wall time, but blind to what runs apart:"
+          " stop's wait for rl's monitor)")
     if failures:
         print(f"failed runs (their pairs not counted): {failures}", file=sys.stderr)
     out = {"benchmark": "cli", "ratio": "rl / podman per pair, median and min..max over pairs", "unit": "s",

@@ -13,14 +13,16 @@ report and do, as plain data for any face (podman's JSON shapes).
 from __future__ import annotations
 
 import os
-import platform
 
-from rootless.config import Paths
+TYPE_CHECKING = False  # `rl --version` (podman-compose asks before every action) imports neither pathlib nor platform
+if TYPE_CHECKING:  # pragma: no cover
+    from rootless.config import Paths
 
 
 def info(paths: Paths, storage_driver: str | None = None) -> dict:
     """`rl info`: podman info's document (host, store, registries, version) with
     what rl knows. storage_driver: the one asked for (--storage-driver), if any."""
+    import platform
     import shutil
     import sys
     from rootless import config, containersconf, hostcheck, storage, tools
@@ -123,6 +125,7 @@ def version_line() -> str:
 
 def version() -> dict:
     """podman version's document: a Client only (there is no service to be a Server)."""
+    import platform
     import time
     from pathlib import Path
 

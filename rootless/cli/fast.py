@@ -78,9 +78,124 @@ def parser(cmd: table.Command, prog: str):
     return p
 
 
+_CONV = {table.INT: int, table.FLOAT: float}
+
+
+class _Unsure(Exception):
+    """A line plain() leaves to argparse."""
+
+
+def plain(cmd: table.Command, words: list[str]) -> dict | None:
+    """What argparse makes of an ordinary line, without importing it
+    (argparse, gettext and locale, and building the parser, cost `rl ps -a`
+    about an eighth of its instructions): long options (`--x`, `--x=V`,
+    `--x V`), single short options (`-a`, `-t V`), positional arguments
+    anywhere. Anything else (a command with a REST argument, `--`, grouped or
+    attached short options, a value that starts with '-', an unknown option,
+    an option an argparse user could abbreviate, help): None, and parse()
+    asks argparse. tests/unit/test_fast_parse.py checks that every answer is
+    argparse's."""
+    if cmd.rest:
+        return None
+    try:
+        return _plain(cmd, words)
+    except (_Unsure, ValueError):  # ValueError: an INT/FLOAT that does not convert (argparse's message)
+        return None
+
+
+def _plain(cmd: table.Command, words: list[str]) -> dict:
+    by_name: dict[str, tuple] = {}
+    for o in cmd.options:
+        for d in o.decls:
+            pos, _, neg = d.partition("/")
+            by_name[pos] = (o, True)
+            if neg:
+                by_name[neg] = (o, False)
+    given: dict[str, object] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        i += 1
+        if not w.startswith("-"):
+            positional.append(w)
+            continue
+        if w in ("--", "-", "-h", "--help"):
+            raise _Unsure
+        name, eq, value = w.partition("=")
+        if eq and not (name.startswith("--") and value):  # -t=5, --x= : argparse's corners
+            raise _Unsure
+        if not name.startswith("--") and len(name) != 2:  # -aq, -t5: grouped or attached
+            raise _Unsure
+        hit = by_name.get(name)
+        if hit is None:
+            raise _Unsure
+        o, positive = hit
+        if o.kind == table.BOOL:
+            if eq:
+                raise _Unsure
+            given[o.dest] = positive
+            continue
+        if o.flag_value is not None and not eq:  # `--sig-proxy [V]`: what follows may or may not be its value
+            raise _Unsure
+        if not eq:
+            if i >= len(words) or words[i].startswith("-"):
+                raise _Unsure
+            value = words[i]
+            i += 1
+        if o.kind == table.LIST:
+            given.setdefault(o.dest, []).append(value)
+        else:
+            given[o.dest] = _CONV.get(o.kind, str)(value)
+    values = {}
+    for o in cmd.options:
+        if o.dest in given:
+            values[o.dest] = given[o.dest]
+        elif o.kind == table.LIST:
+            values[o.dest] = list(o.default)
+        elif isinstance(o.default, str) and o.kind in _CONV:  # argparse converts a string default
+            values[o.dest] = _CONV[o.kind](o.default)
+        else:
+            values[o.dest] = o.default
+    _place(cmd.args, positional, values)
+    return values
+
+
+def _place(args: list, words: list[str], values: dict) -> None:
+    """Positional words onto args as argparse matches them: each takes as many
+    as it may while leaving the later ones their minimum."""
+    least = {table.ONE: 1, table.OPTIONAL: 0, table.MANY: 0, table.SOME: 1}
+    most = {table.ONE: 1, table.OPTIONAL: 1}
+    left = list(words)
+    for k, a in enumerate(args):
+        if a.nargs not in least:
+            raise _Unsure
+        later = sum(least.get(b.nargs, 0) for b in args[k + 1:])
+        n = min(most.get(a.nargs, len(left)), len(left) - later)
+        if n < least[a.nargs]:
+            raise _Unsure  # too few: argparse's error
+        taken, left = left[:n], left[n:]
+        if a.nargs == table.ONE:
+            values[a.dest] = taken[0]
+        elif a.nargs == table.OPTIONAL:
+            values[a.dest] = taken[0] if taken else None
+        else:
+            values[a.dest] = taken
+    if left:
+        raise _Unsure  # too many: argparse's error
+
+
 def parse(cmd: table.Command, words: list[str], prog: str = "rl") -> dict | None:
     """The keyword arguments cmd.fn gets for words (the line after the
     command's name), or None when typer should handle it."""
+    values = plain(cmd, words)
+    if values is not None:
+        return values
+    return by_argparse(cmd, words, prog)
+
+
+def by_argparse(cmd: table.Command, words: list[str], prog: str = "rl") -> dict | None:
+    """parse() through argparse, for every line."""
     p = parser(cmd, prog)
     try:
         ns = p.parse_args(words) if cmd.rest else p.parse_intermixed_args(words)

@@ -214,7 +214,6 @@ def image_inspect_cmd(names, fmt) -> None:
 def inspect_cmd(names, fmt, type_) -> None:
     """Show low-level information about images (and containers)."""
     from rootless.errors import ImageNotFound
-    from rootless.images import query
     paths = _paths()
     out = []
     for n in names:
@@ -223,6 +222,7 @@ def inspect_cmd(names, fmt, type_) -> None:
             from rootless.containers import ops
             found = ops.inspect_if_container(paths, n)
         if found is None and type_ in ("all", "image"):
+            from rootless.images import query  # here: inspect of a container never reads the image store
             found = query.find_image(paths, n)
         if found is None:
             raise ImageNotFound(f"no such object: {n!r}")

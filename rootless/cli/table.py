@@ -230,11 +230,10 @@ def load() -> Table:
 def load_for(words: list[str]) -> Table:
     """TABLE with (at least) the command that words begin with: only the
     module that declares it is imported. Words naming no command: TABLE as it is."""
-    import importlib
     for n in range(_LONGEST, 0, -1):  # the longest name first, as Table.find
         name = " ".join(words[:n])
         if len(words) >= n and name in _MODULE_OF:
-            importlib.import_module(f"rootless.cli.{_MODULE_OF[name]}")
+            __import__(f"rootless.cli.{_MODULE_OF[name]}")  # not importlib's: its package imports warnings
             break
     return TABLE
 

@@ -33,8 +33,8 @@ def exec_(paths: Paths, name: str, args: list[str], **kw) -> int:
         e.exit_code = EXEC_NOT_RUNNING
         raise
     if rec.driver == "fuse-overlayfs":  # not "executable not found" when the whole rootfs is gone
-        from rootless.storage import fuse_overlayfs
-        why = fuse_overlayfs.lost(pid, str(store.container_dir(rec.id) / "merged"))
+        from rootless import procfs
+        why = procfs.fuse_lost(pid, str(store.container_dir(rec.id) / "merged"))
         if why:
             raise ContainerError(f"container {rec.name} has lost its root filesystem: its storage daemon {why}",
                                  hint=f"restart the container: rl restart {rec.name}")
@@ -61,14 +61,58 @@ def _stop_signal(rec: Record) -> int:
     return policy.parse_signal(req.get("stop_signal") or (rec.image_config or {}).get("StopSignal"), 15)
 
 
+def _exit_fd(pid, started) -> int | None:
+    """A pidfd of process pid (started then), readable the moment it ends;
+    None when it is gone or the kernel has no pidfds (the waits then sleep)."""
+    if not same_process(pid, started):
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+    if not same_process(pid, started):  # gone, its pid taken, between the check and the open
+        os.close(fd)
+        return None
+    return fd
+
+
+def _sleep_on(fd: int | None, seconds: float) -> bool:
+    """Sleep up to seconds; with fd (_exit_fd's), wake the moment its
+    process ends: True then."""
+    if fd is None:
+        time.sleep(seconds)
+        return False
+    import select
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(max(0, int(seconds * 1000 + 0.999))))
+
+
 def _wait_inactive(store: Store, rec: Record, timeout: float) -> bool:
+    """Until the container is no longer active, at most timeout. Its PID 1's
+    end wakes the wait at once (a pidfd); rl-monitor's exit file, which makes
+    it inactive, follows within moments, and is looked for often then
+    (every 2 ms, slowing to every 20 ms)."""
     deadline = time.monotonic() + timeout
-    while True:
-        if store.state(rec).get("state") not in ACTIVE:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
+    st = store.state(rec)
+    fd = _exit_fd(st.get("pid"), st.get("pid_start")) if st.get("state") in ACTIVE else None
+    interval = 0.02
+    try:
+        while True:
+            if st.get("state") not in ACTIVE:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if _sleep_on(fd, min(interval, left)):
+                os.close(fd)
+                fd, interval = None, 0.002
+            elif fd is None:  # back to 20 ms if the exit is slow to be recorded (a foreground run's own cleanup)
+                interval = min(interval * 1.5, 0.02)
+            st = store.state(rec)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _signal(st: dict, sig: int) -> None:
@@ -97,11 +141,18 @@ def _wait_released(store: Store, rec: Record) -> None:
     and then records the exit; wait for that record (or the monitor's end), at
     most FINISH_GRACE (a hang guard)."""
     deadline = time.monotonic() + FINISH_GRACE
-    while time.monotonic() < deadline:
-        st = store._read_state(rec) or {}
-        if st.get("state") not in ACTIVE or not same_process(st.get("monitor"), st.get("monitor_start")):
-            return
-        time.sleep(0.01)
+    st = store._read_state(rec) or {}
+    fd = _exit_fd(st.get("monitor"), st.get("monitor_start"))  # its end wakes the wait at once
+    try:
+        while time.monotonic() < deadline:
+            if st.get("state") not in ACTIVE or not same_process(st.get("monitor"), st.get("monitor_start")):
+                return
+            if _sleep_on(fd, min(0.01, deadline - time.monotonic())):
+                return  # the monitor ended: whatever it had to release is released
+            st = store._read_state(rec) or {}
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 # what a monitor needs after the container's exit (rl's start-up, network

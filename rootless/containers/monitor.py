@@ -23,22 +23,26 @@ processes rl-monitor starts on their interval."""
 from __future__ import annotations
 
 import json
-import logging
 import os
-import signal
-import socket
 import sys
 import time
 
-from rootless import fsutil, linux, tools
-from rootless.containers import logs, policy
+from rootless import fsutil
+from rootless.containers import policy
 from rootless.containers.records import EXIT_FILE, KILL_MARK, STOP_MARK, Record, Store, write_json
 from rootless.errors import ContainerError, RlError
-from rootless.linux.spawn import Reporter, SpawnError
-from rootless.linux.spawn import spawn as spawn_helper
-from rootless.runtime.parent import FORWARDED
 
-log = logging.getLogger(__name__)
+# What the exit path (`monitor_main resume`, rl-monitor's way back once the
+# container exited) imports is kept small: `rl stop` waits for it to record
+# the exit, so its start-up is the stop's. The start path's modules (the run
+# engine, the runtime's signal set, the spawn helper, sockets, ctypes, the
+# log drivers) are imported where the start uses them; tests/unit/
+# test_fast_imports.py keeps it so.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import socket
+
+    from rootless.linux.spawn import Reporter
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _DEPENDENCIES = ("pyroute2", "pyseccomp", "zstandard")
@@ -93,6 +97,7 @@ def _short_path(path: str) -> tuple[int, str]:
 
 
 def connect(path: str) -> socket.socket:
+    import socket
     dfd, short = _short_path(path)
     try:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -107,6 +112,9 @@ def spawn(paths, rec: Record, *, hold: int | None = None, winsize: tuple[int, in
     hold: the read end of a pipe whose write end the caller keeps until its
     attach client connected (rl-monitor --hold; both ends stay the caller's);
     winsize: (rows, cols) for a -t container's pty before anything reads it."""
+    from rootless import tools
+    from rootless.linux.spawn import SpawnError
+    from rootless.linux.spawn import spawn as spawn_helper
     tools.monitor()  # built (once) before the fork: a missing compiler is the CLI's clear error
     Store(paths).claim_run_dir(rec)  # before Monitor() takes its run dir
     hint = f"see {Store(paths).run_dir(rec.id) / 'monitor.log'}"
@@ -117,7 +125,8 @@ def spawn(paths, rec: Record, *, hold: int | None = None, winsize: tuple[int, in
         except RlError:
             raise  # the CLI says it
         except BaseException:  # noqa: BLE001 - a bug: its traceback goes to monitor.log
-            log.exception("the monitor failed")  # into monitor.log once the monitor has its stdio
+            import logging
+            logging.getLogger(__name__).exception("the monitor failed")  # into monitor.log once the monitor has its stdio
             rep.fail(ContainerError("the container monitor died before the container started", hint=hint))
             return 125
 
@@ -132,15 +141,37 @@ def spawn(paths, rec: Record, *, hold: int | None = None, winsize: tuple[int, in
         raise RlError(e.message, hint=e.hint, exit_code=e.exit_code) from None
 
 
+class _Request:
+    """rec.request read as the RunRequest it was made from, without building
+    one (request.py's dataclass costs the exit path dataclasses and inspect):
+    a field the record holds is its value; a field it lacks (a record an
+    older rl wrote) is RunRequest's default, from a RunRequest built then."""
+    __slots__ = ("_fields", "_full")
+
+    def __init__(self, fields: dict):
+        self._fields = fields
+        self._full = None
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._fields[name]
+        except KeyError:
+            pass
+        if self._full is None:
+            from rootless.containers.request import RunRequest
+            self._full = RunRequest(**self._fields)
+        return getattr(self._full, name)
+
+
 class Monitor:
     def __init__(self, paths, rec: Record, reporter: Reporter | None, hold: int | None = None,
                  winsize: tuple[int, int] | None = None):
-        from rootless.containers import run as engine
-        self.engine = engine
         self.paths = paths
         self.store = Store(paths)
         self.rec = rec
-        self.req = engine.RunRequest(**rec.request)
+        self.req = _Request(rec.request)
         self.rundir = self.store.run_dir(rec.id)
         self.reporter = reporter  # the first start's: tells the CLI the container runs, or why not
         self.policy = policy.parse_restart(self.req.restart)
@@ -163,6 +194,7 @@ class Monitor:
         os.close(null)
 
     def _listen(self) -> None:
+        import socket
         path = str(self.rundir / "attach")
         try:
             os.unlink(path)
@@ -184,6 +216,7 @@ class Monitor:
         """The first start, in the process forked from the CLI."""
         os.umask(0o077)
         self._detach_stdio()
+        from rootless import linux, tools
         linux.set_name("rl-monitor")  # what ps shows (podman's is conmon)
         self.binary = tools.monitor()  # spawn() built it already
         # engine.start records us as the owner (pid + start time) before anything runs
@@ -217,11 +250,13 @@ class Monitor:
 
     def resume(self, state: dict, code: int) -> int:
         """rl-monitor's exit command: the container exited with code."""
-        from rootless import network
         try:
             self._release(state)
         finally:
-            network.release(state.get("net") or {})
+            net = state.get("net") or {}
+            if any(net.values()):  # helpers, fds or a user network to let go of (none: network.py not imported)
+                from rootless import network
+                network.release(net)
             _reap_zombies()
         from rootless import events
         events.container(self.paths, self.rec, "died", exit_code=code)  # before `wait` can see the exit
@@ -229,6 +264,7 @@ class Monitor:
         again = self._after_exit(code, int(state.get("restarts") or 0))
         if again is None:
             return self._end(code)
+        from rootless import tools
         self.binary = tools.monitor()
         return self._start(again)
 
@@ -325,7 +361,8 @@ class Monitor:
             self._close_after_fork += [out_w, err_w]
             self.stdio = (stdin_r, out_w, err_w)
         try:
-            self.engine.start(self.paths, self.rec, hooks=self)
+            from rootless.containers import run as engine
+            engine.start(self.paths, self.rec, hooks=self)
         finally:  # reached only when the start failed
             for fd in [*self.pipes.values(), *self._close_after_fork] + ([self.stdin_w] if self.stdin_w else []) \
                     + ([self.winsz_fd] if self.winsz_fd is not None else []):
@@ -384,6 +421,7 @@ class Monitor:
                      "--log-max", str(_max_size(self.req.log_opt))]
         elif driver == "journald":
             args.append("--journald")
+            from rootless.containers import logs
             for field in logs.journal_fields(self.rec.id, self.rec.name):
                 args += ["--journal-field", field]
         if self.health:
@@ -418,6 +456,10 @@ class Monitor:
         sys.stderr.flush()
         # what rl-monitor forwards to the container, blocked across the exec: none
         # finds the default action (death) before its handlers are in
+        import signal
+
+        from rootless import tools
+        from rootless.runtime.parent import FORWARDED
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         try:
             tools.execve(self.binary, args, env)
@@ -525,5 +567,6 @@ def _max_size(opts: list[str]) -> int:
     for o in opts or []:
         k, _, v = o.partition("=")
         if k == "max-size":
+            from rootless.containers import logs
             return logs.parse_size(v)
     return 0

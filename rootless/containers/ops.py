@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from rootless.config import Paths
-from rootless.containers import views
 from rootless.containers.records import ACTIVE, Record, Store
 from rootless.errors import ContainerNotFound, UsageError
 
@@ -77,6 +76,7 @@ class Listed:
 def ps(paths: Paths, opts: PsOptions | None = None) -> list[Listed]:
     """The containers `rl ps` lists, newest first. A malformed filter is
     refused (UsageError) before anything is read."""
+    from rootless.containers import views  # here: rl inspect IMAGE looks for a container first, through ops
     opts = opts or PsOptions()
     views.check_filters(opts.filters)
     filters = [_pod_filter(f, opts.pod_names) for f in opts.filters]
@@ -108,6 +108,7 @@ def _pod_filter(f: str, pod_names: dict) -> str:
 
 def ps_json(listed: list[Listed], now: float | None = None) -> list[dict]:
     """`ps --format json`: podman's objects."""
+    from rootless.containers import views  # here: rl inspect IMAGE looks for a container first, through ops
     now = time.time() if now is None else now
     return [views.ps_json(x.record, x.state, now, x.run_dir, x.pod_name) for x in listed]
 
@@ -115,6 +116,7 @@ def ps_json(listed: list[Listed], now: float | None = None) -> list[dict]:
 def ps_fields(item: Listed, now: float, trunc: bool = True, size: str = "") -> dict:
     """The fields a ps template names ({{.ID}}, {{.Status}} ...); size: as
     the face renders Listed.size."""
+    from rootless.containers import views  # here: rl inspect IMAGE looks for a container first, through ops
     return views.ps_row_fields(item.record, item.state, now, trunc, item.run_dir, size=size, pod_name=item.pod_name)
 
 
@@ -122,8 +124,8 @@ def storage_checked(store: Store, rec: Record, st: dict) -> dict:
     """A running container whose fuse-overlayfs died shows as unhealthy with
     the reason (its processes run on, but nothing new can be read or run)."""
     if st.get("state") == "running" and rec.driver == "fuse-overlayfs":
-        from rootless.storage import fuse_overlayfs
-        why = fuse_overlayfs.lost(st.get("pid"), str(store.container_dir(rec.id) / "merged"))
+        from rootless import procfs  # not storage.fuse_overlayfs: rl ps would import tools, ctypes, subprocess
+        why = procfs.fuse_lost(st.get("pid"), str(store.container_dir(rec.id) / "merged"))
         if why:
             return dict(st, health={**(st.get("health") or {}), "Status": f"unhealthy: {why}"})
     return st
@@ -192,6 +194,7 @@ def inspect_if_container(paths: Paths, name: str) -> dict | None:
 
 
 def _inspect(store: Store, rec: Record) -> dict:
+    from rootless.containers import views  # here: rl inspect IMAGE looks for a container first, through ops
     return views.inspect(rec, store.state(rec), {"log": str(store.container_dir(rec.id) / "ctr.log"),
                                                  "run_dir": store.run_dir(rec.id),
                                                  "volumes": store.paths.root / "volumes", "paths": store.paths})

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
@@ -25,8 +26,34 @@ from rootless.procfs import start_time  # noqa: F401 - the owner check below; ca
 
 
 def _rmtree(path) -> None:
-    import shutil  # here: shutil imports bz2, lzma and zlib, which ps, logs and inspect never use
-    shutil.rmtree(path, ignore_errors=True)
+    """shutil.rmtree(path, ignore_errors=True) without importing shutil (it
+    imports bz2, lzma and zlib, which rm, ps, logs and inspect never use).
+    Symlinks are removed, never followed: os.fwalk opens each directory
+    relative to its parent's fd and walks it only if it is the directory
+    listed; a symlink at path removes nothing. What cannot be removed stays
+    (the caller's user namespace removes what belongs to subordinate IDs)."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return  # shutil refuses a symlink, and a file is no tree
+        for _, dirs, files, fd in os.fwalk(path, topdown=False, follow_symlinks=False):
+            for name in files:
+                try:
+                    os.unlink(name, dir_fd=fd)
+                except OSError:
+                    pass
+            for name in dirs:  # emptied already (bottom-up)
+                try:
+                    os.rmdir(name, dir_fd=fd)
+                except NotADirectoryError:  # a symlink to a directory: fwalk lists it with them
+                    try:
+                        os.unlink(name, dir_fd=fd)
+                    except OSError:
+                        pass
+                except OSError:
+                    pass
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 
@@ -63,7 +62,9 @@ def parse_time(text: str | None) -> float | None:
 
 def _parse_time(m: "re.Match[str]") -> float:
     # the regex fixed the digits' places: datetime() checks the ranges as strptime
-    # did (ValueError alike), without importing _strptime, calendar and locale for `rl images`
+    # did (ValueError alike), without importing _strptime, calendar and locale for `rl images`;
+    # datetime imported here: rl ps renders its table through this module and never parses a time
+    from datetime import datetime, timezone
     d, t = m.group(1).split("T")
     base = datetime(*(int(x) for x in d.split("-")), *(int(x) for x in t.split(":")))
     tz = m.group(3) or "Z"

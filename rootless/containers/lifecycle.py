@@ -115,6 +115,21 @@ def _wait_inactive(store: Store, rec: Record, timeout: float) -> bool:
             os.close(fd)
 
 
+def _started(store: Store, rec: Record, timeout: float = 120) -> dict:
+    """The state once a starting container has a PID 1 to signal (or has
+    ended). A foreground `rl run` starts without the container's lock: a stop
+    or `rm -f` in that window found no PID, waited out its timeouts and
+    removed the container under the starting run (which then failed with an
+    internal error). Bounded by the starter's life and by timeout."""
+    st = store.state(rec)
+    deadline = time.monotonic() + timeout
+    while (st.get("state") == "starting" and not st.get("pid") and time.monotonic() < deadline
+           and same_process(st.get("monitor"), st.get("monitor_start"))):
+        time.sleep(0.005)
+        st = store.state(rec)
+    return st
+
+
 def _signal(st: dict, sig: int) -> None:
     pid = st.get("pid")
     if same_process(pid, st.get("pid_start")):
@@ -183,7 +198,7 @@ def _mark_stop(store: Store, rec: Record, kill: bool = False) -> None:
 
 def _stop_locked(store: Store, rec: Record, timeout: float | None, warn=None) -> None:
     _mark_stop(store, rec)
-    st = store.state(rec)
+    st = _started(store, rec)
     if st.get("state") not in ACTIVE:
         return
     from rootless import events

@@ -59,3 +59,35 @@ def test_detached_start_runs_under_a_monitor(rl, rootfs):
     assert rl.run("start", "c2").stdout.strip() == "c2"
     assert rl.run("wait", "c2").stdout.strip() == "7"
     rl.run("rm", "c2", check=True)
+
+
+def test_rm_force_while_a_foreground_run_is_starting(rl, rootfs):
+    """`rm -f` in the moments a foreground `rl run` is starting (state
+    "starting", no PID 1 yet; the run holds no lock then): rm waits for PID 1
+    and kills it; the run reports 137 (before: rm found no PID, waited 20 s,
+    removed the container under the run, which then failed 125 with an
+    internal error)."""
+    cidfile = rl.base / "cid"
+    proc = rl.popen("run", "--cidfile", str(cidfile), "--name", "early", "--rootfs", rootfs, "sleep", "60",
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while not (cidfile.exists() and cidfile.read_text().strip()) and time.time() < deadline:
+            time.sleep(0.001)
+        state = rl.base / "run" / "rl" / "containers" / cidfile.read_text().strip() / "state.json"
+        seen = ""
+        while time.time() < deadline:
+            try:
+                seen = state.read_text()
+            except OSError:
+                continue
+            if '"starting"' in seen:
+                break
+        assert '"starting"' in seen, seen  # the window this test is about (slirp4netns and fuse make it long)
+        assert rl.run("rm", "-f", "early").returncode == 0
+        assert proc.wait(timeout=120) == 137, proc.stderr.read().decode()
+        assert b"internal error" not in proc.stderr.read()
+        assert rl.run("ps", "-a", "-q").stdout == ""
+    finally:
+        proc.kill()
+        proc.wait()

@@ -464,7 +464,7 @@ def validate(req) -> None:
         k, _, v = o.partition("=")
         if k != "max-size":
             raise UsageError(f"unsupported --log-opt {o!r}", hint="max-size=10mb")
-        from rootless.containers import logs
+        from rootless.containers import logs  # noqa: F811 - here: most runs have no --log-opt
         try:
             logs.parse_size(v)
         except ValueError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from rootless import cgroups, events, fsutil, network, storage, tools, volumes
 from rootless.config import Paths, ensure_root

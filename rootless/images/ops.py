@@ -96,10 +96,9 @@ def remove(paths: Paths, names: list[str], *, force: bool = False, all_images: b
         removed_names = store.remove(img)
         rep.untagged += removed_names
         rep.deleted.append(img.id)
-        for n in removed_names:
-            from rootless import events
-            events.emit(paths, "image", "untag", id=img.id, name=n)
         from rootless import events
+        for n in removed_names:
+            events.emit(paths, "image", "untag", id=img.id, name=n)
         events.emit(paths, "image", "remove", id=img.id, name=(removed_names or [img.id])[0])
     if rep.deleted:
         store.gc()
@@ -122,10 +121,9 @@ def prune(paths: Paths, all_images: bool = False) -> list[str]:
             continue
         if _users(img.id, store):
             continue
-        for n in store.remove(img) or ():
-            from rootless import events
-            events.emit(paths, "image", "untag", id=img.id, name=n)
         from rootless import events
+        for n in store.remove(img) or ():
+            events.emit(paths, "image", "untag", id=img.id, name=n)
         events.emit(paths, "image", "remove", id=img.id, name=img.id)
         deleted.append(img.id)
     store.gc()

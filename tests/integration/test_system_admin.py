@@ -73,7 +73,13 @@ def test_system_df_counts_and_table_match_podman(both):
         text = re.sub(rf"\b{size}\b", "SZ", text)
         text = re.sub(r"\b(\d+|About an?|Less than a) (seconds?|minutes?|hours?|years?|minute|hour|second)\b",
                       "AGE", text)
-        return [re.split(r"  +", ln) for ln in text.splitlines()]
+        rows = [re.split(r"  +", ln) for ln in text.splitlines()]
+        # the containers' rows in name order: podman 4.3 lists them in its database's
+        # (container ID) order, rl oldest first; two containers made in one test tie either way
+        at = [i for i, r in enumerate(rows) if r[0] == "CONTAINER ID"][0] + 1
+        end = next((i for i in range(at, len(rows)) if rows[i] == [""]), len(rows))
+        rows[at:end] = sorted(rows[at:end], key=lambda r: r[-1])
+        return rows
     assert shape(v_rl) == shape(v_pm)
     vols = {ln.split()[0]: ln.split()[1:] for ln in v_rl.splitlines()
             if ln.startswith("dv")}

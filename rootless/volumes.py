@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rootless.config import Paths, ensure_dir, ensure_root
 from rootless.errors import VolumeError, VolumeNotFound
+from rootless.plain import Fields
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
@@ -37,7 +38,7 @@ def parse_filters(filters) -> dict[str, list[str]]:
     return by_key
 
 
-class Volume:
+class Volume(Fields):
     """A named volume as podman's `volume inspect` shows it. NeedsCopyUp and
     NeedsChown: podman's volume state, never populated yet (the first
     container copies the image's content in), not yet given to the image
@@ -58,32 +59,10 @@ class Volume:
         self.NeedsCopyUp = NeedsCopyUp
         self.NeedsChown = NeedsChown
 
-    def to_dict(self) -> dict:
-        """The fields in order, dicts copied (what dataclasses.asdict gave)."""
-        return {f: _copied(getattr(self, f)) for f in self.FIELDS}
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
-
-    __hash__ = None
-
-    def __repr__(self):
-        return f"Volume({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
     @classmethod
     def from_json(cls, data: dict) -> "Volume":
         return cls(**{k: v for k, v in data.items() if k in cls.FIELDS})
-
-
-def _copied(value):
-    import copy
-    if isinstance(value, dict):
-        return {_copied(k): _copied(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_copied(v) for v in value)
-    return value if isinstance(value, (str, int, float, bool, type(None))) else copy.deepcopy(value)
 
 
 def valid_name(name: str) -> bool:

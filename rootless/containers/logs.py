@@ -14,6 +14,7 @@ import os
 import time
 
 from rootless.errors import UsageError
+from rootless.plain import Fields
 
 
 def timestamp(t: float | None = None) -> str:
@@ -36,7 +37,7 @@ def format_chunk(stream: str, data: bytes, ts: str) -> bytes:
     return b"".join(out)
 
 
-class Entry:
+class Entry(Fields):
     """One log record (not a dataclass: `rl logs` makes 10,000 of them, and
     importing dataclasses cost more than reading them)."""
     FIELDS = ("time", "stamp", "stream", "partial", "text")
@@ -47,16 +48,6 @@ class Entry:
         self.stream = stream
         self.partial = partial
         self.text = text
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
-
-    __hash__ = None
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
 
 def parse_time(stamp: str) -> float:

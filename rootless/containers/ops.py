@@ -18,6 +18,7 @@ from pathlib import Path
 from rootless.config import Paths
 from rootless.containers.records import ACTIVE, Record, Store
 from rootless.errors import ContainerNotFound, UsageError
+from rootless.plain import Fields
 
 
 # ------------------------------------------------------------------ ps
@@ -25,7 +26,7 @@ from rootless.errors import ContainerNotFound, UsageError
 # the options and rows below are plain classes, not dataclasses: every
 # container command paid for importing dataclasses and building them
 
-class PsOptions:
+class PsOptions(Fields):
     FIELDS = ("all", "filters", "last", "size", "pod_names")
 
     def __init__(self, all: bool = False, filters: list[str] | None = None, last: int = -1, size: bool = False,
@@ -38,18 +39,8 @@ class PsOptions:
         # the PodName field, and `pod=NAME` filters as well as `pod=ID`
         self.pod_names = {} if pod_names is None else pod_names
 
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
 
-    __hash__ = None
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
-
-
-class Listed:
+class Listed(Fields):
     """One container as ps sees it: its record, its state (a dead
     fuse-overlayfs shown as unhealthy), where its runtime files are, and
     the size of its writable layer (bytes; None unless asked)."""
@@ -61,16 +52,6 @@ class Listed:
         self.run_dir = run_dir
         self.size = size
         self.pod_name = pod_name
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
-
-    __hash__ = None
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
 
 def ps(paths: Paths, opts: PsOptions | None = None) -> list[Listed]:
@@ -202,7 +183,7 @@ def _inspect(store: Store, rec: Record) -> dict:
 
 # ------------------------------------------------------------------ logs
 
-class LogOptions:
+class LogOptions(Fields):
     FIELDS = ("since", "until", "tail", "follow")
 
     def __init__(self, since: str | None = None, until: str | None = None, tail: int = -1, follow: bool = False):
@@ -210,16 +191,6 @@ class LogOptions:
         self.until = until
         self.tail = tail      # the last N lines (-1: all)
         self.follow = follow  # go on while the container runs
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
-
-    __hash__ = None
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
 
 def logs(paths: Paths, name: str, opts: LogOptions | None = None):

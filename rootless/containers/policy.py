@@ -5,41 +5,12 @@ from __future__ import annotations
 
 
 from rootless.errors import UsageError
+from rootless.plain import Frozen
 
 POLICIES = ("no", "on-failure", "always", "unless-stopped")
 
 
-class _Frozen:
-    """Fields compared, hashed and shown as a frozen dataclass's (not one:
-    `rl rm` and `rl stop` paid for importing dataclasses and building these)."""
-    FIELDS: tuple[str, ...] = ()
-
-    def _set(self, **values) -> None:
-        for k, v in values.items():
-            object.__setattr__(self, k, v)
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, f) for f in self.FIELDS)
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self):
-        return hash(self._values())
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"cannot delete field {name!r}")
-
-
-class Restart(_Frozen):
+class Restart(Frozen):
     FIELDS = ("name", "max_retries")
 
     def __init__(self, name: str = "no", max_retries: int = 0):  # on-failure:N; 0 = unlimited
@@ -101,7 +72,7 @@ def parse_duration(text: str | None, default: float) -> float:
     return total
 
 
-class HealthConfig(_Frozen):
+class HealthConfig(Frozen):
     FIELDS = ("cmd", "interval", "retries", "start_period", "timeout")
 
     def __init__(self, cmd: list[str], interval: float = 30.0, retries: int = 3, start_period: float = 0.0,

@@ -22,6 +22,7 @@ from pathlib import Path
 from rootless import fsutil
 from rootless.config import Paths, ensure_dir, runroot_candidates
 from rootless.errors import ContainerDamaged, ContainerError, ContainerNotFound, RlError
+from rootless.plain import Fields
 from rootless.procfs import start_time  # noqa: F401 - the owner check below; callers import it from here
 
 
@@ -67,7 +68,7 @@ _NOUN = ("babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "kha
 _UNSET = object()  # a parameter not given (None is a value a record may hold)
 
 
-class Record:
+class Record(Fields):
     """A container's config.json. Not a dataclass (every container command
     pays for building one and for importing dataclasses): its fields, in
     order, are FIELDS; to_dict() is what dataclasses.asdict gave."""
@@ -89,18 +90,6 @@ class Record:
         self.image_id = image_id      # the image's ID (its config digest), as inspect's .Image
         self.image_name = image_name  # the image's full name, as podman's ImageName and ps IMAGE
 
-    def to_dict(self) -> dict:
-        return {f: _copied(getattr(self, f)) for f in self.FIELDS}
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
-
-    __hash__ = None
-
-    def __repr__(self):
-        return f"Record({', '.join(f'{f}={getattr(self, f)!r}' for f in self.FIELDS)})"
 
     # not a field (never written): why this record could not be read, for a
     # damaged container (config.json missing or corrupt: a crash or a full
@@ -118,18 +107,6 @@ class Record:
             k, _, v = item.partition("=")
             out[k] = v
         return out
-
-
-def _copied(value):
-    """A deep copy of JSON-like data (lists, tuples, dicts), as dataclasses.asdict makes."""
-    if isinstance(value, dict):
-        return {_copied(k): _copied(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_copied(v) for v in value)
-    if isinstance(value, (str, int, float, bool, type(None))):
-        return value
-    import copy
-    return copy.deepcopy(value)
 
 
 def write_json(path: Path, data: dict) -> None:

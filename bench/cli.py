@@ -56,7 +56,6 @@ the page cache and both tools' first-run state."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -66,7 +65,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import RESULTS, Podman, Rl, fixture_registry, machine, require_unprivileged, scratch  # noqa: E402
+from bench.lib import Podman, Rl, fixture_registry, machine, require_unprivileged, save, scratch  # noqa: E402
 
 LOGS, INSPECT = "bench-logs", "bench-inspect"
 VOLUMES = ("bench-v1", "bench-v2", "bench-v3")
@@ -249,12 +248,7 @@ def main() -> None:
            "pairs": args.pairs, "warmup": args.warmup, "containers": args.containers, "rows": rows,
            "failures": failures, "machine": host, "duration_s": round(time.time() - t_start, 1),
            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    try:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "cli.json").write_text(json.dumps(out, indent=1))
-        print(f"  (written to {RESULTS / 'cli.json'})")
-    except OSError:
-        pass  # a read-only checkout still prints the table
+    save("cli", out)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,6 @@ Where the time of a cycle goes, not a ratio."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -59,8 +58,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import (RESULTS, Podman, Rl, _fixture_python, fixture_registry, machine,  # noqa: E402
-                       require_unprivileged, scratch)
+from bench.lib import (Podman, Rl, _fixture_python, fixture_registry, machine,  # noqa: E402
+                       require_unprivileged, save, scratch)
 from tests.fixture.podman import netavark  # noqa: E402 (stdlib only)
 
 CASES = ("b as written", "b started")
@@ -301,12 +300,7 @@ def main() -> None:
            "failures": failures,
            "machine": host, "duration_s": round(time.time() - t_start, 1),
            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    try:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "compose.json").write_text(json.dumps(out, indent=1))
-        print(f"  (written to {RESULTS / 'compose.json'})")
-    except OSError:
-        pass  # a read-only checkout still prints the table
+    save("compose", out)
 
 
 if __name__ == "__main__":

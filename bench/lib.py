@@ -123,12 +123,19 @@ def report(name: str, samples: dict[str, list[float]], anchor: str, unit: str = 
               f"[{row['min']:.4f}..{row['max']:.4f}]  ratio {row[f'ratio_vs_{anchor}']:.2f}")
     out = {"benchmark": name, "anchor": anchor, "unit": unit, "rows": rows, "host": os.uname().release,
            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
+    save(name, out, announce=False)
+    return out
+
+
+def save(name: str, out: dict, announce: bool = True) -> None:
+    """bench/results/NAME.json (a read-only checkout still printed the table)."""
     try:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1))
     except OSError:
-        pass  # a read-only checkout still prints the table
-    return out
+        return
+    if announce:
+        print(f"  (written to {RESULTS / f'{name}.json'})")
 
 
 def scratch(prefix: str) -> Path:

@@ -676,7 +676,7 @@ def _signal_all(rec: Record, pid: int, sig: int) -> None:
         code = 125
         try:
             _join(pid, mount=False)
-            _signal_pass(target, sig, wait=sig == signal.SIGSTOP)
+            signal_pass(lambda: _members(target), sig, wait=sig == signal.SIGSTOP)
             code = 0
         except BaseException as e:  # noqa: BLE001 - a forked child must never return
             _say(e)
@@ -704,10 +704,46 @@ def _members(target: str) -> dict[int, str]:
     return out
 
 
-def _signal_pass(target: str, sig: int, wait: bool) -> None:
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass  # gone
+    return out
+
+
+def _held_by_vfork(pid: int, states: dict[int, str]) -> bool:
+    """Whether pid waits (state D) for a vfork child that is itself stopped.
+    A shell (dash vforks every command) may be stopped between its vfork
+    and the child's exec: the parent then sleeps uninterruptibly until the
+    child execs, which a stopped child never does, so it never reaches the
+    stop. It cannot run either, so for a pause it counts as stopped."""
+    from rootless.linux import syscalls
+    for child in _children(pid):
+        if states.get(child) in ("T", "t"):
+            try:
+                if syscalls.same_vm(pid, child):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def pending_stop(states: dict[int, str]) -> dict[int, str]:
+    """Those of states (pid -> state letter) that have not stopped yet."""
+    return {p: s for p, s in states.items()
+            if s not in "TtZX" and not (s == "D" and _held_by_vfork(p, states))}
+
+
+def signal_pass(members, sig: int, wait: bool) -> None:
+    """Signal every process members() lists; with wait, until each one is
+    stopped (members: () -> {pid: state letter})."""
     deadline = time.monotonic() + 30
     while True:
-        pending = {p: s for p, s in _members(target).items() if s not in "TtZX"} if wait else _members(target)
+        pending = pending_stop(members()) if wait else members()
         if not pending:
             return
         if time.monotonic() > deadline:

@@ -69,8 +69,8 @@ AT_RECURSIVE = 0x8000
 AT_FDCWD = -100
 
 _SYSCALL_NR = {
-    "x86_64": {"pivot_root": 155, "mount_setattr": 442, "setns": 308, "capget": 125, "capset": 126},
-    "aarch64": {"pivot_root": 41, "mount_setattr": 442, "setns": 268, "capget": 90, "capset": 91},
+    "x86_64": {"pivot_root": 155, "mount_setattr": 442, "setns": 308, "capget": 125, "capset": 126, "kcmp": 312},
+    "aarch64": {"pivot_root": 41, "mount_setattr": 442, "setns": 268, "capget": 90, "capset": 91, "kcmp": 272},
 }[platform.machine()]
 
 PR_SET_PDEATHSIG = 1
@@ -195,6 +195,17 @@ def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     marked close-on-exec instead of closed (Linux 5.11; ENOSYS/EINVAL before)."""
     _call(_libc.syscall, "close_range", None, ctypes.c_long(436), ctypes.c_uint(first), ctypes.c_uint(last),
           ctypes.c_uint(flags))
+
+
+KCMP_VM = 1
+
+
+def same_vm(pid1: int, pid2: int) -> bool:
+    """kcmp(2) KCMP_VM: whether the two processes share one address space
+    (as a vfork child does with its parent until it execs). OSError when the
+    caller may not inspect both (ptrace read access) or they are gone."""
+    return _call(_libc.syscall, "kcmp", None, ctypes.c_long(_SYSCALL_NR["kcmp"]), ctypes.c_int(pid1),
+                 ctypes.c_int(pid2), ctypes.c_int(KCMP_VM), ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
 
 
 def sethostname(name: str) -> None:

@@ -61,6 +61,8 @@ def _comparable(lines):
         typ, status, *_ = ln.split(" ")
         if status in PODMAN_ONLY or (typ, status) == ("image", "pull"):
             continue
+        if status == "exec_died" and out and out[-1] == ln:
+            continue  # podman 4.3 now and then records one exec's end twice (seen in CI)
         out.append(ln)
     return out
 

@@ -98,6 +98,11 @@ def pytest_runtest_logreport(report) -> None:
     acc[1] += report.when == "call"
 
 
+def pytest_sessionfinish(session) -> None:
+    from tests import seed
+    seed.cleanup()  # each worker's template stores
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     if not _GROUP_TIME:
         return
@@ -142,6 +147,12 @@ class RlEnv:
             check: bool = False, text: bool = True, **kw) -> subprocess.CompletedProcess:
         if isinstance(input, bytes):
             text = False
+        from tests import seed
+        if seed.rl_seedable(self.env, args, kw.get("env")):
+            res = seed.rl_pull(REPO, self.env)  # a copy of the same pull's store (tests/seed.py)
+            if check and res.returncode != 0:
+                raise AssertionError(f"rl {' '.join(args)} -> {res.returncode}\nstderr: {res.stderr}")
+            return res
         env = {**self.env, **kw.pop("env", {})}  # env=: additions for this call
         res = subprocess.run([sys.executable, "-m", "rootless", *args], input=input, capture_output=True,
                              text=text, env=env, timeout=timeout, **kw)

@@ -61,13 +61,17 @@ class Podman:
         return subprocess.run([*self.argv, *args], input=input, capture_output=True, text=text,
                               env=env, timeout=timeout, **kw)
 
-    def close(self) -> None:
-        subprocess.run([*self.argv, "rm", "-af", "-t", "0"], env=self.env, capture_output=True, timeout=120)
+    def stop_pause(self) -> None:
+        """Kill podman's rootless pause process (it holds podman's user namespace)."""
         for pidfile in self.xdg_run.glob("libpod/tmp/pause.pid"):
             try:
                 os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
+
+    def close(self) -> None:
+        subprocess.run([*self.argv, "rm", "-af", "-t", "0"], env=self.env, capture_output=True, timeout=120)
+        self.stop_pause()
         from tests.conftest import reclaim
         reclaim(self.base, self.runroot, self.xdg_run)
 
@@ -101,6 +105,16 @@ def load_image(podman: Podman, registry, name: str = "debian:bookworm") -> str:
     pulled straight from the loopback registry by its own address: podman
     never resolves a short name (its fallback would be the real docker.io).
     Returns the fully qualified name to use with podman."""
+    from tests import seed
+    repo, _, tag = name.partition(":")
+    full = f"docker.io/library/{repo}:{tag or 'latest'}"
+    if seed.podman_seedable(podman, name):
+        seed.podman_load(podman, registry, _load)  # a copy of the same pull's store (tests/seed.py)
+        return full
+    return _load(podman, registry, name)
+
+
+def _load(podman: Podman, registry, name: str = "debian:bookworm") -> str:
     repo, _, tag = name.partition(":")
     local = f"{registry.plain}/library/{repo}:{tag or 'latest'}"
     full = f"docker.io/library/{repo}:{tag or 'latest'}"

@@ -142,10 +142,8 @@ def _renderer(fmt):
     text, _ = normalize(fmt)
     tpl = Template(text)  # a bad template fails before anything is read
 
-    def render(ev):
-        line = tpl.render(template_data(ev))
-        return line if line.endswith("\n") else line + "\n"
-    return render
+    end = "" if text.endswith("\n") else "\n"  # as podman: a newline after the format, not the output
+    return lambda ev: tpl.render(template_data(ev)) + end
 
 
 # ---------------------------------------------------------------- system df

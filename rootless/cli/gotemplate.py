@@ -749,4 +749,7 @@ def render_rows(fmt: str, rows: list, names: dict[str, str] | None = None, headi
         if heading:
             body.insert(0, header(tpl, names))
         return (tabwrite("\n".join(body)) + "\n") if body else ""
-    return "".join(b if b.endswith("\n") else b + "\n" for b in body)
+    # podman appends a newline to the format, not to the output: a template
+    # whose range ends each item with a newline still gets one more
+    end = "" if text.endswith("\n") else "\n"
+    return "".join(b + end for b in body)

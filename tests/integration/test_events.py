@@ -85,8 +85,14 @@ def test_events_of_the_same_commands_match_podmans(both):
     # the same keys in the same order for each kind of event
     for f in ("type=container", "type=image", "type=volume"):
         a = [list(json.loads(ln)) for ln in _events(rl, since, "--format", "json", "--filter", f)]
-        b = [list(json.loads(ln)) for ln in _events(podman, since, "--format", "json", "--filter", f)
-             if json.loads(ln)["Status"] not in PODMAN_ONLY | {"pull"}]
+        b, last = [], None
+        for ln in _events(podman, since, "--format", "json", "--filter", f):
+            ev = json.loads(ln)
+            key = (ev["Status"], ev.get("Name"))
+            if ev["Status"] in PODMAN_ONLY | {"pull"} or (ev["Status"] == "exec_died" and last == key):
+                continue  # podman-only kinds; podman 4.3's doubled exec_died (see _comparable)
+            b.append(list(ev))
+            last = key
         assert a == b, f
     # filters podman and rl read alike
     for f in (["--filter", "container=e1"], ["--filter", "label=k=v"], ["--filter", "event=start",

@@ -245,3 +245,24 @@ def unshare_cmd(command) -> None:
     code = system.unshare(_paths(), list(command or []))
     if code:
         raise ExitStatus(code)
+
+
+# ---------------------------------------------------------------- checkpoint, restore
+
+def _criu_refused(verb: str) -> None:
+    # checkpoint/restore is CRIU's, and CRIU needs CAP_SYS_ADMIN in the initial user namespace
+    # (or CAP_CHECKPOINT_RESTORE there): a rootless user has neither; podman refuses it rootless too
+    raise UsageError(f"{verb} a container requires root: CRIU cannot run in a user namespace",
+                     hint="rl stop and rl start keep the container's files; a running process cannot be saved")
+
+
+@command("container checkpoint", Arg("containers", REST, metavar="[CONTAINER...]"))
+def checkpoint_cmd(containers) -> None:
+    """Checkpoint a running container (refused: CRIU needs root)."""
+    _criu_refused("checkpointing")
+
+
+@command("container restore", Arg("containers", REST, metavar="[CONTAINER...]"))
+def restore_cmd(containers) -> None:
+    """Restore a checkpointed container (refused: CRIU needs root)."""
+    _criu_refused("restoring")

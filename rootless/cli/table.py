@@ -206,7 +206,7 @@ INDEX = {
     "system": (
         "system check", "system prune", "info", "version",),
     "admin": (
-        "events", "system df", "system reset", "unshare",),
+        "events", "system df", "system reset", "unshare", "container checkpoint", "container restore",),
     "cgroups": (
         "update", "stats",),
     "generate": (

@@ -165,3 +165,21 @@ def test_new_commands_have_help(rl):
     for cmd in (["events"], ["system", "df"], ["system", "reset"], ["unshare"]):
         res = rl.run(*cmd, "--help")
         assert res.returncode == 0 and "Usage:" in res.stdout, (cmd, res.stdout, res.stderr)
+
+
+def test_checkpoint_and_restore_refused_as_podman_does_rootless(rl, podman):
+    """CRIU needs root: podman refuses both rootless, and rl refuses them in
+    one line that says why (never accepted and ignored); a bad flag is
+    still reported as one first."""
+    for verb, word in (("checkpoint", "checkpointing"), ("restore", "restoring")):
+        a, b = rl.run("container", verb, "cp1"), podman.run("container", verb, "cp1")
+        assert a.returncode == b.returncode == 125, (a.stderr, b.stderr)
+        want = f"Error: {word} a container requires root"
+        assert first_line_error(b.stderr) == want
+        assert first_line_error(a.stderr).startswith(want + ": ") and "Traceback" not in a.stderr
+        a, b = rl.run("container", verb, "--no-such-flag", "cp1"), podman.run("container", verb, "--no-such-flag", "cp1")
+        assert a.returncode == b.returncode == 125
+        assert "--no-such-flag" in first_line_error(a.stderr) and "--no-such-flag" in first_line_error(b.stderr)
+    for verb in ("checkpoint", "restore"):
+        res = rl.run("container", verb, "--help")
+        assert res.returncode == 0 and "Usage:" in res.stdout

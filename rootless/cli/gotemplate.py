@@ -689,8 +689,28 @@ def normalize(fmt: str) -> tuple[str, bool]:
     \\n escapes users type in a shell."""
     table = fmt.startswith("table")
     if table:
-        fmt = fmt[len("table"):].lstrip()
+        fmt = _spaces_to_tabs(fmt[len("table"):].lstrip())
     return fmt.replace("\\t", "\t").replace("\\n", "\n"), table
+
+
+def _spaces_to_tabs(fmt: str) -> str:
+    """podman's table mode: each space outside {{ }} separates columns
+    (`table {{.Name}} x {{.Driver}}` is three columns, two spaces make an
+    empty one); spaces inside an action are the template's own."""
+    out, depth, i = [], 0, 0
+    while i < len(fmt):
+        if fmt.startswith("{{", i):
+            depth += 1
+            out.append("{{")
+            i += 2
+        elif fmt.startswith("}}", i) and depth:
+            depth -= 1
+            out.append("}}")
+            i += 2
+        else:
+            out.append("\t" if fmt[i] == " " and not depth else fmt[i])
+            i += 1
+    return "".join(out)
 
 
 def header(tpl: Template, names: dict[str, str] | None = None) -> str:

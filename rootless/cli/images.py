@@ -9,7 +9,7 @@ import json
 import sys
 
 from rootless.cli.options import OPTIONS
-from rootless.cli.table import LIST, MANY, OPTIONAL, SOME, STR, Arg, Opt, command, group
+from rootless.cli.table import INT, LIST, MANY, OPTIONAL, SOME, STR, Arg, Opt, command, group
 
 group("image", "Manage images.")
 
@@ -424,3 +424,39 @@ def logout_cmd(server, all_, authfile) -> None:
         print(f"Removed login credentials for {server}")
     else:
         raise ImageError(f"not logged into {server}")
+
+
+# ------------------------------------------------------------------ search
+
+@command("search",
+         Arg("term", help="REGISTRY/TERM (a v2 registry's catalog), or REGISTRY/NAME with --list-tags"),
+         Opt("limit", "--limit", kind=INT, help="at most this many results (default 25)"),
+         Opt("list_tags", "--list-tags", help="the tags of one repository"),
+         Opt("filters", "-f", "--filter", kind=LIST, help="stars=N, is-official, is-automated"),
+         Opt("format_", "--format", kind=STR, help="json or a Go template"),
+         Opt("no_trunc", "--no-trunc", help="do not shorten descriptions"),
+         _tls("true/false: require HTTPS and valid certificates"),
+         Opt("creds", "--creds", kind=STR, help="USER[:PASSWORD] for the registry"),
+         Opt("authfile", "--authfile", kind=STR, help="auth.json to use"),
+         Opt("cert_dir", "--cert-dir", kind=STR, help="directory of CA certificates (*.crt)"))
+def search_cmd(term, limit, list_tags, filters, format_, no_trunc, tls_verify, creds, authfile, cert_dir) -> None:
+    """Search a registry for images (its v2 catalog), or list a repository's tags."""
+    from rootless.cli.gotemplate import Template, normalize, render_rows
+    from rootless.images import search
+    from rootless.images.puller import _creds
+    if format_ and format_.strip() != "json":
+        Template(normalize(format_)[0])  # a bad template fails before the registry is asked
+    rows = search.search(term, limit=limit, list_tags=list_tags, filters=filters or [],
+                         tls_verify=_bool(tls_verify, "--tls-verify"), creds=_creds(creds), authfile=authfile,
+                         cert_dir=cert_dir)
+    if not no_trunc:
+        for r in rows:  # podman shortens long descriptions to 44 characters
+            if len(r["Description"]) > 44:
+                r["Description"] = r["Description"][:44] + "..."
+    if format_ and format_.strip() == "json":
+        print(json.dumps(rows, indent=4))
+        return
+    if not rows:
+        return  # as podman: not even a header
+    fmt = format_ or ("table {{.Name}}\t{{.Tag}}" if list_tags else "table {{.Name}}\t{{.Description}}")
+    sys.stdout.write(render_rows(fmt, rows))

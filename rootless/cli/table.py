@@ -197,7 +197,7 @@ INDEX = {
         "pull", "image pull", "images", "image list", "image ls", "rmi", "image rm", "image prune", "tag",
         "image tag", "untag", "image untag", "image inspect", "inspect", "image exists", "history", "image history",
         "import", "image import", "image bootstrap", "push", "image push", "save", "image save", "load", "image load",
-        "login", "logout",),
+        "login", "logout", "search",),
     "volumes": (
         "volume create", "volume ls", "volume list", "volume inspect", "volume rm", "volume prune",),
     "networks": (

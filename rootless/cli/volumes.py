@@ -42,7 +42,7 @@ def ls(quiet, fmt, filter_, noheading) -> None:
         print(json.dumps([v.to_dict() for v in vols], indent=4))
     elif fmt:
         from rootless.cli.gotemplate import render_rows
-        sys.stdout.write(render_rows(fmt, [v.to_dict() for v in vols]))
+        sys.stdout.write(render_rows(fmt, [v.to_dict() for v in vols], names={"Name": "VOLUME NAME"}))
     elif quiet:
         for v in vols:
             print(v.Name)

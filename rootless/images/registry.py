@@ -508,7 +508,8 @@ class Client:
             body = self.read_bounded(resp, MAX_MANIFEST, "the manifest", url)
         if resp.status == 404:
             raise RegistryError(f"{self.host}/{repo}:{ref}: manifest unknown",
-                                hint="check the name and tag (rl search is not implemented; try the registry's UI)"
+                                hint=f"check the name and tag (rl search --list-tags {self.host}/{repo} "
+                                     "lists the tags)"
                                 ) if not ref.startswith("sha256:") else RegistryError(
                 f"{self.host}/{repo}@{ref}: manifest unknown")
         if resp.status >= 400:
@@ -600,6 +601,28 @@ class Client:
         if not resp.isclosed():
             self._drop(url)
         return body
+
+    def get_page(self, path: str, what: str, limit: int, repo: str | None = None) -> tuple[dict, str]:
+        """A listing's JSON object at path (at most limit bytes) and the path of
+        its next page from the Link header ("" for none; a link to another
+        origin is not followed)."""
+        url = f"{self.base()}{path}"
+        resp = self.request("GET", url, {"Accept": "application/json"}, repo=repo)
+        if resp.status >= 400:
+            body = self._error_body(resp, url)
+            if resp.status == 404:
+                raise RegistryError(f"{self.host}: {what}: not found")
+            raise self._raise_status(resp.status, url, body)
+        doc = parse_json(self.read_bounded(resp, limit, what, url), f"{self.host}: {what}")
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{self.host}: {what} is not a JSON object")
+        link = resp.getheader("Link") or ""
+        if 'rel="next"' not in link or "<" not in link or ">" not in link:
+            return doc, ""
+        target = urllib.parse.urlsplit(link[link.index("<") + 1:link.index(">")])
+        if target.netloc and target.netloc != self.netloc or not target.path.startswith("/v2/"):
+            return doc, ""
+        return doc, target.path + (f"?{target.query}" if target.query else "")
 
     def get_blob_bytes(self, repo: str, digest: str, size: int | None, limit: int = MAX_CONFIG) -> bytes:
         """A small blob (a config) in memory: at most `limit` bytes whether or

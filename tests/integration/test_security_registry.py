@@ -427,3 +427,39 @@ def test_malformed_config_times_do_not_break_listing(rlx, liar, created):
                  ["inspect", ref]):
         res = rlx.run(*args)
         assert res.returncode == 0 and "internal error" not in res.stderr, (args, res.stderr)
+
+
+def test_search_catalog_bounded_and_links_kept_to_the_registry(rl, servers):
+    """rl search reads a registry's catalog: a 320 MiB answer is refused at
+    rl's page limit without being read whole, a Link to another host is not
+    followed (nothing asked there), and endless pages stop at rl's count."""
+    other = servers(lambda h, scheme: h.send(200, b'{"repositories": ["stolen/by-link"]}'))
+
+    def big(h, scheme):
+        if h.path == "/v2/":
+            return h.send(200, b"{}")
+        h.stream(200, HUGE)
+    srv = servers(big)
+    res, rss = run_measured(rl, "search", "--tls-verify=false", f"{srv.host}/")
+    assert_one_line_125(res, "larger than")
+    assert rss < RSS_BOUND_KIB, f"peak RSS {rss >> 10} MiB"
+
+    def elsewhere(h, scheme):
+        if h.path == "/v2/":
+            return h.send(200, b"{}")
+        h.send(200, b'{"repositories": ["here/one"]}',
+               headers=[("Link", f'<http://{other.host}/v2/_catalog?n=1000&last=x>; rel="next"')])
+    srv = servers(elsewhere)
+    res = rl.run("search", "--tls-verify=false", "--format", "{{.Name}}", f"{srv.host}/")
+    assert res.returncode == 0 and res.stdout == f"{srv.host}/here/one\n", res.stderr
+    assert other.requests() == []
+
+    def endless(h, scheme):
+        if h.path == "/v2/":
+            return h.send(200, b"{}")
+        h.send(200, b'{"repositories": ["again/one"]}',
+               headers=[("Link", '</v2/_catalog?n=1000&last=again>; rel="next"')])
+    srv = servers(endless)
+    res = rl.run("search", "--tls-verify=false", f"{srv.host}/")
+    assert_one_line_125(res, "more than 50 pages")
+    assert len([r for r in srv.requests() if r["path"].startswith("/v2/_catalog")]) == 50

@@ -250,6 +250,19 @@ def rename(container, new_name) -> None:
     lifecycle.rename(_paths(), container, new_name)
 
 
+@command("container clone", Arg("container", ONE), Arg("name", OPTIONAL), Arg("image", OPTIONAL),
+         Opt("name_opt", "--name", kind=STR, help="the clone's name (default CONTAINER-clone, -clone1, ...)"),
+         Opt("destroy", "--destroy", help="remove the original once the clone exists"),
+         Opt("force", "-f", "--force", help="with --destroy: remove the original even if it runs"),
+         Opt("run", "--run", help="start the clone"))
+def clone(container, name, image, name_opt, destroy, force, run) -> None:
+    """Create a container with the options another one was created with."""
+    from rootless.containers import clone as engine
+    rec = engine.clone(_paths(), container, name=name_opt or name, image=image, destroy=destroy, force=force,
+                       run=run)
+    print(rec.id)
+
+
 PS_HEADERS = {"ID": "CONTAINER ID", "CreatedHuman": "CREATED", "CreatedAt": "CREATED AT", "RunningFor": "CREATED"}
 
 

@@ -186,7 +186,7 @@ MODULES = ("containers", "pods", "images", "volumes", "networks", "system", "adm
 # json for `pod`'s sake). tests/unit/test_command_table.py checks it against load().
 INDEX = {
     "containers": (
-        "run", "create", "start", "stop", "kill", "restart", "wait", "rm", "pause", "unpause", "rename", "ps", "logs",
+        "run", "create", "start", "stop", "kill", "restart", "wait", "rm", "pause", "unpause", "rename", "container clone", "ps", "logs",
         "attach", "exec", "top", "healthcheck run", "container inspect", "container prune", "cp", "export", "diff",
         "commit",),
     "pods": (

@@ -34,7 +34,7 @@ ON = os.environ.get("RL_TEST_SEED", "1") != "0"
 # read-only lower layers of an overlay, and metadata is replaced by rename. (A test that
 # damages a stored file on purpose must pull for real: any other reference or flag does.)
 _COPY = ("import subprocess, sys\nfrom rootless.runtime import userns\n"
-         "userns.run_in_userns(subprocess.run, ['cp', '-al', '--', *sys.argv[1:]], check=True)\n")
+         "userns.run_in_userns(subprocess.run, ['cp', '-alf', '--', *sys.argv[1:]], check=True)\n")
 
 _rl_templates: dict[str, tuple[Path, str]] = {}  # registries.conf -> (template images dir, pull -q output)
 _podman_templates: dict[str, Path] = {}  # registry address -> template graphroot
@@ -87,10 +87,12 @@ def rl_pull(repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def podman_seedable(podman, name: str) -> bool:
+    """Only into a store podman has not used yet (a network or a volume made
+    first is a store a copy cannot merge into)."""
     if not ON or name != SEEDED:
         return False
-    images = podman.base / "root" / "overlay-images" / "images.json"
-    return not images.exists() or images.read_text().strip() in ("", "[]")
+    root = podman.base / "root"
+    return not root.exists() or not any(root.iterdir())
 
 
 def podman_load(podman, registry, load) -> None:
@@ -110,6 +112,11 @@ def podman_load(podman, registry, load) -> None:
     root = _podman_templates[key]
     entries = [str(p) for p in root.iterdir() if p.name != "libpod"]
     _copy(Path(__file__).resolve().parent.parent, *entries, str(podman.base / "root"))
+    # podman's first command in this store, as the pull was: its rootless set-up (and the
+    # warning a private "/" gives then) happens here, not in what the test compares
+    res = podman.run("images", "--format", "{{.Repository}}:{{.Tag}}")
+    if res.returncode != 0 or f"docker.io/library/{SEEDED}" not in res.stdout:
+        raise AssertionError(f"the seeded podman store does not list {SEEDED}: {res.stdout!r} {res.stderr!r}")
 
 
 def cleanup() -> None:

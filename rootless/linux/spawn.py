@@ -25,6 +25,7 @@ caller that wants its own RlError subclass passes it as `error`."""
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -250,6 +251,11 @@ def _child_side(target: Callable[[Reporter], int | None], report_w: int, parent:
                 setsid: bool, keep_fds, stdio, death_signal: int | None, dumpable: bool | None,
                 log_to_starter: bool) -> None:
     """The forked side. Never returns."""
+    # every object inherited from the starter out of the cyclic collector's
+    # reach: the fds behind them are closed below, and a file or socket of the
+    # starter's collected here would close whatever fd now has its number
+    # (an unpack's directory fd once: a random EBADF)
+    gc.freeze()
     code = 125
     reporter = Reporter(report_w)
     try:

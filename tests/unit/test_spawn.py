@@ -290,3 +290,36 @@ def test_report_and_error_of_are_one_frame_format():
     assert (e.message, e.hint, e.exit_code) == ("sh: not found", "check the image's PATH", 127)
     assert error_of(b"") is None  # EOF without a frame: the exec happened
     assert error_of(b"garbage").message == "garbage"
+
+
+class _Cycle:
+    """Garbage only the cyclic collector frees (it refers to itself)."""
+
+    def __init__(self, path):
+        self.me = self
+        self.f = open(path, "w")
+
+
+def test_a_starter_object_collected_in_the_helper_cannot_close_the_helpers_fds(tmp_path):
+    """The helper closes the fds it does not keep, so the number of a file
+    the starter had open can be reused by the helper; the starter's garbage,
+    collected in the helper, must not close it (seen: an unpack's directory
+    fd closed mid-way, a random EBADF)."""
+    garbage = _Cycle(tmp_path / "starter")
+    number = garbage.f.fileno()
+    del garbage  # unreachable now, not yet collected (a cycle)
+
+    def target(reporter):
+        fd = os.open(tmp_path / "helper", os.O_RDONLY | os.O_CREAT, 0o600)
+        if fd != number:
+            os.dup2(fd, number)
+            os.close(fd)
+        import gc
+        gc.collect()  # without the freeze: _Cycle's file closes `number`
+        os.fstat(number)  # EBADF if it did
+        reporter.ready(b"ok")
+        return 0
+
+    child = spawn(target, name="the gc probe")
+    assert child.payload == b"ok"
+    assert child.wait() == 0

@@ -95,6 +95,7 @@ class RunRequest:
     expose: list[str] = field(default_factory=list)     # PORT[/PROTO] or FIRST-LAST[/PROTO]
     oom_score_adj: int | None = None
     hostuser: list[str] = field(default_factory=list)   # host users added to /etc/passwd
+    volumes_from: list[str] = field(default_factory=list)  # CONTAINER[:ro|rw]: its volumes and binds, at create
 
 
 def user_networks(req: RunRequest) -> list[tuple[str, list[str], str | None]]:

@@ -226,6 +226,11 @@ def create(paths: Paths, req: RunRequest) -> Record:
     _keep_id(req)
     if "keep-groups" in req.group_add and len(req.group_add) > 1:  # podman's rule and words
         raise UsageError("the '--group-add keep-groups' option is not allowed with any other --group-add options")
+    if req.volumes_from:  # the sources' volumes and binds become -v specs of this container
+        store = Store(paths)
+        srcs = [(v.partition(":")[2], list(store.lookup(v.partition(":")[0]).request.get("volumes") or []))
+                for v in req.volumes_from]
+        req.volumes = [*req.volumes, *runextras.volumes_from(srcs, req.volumes)]
     _check_volumes(req)  # bad -v fail before any pull
     if req.requires:  # each must exist now; recorded by ID (a rename keeps the dependency)
         req.requires = [Store(paths).lookup(n).id for item in req.requires for n in item.split(",") if n]

@@ -57,7 +57,8 @@ def from_flags(f: dict) -> dict:
             "pull": f["pull"].lower() if f.get("pull") else None, "annotation": list(f.get("annotation") or []),
             "tz": f.get("tz") or None, "env_host": bool(f.get("env_host")),
             "http_proxy": parse_bool("--http-proxy", f.get("http_proxy"), True), "expose": expose,
-            "oom_score_adj": parse_oom_score_adj(f.get("oom_score_adj")), "hostuser": list(f.get("hostuser") or [])}
+            "oom_score_adj": parse_oom_score_adj(f.get("oom_score_adj")), "hostuser": list(f.get("hostuser") or []),
+            "volumes_from": [check_volumes_from(v) for v in f.get("volumes_from") or []]}
 
 
 def parse_bool(flag: str, value, default: bool) -> bool:
@@ -308,3 +309,41 @@ def host_users(values: list[str]) -> list[dict]:
         out.append({"name": pw.pw_name, "uid": pw.pw_uid, "gid": pw.pw_gid,
                     "gecos": pw.pw_gecos.split(",")[0].replace(":", " ")})
     return out
+
+
+# ---------------------------------------------------------------- --volumes-from
+
+def check_volumes_from(item: str) -> str:
+    name, sep, opts = item.partition(":")
+    if not name or (sep and any(o not in ("ro", "rw", "z", "Z") for o in opts.split(","))):
+        raise UsageError(f"--volumes-from {item!r}: expected CONTAINER[:ro|rw]",
+                         hint="--volumes-from data, or --volumes-from data:ro")
+    return item
+
+
+def volumes_from(sources: list[tuple[str, list[str]]], own: list[str]) -> list[str]:
+    """The -v specs --volumes-from adds: for each (option string, the source
+    container's -v specs), every volume and bind mount at its destination,
+    with ro/rw overridden when the option names one; a destination the new
+    container mounts itself keeps its own (as podman)."""
+    taken = {_destination(v) for v in own}
+    out = []
+    for opts, specs in sources:
+        mode = next((o for o in opts.split(",") if o in ("ro", "rw")), None) if opts else None
+        for spec in specs:
+            dest = _destination(spec)
+            if dest in taken:
+                continue
+            taken.add(dest)
+            if mode:
+                parts = spec.split(":")
+                kept = [o for o in (parts[2].split(",") if len(parts) > 2 else []) if o and o not in ("ro", "rw")]
+                spec = ":".join(parts[:2] + [",".join([*kept, mode])])
+            out.append(spec)
+    return out
+
+
+def _destination(spec: str) -> str:
+    import posixpath
+    parts = spec.split(":")
+    return posixpath.normpath(parts[1] if len(parts) > 1 else parts[0])

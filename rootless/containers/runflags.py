@@ -180,6 +180,8 @@ EXTRA_FLAGS: tuple[Flag, ...] = (
     Flag("oom_score_adj", ("--oom-score-adj",), STR, "the container's OOM score adjustment, -1000..1000 "
          "(rootless: not below rl's own)"),
     Flag("hostuser", ("--hostuser",), LIST, "a host user (name or UID) added to the container's /etc/passwd"),
+    Flag("volumes_from", ("--volumes-from",), LIST, "CONTAINER[:ro|rw]: mount that container's volumes and "
+         "bind mounts at the same places (ro/rw: all of them so)"),
 )
 FLAGS = FLAGS + EXTRA_FLAGS
 

@@ -186,9 +186,9 @@ MODULES = ("containers", "pods", "images", "volumes", "networks", "system", "adm
 # json for `pod`'s sake). tests/unit/test_command_table.py checks it against load().
 INDEX = {
     "containers": (
-        "run", "create", "start", "stop", "kill", "restart", "wait", "rm", "pause", "unpause", "rename", "container clone", "ps", "logs",
-        "attach", "exec", "top", "healthcheck run", "container inspect", "container prune", "cp", "export", "diff",
-        "commit",),
+        "run", "create", "start", "stop", "kill", "restart", "wait", "rm", "pause", "unpause", "rename",
+        "container clone", "ps", "logs", "attach", "exec", "top", "healthcheck run", "container inspect",
+        "container prune", "cp", "export", "diff", "commit",),
     "pods": (
         "pod create", "pod exists", "pod ps", "pod ls", "pod list", "pod inspect", "pod start", "pod stop",
         "pod restart", "pod kill", "pod pause", "pod unpause", "pod rm", "pod prune", "pod top", "pod logs",

@@ -40,7 +40,11 @@ def clone(paths: Paths, source: str, name: str | None = None, image: str | None 
     req.name = name or _free_name(store, src.name)
     if image:
         req.image, req.rootfs = image, False
-    req.anon_volumes = []  # the clone's own, made again from -v /PATH and the image's VOLUMEs
+    # the clone's own anonymous volumes: the source's, recorded by name, become -v /PATH again
+    anon = set(req.anon_volumes)
+    # (create records them as NAME:/PATH, never with options: any other shape stays as it is)
+    req.volumes = [v.split(":")[1] if v.count(":") == 1 and v.split(":")[0] in anon else v for v in req.volumes]
+    req.anon_volumes = []
     req.cidfile, req.replace = None, False
     rec = engine.create(paths, req)
     if destroy:

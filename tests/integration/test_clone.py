@@ -36,7 +36,7 @@ def test_clone_like_podman(rl, registry, podman):  # noqa: F811
     for tool, img in ((rl, IMG), (podman, full)):
         t = "rl" if tool is rl else "podman"
         res = tool.run("create", "--name", "src", "-e", "A=1", "--label", "l=v", "--network", "none",
-                       img, "sh", "-c", "echo $A; sleep 100")
+                       "-v", "/anon", img, "sh", "-c", "echo $A; sleep 100")
         assert res.returncode == 0, res.stderr
         seq = []
         for args in (["src"], ["src"], ["src", "named"], ["--name", "opt", "src"], ["--run", "src", "runner"]):
@@ -59,4 +59,8 @@ def test_clone_like_podman(rl, registry, podman):  # noqa: F811
     assert views["rl"] == views["podman"]
     nets = {n: rl.run("inspect", "--format", "{{.HostConfig.NetworkMode}}", n).stdout.strip() for n in views["rl"]}
     assert set(nets.values()) == {"none"}, nets
+    # each clone has an anonymous volume of its own at /anon
+    fmt = '{{range .Mounts}}{{if eq .Destination "/anon"}}{{.Name}}{{end}}{{end}}'
+    anon = {n: rl.run("inspect", "--format", fmt, n).stdout.strip() for n in views["rl"]}
+    assert all(anon.values()) and len(set(anon.values())) == len(anon), anon
     assert set(views["rl"]) == {"src-clone", "src-clone1", "named", "opt", "runner", "last"}

@@ -40,12 +40,21 @@ FAIL = [
 ]
 
 
+@pytest.fixture(scope="module")
+def quiet_registry(tmp_path_factory):
+    """A registry of this file's own, from the same cached storage: other
+    tests push into the session's registry while these compare catalogs."""
+    from tests.fixture.registry import serve, warm
+    with serve(warm(), tmp_path_factory.mktemp("search-registry")) as reg:
+        yield reg
+
+
 def _args(args, reg):
     return ["search", "--tls-verify=false", *(a.replace("{R}", reg.plain) for a in args)]
 
 
-def test_search_output_matches_podman(rl, registry, podman):  # noqa: F811
-    rl.env.update(registry.env())
+def test_search_output_matches_podman(rl, quiet_registry, podman):  # noqa: F811
+    registry = quiet_registry
     for args in SAME:
         a, b = rl.run(*_args(args, registry)), podman.run(*_args(args, registry))
         print(f"$ {' '.join(args)}\nrl {a.returncode}:\n{a.stdout}{a.stderr}\npodman {b.returncode}:\n{b.stdout}")

@@ -57,7 +57,8 @@ def rl_seedable(env: dict[str, str], args: tuple, kw_env: dict | None) -> bool:
         return False
     if any(k.startswith("CONTAINERS_") and k != "CONTAINERS_REGISTRIES_CONF" for k in env):
         return False
-    if any(k in env for k in ("RL_ROOT", "RL_RUNROOT", "RL_PULL_STREAM")) or "CONTAINERS_REGISTRIES_CONF" not in env:
+    if any(k in env for k in ("RL_ROOT", "RL_RUNROOT", "RL_PULL_STREAM")) or \
+            not all(k in env for k in ("CONTAINERS_REGISTRIES_CONF", "XDG_CONFIG_HOME", "XDG_DATA_HOME")):
         return False
     if (Path(env["XDG_CONFIG_HOME"]) / "containers").exists():
         return False

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from rootless.containers.copy import pending_stop, signal_pass
+from rootless.containers.stopall import pending_stop, signal_pass
 
 
 def _tree(root: int) -> dict[int, str]:

@@ -7,7 +7,6 @@ The CLI calls these; nothing prints."""
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from rootless.config import Paths, ensure_dir
@@ -96,7 +95,9 @@ def _wait_inactive(store: Store, rec: Record, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     st = store.state(rec)
     fd = _exit_fd(st.get("pid"), st.get("pid_start")) if st.get("state") in ACTIVE else None
-    interval = 0.02
+    # no pidfd: PID 1 is gone already (a SIGKILL ends it at once) and the exit
+    # record is moments away, or the kernel has none: look often, then less
+    interval = 0.02 if fd is not None else 0.002
     try:
         while True:
             if st.get("state") not in ACTIVE:
@@ -158,12 +159,14 @@ def _wait_released(store: Store, rec: Record) -> None:
     deadline = time.monotonic() + FINISH_GRACE
     st = store._read_state(rec) or {}
     fd = _exit_fd(st.get("monitor"), st.get("monitor_start"))  # its end wakes the wait at once
+    interval = 0.002  # the record usually follows within a few ms: look often, then less
     try:
         while time.monotonic() < deadline:
             if st.get("state") not in ACTIVE or not same_process(st.get("monitor"), st.get("monitor_start")):
                 return
-            if _sleep_on(fd, min(0.01, deadline - time.monotonic())):
+            if _sleep_on(fd, min(interval, deadline - time.monotonic())):
                 return  # the monitor ended: whatever it had to release is released
+            interval = min(interval * 1.5, 0.02)
             st = store._read_state(rec) or {}
     finally:
         if fd is not None:
@@ -218,13 +221,9 @@ def _stop_locked(store: Store, rec: Record, timeout: float | None, warn=None) ->
         if _wait_inactive(store, rec, timeout):
             return
         if warn is not None:
-            try:
-                signame = signal.Signals(sig).name
-            except ValueError:
-                signame = str(sig)
-            warn(f"StopSignal {signame} failed to stop container {rec.name} in {timeout:g} seconds, "
+            warn(f"StopSignal {policy.signal_name(sig)} failed to stop container {rec.name} in {timeout:g} seconds, "
                  "resorting to SIGKILL")
-    _signal(store.state(rec), signal.SIGKILL)
+    _signal(store.state(rec), policy.SIGKILL)
     if not _wait_inactive(store, rec, 10):
         _kill_monitor(store, rec)
 
@@ -244,7 +243,7 @@ def _kill_monitor(store: Store, rec: Record, grace: float = 0.0) -> None:
         while same_process(mon, st.get("monitor_start")) and time.monotonic() < deadline:
             time.sleep(0.01)
         try:
-            os.kill(mon, signal.SIGKILL)
+            os.kill(mon, policy.SIGKILL)
         except ProcessLookupError:
             pass
     # a foreground `rl run` is left to finish: it reports the status to its caller
@@ -256,7 +255,7 @@ def _kill_monitor(store: Store, rec: Record, grace: float = 0.0) -> None:
 def kill(paths: Paths, name: str, sig: str | None = None) -> Record:
     store = Store(paths)
     rec = store.lookup(name, allow_damaged=True)
-    n = policy.parse_signal(sig, signal.SIGKILL)
+    n = policy.parse_signal(sig, policy.SIGKILL)
     st = store.state(rec)
     if st.get("state") != "running":
         raise ContainerError(f"container {rec.name} is not running", hint="rl ps -a shows its state")
@@ -350,7 +349,7 @@ def _remove_damaged(store: Store, rec: Record, force: bool) -> Record:
                     _thaw(store, rec)
                 except ContainerError:
                     pass
-            _signal(st, signal.SIGKILL)
+            _signal(st, policy.SIGKILL)
             _wait_inactive(store, rec, 10)
         _mark_stop(store, rec)
         _kill_monitor(store, rec, grace=FINISH_GRACE)

@@ -22,12 +22,11 @@ processes rl-monitor starts on their interval."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
-from rootless import fsutil
+from rootless import fsutil, jsonio
 from rootless.containers import policy
 from rootless.containers.records import EXIT_FILE, KILL_MARK, STOP_MARK, Record, Store, write_json
 from rootless.errors import ContainerError, RlError
@@ -50,19 +49,22 @@ _DEPENDENCIES = ("pyroute2", "pyseccomp", "zstandard")
 # rl-monitor's way back into Python (`resume`, `health`): an isolated
 # interpreter (-I: neither its cwd, PYTHONPATH, the user's site-packages nor
 # any PYTHON* variable counts) started in /, which takes the rootless package
-# from the directory this process has it from (its first argument, a JSON
-# list: that directory, then those of rl's dependencies, appended after the
-# interpreter's own paths so that they shadow nothing). Nothing on a path
-# another user or a container could write is imported, and a checkout run
-# with PYTHONPATH (the tests) or a pip-installed rl both work.
-_BOOT = ("import sys, json, runpy, importlib.machinery as m, importlib.util as u\n"
-         "roots = json.loads(sys.argv.pop(1))\n"
-         "spec = m.PathFinder.find_spec('rootless', roots[:1])\n"
-         "mod = u.module_from_spec(spec)\n"
-         "sys.modules['rootless'] = mod\n"
-         "spec.loader.exec_module(mod)\n"
+# from the directory this process has it from (the first of the directories
+# its arguments list after their count: that one, then those of rl's
+# dependencies, appended after the interpreter's own paths so that they
+# shadow nothing). Nothing on a path another user or a container could write
+# is imported, and a checkout run with PYTHONPATH (the tests) or a
+# pip-installed rl both work. `rl stop` waits for this interpreter to record
+# the exit: it imports nothing (no json, runpy or importlib.util) before rl's
+# own modules.
+_BOOT = ("import sys\n"
+         "n = int(sys.argv[1]); roots = sys.argv[2:2 + n]; del sys.argv[1:2 + n]\n"
+         "sys.path.insert(0, roots[0])\n"
+         "import rootless\n"  # the package from roots[0] alone, whatever else site-packages holds
+         "del sys.path[0]\n"
          "sys.path.extend(r for r in roots if r not in sys.path)\n"
-         "runpy.run_module('rootless.containers.monitor_main', run_name='__main__', alter_sys=True)\n")
+         "from rootless.containers.monitor_main import main\n"
+         "main()\n")
 
 
 def _import_roots() -> list[str]:
@@ -86,7 +88,8 @@ def _import_roots() -> list[str]:
 
 def python_entry() -> list[str]:
     """The command line of `monitor_main` (append resume/health and its arguments)."""
-    return [sys.executable, "-I", "-c", _BOOT, json.dumps(_import_roots())]
+    roots = _import_roots()
+    return [sys.executable, "-I", "-c", _BOOT, str(len(roots)), *roots]
 
 
 def _short_path(path: str) -> tuple[int, str]:
@@ -471,11 +474,10 @@ class Monitor:
 def entry(argv: list[str]) -> int:
     """`monitor_main resume STATE STATUS` (the container exited) or `health
     STATE` (one healthcheck), from rl-monitor (see python_entry)."""
-    from pathlib import Path
-
     from rootless.config import Paths
+    from rootless.pathlite import Path
     what, state_path = argv[0], argv[1]
-    state = json.loads(fsutil.read_private(state_path))  # never through a symlink
+    state = jsonio.loads(fsutil.read_private(state_path))  # never through a symlink
     paths = Paths(Path(state["root"]), Path(state["runroot"]))
     if what == "health":
         from rootless.containers import health
@@ -502,7 +504,7 @@ ATTACH_FRAMED = "attach_framed"
 
 def attach_framed(rundir) -> bool:
     try:
-        return bool(json.loads(fsutil.read_private(rundir / "monitor.json")).get(ATTACH_FRAMED))
+        return bool(jsonio.loads(fsutil.read_private(rundir / "monitor.json")).get(ATTACH_FRAMED))
     except (OSError, ValueError, RlError):
         return True
 

@@ -6,7 +6,8 @@ import sys
 
 from rootless.containers import monitor
 
-if __name__ == "__main__":
+
+def main() -> None:
     from rootless import logconf
     logconf.configure()  # library warnings into monitor.log, in rl's words
     try:
@@ -15,3 +16,7 @@ if __name__ == "__main__":
         import traceback
         traceback.print_exc()
         sys.exit(125)
+
+
+if __name__ == "__main__":  # also how an older rl-monitor's boot line (runpy) comes back
+    main()

@@ -146,6 +146,15 @@ SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS":
            "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29, "PWR": 30, "SYS": 31}
 
 
+SIGKILL = SIGNALS["KILL"]
+_NAMES = {n: "SIG" + name for name, n in SIGNALS.items()} | {34: "SIGRTMIN", 64: "SIGRTMAX"}
+
+
+def signal_name(n: int) -> str:
+    """15 -> SIGTERM, as signal.Signals(n).name (whose enum costs every `rl stop` ~5 ms to import); else the number."""
+    return _NAMES.get(n, str(n))
+
+
 def parse_signal(value: str | int | None, default: int = 15) -> int:
     """SIGTERM, TERM, 15 -> 15 (podman's spellings)."""
     if value in (None, ""):

@@ -227,3 +227,16 @@ def test_bad_since_until_is_one_usage_error(bad):
     with pytest.raises(UsageError) as e:
         logs.since_value(bad, now=1000.0)
     assert repr(bad) in e.value.message and "RFC3339" in e.value.hint
+
+
+def test_signal_names_are_the_signal_modules():
+    import signal
+
+    from rootless.containers.policy import SIGKILL, signal_name
+    for n in range(1, 66):
+        try:
+            want = signal.Signals(n).name
+        except ValueError:
+            want = str(n)
+        assert signal_name(n) == want
+    assert SIGKILL == signal.SIGKILL

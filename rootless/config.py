@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import pwd
-from pathlib import Path
+
+from rootless.pathlite import Path
 
 
 def _xdg(var: str, default: str) -> Path:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from pathlib import Path
 
 from rootless.errors import RlError
+from rootless.pathlite import Path
 
 _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -170,3 +170,41 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int | None = 
         if isinstance(e, OSError):
             raise OSError(e.errno, e.strerror, str(path)) from None
         raise
+
+
+class locked:
+    """`with locked(path):` an flock on path (created 0600, never through
+    a symlink), exclusive or shared, held until the block ends; with
+    timeout, TimeoutError when another holder keeps it that long. A class,
+    not a contextlib generator: contextlib's import is ~4 ms of every command."""
+
+    def __init__(self, path: str | os.PathLike, shared: bool = False, timeout: float | None = None):
+        self.path, self.shared, self.timeout = path, shared, timeout
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        import fcntl
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        how = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
+        try:
+            if self.timeout is None:
+                fcntl.flock(fd, how)  # EINTR retried by Python (PEP 475)
+            else:
+                import time
+                deadline = time.monotonic() + self.timeout
+                while True:
+                    try:
+                        fcntl.flock(fd, how | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"{self.path} is held by another rl command") from None
+                        time.sleep(0.02)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def __exit__(self, *exc) -> None:
+        os.close(self._fd)
+        self._fd = -1

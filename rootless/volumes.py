@@ -7,17 +7,17 @@ error."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
-from pathlib import Path
 
+from rootless import jsonio  # not json: its import costs every command ~7 ms (re)
 from rootless.config import Paths, ensure_dir, ensure_root
 from rootless.errors import VolumeError, VolumeNotFound
+from rootless.pathlite import Path
 from rootless.plain import Fields
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_CHARS = _ALNUM | frozenset("_.-")
 
 
 FILTER_KEYS = ("name", "label", "label!", "driver", "scope", "dangling")
@@ -66,7 +66,9 @@ class Volume(Fields):
 
 
 def valid_name(name: str) -> bool:
-    return bool(NAME_RE.match(name))
+    # podman's [a-zA-Z0-9][a-zA-Z0-9_.-]*, whole (Go's $ takes no trailing newline); by hand: re's import is
+    # ~5 ms of every `rl volume ls`
+    return bool(name) and name[0] in _ALNUM and all(c in _NAME_CHARS for c in name)
 
 
 class VolumeStore:
@@ -93,7 +95,7 @@ class VolumeStore:
         os.chmod(tmp / "_data", 0o755)  # podman's mode whatever the umask (a detached run's monitor has 077)
         vol = Volume(Name=name, Mountpoint=str(final / "_data"), Labels=dict(labels or {}),
                      CreatedAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), NeedsCopyUp=True, NeedsChown=True)
-        (tmp / "volume.json").write_text(json.dumps(vol.to_dict()))
+        (tmp / "volume.json").write_text(jsonio.dumps(vol.to_dict()))
         try:
             os.rename(tmp, final)  # fails when another create won the race
         except OSError:
@@ -108,7 +110,7 @@ class VolumeStore:
 
     def lookup(self, name: str) -> Volume:
         try:
-            data = json.loads((self._dir(name) / "volume.json").read_text())
+            data = jsonio.loads((self._dir(name) / "volume.json").read_text())
         except FileNotFoundError:
             raise VolumeNotFound(f"no such volume {name}", hint="rl volume ls lists them") from None
         return Volume.from_json(data)
@@ -124,13 +126,14 @@ class VolumeStore:
         for d in sorted(self.root.iterdir()):
             if d.name.startswith(".") or not (d / "volume.json").exists():
                 continue
-            vol = Volume.from_json(json.loads((d / "volume.json").read_text()))
+            vol = Volume.from_json(jsonio.loads((d / "volume.json").read_text()))
             if all(any(self._matches(vol, k, v) for v in vals) for k, vals in by_key.items()):
                 out.append(vol)
         return out
 
     def _matches(self, vol: Volume, key: str, value: str) -> bool:
         if key == "name":
+            import re  # only a name filter needs it
             return re.search(value, vol.Name) is not None
         if key in ("label", "label!"):
             k, eq, v = value.partition("=")
@@ -148,7 +151,7 @@ class VolumeStore:
         base = self.paths.containers
         for cfg in base.glob("*/config.json") if base.is_dir() else []:
             try:
-                rec = json.loads(cfg.read_text())
+                rec = jsonio.loads(cfg.read_text())
             except (OSError, ValueError):
                 continue
             if any(str(v).split(":", 1)[0] == name for v in rec.get("request", {}).get("volumes", [])):

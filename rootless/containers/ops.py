@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from rootless.config import Paths
 from rootless.containers.records import ACTIVE, Record, Store
 from rootless.errors import ContainerNotFound, UsageError
+from rootless.pathlite import Path
 from rootless.plain import Fields
 
 

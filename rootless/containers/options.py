@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 
+from rootless import jsonio  # not json: its import costs every command ~7 ms (re)
 from rootless.errors import UsageError
 
 TYPE_CHECKING = False  # the runtime's spec is imported where a mount is made: inspect reads env only
@@ -162,7 +161,7 @@ def parse_entrypoint(value: str) -> list[str]:
     """--entrypoint takes a string or a JSON array (podman)."""
     if value.startswith("["):
         try:
-            parsed = json.loads(value)
+            parsed = jsonio.loads(value)
             if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
                 return parsed
         except ValueError:
@@ -177,6 +176,7 @@ def command(image_config: dict, entrypoint: str | None, cmd: list[str]) -> list[
         return parse_entrypoint(entrypoint) + cmd
     ep = image_config.get("Entrypoint") or []
     if isinstance(ep, str):
+        import shlex  # rarely: shlex imports re, ~5 ms every inspect would pay
         ep = shlex.split(ep)
     return list(ep) + (cmd or list(image_config.get("Cmd") or []))
 

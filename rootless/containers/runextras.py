@@ -8,7 +8,6 @@ a bad value is one UsageError naming the flag and the form it takes (exit
 from __future__ import annotations
 
 import os
-import re
 
 from rootless.errors import UsageError
 
@@ -89,7 +88,7 @@ def parse_ulimit(value: str) -> tuple[str, int, int] | None:
     soft_s, colon, hard_s = limits.partition(":")
     nums = []
     for part in (soft_s, hard_s if colon else soft_s):
-        if not re.fullmatch(r"-?\d+", part.strip()):
+        if not _integer(part.strip()):
             raise UsageError(f"invalid --ulimit {value!r}: {part!r} is not a number", hint=_ULIMIT_HINT)
         n = int(part)
         if n < -1:
@@ -157,7 +156,7 @@ def inspect_fields(req: dict) -> dict:
 
 # ---------------------------------------------------------------- --shm-size
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_SIZE = r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$"
 
 
 def parse_shm_size(value: str | None) -> int:
@@ -166,7 +165,8 @@ def parse_shm_size(value: str | None) -> int:
     default, 65536000 bytes; 0: no limit."""
     if value is None:
         return DEFAULT_SHM
-    m = _SIZE.match(value.strip())
+    import re  # here: re's import is ~5 ms every command would pay (inspect renders through this module)
+    m = re.match(_SIZE, value.strip())
     if not m:
         raise UsageError(f"invalid --shm-size {value!r}: not a size",
                          hint="--shm-size NUMBER[UNIT], UNIT b, k, m or g (e.g. --shm-size 256m)")
@@ -253,12 +253,17 @@ def parse_expose(value: str) -> list[str]:
     return [f"{p}/{proto}" for p in range(lo, hi + 1)]
 
 
+def _integer(text: str) -> bool:
+    """What the pattern -?\\d+ matches whole (\\d: any Unicode decimal digit, as int() takes)."""
+    return (text[1:] if text.startswith("-") else text).isdecimal()
+
+
 def parse_oom_score_adj(value) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, int):
         return value
-    if not re.fullmatch(r"-?\d+", value.strip()):
+    if not _integer(value.strip()):
         raise UsageError(f"invalid --oom-score-adj {value!r}: not a number", hint="an integer from -1000 to 1000")
     n = int(value)
     if not -1000 <= n <= 1000:

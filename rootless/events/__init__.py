@@ -2,7 +2,7 @@
 
 Writing (`emit`, and `container` for a container's record) is one
 `O_APPEND` write of one JSON line to `$root/events/events.log`: no lock, no
-fsync, no import beyond what the caller has loaded (json is loaded on every
+fsync, no import beyond rl's own small JSON writer (jsonio, loaded on every
 path that emits). Appends of one write each are never interleaved on a local
 file system. A failure to write is never the command's failure: the event is
 lost, the command goes on. At MAX_SIZE the writer that notices renames the
@@ -47,7 +47,7 @@ def emit(paths, type: str, status: str, *, id: str = "", name: str = "", image: 
          network: str = "") -> None:
     """Append one event; never raises."""
     try:
-        import json
+        from rootless import jsonio
         ev = {"Time": time.time_ns(), "Type": type, "Status": status}
         for k, v in (("ID", id), ("Name", name), ("Image", image), ("Network", network), ("PodID", pod_id),
                      ("health_status", health)):
@@ -57,10 +57,10 @@ def emit(paths, type: str, status: str, *, id: str = "", name: str = "", image: 
             ev["ContainerExitCode"] = int(exit_code)
         if attributes:
             ev["Attributes"] = {str(k): str(v) for k, v in attributes.items()}
-        line = json.dumps(ev, separators=(",", ":")) + "\n"
+        line = jsonio.dumps(ev, separators=(",", ":")) + "\n"
         if len(line) >= MAX_LINE:  # labels too big for one line: the event without them
             ev.pop("Attributes", None)
-            line = json.dumps(ev, separators=(",", ":")) + "\n"
+            line = jsonio.dumps(ev, separators=(",", ":")) + "\n"
         _append(log_dir(paths), line.encode())
     except (OSError, ValueError, TypeError):
         pass

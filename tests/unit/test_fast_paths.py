@@ -83,3 +83,50 @@ def test_ps_of_a_running_fuse_container_reads_proc_without_the_storage_package(t
     assert rc == 0 and "Up " in out and "ctr1" in out, out + err
     assert sorted(mods & {"rootless.storage", "rootless.tools", "ctypes", "subprocess", "logging", "typing",
                           "shutil"}) == []
+
+
+# what the everyday commands must not import: re (with enum, functools and
+# collections), json, pathlib (urllib.parse, ipaddress), contextlib, datetime,
+# signal's enums: ~15 ms of a 25 ms `rl inspect` (bench/cli.py measures it)
+COSTLY = {"re", "enum", "json", "pathlib", "urllib.parse", "ipaddress", "contextlib", "datetime", "signal",
+          "shlex", "typing", "dataclasses"}
+
+
+def _setup_store(tmp_path, env):
+    code = ("import hashlib, json\n"
+            "from rootless.config import default_paths\n"
+            "from rootless.containers.records import Store\n"
+            "from rootless.images.store import ImageStore\n"
+            "paths = default_paths(None, None)\n"
+            "Store(paths).create('img', ['true'], 'vfs', 'ctr1', request={'image': 'img'})\n"
+            "cfg = json.dumps({'created': '2024-05-06T07:08:09.123456789Z', 'architecture': 'amd64', 'os': 'linux',"
+            " 'config': {}, 'rootfs': {'type': 'layers', 'diff_ids': []}}).encode()\n"
+            "d = 'sha256:' + hashlib.sha256(cfg).hexdigest()\n"
+            "s = ImageStore(paths).ensure()\n"
+            "s.put_blob(d, cfg)\n"
+            "s.commit(config_digest=d, manifest_digest=d, layers=[], names=['localhost/t:1'], digests=[])\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
+
+
+def test_everyday_commands_import_nothing_costly(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+           "PYTHONPATH": str(ROOT)}
+    (tmp_path / "run").mkdir(mode=0o700)
+    _setup_store(tmp_path, env)
+    # -S: an editable install's import hooks in site import pathlib and re themselves; helpers/rl's lines
+    code = ("import sys\nfrom rootless.cli import run\nrc = run(sys.argv[1:])\n"
+            "sys.stdout.flush()\nprint('\\n' + repr([rc, sorted(sys.modules)]))")
+    seen = {}
+    for argv in (["inspect", "ctr1"], ["inspect", "localhost/t:1"], ["images"], ["ps", "-a"], ["logs", "ctr1"],
+                 ["stop", "-t", "0", "ctr1"], ["rm", "ctr1"]):
+        r = subprocess.run([sys.executable, "-S", "-c", code, *argv], capture_output=True, text=True, cwd=ROOT,
+                           env=env)
+        rc, mods = eval(r.stdout.splitlines()[-1])  # noqa: S307 - our own repr of a list of str
+        assert rc == 0, (argv, r.stderr)
+        seen[" ".join(argv)] = sorted(COSTLY & set(mods))
+        if argv == ["images"]:
+            assert "localhost/t" in r.stdout and " ago " in r.stdout  # the image's time was read
+        if argv[0] == "inspect":
+            assert r.stdout.lstrip().startswith("[")
+    assert seen == {k: [] for k in seen}

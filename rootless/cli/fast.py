@@ -90,13 +90,13 @@ def plain(cmd: table.Command, words: list[str]) -> dict | None:
     (argparse, gettext and locale, and building the parser, cost `rl ps -a`
     about an eighth of its instructions): long options (`--x`, `--x=V`,
     `--x V`), single short options (`-a`, `-t V`), positional arguments
-    anywhere. Anything else (a command with a REST argument, `--`, grouped or
-    attached short options, a value that starts with '-', an unknown option,
-    an option an argparse user could abbreviate, help): None, and parse()
-    asks argparse. tests/unit/test_fast_parse.py checks that every answer is
-    argparse's."""
-    if cmd.rest:
-        return None
+    anywhere. A command with a REST argument (run, create, exec: NAME then
+    [COMMAND [ARG...]]) as argparse's REMAINDER takes it: options until the
+    positional arguments before it are given, then every word verbatim.
+    Anything else (`--`, grouped or attached short options, a value that
+    starts with '-', an unknown option, an option an argparse user could
+    abbreviate, help): None, and parse() asks argparse.
+    tests/unit/test_fast_parse.py checks that every answer is argparse's."""
     try:
         return _plain(cmd, words)
     except (_Unsure, ValueError):  # ValueError: an INT/FLOAT that does not convert (argparse's message)
@@ -113,12 +113,23 @@ def _plain(cmd: table.Command, words: list[str]) -> dict:
                 by_name[neg] = (o, False)
     given: dict[str, object] = {}
     positional: list[str] = []
+    lead, rest = None, None  # with a REST argument: how many words come before it; the words it takes
+    if cmd.rest:
+        *before, last = cmd.args
+        if last.nargs not in (table.REST, table.REST1) or not before or any(a.nargs != table.ONE for a in before):
+            raise _Unsure
+        if "--" in words:
+            raise _Unsure
+        lead = len(before)
     i = 0
     while i < len(words):
         w = words[i]
         i += 1
         if not w.startswith("-"):
             positional.append(w)
+            if len(positional) == lead:
+                rest = words[i:]
+                break
             continue
         if w in ("--", "-", "-h", "--help"):
             raise _Unsure
@@ -157,6 +168,13 @@ def _plain(cmd: table.Command, words: list[str]) -> dict:
             values[o.dest] = _CONV[o.kind](o.default)
         else:
             values[o.dest] = o.default
+    if lead is not None:
+        if rest is None or (cmd.args[-1].nargs == table.REST1 and not rest):
+            raise _Unsure  # a NAME or COMMAND missing: argparse's (or typer's) message
+        for a, w in zip(cmd.args, positional):
+            values[a.dest] = w
+        values[cmd.args[-1].dest] = rest
+        return values
     _place(cmd.args, positional, values)
     return values
 

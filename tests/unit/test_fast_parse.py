@@ -19,7 +19,7 @@ from rootless.cli import fast, table
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = table.load()
-COMMANDS = [c for c in TABLE.commands if not c.rest]
+COMMANDS = TABLE.commands
 
 
 def _values(o: table.Opt) -> list[str]:
@@ -52,7 +52,8 @@ def _lines(cmd: table.Command):
         yield ["c1", *s]
         yield [*s, "c1", "c2"]
         yield [*s, *s]
-    for a, b in itertools.combinations(spellings[::3], 2):
+    # pairs of every third spelling (every n-th for run/create's 80 flags: argparse takes ~1 ms a line)
+    for a, b in itertools.combinations(spellings[::max(3, len(spellings) // 60)], 2):
         yield ["c1", *a, "c2", *b]
     yield ["--help"]
     yield ["c1", "-h"]
@@ -60,7 +61,9 @@ def _lines(cmd: table.Command):
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c.names[0]))
-def test_plain_answers_as_argparse(cmd):
+def test_plain_answers_as_argparse(cmd, monkeypatch):
+    built = fast.parser(cmd, "rl")  # once: building run's 80 flags for each line is most of the time
+    monkeypatch.setattr(fast, "parser", lambda c, prog: built if c is cmd else pytest.fail("another command"))
     answered = 0
     for words in _lines(cmd):
         got = fast.plain(cmd, words)
@@ -70,7 +73,8 @@ def test_plain_answers_as_argparse(cmd):
         want = fast.by_argparse(cmd, words)
         assert want is not None and repr(sorted(got.items())) == repr(sorted(want.items())), words  # nan == nan
         assert [type(v) for v in got.values()] == [type(want[k]) for k in got], words
-    assert answered  # it answers something for every command
+    if not (cmd.rest and len(cmd.args) == 1):  # a line that is all COMMAND (unshare): argparse's alone
+        assert answered  # it answers something for every command
 
 
 @pytest.mark.parametrize("line", [

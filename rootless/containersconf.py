@@ -20,10 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rootless.errors import RlError
+from rootless.plain import field, record
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def supported_keys() -> set[str]:
     return set(_TYPES)
 
 
-@dataclass
+@record
 class ContainersConf:
     values: dict = field(default_factory=dict)      # dotted key -> value, after the merge
     origin: dict = field(default_factory=dict)      # dotted key -> the file that set it last

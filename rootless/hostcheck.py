@@ -7,17 +7,17 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rootless import config, tools
 from rootless.errors import RlError
+from rootless.plain import asdict, record
 from rootless.runtime import idmap, userns
 
 OK, WARN, ERROR = "ok", "warn", "error"
 
 
-@dataclass
+@record
 class Finding:
     name: str
     status: str  # ok | warn | error

@@ -6,8 +6,9 @@ machine they describe."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from rootless.plain import field, record
 
 ROOT = Path("/sys/fs/cgroup")
 
@@ -50,7 +51,7 @@ def user_service(uid: int) -> str:
     return f"/user.slice/user-{uid}.slice/user@{uid}.service"
 
 
-@dataclass
+@record
 class Host:
     """What the host offers this user for containers' cgroups."""
     layout: str                      # v2, hybrid, v1, none

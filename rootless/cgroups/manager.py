@@ -35,13 +35,13 @@ import logging
 import os
 import pwd
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rootless import fsutil
 from rootless.cgroups import layout
 from rootless.cgroups.resources import (CONTROLLER_OF, DEFAULT_PIDS_LIMIT, CgroupError, Resources,
                                         controllers_needed, files)
+from rootless.plain import field, record
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ DROPIN_HINT = ("as root: mkdir -p /etc/systemd/system/user@.service.d && printf 
                " && systemctl daemon-reload, then log in again")
 
 
-@dataclass
+@record
 class Plan:
     manager: str                          # systemd, cgroupfs, none
     host: layout.Host

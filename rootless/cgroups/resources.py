@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import asdict, dataclass, field, fields
 
 from rootless.errors import HostSetupError, UsageError
+from rootless.plain import asdict, field, fields, record
 
 
 class CgroupError(HostSetupError):
@@ -52,7 +52,7 @@ def blkio_to_io_weight(weight: int) -> int:
     return 1 + ((int(weight) - 10) * 9999) // 990
 
 
-@dataclass
+@record
 class Resources:
     """What the user asked for. None: not asked."""
     memory: int | None = None             # bytes

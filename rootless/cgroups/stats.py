@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from rootless.cgroups import layout, manager
 from rootless.cgroups.resources import CgroupError, Resources, controllers_needed, files
+from rootless.plain import record
 
 
 def locate(state_dir: str | Path, pid: int | None) -> str | None:
@@ -81,7 +81,7 @@ def net_bytes(net_dev: str) -> tuple[int, int]:
     return rx, tx
 
 
-@dataclass
+@record
 class Sample:
     cpu_usec: int
     at: float

@@ -53,7 +53,7 @@ def auto_update(dry_run, rollback, format_) -> None:
     """Pull newer images for containers labelled io.containers.autoupdate=registry
     and restart their systemd units (rolling back on failure)."""
     import json
-    from dataclasses import asdict
+    from rootless.plain import asdict
 
     from rootless.errors import RlError
     from rootless.systemd import autoupdate

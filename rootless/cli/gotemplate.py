@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from rootless.errors import UsageError
+from rootless.plain import field, record
 
 
 class TemplateError(UsageError):
@@ -49,7 +49,7 @@ _TOKEN = re.compile(r"""
 """, re.X)
 
 
-@dataclass
+@record
 class Tok:
     kind: str
     text: str
@@ -70,28 +70,28 @@ def _tokens(src: str, where: str) -> list[Tok]:
 
 # ---------------------------------------------------------------- the tree
 
-@dataclass
+@record
 class Field:
     names: list[str]          # .A.B -> ["A", "B"]; "." alone -> []
 
 
-@dataclass
+@record
 class Var:
     name: str                 # "$" or "$x"
     names: list[str] = field(default_factory=list)
 
 
-@dataclass
+@record
 class Lit:
     value: Any
 
 
-@dataclass
+@record
 class Func:
     name: str
 
 
-@dataclass
+@record
 class Pipe:
     decl: list[str]           # variables declared (:=) or assigned (=)
     assign: bool
@@ -99,12 +99,12 @@ class Pipe:
     chain: list[str] = field(default_factory=list)  # (pipe).Field
 
 
-@dataclass
+@record
 class Action:
     pipe: Pipe
 
 
-@dataclass
+@record
 class Block:
     kind: str                 # if | range | with
     pipe: Pipe
@@ -120,7 +120,7 @@ class _Continue(Exception):
     pass
 
 
-@dataclass
+@record
 class Ctl:
     kind: str                 # break | continue
 

@@ -12,12 +12,11 @@ None: unchanged."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rootless.config import Paths
+from rootless.plain import record
 
 
-@dataclass
+@record
 class StatsTarget:
     id: str
     name: str

@@ -4,13 +4,12 @@ also gets (or loses) its ethN, address and names at once, as podman's."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from rootless.config import Paths
 from rootless.containers.records import Store, write_json
 from rootless.containers.run import RunRequest, user_networks
 from rootless.errors import ContainerError, RuntimeSetupError, UsageError
 from rootless.network import networks, random_mac, usernet
+from rootless.plain import asdict
 
 
 def _save(store: Store, rec, req: RunRequest, joined: list[tuple[str, list[str], str | None]]) -> None:

@@ -6,13 +6,12 @@ Plain data for any face; the CLI prints it in podman's format."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from rootless.config import Paths
 from rootless.errors import UsageError
+from rootless.plain import field, record
 
 
-@dataclass
+@record
 class Published:
     id: str
     short_id: str

@@ -5,10 +5,10 @@ runtime."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from rootless.plain import field, record
 
 
-@dataclass
+@record
 class RunRequest:
     image: str                       # an image reference, or a directory with rootfs=True
     command: list[str] = field(default_factory=list)

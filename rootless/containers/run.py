@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass
 
 from rootless import cgroups, events, fsutil, network, storage, tools, volumes
 from rootless.config import Paths, ensure_root
@@ -17,11 +16,12 @@ from rootless.containers.records import Store, start_time
 from rootless.containers.records import Record
 from rootless.containers.request import RunRequest, user_networks  # noqa: F401 - its home; callers import it from here
 from rootless.errors import ContainerError, UsageError
+from rootless.plain import asdict, record
 from rootless.runtime import create as runtime, keepid, security, userns
 from rootless.runtime.spec import BindMount, Spec, Storage
 
 
-@dataclass
+@record
 class _Source:
     ref: str
     layers: list[str]

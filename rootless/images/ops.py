@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -20,13 +19,14 @@ from rootless.errors import ImageError, ImageInUse, ImageNotFound, RegistryError
 from rootless.images import reference as R
 from rootless.images import regconf, registry
 from rootless.images.store import Image, ImageStore, write_atomic
+from rootless.plain import field, record
 
 # Other engines (containers) may register a function image_id -> [container names]
 # so that rmi refuses to delete an image a container still uses.
 IN_USE_CHECKS: list[Callable[[str], list[str]]] = []
 
 
-@dataclass
+@record
 class RemoveReport:
     untagged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)

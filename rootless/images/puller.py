@@ -4,7 +4,6 @@ in parallel, unpack them in the user namespace in order, verify, commit."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from rootless.config import Paths
@@ -13,11 +12,12 @@ from rootless.images import reference as R
 from rootless.images import regconf, registry
 from rootless.images.layers import Progress, _check_manifest, check_config, install_layers
 from rootless.images.store import Image, ImageStore
+from rootless.plain import record
 
 RETRIES = 2  # network failures of a blob download, as podman retries
 
 
-@dataclass
+@record
 class Resolved:
     client: registry.Client
     source: R.Reference          # where it came from (mirror or location)

@@ -29,25 +29,25 @@ import base64
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rootless import config, fsutil
 from rootless.errors import ImageError, RegistryError
 from rootless.images import reference as R
+from rootless.plain import field, record
 
 SYSTEM_CONF = Path("/etc/containers/registries.conf")
 SYSTEM_CERTS_DIRS = (Path("/etc/containers/certs.d"), Path("/etc/docker/certs.d"))
 
 
-@dataclass
+@record
 class Endpoint:
     location: str          # host[:port][/path prefix]
     insecure: bool = False
     pull_from_mirror: str = "all"   # for mirrors: all, digest-only, tag-only
 
 
-@dataclass
+@record
 class RegistryEntry:
     prefix: str
     location: str
@@ -57,7 +57,7 @@ class RegistryEntry:
     mirrors: list[Endpoint] = field(default_factory=list)
 
 
-@dataclass
+@record
 class PullSource:
     """One place to try: rewritten reference + how to reach it."""
     ref: R.Reference
@@ -65,7 +65,7 @@ class PullSource:
     mirror: bool
 
 
-@dataclass
+@record
 class RegistriesConf:
     search: list[str] = field(default_factory=list)
     registries: list[RegistryEntry] = field(default_factory=list)
@@ -298,7 +298,7 @@ def short_name_aliases_file(env: dict[str, str] | None = None) -> Path:
     return base / "containers" / "short-name-aliases.conf"
 
 
-@dataclass
+@record
 class ShortNamePlan:
     candidates: list[R.Reference]
     record_as: str | None = None    # the alias to record after a successful pull (a prompted choice)

@@ -20,11 +20,11 @@ import socket
 import ssl
 import threading
 import urllib.parse
-from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 from rootless.errors import ImageError, RegistryError
 from rootless.images import regconf
+from rootless.plain import record
 
 DOCKER_V2S2 = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -48,7 +48,7 @@ _CHUNK = 1 << 20
 _DOCKER_HUB = {"docker.io": "registry-1.docker.io"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Platform:
     os: str
     arch: str

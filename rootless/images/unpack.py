@@ -43,9 +43,9 @@ import stat
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
 
 from rootless.errors import ImageError
+from rootless.plain import field, record
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -65,7 +65,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-@dataclass
+@record
 class UnpackResult:
     diff_id: str                 # sha256:<hex> of the uncompressed tar
     tar_size: int                # bytes of the uncompressed tar

@@ -184,9 +184,9 @@ def _start_usernet(spec: NetSpec, netns, state_dir: str = "", ports=()):
             # container's namespace to the container's address on the network (as podman's rootlessport
             # reaches the container's address); a port on every address answers on [::] too
             # (on several networks: the first one's address, eth0's)
-            import dataclasses
+            from rootless import plain
             from rootless.network import forwarder
-            v6_too = [dataclasses.replace(m, host_ip="::") for m in ports if not m.host_ip]
+            v6_too = [plain.replace(m, host_ip="::") for m in ports if not m.host_ip]
             handle.extra.append(forwarder.start(netns, list(ports), state_dir, target=o["ip"], optional=v6_too))
     except BaseException:
         handle.close()

@@ -9,18 +9,18 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, UsageError
+from rootless.plain import asdict, field, record
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 RESERVED = ("none", "host", "slirp4netns", "pasta", "private", "default", "bridge", "container", "ns")
 POOL = ipaddress.ip_network("10.89.0.0/16")   # podman's default pool for its networks
 
 
-@dataclass
+@record
 class Network:
     name: str
     id: str

@@ -9,15 +9,15 @@ import ipaddress
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass
 
 from rootless import fsutil
 from rootless.errors import HostSetupError, UsageError
+from rootless.plain import asdict, record
 
 PROTOS = ("tcp", "udp")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PortMapping:
     host_ip: str           # "" = every address (0.0.0.0)
     host_port: int         # 0 = choose a free one at start

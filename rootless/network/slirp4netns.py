@@ -9,7 +9,6 @@ notices it dying while the container runs and reports it."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -18,7 +17,7 @@ import socket
 import subprocess
 import threading
 
-from rootless import fsutil, tools
+from rootless import fsutil, plain, tools
 from rootless.errors import HostSetupError, RuntimeSetupError
 
 log = logging.getLogger(__name__)
@@ -217,7 +216,7 @@ def start(spec, netns: int | str, state_dir: str, ports: list, userns: int | Non
     via_slirp = [m for m in ports if ":" not in m.host_ip and
                  (handler == "slirp4netns" or (handler is None and m.proto == "tcp"))]
     via_rl = [m for m in ports if m not in via_slirp]
-    v6_too = [dataclasses.replace(m, host_ip="::") for m in ports if not m.host_ip]
+    v6_too = [plain.replace(m, host_ip="::") for m in ports if not m.host_ip]
     if via_slirp:
         args.append(f"--api-socket={API_SOCKET}")
     ready_r, ready_w = os.pipe()

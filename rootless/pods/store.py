@@ -11,12 +11,12 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from rootless import fsutil
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, RlError, UsageError
+from rootless.plain import asdict, field, fields, record
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ID_RE = re.compile(r"[0-9a-f]{64}")
@@ -26,7 +26,7 @@ class PodNotFound(RlError):
     """No pod of that name or ID."""
 
 
-@dataclass
+@record
 class Pod:
     id: str
     name: str

@@ -17,17 +17,17 @@ import socket
 import stat
 import sys
 import termios
-from dataclasses import dataclass
 
 from rootless import linux, tools
 from rootless.linux import spawn
 from rootless.linux import syscalls as linux_sc
 from rootless.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RL
+from rootless.plain import record
 from rootless.runtime import init, mounts, security, users
 from rootless.runtime.spec import DEFAULT_PATH, Spec
 
 
-@dataclass
+@record
 class ChildIO:
     err_w: int                 # setup failures: one spawn frame (report); EOF at exec means success
     go_r: int | None           # the parent writes one byte once the network is up

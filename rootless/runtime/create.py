@@ -20,15 +20,15 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from dataclasses import dataclass
 
 from rootless.errors import RlError, RuntimeSetupError
 from rootless.linux import Clone, spawn
+from rootless.plain import record
 from rootless.runtime import child, parent, signals, tty, userns
 from rootless.runtime.spec import Spec
 
 
-@dataclass
+@record
 class RunOptions:
     # callable(netns_pid, userns_pid) -> network handle (close()) or None: the caller's network
     # start (rootless.network.start with the mode, state dir and checked ports), run

@@ -31,12 +31,12 @@ import signal
 import socket
 import sys
 import termios
-from dataclasses import dataclass, field
 
 from rootless import linux, tools
 from rootless.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RL, ContainerError
 from rootless.linux import Clone
 from rootless.linux.spawn import spawn as linux_spawn
+from rootless.plain import field, record
 from rootless.runtime import child, security, signals, users
 from rootless.runtime.spec import DEFAULT_PATH
 
@@ -47,7 +47,7 @@ NAMESPACES = (("user", Clone.NEWUSER), ("mnt", Clone.NEWNS), ("pid", Clone.NEWPI
               ("uts", Clone.NEWUTS), ("ipc", Clone.NEWIPC), ("cgroup", Clone.NEWCGROUP))
 
 
-@dataclass
+@record
 class ExecSpec:
     args: list[str]
     env: dict[str, str] = field(default_factory=dict)

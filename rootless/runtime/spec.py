@@ -4,12 +4,12 @@ and this spec."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from rootless.plain import field, record
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BindMount:
     source: str            # host path (a file or a directory)
     target: str            # path inside the container
@@ -21,14 +21,14 @@ class BindMount:
     propagation: str = ""  # shared, slave, private, r*, unbindable: the bind's propagation
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TmpfsMount:
     target: str
     idmap: tuple[str, str] | None = None  # fuse-overlayfs uidmapping/gidmapping (keep-id)
     options: str = "rw,nosuid,nodev"  # podman's --tmpfs defaults (no noexec)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Storage:
     """The rootfs recipe: the driver stacks lower_dirs (bottom to top) under
     a writable upper dir and mounts the result on target."""
@@ -40,7 +40,7 @@ class Storage:
     idmap: tuple[str, str] | None = None  # fuse-overlayfs uidmapping/gidmapping (keep-id)
 
 
-@dataclass
+@record
 class Spec:
     args: list[str]
     storage: Storage

@@ -15,12 +15,12 @@ import signal
 import subprocess
 import sys
 import traceback
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from rootless import config, linux, tools
 from rootless.linux.spawn import SpawnError, spawn
 from rootless.errors import EXIT_RL, HostSetupError, RlError, RuntimeSetupError
+from rootless.plain import record
 from rootless.runtime import idmap
 from rootless.runtime.idmap import IdMap
 
@@ -30,7 +30,7 @@ SUBUID_FILE = "/etc/subuid"
 SUBGID_FILE = "/etc/subgid"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IdMappings:
     uids: list[IdMap]
     gids: list[IdMap]

@@ -14,13 +14,14 @@ systemctl after `--`, so one starting with `-` is never taken as an option."""
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+
+from rootless.plain import record
 
 
 LABEL = "io.containers.autoupdate"
 
 
-@dataclass
+@record
 class Report:
     unit: str
     container: str     # "ID12 (name)"

@@ -12,9 +12,9 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 
 from rootless.errors import UsageError
+from rootless.plain import record
 from rootless.systemd.unitfile import (
     escape_specifiers,
     exec_line,
@@ -31,7 +31,7 @@ _DROPPED = {"detach", "rm", "name", "restart", "quiet", "cidfile", "replace", "s
 _FIELD = {"env_file": "env_files", "volume": "volumes"}
 
 
-@dataclass
+@record
 class Options:
     new: bool = False
     use_name: bool = False

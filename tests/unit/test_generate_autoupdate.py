@@ -4,7 +4,7 @@ registry and systemctl replaced by fakes; the real thing runs in tests/vm."""
 from __future__ import annotations
 
 import subprocess
-from dataclasses import asdict
+from rootless.plain import asdict
 
 import pytest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import asdict
+from rootless.plain import asdict
 
 import pytest
 

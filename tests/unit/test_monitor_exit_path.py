@@ -26,7 +26,7 @@ START_PATH = ("rootless.containers.run", "rootless.containers.request", "rootles
 def _resume(tmp_path, request: dict, net: dict):
     """A record as `rl run -d` leaves it (every field of its RunRequest, a live owner, PID 1 exited),
     resumed as rl-monitor does."""
-    from dataclasses import asdict
+    from rootless.plain import asdict
 
     from rootless.containers.request import RunRequest
     request = asdict(RunRequest(**request))

@@ -136,7 +136,7 @@ def test_exit_policy_checked_before_anything_is_recorded(tmp_path):
 def test_generate_systemd_gives_a_member_its_pod_not_what_the_pod_derived():
     from rootless.systemd.generate import run_args
     from rootless.containers.run import RunRequest
-    from dataclasses import asdict
+    from rootless.plain import asdict
     infra = "f" * 64
     req = RunRequest(image="img", command=["sleep", "1"], pod="a" * 64, pod_infra_id=infra,
                      pod_share=["ipc", "net", "uts"], network=f"container:{infra}", hostname="shop",

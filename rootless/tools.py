@@ -5,14 +5,10 @@ it (tests/unit/test_fork_sites.py keeps subprocess and os.exec* here)."""
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
-import shutil
 
+from rootless import logconf
 from rootless.errors import ToolMissing
-
-log = logging.getLogger(__name__)
 
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
 
@@ -30,8 +26,9 @@ def quote_argv(argv) -> str:
 def log_command(argv, how: str = "running") -> None:
     """The debug line of one external command: its argv only (an
     environment can hold secrets; argv is what ps shows anyway)."""
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug("%s %s", how, quote_argv(argv))
+    if logconf.debug_enabled():  # logging imported only then: it is ~5 ms of every `rl run`
+        import logging
+        logging.getLogger(__name__).debug("%s %s", how, quote_argv(argv))
 
 
 def run(argv, **kwargs):
@@ -74,16 +71,30 @@ PACKAGES = {
 _EXTRA_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/libexec/podman")
 
 
-@functools.cache
+_found: dict[str, str | None] = {}
+
+
 def find(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for d in _EXTRA_DIRS:
+    """name's path: on PATH (as shutil.which, whose import with shutil's
+    compressors is ~3 ms of every `rl run`), else in an sbin directory; once per process."""
+    if name not in _found:
+        _found[name] = _which(name) or next(
+            (p for p in (os.path.join(d, name) for d in _EXTRA_DIRS) if os.access(p, os.X_OK)), None)
+    return _found[name]
+
+
+def _which(name: str) -> str | None:
+    if os.path.dirname(name):
+        return name if _executable(name) else None
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
         p = os.path.join(d, name)
-        if os.access(p, os.X_OK):
+        if _executable(p):
             return p
     return None
+
+
+def _executable(path: str) -> bool:
+    return os.access(path, os.F_OK | os.X_OK) and not os.path.isdir(path)
 
 
 def require(name: str, why: str) -> str:
@@ -109,11 +120,16 @@ def monitor_name() -> str:
                           hint="reinstall rl") from None
 
 
-@functools.cache
+_monitor: list[str] = []
+
+
 def monitor() -> str:
     """rl's compiled monitor (rootless/libexec/rl-monitor.c): what stays
     resident per detached container. RL_MONITOR names a prebuilt one;
-    otherwise it is built once per source version into the user's cache."""
+    otherwise it is built once per source version into the user's cache.
+    Found once per process."""
+    if _monitor:
+        return _monitor[0]
     forced = os.environ.get("RL_MONITOR")
     if forced:
         return forced
@@ -121,6 +137,7 @@ def monitor() -> str:
     target = os.path.join(cache, "rl", "libexec", monitor_name())
     if not os.access(target, os.X_OK):
         build_monitor(target)
+    _monitor.append(target)
     return target
 
 

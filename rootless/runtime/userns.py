@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import signal
 import subprocess
 import sys
-import traceback
-from typing import Any, Callable
 
 from rootless import config, linux, tools
 from rootless.linux.spawn import SpawnError, spawn
@@ -25,6 +22,10 @@ from rootless.runtime import idmap
 from rootless.runtime.idmap import IdMap
 
 log = logging.getLogger(__name__)
+
+TYPE_CHECKING = False  # typing is not imported: `rl run` pays for every import
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable
 
 SUBUID_FILE = "/etc/subuid"
 SUBGID_FILE = "/etc/subgid"
@@ -234,6 +235,7 @@ def run_in_userns(func: Callable[..., Any], *args: Any, maps: IdMappings | None 
                   more_flags: int = 0, **kwargs: Any) -> Any:
     """Call func(*args, **kwargs) as root of a fresh mapped user namespace
     and return its result; an exception raised there is raised here."""
+    import pickle  # here, not at the top: most commands never call this (the import is ~2 ms)
     maps = maps or user_mappings()
     res_r, res_w = os.pipe()
 
@@ -243,6 +245,7 @@ def run_in_userns(func: Callable[..., Any], *args: Any, maps: IdMappings | None 
             out = ("ok", func(*args, **kwargs))
         except BaseException as exc:  # noqa: BLE001 - carried to the parent
             if not isinstance(exc, (RlError, OSError, ValueError)):
+                import traceback  # only for an unexpected error: its import is ~3 ms
                 exc = RuntimeSetupError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             out = ("err", exc)
         try:

@@ -8,18 +8,20 @@ carries the xattrs user.overlay.opaque=y and user.fuseoverlayfs.opaque=y."""
 from __future__ import annotations
 
 import os
-import platform
-from pathlib import Path
-from typing import Protocol
 
 from rootless import tools
 from rootless.errors import UsageError
 from rootless.fsutil import atomic_write, make_dirs
 
+TYPE_CHECKING = False  # typing is not imported: `rl run` pays for every import
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
 NAMES = ("fuse-overlayfs", "overlay", "vfs")
 
 
-class Driver(Protocol):
+class Driver:
+    """What a storage driver provides (a protocol: the drivers do not derive from it)."""
     name: str
 
     def mount(self, lower_dirs: list[str], upper: str, work: str, target: str,
@@ -47,7 +49,7 @@ def driver(name: str) -> Driver:
 
 def _kernel_at_least(major: int, minor: int) -> bool:
     try:
-        parts = platform.release().split(".")
+        parts = os.uname().release.split(".")  # platform.release(), without importing platform
         return (int(parts[0]), int(parts[1].split("-")[0])) >= (major, minor)
     except (ValueError, IndexError):
         return False

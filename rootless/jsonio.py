@@ -55,7 +55,9 @@ def loads(s):
         start = len(text) - len(text.lstrip(_WS))
         try:
             obj, end = _scan(text, start)
-        except (StopIteration, ValueError):
+        except Exception:  # noqa: BLE001 - json.loads below raises json's own error
+            # StopIteration or a ValueError; or, in Python 3.11, a SystemError: the scanner
+            # builds its JSONDecodeError from json.decoder only if something imported it
             pass
         else:
             if not text[end:].strip(_WS):

@@ -103,3 +103,26 @@ def test_using_it_imports_neither_json_nor_re():
                           "print(sorted({'json', 're'} & set(sys.modules)))"],
                          capture_output=True, text=True, check=True, env={"PYTHONPATH": root}).stdout
     assert out.strip() == "[]"
+
+
+def test_errors_are_jsons_in_a_process_that_never_imported_json():
+    """The C scanner finds json.decoder's JSONDecodeError only once json is
+    imported (Python 3.11): before that, a bad text failed with SystemError
+    (seen in CI: `rl ps` of a container whose config.json was cut short)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    texts = ['{"id": "', "{not json", "{", '{"a" 1}', "[1,]", '"\\x"', "", "tru"]
+    code = ("import sys\nfrom rootless import jsonio\nout = []\n"
+            "for t in sys.argv[1:]:\n"
+            "    try:\n        jsonio.loads(t)\n        out.append('parsed')\n"
+            "    except Exception as e:\n        out.append(type(e).__name__ + ': ' + str(e))\n"
+            "print(repr(out))")
+    got = subprocess.run([sys.executable, "-S", "-c", code, *texts], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": root}).stdout
+    want = []
+    for t in texts:
+        try:
+            json.loads(t)
+            want.append("parsed")
+        except ValueError as e:
+            want.append(type(e).__name__ + ": " + str(e))
+    assert eval(got) == want  # noqa: S307 - our own repr of a list of str

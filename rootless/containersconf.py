@@ -17,15 +17,15 @@ error naming the file (and the line, from the TOML parser)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import tomllib
-from pathlib import Path
 
+from rootless import logconf
 from rootless.errors import RlError
+from rootless.pathlite import Path
 from rootless.plain import field, record
 
-log = logging.getLogger(__name__)
+log = logconf.logger(__name__)  # logging imported only if something is logged
 
 SYSTEM_FILES = (Path("/usr/share/containers/containers.conf"), Path("/etc/containers/containers.conf"))
 
@@ -176,7 +176,7 @@ def current() -> ContainersConf:
         _cached = load()
     if not _reported:
         _reported = True
-        if log.isEnabledFor(logging.DEBUG):
+        if log.isEnabledFor(logconf.DEBUG):
             for key, path in _cached.unsupported():
                 log.debug(f"containers.conf: key {key} (set in {path}) is not supported by rl")
     return _cached

@@ -31,19 +31,18 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 import pwd
 import time
 from pathlib import Path
 
-from rootless import fsutil
+from rootless import fsutil, logconf
 from rootless.cgroups import layout
 from rootless.cgroups.resources import (CONTROLLER_OF, DEFAULT_PIDS_LIMIT, CgroupError, Resources,
                                         controllers_needed, files)
 from rootless.plain import field, record
 
-log = logging.getLogger(__name__)
+log = logconf.logger(__name__)  # logging imported only if something is logged
 
 MANAGERS = ("systemd", "cgroupfs", "none")
 ENABLE = ("cpuset", "cpu", "io", "memory", "pids")  # what rl enables below the container's group

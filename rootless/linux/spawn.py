@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import fcntl
 import gc
-import logging
 import os
 import signal
 import struct
 import sys
-from typing import Callable
 
+from rootless import logconf
 from rootless.linux import close_fds_except, syscalls
 
-log = logging.getLogger(__name__)
+log = logconf.logger(__name__)  # logging imported only if something is logged
+
+TYPE_CHECKING = False  # typing is not imported: `rl run` pays for every import
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Callable
 
 _HEAD = struct.Struct("!BIiiII")  # kind, sender pid, errno, exit code, len(text), len(hint)
 _READY, _ERROR = 1, 2

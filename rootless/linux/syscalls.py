@@ -8,13 +8,13 @@ from __future__ import annotations
 import ctypes
 import enum
 import errno
-import logging
 import os
-import platform
+
+from rootless import logconf
 
 # each namespace step at --log-level debug (lazy %-arguments: nothing is
 # formatted, nothing imported, when debug is off; after a pivot_root too)
-log = logging.getLogger(__name__)
+log = logconf.logger(__name__)  # logging imported only if something is logged
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -71,7 +71,7 @@ AT_FDCWD = -100
 _SYSCALL_NR = {
     "x86_64": {"pivot_root": 155, "mount_setattr": 442, "setns": 308, "capget": 125, "capset": 126, "kcmp": 312},
     "aarch64": {"pivot_root": 41, "mount_setattr": 442, "setns": 268, "capget": 90, "capset": 91, "kcmp": 272},
-}[platform.machine()]
+}[os.uname().machine]  # platform.machine(), without importing platform
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import socket
 import subprocess
 import threading
 
-from rootless import fsutil, plain, tools
+from rootless import fsutil, logconf, plain, tools
 from rootless.errors import HostSetupError, RuntimeSetupError
 
-log = logging.getLogger(__name__)
+log = logconf.logger(__name__)  # logging imported only if something is logged
 
 API_SOCKET = "slirp4netns.sock"   # relative to the state dir: sun_path is only 108 bytes
 LOG = "slirp4netns.log"

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import stat
 
+from rootless import jsonio
 from rootless.runtime import users
 
 O_PATH = getattr(os, "O_PATH", 0o10000000)
@@ -207,7 +207,7 @@ def _load(vol_fd: int) -> dict:
         return {}
     with os.fdopen(fd, "rb") as f:
         try:
-            data = json.loads(f.read().decode("utf-8"))
+            data = jsonio.loads(f.read().decode("utf-8"))
         except ValueError:
             return {}
     return data if isinstance(data, dict) else {}
@@ -222,7 +222,7 @@ def _save(vol_fd: int, meta: dict) -> None:
             os.fchown(fd, owner.st_uid, owner.st_gid)  # the user's, also from a keep-id namespace
         except OSError:
             pass
-        os.write(fd, json.dumps(meta).encode())
+        os.write(fd, jsonio.dumps(meta).encode())
         os.fsync(fd)
     finally:
         os.close(fd)

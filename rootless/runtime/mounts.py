@@ -10,17 +10,16 @@ under the procfs/sysfs fd without following symlinks."""
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import stat
 
-from rootless import linux
+from rootless import linux, logconf
 from rootless.linux import Mount
 from rootless.linux import syscalls as linux_sc
 from rootless.runtime import copyup, users
 from rootless.runtime.spec import BindMount, Spec
 
-log = logging.getLogger(__name__)
+log = logconf.logger(__name__)  # logging imported only if something is logged
 
 MASKED_PATHS = ("/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
                 "/proc/scsi", "/proc/timer_list", "/proc/timer_stats", "/proc/interrupts",

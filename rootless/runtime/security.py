@@ -4,14 +4,11 @@ container's PID 1, just before exec)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import platform
 import signal
 
 
-from rootless import linux
+from rootless import jsonio, linux
 from rootless.errors import UsageError
 from rootless.runtime.seccomp_default import PROFILE as DEFAULT_PROFILE
 
@@ -80,7 +77,8 @@ def mask(caps: frozenset[str] | set[str]) -> int:
 
 
 # --- seccomp ----------------------------------------------------------------
-_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+_MACHINE = os.uname().machine  # platform.machine(), without importing platform
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(_MACHINE, _MACHINE)
 _SUBARCH = {"SCMP_ARCH_X86": "X86", "SCMP_ARCH_X32": "X32", "SCMP_ARCH_ARM": "ARM"}
 _OPS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
         "SCMP_CMP_MASKED_EQ")
@@ -121,7 +119,7 @@ def _applies(rule: dict, caps: frozenset[str]) -> bool:
 def load_profile(path: str) -> dict:
     try:
         with open(path, "rb") as f:
-            return json.loads(f.read())
+            return jsonio.loads(f.read())
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read seccomp profile {path}: {e}") from None
 
@@ -167,6 +165,7 @@ def seccomp_program(setting: str | None, caps: frozenset[str], cache_dir: str | 
     else:
         with open(setting, "rb") as f:
             raw = f.read()
+        import hashlib  # a profile of the user's only: OpenSSL's start is ~3 ms of every `rl run`
         profile, key = load_profile(setting), hashlib.sha256(raw).hexdigest()[:32]
     cache = None
     if cache_dir:
@@ -174,7 +173,7 @@ def seccomp_program(setting: str | None, caps: frozenset[str], cache_dir: str | 
         # user can write, never through a symlink, only a regular file of ours
         from rootless import fsutil
         fsutil.private_dir(cache_dir, what="seccomp cache", instead="pass another --runroot")
-        cache = os.path.join(cache_dir, f"{key}-{mask(caps):x}-{platform.machine()}.bpf")
+        cache = os.path.join(cache_dir, f"{key}-{mask(caps):x}-{_MACHINE}.bpf")
         try:
             program = fsutil.read_private(cache)
             if program and len(program) % 8 == 0:  # whole struct sock_filter instructions

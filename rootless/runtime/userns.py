@@ -8,20 +8,19 @@ user namespace owns them."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
 import sys
 
-from rootless import config, linux, tools
+from rootless import config, linux, logconf, tools
 from rootless.linux.spawn import SpawnError, spawn
 from rootless.errors import EXIT_RL, HostSetupError, RlError, RuntimeSetupError
 from rootless.plain import record
 from rootless.runtime import idmap
 from rootless.runtime.idmap import IdMap
 
-log = logging.getLogger(__name__)
+log = logconf.logger(__name__)  # logging imported only if something is logged
 
 TYPE_CHECKING = False  # typing is not imported: `rl run` pays for every import
 if TYPE_CHECKING:  # pragma: no cover

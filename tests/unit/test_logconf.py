@@ -79,3 +79,19 @@ def test_the_cli_sets_the_level(tmp_path):
                           "(fuse-overlayfs, overlay, vfs); using rl's default\n")
     quiet = _rl(tmp_path, "--log-level", "error", "ps")
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+
+
+def test_a_lazy_logger_imports_logging_only_for_what_it_shows():
+    """logconf.logger on `rl run`'s path: debug at the default level imports
+    nothing; a warning, or debug at --log-level debug, goes through logging in rl's words."""
+    code = ("import sys\nfrom rootless import logconf\nlogconf.configure(sys.argv[1])\n"
+            "log = logconf.logger('rootless.x')\nlog.debug('step %s', 1)\nlog.info('info')\n"
+            "print('logging' in sys.modules, log.isEnabledFor(logconf.DEBUG), flush=True)\n"
+            "log.warning('careful %s', 'now')\n")
+    out = {}
+    for level in ("warn", "debug"):
+        r = subprocess.run([sys.executable, "-S", "-c", code, level], capture_output=True, text=True,
+                           env={"PYTHONPATH": str(ROOT)}, check=True)
+        out[level] = (r.stdout.strip(), r.stderr.strip().splitlines())
+    assert out["warn"] == ("False False", ["WARN: careful now"])
+    assert out["debug"] == ("True True", ['level=debug msg="step 1"', 'level=info msg="info"', "WARN: careful now"])

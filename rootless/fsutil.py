@@ -14,6 +14,7 @@ Stdlib only: the runtime (after fork, before exec) may use it."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 
@@ -183,7 +184,6 @@ class locked:
         self._fd = -1
 
     def __enter__(self) -> None:
-        import fcntl
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         how = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         try:

@@ -66,6 +66,8 @@ def valid_name(name: str) -> bool:
 def is_id(text: str) -> bool:
     """A full container ID: 64 lowercase hex digits."""
     return len(text) == 64 and all(c in _HEX for c in text)
+
+
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
         "nifty", "proud", "quirky", "serene", "tender", "vivid", "witty", "zealous")
 _NOUN = ("babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "khayyam", "lovelace",

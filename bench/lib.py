@@ -157,6 +157,25 @@ def _fixture_python() -> str:
              "or set RL_BENCH_FIXTURE_PYTHON")
 
 
+def rootfs_tar(given: str | None) -> str:
+    """The root filesystem tarball a benchmark imports as a one-layer image:
+    --tar, else $RL_BENCH_ROOTFS_TAR, else the test fixture's debian:bookworm
+    rootfs (mmdebstrap from the Debian mirror, cached by its recipe's hash:
+    built here on a fresh machine, taken from the cache after that)."""
+    path = given or os.environ.get("RL_BENCH_ROOTFS_TAR")
+    if not path:
+        code = "from tests.fixture.registry import warm\nprint(warm(log=True).rootfs_tar)"
+        res = subprocess.run([_fixture_python(), "-c", code], cwd=REPO, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, text=True)
+        lines = res.stdout.strip().splitlines()
+        if res.returncode != 0 or not lines:
+            sys.exit(f"the test fixture could not build its rootfs (exit {res.returncode}): pass --tar ROOTFS.tar")
+        path = lines[-1]
+    if not os.path.isfile(path):
+        sys.exit(f"no root filesystem tarball at {path}: pass --tar (any rootfs tar, e.g. from mmdebstrap)")
+    return path
+
+
 def _die_with_parent() -> None:
     import ctypes
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import Podman, Rl, interleave, report, require_unprivileged, scratch  # noqa: E402
+from bench.lib import Podman, Rl, interleave, report, require_unprivileged, rootfs_tar, scratch  # noqa: E402
 
 IMG = "localhost/rl-bench-lifecycle:latest"
 
@@ -93,12 +93,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--count", type=int, default=50)
     ap.add_argument("--extra", type=int, default=150, help="created (not started) containers added for ps")
-    ap.add_argument("--tar", default=os.environ.get("RL_BENCH_ROOTFS_TAR", "/var/tmp/rl-dev/bookworm.tar"))
+    ap.add_argument("--tar", help="a rootfs tarball (default: $RL_BENCH_ROOTFS_TAR, else the test fixture's)")
     ap.add_argument("--no-podman", action="store_true")
     args = ap.parse_args()
     require_unprivileged()
-    if not os.path.isfile(args.tar):
-        sys.exit(f"no root filesystem tarball at {args.tar}: pass --tar (any rootfs tar, e.g. from mmdebstrap)")
+    args.tar = rootfs_tar(args.tar)
     base = scratch("lifecycle")
     tools = {"rl": Rl(base / "rl")}
     if not args.no_podman and shutil.which("podman"):

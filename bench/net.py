@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import RESULTS, Podman, Rl, require_unprivileged, scratch
+from bench.lib import RESULTS, Podman, Rl, require_unprivileged, rootfs_tar, scratch
 
 IMG = "localhost/rl-bench-net:latest"
 LIBS = ("/usr/lib/x86_64-linux-gnu/libiperf.so.0", "/usr/lib/x86_64-linux-gnu/libcrypto.so.3",
@@ -151,10 +151,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--tar", default=os.environ.get("RL_BENCH_ROOTFS_TAR", "/var/tmp/rl-dev/bookworm.tar"))
+    ap.add_argument("--tar", help="a rootfs tarball (default: $RL_BENCH_ROOTFS_TAR, else the test fixture's)")
     ap.add_argument("--no-podman", action="store_true")
     args = ap.parse_args()
     require_unprivileged()
+    args.tar = rootfs_tar(args.tar)
     base = scratch("net")
     rl, podman = Rl(base / "rl"), None
     try:

@@ -12,7 +12,6 @@ import argparse
 import gzip
 import hashlib
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import Podman, Rl, interleave, report, require_unprivileged, scratch  # noqa: E402
+from bench.lib import Podman, Rl, interleave, report, require_unprivileged, rootfs_tar, scratch  # noqa: E402
 
 
 def _free_port() -> int:
@@ -67,11 +66,12 @@ def _check(res: subprocess.CompletedProcess) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--tar", default=os.environ.get("RL_BENCH_ROOTFS_TAR", "/var/tmp/rl-dev/bookworm.tar"))
+    ap.add_argument("--tar", help="a rootfs tarball (default: $RL_BENCH_ROOTFS_TAR, else the test fixture's)")
     ap.add_argument("--zstd", action="store_true", help="zstd-compressed layer instead of gzip")
     ap.add_argument("--no-podman", action="store_true")
     args = ap.parse_args()
     require_unprivileged()
+    args.tar = rootfs_tar(args.tar)
     base = scratch("pull")
     port = _free_port()
     host = f"127.0.0.1:{port}"

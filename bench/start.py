@@ -9,14 +9,13 @@ Both tools import the same root filesystem tarball as a one-layer image."""
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import Podman, Rl, interleave, report, require_unprivileged, scratch  # noqa: E402
+from bench.lib import Podman, Rl, interleave, report, require_unprivileged, rootfs_tar, scratch  # noqa: E402
 
 IMG = "localhost/rl-bench-start:latest"
 ENGINE_ONLY = """import sys
@@ -44,12 +43,11 @@ def _counting(name: str, fn, failures: dict):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--tar", default=os.environ.get("RL_BENCH_ROOTFS_TAR", "/var/tmp/rl-dev/bookworm.tar"))
+    ap.add_argument("--tar", help="a rootfs tarball (default: $RL_BENCH_ROOTFS_TAR, else the test fixture's)")
     ap.add_argument("--no-podman", action="store_true")
     args = ap.parse_args()
     require_unprivileged()
-    if not os.path.isfile(args.tar):
-        sys.exit(f"no root filesystem tarball at {args.tar}: pass --tar (any rootfs tar, e.g. from mmdebstrap)")
+    args.tar = rootfs_tar(args.tar)
     base = scratch("start")
     rl, podman = Rl(base / "rl"), None
     try:

@@ -8,7 +8,6 @@ run, the wrapper marks written to a pipe by whichever process reaches them).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -16,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import Rl, require_unprivileged, scratch  # noqa: E402
+from bench.lib import Rl, require_unprivileged, rootfs_tar, scratch  # noqa: E402
 
 IMG = "localhost/rl-bench-phases:latest"
 
@@ -63,13 +62,12 @@ sys.exit(rc)
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--tar", default=os.environ.get("RL_BENCH_ROOTFS_TAR", "/var/tmp/rl-dev/bookworm.tar"))
+    ap.add_argument("--tar", help="a rootfs tarball (default: $RL_BENCH_ROOTFS_TAR, else the test fixture's)")
     ap.add_argument("--network", default="none")
     ap.add_argument("--storage-driver", default=None, help="fuse-overlayfs (rl's default), overlay, vfs")
     args = ap.parse_args()
     require_unprivileged()
-    if not os.path.isfile(args.tar):
-        sys.exit(f"no root filesystem tarball at {args.tar}: pass --tar")
+    args.tar = rootfs_tar(args.tar)
     base = scratch("phases")
     rl = Rl(base / "rl")
     try:

@@ -18,8 +18,9 @@ error naming the file (and the line, from the TOML parser)."""
 from __future__ import annotations
 
 import os
+import tomllib
 
-from rootless import fsutil, jsonio, logconf
+from rootless import logconf
 from rootless.errors import RlError
 from rootless.pathlite import Path
 from rootless.plain import field, record
@@ -133,7 +134,6 @@ def toml_error(e: Exception, text: str) -> str:
 
 def parse(text: str, name: str) -> dict:
     """One file's keys, flattened ("containers.env": [...]), type-checked."""
-    import tomllib  # here: a file the cache (below) knows is not parsed again
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -149,9 +149,7 @@ def parse(text: str, name: str) -> dict:
 
 
 def load(env: dict[str, str] | None = None) -> ContainersConf:
-    env = os.environ if env is None else env
     conf = ContainersConf()
-    cache = _Cache(env)
     for path in conf_files(env):
         try:
             text = path.read_text()
@@ -160,53 +158,10 @@ def load(env: dict[str, str] | None = None) -> ContainersConf:
         except UnicodeDecodeError:
             raise ConfigFileError(f"{path}: not UTF-8 text") from None
         conf.files.append(str(path))
-        for k, v in cache.parsed(text, str(path)).items():
+        for k, v in parse(text, str(path)).items():
             conf.values[k] = v
             conf.origin[k] = str(path)
-    cache.save()
     return conf
-
-
-class _Cache:
-    """Each file's parsed keys, kept with the exact text they came from in
-    the user's cache ($XDG_CACHE_HOME/rl/containers-conf.json): a file whose
-    text is unchanged is not parsed again. Importing tomllib (re, datetime,
-    typing, its own regexes) costs every `rl create` ~10 ms, and the system's
-    containers.conf is long. Read only as a regular file of this user's,
-    never through a symlink; any problem with it is a miss, never an error."""
-
-    def __init__(self, env):
-        base = env.get("XDG_CACHE_HOME")
-        if not (base and os.path.isabs(base)):
-            base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
-        self.path = os.path.join(base, "rl", "containers-conf.json")
-        self.entries: dict = {}
-        self.used: dict = {}  # what this load read: all the file keeps (it never grows past the files in use)
-        try:
-            data = jsonio.loads(fsutil.read_private(self.path, limit=4 << 20))
-            if isinstance(data, dict):
-                self.entries = data
-        except (OSError, ValueError, RlError):
-            pass
-
-    def parsed(self, text: str, name: str) -> dict:
-        hit = self.entries.get(name)
-        if isinstance(hit, dict) and hit.get("text") == text and isinstance(hit.get("keys"), dict):
-            self.used[name] = hit
-            return hit["keys"]
-        flat = parse(text, name)
-        self.used[name] = {"text": text, "keys": flat}
-        return flat
-
-    def save(self) -> None:
-        if self.used == self.entries:
-            return
-        try:
-            data = jsonio.dumps(self.used)  # a TOML date is no JSON: such a file is parsed each time
-            fsutil.make_dirs(os.path.dirname(self.path), 0o700)
-            fsutil.atomic_write(self.path, data)
-        except (OSError, TypeError, ValueError, RlError):
-            pass
 
 
 _cached: ContainersConf | None = None

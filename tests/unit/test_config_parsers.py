@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from rootless import config, containersconf
@@ -111,48 +107,3 @@ def test_recorded_alias_is_read_back_with_precedence(tmp_path):
 def test_cred_helper_must_be_a_name(name):
     with pytest.raises(ImageError, match="invalid credential helper name"):
         regconf.helper_credentials(name, "registry.example")
-
-
-def test_parsed_files_are_kept_with_their_text_and_read_again_only_when_it_changes(tmp_path, monkeypatch):
-    """containers.conf's cache: an unchanged file is not parsed again (tomllib
-    is not even imported); a changed one is; a date (no JSON) is parsed each
-    time; a cache that is damaged, or a symlink, is a miss, never followed."""
-    conf = tmp_path / "c.conf"
-    conf.write_text('[containers]\nenv = ["A=1"]\npids_limit = 5\n')
-    env = {"CONTAINERS_CONF": str(conf), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    parsed = []
-    real = containersconf.parse
-    monkeypatch.setattr(containersconf, "parse", lambda text, name: parsed.append(name) or real(text, name))
-    first = containersconf.load(env)
-    again = containersconf.load(env)
-    assert parsed == [str(conf)] and again.values == first.values == {"containers.env": ["A=1"],
-                                                                      "containers.pids_limit": 5}
-    cache = tmp_path / "cache" / "rl" / "containers-conf.json"
-    assert cache.stat().st_mode & 0o777 == 0o600 and (cache.parent.stat().st_mode & 0o777) == 0o700
-    conf.write_text('[containers]\nenv = ["A=2"]\n')
-    assert containersconf.load(env).values == {"containers.env": ["A=2"]} and len(parsed) == 2
-    cache.write_text("{not json")
-    assert containersconf.load(env).values == {"containers.env": ["A=2"]} and len(parsed) == 3
-    assert containersconf.load(env).values == {"containers.env": ["A=2"]} and len(parsed) == 3  # rewritten
-    planted = tmp_path / "planted.json"
-    planted.write_text('{"%s": {"text": "[containers]\\nenv = [\\"A=2\\"]\\n", "keys": {"containers.env": ["EVIL=1"]}}}'
-                       % conf)
-    cache.unlink()
-    cache.symlink_to(planted)
-    assert containersconf.load(env).values == {"containers.env": ["A=2"]} and len(parsed) == 4
-    conf.write_text("[engine]\nwhen = 1979-05-27T07:32:00Z\n")
-    containersconf.load(env)
-    containersconf.load(env)
-    assert len(parsed) == 6  # no JSON for a date: parsed each time, and no error
-
-
-def test_a_cached_load_imports_no_tomllib(tmp_path):
-    conf = tmp_path / "c.conf"
-    conf.write_text('[containers]\nenv = ["A=1"]\n')
-    env = {"CONTAINERS_CONF": str(conf), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    code = ("import sys; from rootless import containersconf\n"
-            "print(containersconf.load().values, 'tomllib' in sys.modules)")
-    runs = [subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True,
-                           check=True).stdout.strip() for _ in range(2)]
-    assert runs == ["{'containers.env': ['A=1']} True", "{'containers.env': ['A=1']} False"]

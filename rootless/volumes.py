@@ -13,11 +13,10 @@ import time
 from rootless import jsonio  # not json: its import costs every command ~7 ms (re)
 from rootless.config import Paths, ensure_dir, ensure_root
 from rootless.errors import VolumeError, VolumeNotFound
+from rootless.names import valid_name
 from rootless.pathlite import Path
 from rootless.plain import Fields
 
-_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_NAME_CHARS = _ALNUM | frozenset("_.-")
 
 
 FILTER_KEYS = ("name", "label", "label!", "driver", "scope", "dangling")
@@ -63,12 +62,6 @@ class Volume(Fields):
     @classmethod
     def from_json(cls, data: dict) -> "Volume":
         return cls(**{k: v for k, v in data.items() if k in cls.FIELDS})
-
-
-def valid_name(name: str) -> bool:
-    # podman's [a-zA-Z0-9][a-zA-Z0-9_.-]*, whole (Go's $ takes no trailing newline); by hand: re's import is
-    # ~5 ms of every `rl volume ls`
-    return bool(name) and name[0] in _ALNUM and all(c in _NAME_CHARS for c in name)
 
 
 class VolumeStore:

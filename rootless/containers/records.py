@@ -17,6 +17,7 @@ import time
 from rootless import fsutil, jsonio  # not json: its import costs every command ~7 ms (re)
 from rootless.config import Paths, ensure_dir, runroot_candidates
 from rootless.errors import ContainerDamaged, ContainerError, ContainerNotFound, RlError
+from rootless.names import is_id, valid_name
 from rootless.pathlite import Path
 from rootless.plain import Fields
 from rootless.procfs import start_time  # noqa: F401 - the owner check below; callers import it from here
@@ -51,21 +52,6 @@ def _rmtree(path) -> None:
         os.rmdir(path)
     except OSError:
         pass
-
-
-_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_NAME_CHARS = _ALNUM | frozenset("_.-")
-_HEX = frozenset("0123456789abcdef")
-
-
-def valid_name(name: str) -> bool:
-    """podman's container name: [a-zA-Z0-9][a-zA-Z0-9_.-]* (no regex: re's import is ~5 ms of every command)."""
-    return bool(name) and name[0] in _ALNUM and all(c in _NAME_CHARS for c in name)
-
-
-def is_id(text: str) -> bool:
-    """A full container ID: 64 lowercase hex digits."""
-    return len(text) == 64 and all(c in _HEX for c in text)
 
 
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",

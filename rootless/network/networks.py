@@ -7,15 +7,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import time
 from pathlib import Path
 
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, UsageError
+from rootless.names import valid_name
 from rootless.plain import asdict, field, record
 
-_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 RESERVED = ("none", "host", "slirp4netns", "pasta", "private", "default", "bridge", "container", "ns")
 POOL = ipaddress.ip_network("10.89.0.0/16")   # podman's default pool for its networks
 
@@ -74,7 +73,7 @@ def _free_subnet(taken: list[str]) -> ipaddress.IPv4Network:
 
 def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | None = None,
            labels: dict | None = None) -> Network:
-    if not _NAME_RE.fullmatch(name) or name in RESERVED:
+    if not valid_name(name) or name in RESERVED:
         raise UsageError(f"invalid network name {name!r}",
                          hint="names match [a-zA-Z0-9][a-zA-Z0-9_.-]* and are not a --network mode")
     existing = all_networks(paths)

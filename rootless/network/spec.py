@@ -70,9 +70,9 @@ def parse(value: str | None) -> NetSpec:
         raise UsageError("--network bridge: rootless rl has no default bridge",
                          hint="create a network (rl network create NAME) and use --network NAME")
     if mode not in MODES or mode == "bridge":
-        from rootless.network.networks import _NAME_RE
+        from rootless.names import valid_name
         name = mode if rest else value
-        if not _NAME_RE.fullmatch(name):
+        if not valid_name(name):
             raise UsageError(f"unsupported --network {value!r}",
                              hint="none, host, slirp4netns[:opts], pasta[:opts], container:NAME or a network's name")
         return NetSpec("bridge", _usernet_options(value, rest) if rest else {}, target=name)

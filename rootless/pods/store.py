@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -16,10 +15,9 @@ from pathlib import Path
 from rootless import fsutil
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, RlError, UsageError
+from rootless.names import is_id, valid_name
 from rootless.plain import asdict, field, fields, record
 
-_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-_ID_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class PodNotFound(RlError):
@@ -51,10 +49,6 @@ class Pod:
     @property
     def short_id(self) -> str:
         return self.id[:12]
-
-
-def valid_name(name: str) -> bool:
-    return bool(_NAME_RE.fullmatch(name))
 
 
 class PodStore:
@@ -101,7 +95,7 @@ class PodStore:
         except FileNotFoundError:
             return out
         for name in entries:
-            if _ID_RE.fullmatch(name):
+            if is_id(name):
                 try:
                     out.append(self.load(name))
                 except PodNotFound:
@@ -117,7 +111,7 @@ class PodStore:
             pass
         if len(name_or_id) >= 1 and all(c in "0123456789abcdef" for c in name_or_id):
             try:
-                hits = [n for n in os.listdir(self.dir) if _ID_RE.fullmatch(n) and n.startswith(name_or_id)]
+                hits = [n for n in os.listdir(self.dir) if is_id(n) and n.startswith(name_or_id)]
             except FileNotFoundError:
                 hits = []
             if len(hits) > 1:

@@ -44,18 +44,6 @@ def _dir(paths: Paths) -> Path:
     return ensure_dir(paths.runroot / NETNS_DIR)
 
 
-class _Lock:
-    def __init__(self, path: Path, mode: int = fcntl.LOCK_EX):
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, mode)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -80,7 +68,7 @@ def acquire(paths: Paths) -> tuple[int, int]:
     when nobody uses it."""
     d = _dir(paths)
     for _ in range(200):
-        with _Lock(d / "lock"):
+        with fsutil.locked(d / "lock"):
             inuse = os.open(d / "inuse", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(inuse, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -131,7 +119,7 @@ def _keeper(paths: Paths, d: Path, rep) -> int:
     inuse = os.open(d / "inuse", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     while True:
         fcntl.flock(inuse, fcntl.LOCK_EX)  # granted once no member holds its shared lock
-        with _Lock(d / "lock"):
+        with fsutil.locked(d / "lock"):
             (d / "pinner.pid").unlink(missing_ok=True)
             for p in (d / "members").glob("*.json") if (d / "members").exists() else []:
                 p.unlink(missing_ok=True)
@@ -265,7 +253,7 @@ def reserve(paths: Paths, net: networks.Network, cid: str, names: list[str], ip:
     holding the container (by default this one; `network connect` names the
     running container's)."""
     subnet = ipaddress.ip_network(net.subnet)
-    with _Lock(_dir(paths) / "lock"):
+    with fsutil.locked(_dir(paths) / "lock"):
         path = _members_path(paths, net.name)
         members = _read_members(path)
         used = {m["ip"] for m in members.values()} | {net.gateway}
@@ -318,7 +306,7 @@ def publish_hosts(paths: Paths, net_name: str, cid: str | None = None, hosts_pat
     """Register cid's hosts file (when given), then rewrite every
     member's: its own base, then the members of each network it shares with
     them, and only those (a container on several networks sees them all)."""
-    with _Lock(_dir(paths) / "lock"):
+    with fsutil.locked(_dir(paths) / "lock"):
         if cid is not None:  # on every network it is on: `network disconnect` may drop any
             d = _dir(paths) / "members"
             for path in sorted(d.glob("*.json")) if d.exists() else []:
@@ -350,7 +338,7 @@ def publish_hosts(paths: Paths, net_name: str, cid: str | None = None, hosts_pat
 
 
 def leave(paths: Paths, net_name: str, cid: str) -> None:
-    with _Lock(_dir(paths) / "lock"):
+    with fsutil.locked(_dir(paths) / "lock"):
         path = _members_path(paths, net_name)
         members = _read_members(path)
         members.pop(cid, None)
@@ -360,7 +348,7 @@ def leave(paths: Paths, net_name: str, cid: str) -> None:
 
 def leave_all(paths: Paths, cid: str) -> None:
     """cid off every network (its exit; networks `network connect` added included)."""
-    with _Lock(_dir(paths) / "lock"):
+    with fsutil.locked(_dir(paths) / "lock"):
         d = _dir(paths) / "members"
         for path in sorted(d.glob("*.json")) if d.exists() else []:
             members = _read_members(path)

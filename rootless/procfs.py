@@ -44,6 +44,15 @@ def _mounter_side(pid1: int) -> list[int]:
     return out
 
 
+def children(pid: int) -> list[int]:
+    """The children of every thread of pid (OSError when it is gone)."""
+    out: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", "rb") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
 def fuse_lost(pid1: int | None, merged: str) -> str | None:
     """Why a running container's fuse-overlayfs rootfs is gone, or None.
     The daemon is a child of the namespace side (PID 1's parent, or its
@@ -63,12 +72,7 @@ def fuse_lost(pid1: int | None, merged: str) -> str | None:
                           for ln in f if " - " in ln)
         if not mounted:
             return None  # not the layout this knows: say nothing rather than guess
-        children: list[str] = []
-        for side in sides:
-            for task in os.listdir(f"/proc/{side}/task"):
-                with open(f"/proc/{side}/task/{task}/children") as f:
-                    children += f.read().split()
-        for child in children:
+        for child in [c for side in sides for c in children(side)]:
             try:
                 with open(f"/proc/{child}/stat") as f:
                     stat = f.read()

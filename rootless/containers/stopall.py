@@ -8,6 +8,8 @@ import errno
 import os
 import time
 
+from rootless import procfs
+
 
 def members(target: str) -> dict[int, str]:
     """Host pid -> state letter of every process in the PID namespace target."""
@@ -26,14 +28,10 @@ def members(target: str) -> dict[int, str]:
 
 
 def _children(pid: int) -> list[int]:
-    out = []
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                out += [int(c) for c in f.read().split()]
+        return procfs.children(pid)
     except OSError:
-        pass  # gone
-    return out
+        return []  # gone
 
 
 def _held_by_vfork(pid: int, states: dict[int, str]) -> bool:

@@ -61,7 +61,7 @@ def connect(paths: Paths, container: str, net_name: str, aliases: list[str], ip:
             mac = random_mac()
             addr = usernet.reserve(paths, net, rec.id, [rec.name, *aliases], ip, owner=owner, mac=mac)
             try:
-                usernet.attach(net, pinner, pid, addr, rec.id, mac=mac, default_route=False)
+                usernet.attach(paths, net, pinner, pid, addr, rec.id, mac=mac, default_route=False)
             except BaseException:
                 usernet.leave(paths, net.name, rec.id)
                 raise
@@ -97,7 +97,7 @@ def disconnect(paths: Paths, container: str, net_name: str, force: bool = False)
             pinner = usernet.pinner_pid(paths)
             try:
                 if pinner is not None:
-                    usernet.detach_link(pinner, rec.id, net_name)
+                    usernet.detach_link(paths, pinner, rec.id, net_name)
             except RuntimeSetupError:
                 if not force:
                     raise

@@ -173,11 +173,8 @@ def _start_usernet(spec: NetSpec, netns, state_dir: str = "", ports=()):
     joined = o.get("nets") or [{"name": spec.target, "ip": o["ip"], "mac": o.get("mac")}]
     handle = usernet.UserNet(paths, [j["name"] for j in joined], o["cid"], o["lock_fd"])
     try:
-        if len(joined) > 1:  # one import of pyroute2 here, not one in each network's helper
-            from rootless.network import netlink
-            netlink.preload()
         for i, j in enumerate(joined):
-            usernet.attach(networks.load(paths, j["name"]), o["pinner"], int(netns), j["ip"], o["cid"],
+            usernet.attach(paths, networks.load(paths, j["name"]), o["pinner"], int(netns), j["ip"], o["cid"],
                            mac=j.get("mac"), default_route=i == 0)
         if ports:
             # published by rl's forwarder: it listens on the host and connects from inside the

@@ -15,9 +15,9 @@ def _ipr():
 
 
 def preload() -> None:
-    """Import pyroute2 in this process (it starts no thread), so that the helpers it then forks to
-    configure links (one per network joined) find it loaded instead of importing it each (a compose
-    service on two networks paid the import twice per start)."""
+    """Import pyroute2 in this process (it starts no thread), so that the forks it then makes to
+    configure links find it loaded instead of importing it each: the rootless netns keeper, once
+    for every container start (network/keeperctl.py)."""
     import pyroute2  # noqa: F401
 
 

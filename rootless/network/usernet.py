@@ -35,9 +35,10 @@ from rootless import fsutil, linux
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, RuntimeSetupError, UsageError
 from rootless.linux.spawn import spawn
-from rootless.network import networks
+from rootless.network import keeperctl, networks
 
 NETNS_DIR = "netns"
+CTL = "ctl"  # the keeper's control socket (keeperctl.py)
 
 
 def _dir(paths: Paths) -> Path:
@@ -113,17 +114,38 @@ def _keeper(paths: Paths, d: Path, rep) -> int:
 
     pid = userns.fork_userns(userns.user_mappings(), pinner)
     os.close(hold_r)
-    outbound = _outbound(pid, d)
+    ctl = keeperctl.listen(str(d / CTL))
+    # with a socket, outbound access is set up while the starter creates its
+    # container: the container's links (so its first packet) wait for this
+    # keeper's answer, which comes after; without one, before the starter goes on
+    outbound = _outbound(pid, d) if ctl is None else None
     (d / "pinner.pid").write_text(str(pid))
     rep.ready(str(pid))
+    if ctl is not None:
+        outbound = _outbound(pid, d)
     inuse = os.open(d / "inuse", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    while True:
+    done_r, done_w = os.pipe()
+
+    def wait_last_member() -> None:
         fcntl.flock(inuse, fcntl.LOCK_EX)  # granted once no member holds its shared lock
-        with fsutil.locked(d / "lock"):
-            (d / "pinner.pid").unlink(missing_ok=True)
-            for p in (d / "members").glob("*.json") if (d / "members").exists() else []:
-                p.unlink(missing_ok=True)
-            break
+        os.write(done_w, b"x")
+
+    if ctl is None:
+        wait_last_member()
+    else:
+        import threading
+        threading.Thread(target=wait_last_member, daemon=True).start()
+        from rootless.network import netlink
+        try:
+            netlink.preload()  # once, for every fork that answers a request
+        except ImportError:
+            pass  # each fork's own import says what is missing, as the request's answer
+        keeperctl.serve(ctl, pid, lambda msg, fd: _serve(paths, msg, fd), done_r)
+    with fsutil.locked(d / "lock"):
+        (d / "pinner.pid").unlink(missing_ok=True)
+        (d / CTL).unlink(missing_ok=True)
+        for p in (d / "members").glob("*.json") if (d / "members").exists() else []:
+            p.unlink(missing_ok=True)
     if outbound is not None:
         outbound.close()
         try:
@@ -367,47 +389,65 @@ def _veth_names(cid: str, net_name: str) -> tuple[str, str]:
     return f"v{cid[:8]}{tag}", f"p{cid[:8]}{tag}"
 
 
-def attach(net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: str,
+def attach(paths: Paths, net: networks.Network, pinner: int, ctr_pid: int, address: str, cid: str,
            mac: str | None = None, default_route: bool = True) -> None:
     """Bridge + veth + ethN configured (N: the lowest free, eth0 first, as
-    podman names them), in a forked helper that joins the pinner's namespaces
-    (setns of a user namespace needs a single thread). The default route goes
-    through the first network only."""
-    # opened here, before the helper joins the pinner's user namespace
+    podman names them), by the keeper (keeperctl.py) or, when no keeper
+    answers, in a forked helper that joins the pinner's namespaces (setns of
+    a user namespace needs a single thread). The default route goes through
+    the first network only."""
+    # opened here, before anyone joins the pinner's user namespace
     ctr_net = os.open(f"/proc/{ctr_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-
-    def configure() -> None:
-        from rootless.network import netlink
-        if netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen):
-            ipt = _iptables()
-            if ipt:  # frames within one bridge pass even where br_netfilter filters them
-                from rootless import tools
-                tools.run([ipt, *_bridge_rule(net.bridge)], capture_output=True)
-        host_name, peer = _veth_names(cid, net.name)
-        netlink.add_veth(net.bridge, host_name, peer, ctr_net)
-        linux.setns(ctr_net, linux.Clone.NEWNET)
-        netlink.configure_inside(peer, netlink.free_ifname("eth"), address, net.prefixlen,
-                                 net.gateway if default_route else None, mac=mac)
-
     try:
-        err = _in_pinner(pinner, configure)
+        msg = {"op": "attach", "network": net.name, "cid": cid, "address": address, "mac": mac,
+               "default_route": default_route}
+        err = keeperctl.ask(str(_dir(paths) / CTL), msg, ctr_net)
+        if err is None:
+            err = _in_pinner(pinner, lambda: _attach_here(net, ctr_net, msg))
     finally:
         os.close(ctr_net)
     if err:
         raise RuntimeSetupError(f"cannot attach to network {net.name}: {err}")
 
 
-def detach_link(pinner: int, cid: str, net_name: str) -> None:
+def _attach_here(net: networks.Network, ctr_net: int, msg: dict) -> None:
+    """attach's work, in the pinner's namespaces."""
+    from rootless.network import netlink
+    if netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen):
+        ipt = _iptables()
+        if ipt:  # frames within one bridge pass even where br_netfilter filters them
+            from rootless import tools
+            tools.run([ipt, *_bridge_rule(net.bridge)], capture_output=True)
+    host_name, peer = _veth_names(msg["cid"], net.name)
+    netlink.add_veth(net.bridge, host_name, peer, ctr_net)
+    linux.setns(ctr_net, linux.Clone.NEWNET)
+    netlink.configure_inside(peer, netlink.free_ifname("eth"), msg["address"], net.prefixlen,
+                             net.gateway if msg["default_route"] else None, mac=msg.get("mac"))
+
+
+def detach_link(paths: Paths, pinner: int, cid: str, net_name: str) -> None:
     """Delete cid's veth pair on net_name (its ethN inside goes with it)."""
-    host_name, _ = _veth_names(cid, net_name)
-
-    def remove() -> None:
-        from rootless.network import netlink
-        netlink.delete_link(host_name)
-
-    err = _in_pinner(pinner, remove)
+    msg = {"op": "detach", "network": net_name, "cid": cid}
+    err = keeperctl.ask(str(_dir(paths) / CTL), msg)
+    if err is None:
+        err = _in_pinner(pinner, lambda: _detach_here(msg))
     if err:
         raise RuntimeSetupError(f"cannot detach from network {net_name}: {err}")
+
+
+def _detach_here(msg: dict) -> None:
+    from rootless.network import netlink
+    netlink.delete_link(_veth_names(msg["cid"], msg["network"])[0])
+
+
+def _serve(paths: Paths, msg: dict, fd: int | None) -> None:
+    """A request to the keeper, in a fork of it inside the pinner's namespaces."""
+    if msg.get("op") == "attach" and fd is not None:
+        _attach_here(networks.load(paths, msg["network"]), fd, msg)
+    elif msg.get("op") == "detach":
+        _detach_here(msg)
+    else:
+        raise ValueError(f"unknown request {msg.get('op')!r}")
 
 
 def pinner_pid(paths: Paths) -> int | None:

@@ -202,6 +202,30 @@ def test_nothing_left_after_rm_of_all(rlr):
         assert rlr.run("network", "rm", net).returncode == 0
 
 
+def test_links_are_made_by_the_keeper_not_each_start(rlr):
+    """The keeper imports pyroute2 once and its forks make every container's
+    links, asked over its socket: a start on two networks imports none of it
+    (Python's import trace of the whole `rl run` says so; the keeper's own
+    output goes to /dev/null), yet gets eth0, eth1 and a default route.
+    A start that fell back to its own helper would show pyroute2 here."""
+    for net in ("mn-k1", "mn-k2"):
+        rlr.run("network", "create", net, check=True)
+    rlr.run("run", "-d", "--name", "hold", "--network", "mn-k1", IMAGE, "sleep", "600", check=True)
+    ctl = rlr.base / "run" / "rl" / "netns" / "ctl"
+    assert ctl.is_socket() and (ctl.stat().st_mode & 0o777) == 0o600
+    res = rlr.run("run", "--rm", "--network", "mn-k1", "--network", "mn-k2", IMAGE, "bash", "-c",
+                  "ls /sys/class/net; grep -c . /proc/net/route", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "import time:" in res.stderr  # the trace is on: its silence about pyroute2 means something
+    assert "pyroute2" not in res.stderr
+    assert res.stdout.split() == ["eth0", "eth1", "lo", "4"]  # header, default, one per network
+    rlr.run("rm", "-f", "-t", "0", "hold", check=True)
+    deadline = time.monotonic() + 10
+    while ctl.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not ctl.exists()  # gone with the keeper
+
+
 def _observed(tool) -> dict:
     """What a user sees of the three, by address (names are checked by
     _check_three: podman 4.3 resolves them only under netavark)."""

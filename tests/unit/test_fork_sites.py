@@ -34,6 +34,8 @@ FORK_SITES = {
     ("rootless/containers/copy.py", "_side"): "short-lived: one side of a cp/export tar stream, waited for",
     ("rootless/containers/copy.py", "_signal_all"): "short-lived: stops/continues the container, waited for",
     ("rootless/network/usernet.py", "_in_pinner"): "short-lived: one call in the rootless netns, waited for",
+    ("rootless/network/keeperctl.py", "serve"): "short-lived: the keeper's answer to one request, reaped by "
+                                                "the keeper (it has imported pyroute2 for these forks)",
 }
 
 # the one module that runs external commands (and execs in place)

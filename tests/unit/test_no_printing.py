@@ -30,6 +30,7 @@ FORKED_CHILDREN = {
     ("rootless/linux/spawn.py", "_child_side"): "every long-lived helper (linux.spawn)",
     ("rootless/containers/top.py", "names_inside"): "child reading /etc/passwd in the container",
     ("rootless/network/usernet.py", "_in_pinner"): "child joined to the rootless netns",
+    ("rootless/network/keeperctl.py", "_answer"): "the keeper's fork answering one request",
     ("rootless/runtime/child.py", "run"): "the container's PID 1 before exec",
     ("rootless/runtime/exec.py", "_inside"): "exec's inner child before exec",
     ("rootless/runtime/init.py", "serve"): "rl's --init as PID 1",

@@ -4,19 +4,19 @@ rootless namespace, bridges, members) is network/usernet.py."""
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
 import time
-from pathlib import Path
 
+from rootless import jsonio
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, UsageError
 from rootless.names import valid_name
 from rootless.plain import asdict, field, record
 
 RESERVED = ("none", "host", "slirp4netns", "pasta", "private", "default", "bridge", "container", "ns")
-POOL = ipaddress.ip_network("10.89.0.0/16")   # podman's default pool for its networks
+POOL = "10.89.0.0/16"   # podman's default pool for its networks
+# ipaddress (with json, pathlib: ~25 ms) is imported only by what computes
+# addresses: `network exists`/`ls`/`inspect` are on compose's every `up`
 
 
 @record
@@ -33,16 +33,16 @@ class Network:
 
     @property
     def prefixlen(self) -> int:
-        return ipaddress.ip_network(self.subnet).prefixlen
+        return int(self.subnet.rpartition("/")[2])  # create() wrote it in its canonical form
 
 
-def _dir(paths: Paths) -> Path:
+def _dir(paths: Paths):
     return paths.root / "networks"
 
 
 def load(paths: Paths, name: str) -> Network:
     try:
-        data = json.loads((_dir(paths) / f"{name}.json").read_text())
+        data = jsonio.loads((_dir(paths) / f"{name}.json").read_text())
     except (OSError, ValueError):
         raise ContainerError(f"network {name!r} not found", hint=f"create it: rl network create {name}") from None
     return Network(**data)
@@ -54,18 +54,23 @@ def exists(paths: Paths, name: str) -> bool:
 
 def all_networks(paths: Paths) -> list[Network]:
     d = _dir(paths)
+    try:
+        names = sorted(n for n in os.listdir(d) if n.endswith(".json") and not n.startswith("."))
+    except FileNotFoundError:
+        names = []
     out = []
-    for p in sorted(d.glob("*.json")) if d.exists() else []:
+    for n in names:
         try:
-            out.append(Network(**json.loads(p.read_text())))
+            out.append(Network(**jsonio.loads((d / n).read_text())))
         except (OSError, ValueError, TypeError):
             continue
     return out
 
 
-def _free_subnet(taken: list[str]) -> ipaddress.IPv4Network:
+def _free_subnet(taken: list[str]):
+    import ipaddress
     used = [ipaddress.ip_network(s) for s in taken]
-    for sub in POOL.subnets(new_prefix=24):
+    for sub in ipaddress.ip_network(POOL).subnets(new_prefix=24):
         if not any(sub.overlaps(u) for u in used):
             return sub
     raise ContainerError("no free subnet left in 10.89.0.0/16", hint="give one: rl network create --subnet CIDR")
@@ -76,6 +81,7 @@ def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | No
     if not valid_name(name) or name in RESERVED:
         raise UsageError(f"invalid network name {name!r}",
                          hint="names match [a-zA-Z0-9][a-zA-Z0-9_.-]* and are not a --network mode")
+    import ipaddress
     existing = all_networks(paths)
     if subnet:
         try:
@@ -98,7 +104,7 @@ def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | No
     rec = Network(name, nid, str(net), gw, f"rl{nid[:10]}", labels=labels or {})
     path = d / f"{name}.json"
     tmp = d / f".{name}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(asdict(rec)))
+    tmp.write_text(jsonio.dumps(asdict(rec)))
     try:
         os.link(tmp, path)  # atomic and exclusive: two creators, one winner
     except FileExistsError:

@@ -105,9 +105,8 @@ def release(state: dict) -> None:
     import signal
     un = state.get("usernet")
     if un:
-        from pathlib import Path
-
         from rootless.config import Paths
+        from rootless.pathlite import Path
         from rootless.network import usernet
         usernet.leave_all(Paths(Path(un["root"]), Path(un["runroot"])), un["cid"])
     for fd in state.get("fds", ()):
@@ -164,9 +163,8 @@ def prepare_usernets(paths, entries, cid: str, mac: str | None = None, owner: in
 
 
 def _start_usernet(spec: NetSpec, netns, state_dir: str = "", ports=()):
-    from pathlib import Path
-
     from rootless.config import Paths
+    from rootless.pathlite import Path
     from rootless.network import networks, usernet
     o = spec.options
     paths = Paths(Path(o["root"]), Path(o["runroot"]))

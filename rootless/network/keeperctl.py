@@ -23,17 +23,15 @@ the handler."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import struct
 
-from rootless import jsonio, linux
+from rootless import jsonio
 
+# socket, and linux's ctypes, are imported by the functions: usernet imports
+# this module on a container's exit path too, which needs neither
 MAX = 1 << 16
-_UCRED = struct.Struct("3i")  # pid, uid, gid (SO_PEERCRED)
 
 
-def listen(path: str) -> socket.socket | None:
+def listen(path: str):
     """The keeper's listening socket at path (a stale one replaced); None
     when it cannot be had (callers fall back to their own helper)."""
     try:
@@ -42,6 +40,7 @@ def listen(path: str) -> socket.socket | None:
         pass
     except OSError:
         return None
+    import socket
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     old = os.umask(0o177)
     try:
@@ -55,10 +54,13 @@ def listen(path: str) -> socket.socket | None:
     return sock
 
 
-def serve(sock: socket.socket, pinner: int, handler, done_fd: int) -> None:
+def serve(sock, pinner: int, handler, done_fd: int) -> None:
     """Answer requests until done_fd turns readable; then wait for the forks
     still answering (each has a parent-death signal besides)."""
     import select
+    import socket
+    import struct
+    ucred = struct.Struct("3i")  # pid, uid, gid (SO_PEERCRED)
     busy: set[int] = set()
     uid = os.getuid()
     while True:
@@ -76,7 +78,7 @@ def serve(sock: socket.socket, pinner: int, handler, done_fd: int) -> None:
         except OSError:
             continue
         try:
-            _, peer_uid, _ = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+            _, peer_uid, _ = ucred.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, ucred.size))
             if peer_uid != uid:
                 continue  # not the user's: never served (the directory is 0700 besides)
             pid = os.fork()
@@ -101,9 +103,13 @@ def _reap(busy: set[int], block: bool) -> None:
             busy.discard(pid)
 
 
-def _answer(conn: socket.socket, pinner: int, handler) -> None:
+def _answer(conn, pinner: int, handler) -> None:
     code = 1
     try:
+        import signal
+        import socket
+
+        from rootless import linux
         linux.set_pdeathsig(signal.SIGKILL)
         linux.set_dumpable(False)  # it joins the namespaces containers run in
         conn.settimeout(30)
@@ -127,6 +133,7 @@ def _answer(conn: socket.socket, pinner: int, handler) -> None:
 def ask(path: str, msg: dict, fd: int | None = None, timeout: float = 60) -> str | None:
     """The keeper's answer to msg: "" done, else why not; None when nobody
     serves path (no keeper socket, a keeper that went away)."""
+    import socket
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(timeout)

@@ -24,18 +24,19 @@ per change, no process)."""
 from __future__ import annotations
 
 import fcntl
-import ipaddress
-import json
 import os
-import signal
 import time
-from pathlib import Path
 
-from rootless import fsutil, linux
+from rootless import fsutil, jsonio
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, RuntimeSetupError, UsageError
-from rootless.linux.spawn import spawn
 from rootless.network import keeperctl, networks
+from rootless.pathlite import Path
+
+# A container's exit (rl-monitor's `resume`, which `rl stop` waits for) and
+# `network rm` only read and write the members files: ctypes (linux),
+# ipaddress and the spawn helper are imported where namespaces are entered,
+# addresses computed or the keeper started.
 
 NETNS_DIR = "netns"
 CTL = "ctl"  # the keeper's control socket (keeperctl.py)
@@ -91,6 +92,7 @@ def acquire(paths: Paths) -> tuple[int, int]:
 
 
 def _spawn_keeper(paths: Paths, d: Path) -> int:
+    from rootless.linux.spawn import spawn
     # double fork: the keeper is nobody's child, init reaps it
     child = spawn(lambda rep: _keeper(paths, d, rep), name="the keeper", double_fork=True, setsid=True,
                   error=RuntimeSetupError, context="cannot start the rootless network namespace")
@@ -99,6 +101,9 @@ def _spawn_keeper(paths: Paths, d: Path) -> int:
 
 def _keeper(paths: Paths, d: Path, rep) -> int:
     # spawn closed the starter's fds (its locks, its pipes) and reset its signal handlers
+    import signal
+
+    from rootless import linux
     from rootless.runtime import userns
     hold_r, hold_w = os.pipe()
 
@@ -144,7 +149,7 @@ def _keeper(paths: Paths, d: Path, rep) -> int:
     with fsutil.locked(d / "lock"):
         (d / "pinner.pid").unlink(missing_ok=True)
         (d / CTL).unlink(missing_ok=True)
-        for p in (d / "members").glob("*.json") if (d / "members").exists() else []:
+        for p in _member_files(d):
             p.unlink(missing_ok=True)
     if outbound is not None:
         outbound.close()
@@ -176,6 +181,9 @@ def _iptables() -> str | None:
 
 def _in_pinner(pinner: int, func) -> str:
     """Run func() in a forked child inside the pinner's namespaces; '' or the error."""
+    import signal
+
+    from rootless import linux
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -242,13 +250,22 @@ def _bridge_rule(bridge: str) -> list[str]:
 
 # --- members and their hosts files ---------------------------------------
 
+def _member_files(d: Path) -> list[Path]:
+    """The members files of the rootless netns directory d, by network name."""
+    try:
+        names = os.listdir(d / "members")
+    except FileNotFoundError:
+        return []
+    return [d / "members" / n for n in sorted(names) if n.endswith(".json") and not n.startswith(".")]
+
+
 def _members_path(paths: Paths, net: str) -> Path:
     return ensure_dir(_dir(paths) / "members") / f"{net}.json"
 
 
 def _read_members(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = jsonio.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     # drop members whose holder died without saying goodbye (SIGKILL)
@@ -265,7 +282,7 @@ def member_names(paths: Paths, net_name: str) -> list[str]:
 
 
 def _write_members(path: Path, data: dict) -> None:
-    fsutil.atomic_write(path, json.dumps(data), mode=None)
+    fsutil.atomic_write(path, jsonio.dumps(data), mode=None)
 
 
 def reserve(paths: Paths, net: networks.Network, cid: str, names: list[str], ip: str | None,
@@ -274,6 +291,7 @@ def reserve(paths: Paths, net: networks.Network, cid: str, names: list[str], ip:
     recorded with its names for everyone's /etc/hosts. owner: the process
     holding the container (by default this one; `network connect` names the
     running container's)."""
+    import ipaddress
     subnet = ipaddress.ip_network(net.subnet)
     with fsutil.locked(_dir(paths) / "lock"):
         path = _members_path(paths, net.name)
@@ -314,8 +332,7 @@ def _rewrite(path: str, own_base: str, peers: str) -> None:
 
 def _all_members(paths: Paths) -> dict[str, dict]:
     """Every network's live members: {network: {cid: member}}."""
-    d = _dir(paths) / "members"
-    return {p.stem: _read_members(p) for p in sorted(d.glob("*.json"))} if d.exists() else {}
+    return {p.stem: _read_members(p) for p in _member_files(_dir(paths))}
 
 
 def memberships(paths: Paths, cid: str) -> dict[str, dict]:
@@ -330,8 +347,7 @@ def publish_hosts(paths: Paths, net_name: str, cid: str | None = None, hosts_pat
     them, and only those (a container on several networks sees them all)."""
     with fsutil.locked(_dir(paths) / "lock"):
         if cid is not None:  # on every network it is on: `network disconnect` may drop any
-            d = _dir(paths) / "members"
-            for path in sorted(d.glob("*.json")) if d.exists() else []:
+            for path in _member_files(_dir(paths)):
                 members = _read_members(path)
                 if cid in members:
                     members[cid]["hosts"] = hosts_path
@@ -371,8 +387,7 @@ def leave(paths: Paths, net_name: str, cid: str) -> None:
 def leave_all(paths: Paths, cid: str) -> None:
     """cid off every network (its exit; networks `network connect` added included)."""
     with fsutil.locked(_dir(paths) / "lock"):
-        d = _dir(paths) / "members"
-        for path in sorted(d.glob("*.json")) if d.exists() else []:
+        for path in _member_files(_dir(paths)):
             members = _read_members(path)
             if members.pop(cid, None) is not None:
                 _write_members(path, members)
@@ -412,6 +427,7 @@ def attach(paths: Paths, net: networks.Network, pinner: int, ctr_pid: int, addre
 
 def _attach_here(net: networks.Network, ctr_net: int, msg: dict) -> None:
     """attach's work, in the pinner's namespaces."""
+    from rootless import linux
     from rootless.network import netlink
     if netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen):
         ipt = _iptables()

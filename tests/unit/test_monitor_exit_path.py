@@ -23,7 +23,7 @@ START_PATH = ("rootless.containers.run", "rootless.containers.request", "rootles
               "logging", "shutil", "typing")
 
 
-def _resume(tmp_path, request: dict, net: dict):
+def _resume(tmp_path, request: dict, net: dict, flags: tuple[str, ...] = ()):
     """A record as `rl run -d` leaves it (every field of its RunRequest, a live owner, PID 1 exited),
     resumed as rl-monitor does."""
     from rootless.plain import asdict
@@ -41,7 +41,7 @@ def _resume(tmp_path, request: dict, net: dict):
             "from rootless.containers import monitor\n"
             "rc = monitor.entry(['resume', sys.argv[1], '7'])\n"
             "print(json.dumps([rc, sorted(sys.modules)]))")
-    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run([sys.executable, *flags, "-c", code, str(path)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     rc, mods = json.loads(r.stdout.splitlines()[-1])
     return store, rec, rc, set(mods)
@@ -69,6 +69,30 @@ def test_resume_releases_a_network_handover(tmp_path):
     """A handed-over network (here an fd to close) is still released: the network package comes in then."""
     _, _, rc, mods = _resume(tmp_path, {"image": "img"}, {"fds": [987]})
     assert rc == 0 and "rootless.network" in mods
+
+
+def test_resume_leaves_a_user_network_with_the_members_files_only(tmp_path):
+    """A container on a user network: its exit takes it off the members file
+    (everyone's /etc/hosts follows) without what only a start needs: ctypes
+    (namespaces), ipaddress, the spawn helper, sockets, json, pathlib."""
+    from rootless.network import networks, usernet
+    paths = Paths(tmp_path / "root", tmp_path / "run")
+    net = networks.create(paths, "exitnet")
+    usernet.reserve(paths, net, "other", ["other"], None, owner=os.getpid())
+    usernet.reserve(paths, net, "exiting", ["exitpath"], None, owner=os.getpid())
+    # -S: without site (a test venv's editable-install finder imports pathlib, re and ipaddress)
+    _, _, rc, mods = _resume(tmp_path, {"image": "img"},
+                             {"usernet": {"root": str(paths.root), "runroot": str(paths.runroot),
+                                          "network": "exitnet", "networks": ["exitnet"], "cid": "exiting"}},
+                             flags=("-S",))
+    assert rc == 0
+    assert sorted(usernet._read_members(usernet._members_path(paths, "exitnet"))) == ["other"]
+    # over what an exit without a network imports (the interpreter's site, the test's own json)
+    _, _, _, base = _resume(tmp_path / "base", {"image": "img"}, {}, flags=("-S",))
+    added = mods - base
+    assert "rootless.network.usernet" in added
+    assert sorted(m for m in added if m.split(".")[0] in ("ctypes", "ipaddress", "socket", "json", "pathlib", "re")
+                  or m.startswith("rootless.linux")) == []
 
 
 def test_request_view_reads_the_record_then_runrequests_defaults():

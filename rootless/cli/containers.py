@@ -77,11 +77,12 @@ _FILTER_HELP = "restart-policy=POLICY, name=NAME, id=ID"
              help='keys that detach -ai from a -it container (default "ctrl-p,ctrl-q"; "" disables)'))
 def start(containers, attach, interactive, all_, filter_, detach_keys) -> None:
     """Start created or exited containers (detached unless -a)."""
-    from rootless.containers import detached, ops, run as engine
+    from rootless.containers import detached, ops
     from rootless.containers.records import Store
     from rootless.errors import UsageError
     paths = _paths()
     if attach:
+        from rootless.containers import run as engine
         if len(containers) != 1:
             raise UsageError("--attach takes exactly one container")
         from rootless.cli import ctrview

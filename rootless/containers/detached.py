@@ -36,8 +36,33 @@ def start_detached(paths: Paths, rec: Record, **spawn_kw) -> bool:
         # restart backoff, which the mark ends) is gone before a new one starts
         _mark_stop(store, rec)
         _kill_monitor(store, rec, grace=FINISH_GRACE)
-        monitor.spawn(paths, rec, **spawn_kw)
+        hold = _rootless_netns(paths, rec.request or {})
+        try:
+            monitor.spawn(paths, rec, **spawn_kw)
+        finally:
+            if hold is not None:
+                import os
+                os.close(hold)  # the monitor holds its own by now, or failed
     return True
+
+
+def _rootless_netns(paths: Paths, request: dict) -> int | None:
+    """A container on user networks: the rootless netns running (its keeper
+    started) and held before the monitor is forked, so that the keeper's
+    start (its import of pyroute2) overlaps the monitor's own imports and
+    set-up instead of following them. The hold, or None."""
+    if not request.get("networks"):
+        from rootless import network
+        try:
+            if network.parse(request.get("network")).mode != "bridge":
+                return None
+        except Exception:  # noqa: BLE001 - the start itself reports a bad --network
+            return None
+    from rootless.network import usernet
+    try:
+        return usernet.acquire(paths)[1]
+    except Exception:  # noqa: BLE001 - only a head start: the monitor's own acquire reports what is wrong
+        return None
 
 
 def run_detached(paths: Paths, req) -> Record:

@@ -15,7 +15,7 @@ def save_exec_settings(store: Store, rec: Record, spec) -> None:
         "seccomp": spec.seccomp_bpf.hex() if spec.seccomp_bpf else None, "umask": spec.umask,
         # podman's exec: the container's limits (nofile's soft one raised to its hard), its OOM score adjustment
         "rlimits": [[n, h if n == "nofile" else s, h] for n, s, h in spec.rlimits],
-        "oom_score_adj": spec.oom_score_adj})
+        "oom_score_adj": spec.oom_score_adj, "personality": spec.personality})
 
 
 def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = (), user: str | None = None,
@@ -42,7 +42,8 @@ def exec_spec(store: Store, rec: Record, args: list[str], *, env: list[str] = ()
                     hostname=s["hostname"], terminal=tty, stdin=interactive, detach=detach, caps=caps,
                     added_caps=frozenset(s["added_caps"]), seccomp_bpf=seccomp, no_new_privs=s["no_new_privs"],
                     die_with_parent=die_with_parent, group_add=list(s.get("group_add") or []),
-                    rlimits=[tuple(x) for x in s.get("rlimits") or []], oom_score_adj=s.get("oom_score_adj"))
+                    rlimits=[tuple(x) for x in s.get("rlimits") or []], oom_score_adj=s.get("oom_score_adj"),
+                    personality=s.get("personality"))
 
 
 def running_pid(store: Store, rec: Record) -> int:

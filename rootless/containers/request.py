@@ -96,6 +96,9 @@ class RunRequest:
     oom_score_adj: int | None = None
     hostuser: list[str] = field(default_factory=list)   # host users added to /etc/passwd
     volumes_from: list[str] = field(default_factory=list)  # CONTAINER[:ro|rw]: its volumes and binds, at create
+    uts: str | None = None                              # private (None) or host
+    cgroupns: str | None = None                         # private (None) or host
+    personality: str | None = None                      # LINUX or LINUX32
 
 
 def user_networks(req: RunRequest) -> list[tuple[str, list[str], str | None]]:

@@ -113,7 +113,7 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
     etc = {}
     net = mode if isinstance(mode, network.NetSpec) else network.parse(mode)
     # --network host: the host's own name, as podman (the host's /etc/hosts names it)
-    hostname = req.hostname or (socket.gethostname() if net.mode == "host" else rec.short_id)
+    hostname = req.hostname or (socket.gethostname() if net.mode == "host" or req.uts == "host" else rec.short_id)
     binds = [options.parse_volume(v, named=lambda n: volumes.resolve(store.paths, n)) for v in req.volumes]
     user_bound = {os.path.normpath("/" + b.target.lstrip("/")) for b in binds}
     texts = {"/etc/hostname": hostname + "\n", **network.etc_texts(
@@ -156,7 +156,8 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         user_files=user_files,
         rlimits=runextras.rlimits(req.ulimit), shm_size=runextras.parse_shm_size(req.shm_size),
         sysctls=runextras.sysctls(req.sysctl, net.mode), oom_score_adj=req.oom_score_adj,
-        host_users=runextras.host_users(req.hostuser))
+        host_users=runextras.host_users(req.hostuser), uts_host=req.uts == "host", cgroupns_host=req.cgroupns == "host",
+        personality=runextras.PERSONALITIES[req.personality] if req.personality else None)
 
 
 def parse_umask(value: str | None) -> int:

@@ -28,6 +28,8 @@ ZONEINFO = "/usr/share/zoneinfo"
 IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
                "kernel.shmmni", "kernel.shm_rmid_forced")
 SYSCTL_PREFIXES = ("net.", "fs.mqueue.")
+# --personality's execution domains (linux/personality.h) rl applies
+PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}
 _ULIMIT_HINT = "--ulimit TYPE=SOFT[:HARD] with numbers (-1: unlimited), e.g. --ulimit nofile=1024:4096; " \
                "TYPE one of " + ", ".join(ULIMIT_TYPES)
 
@@ -52,12 +54,44 @@ def from_flags(f: dict) -> dict:
     if f.get("tz"):
         timezone_file(f["tz"])
     expose = [p for item in f.get("expose") or [] for p in parse_expose(item)]
+    uts = parse_ns_mode("--uts", f.get("uts"))
+    if uts == "host" and f.get("hostname"):
+        raise UsageError("invalid config provided: cannot set hostname when running in the host UTS namespace",
+                         hint="drop --hostname, or --uts=host")
     return {"ulimit": list(f.get("ulimit") or []), "shm_size": f.get("shm_size"), "sysctl": list(f.get("sysctl") or []),
             "pull": f["pull"].lower() if f.get("pull") else None, "annotation": list(f.get("annotation") or []),
             "tz": f.get("tz") or None, "env_host": bool(f.get("env_host")),
             "http_proxy": parse_bool("--http-proxy", f.get("http_proxy"), True), "expose": expose,
             "oom_score_adj": parse_oom_score_adj(f.get("oom_score_adj")), "hostuser": list(f.get("hostuser") or []),
-            "volumes_from": [check_volumes_from(v) for v in f.get("volumes_from") or []]}
+            "volumes_from": [check_volumes_from(v) for v in f.get("volumes_from") or []],
+            "uts": uts, "cgroupns": parse_ns_mode("--cgroupns", f.get("cgroupns")),
+            "personality": parse_personality(f.get("personality"))}
+
+
+def parse_ns_mode(flag: str, value: str | None) -> str | None:
+    """--uts / --cgroupns: None for private (the default), "host"; another
+    container's or a path's namespace is refused with the reason."""
+    if value is None or value == "private":
+        return None
+    if value == "host":
+        return "host"
+    kind = value.partition(":")[0]
+    if kind in ("container", "ns") and value.partition(":")[2]:
+        raise UsageError(f"{flag}={value} is not supported by rl: a container gets its own namespace or the "
+                         "host's (a pod's containers share their infra's UTS namespace)",
+                         hint=f"{flag}=private or {flag}=host")
+    raise UsageError(f"{flag}: unrecognized namespace mode {value} passed", hint=f"{flag}=private or {flag}=host")
+
+
+def parse_personality(value: str | None) -> str | None:
+    """--personality: LINUX or LINUX32 (any case) -> its name; else refused
+    (podman 4.3 hands any word to its runtime, runc 1.1 ignores them all)."""
+    if value is None:
+        return None
+    name = value.strip().upper()
+    if name not in PERSONALITIES:
+        raise UsageError(f"--personality {value}: unknown execution domain", hint="--personality LINUX or LINUX32")
+    return name
 
 
 def parse_bool(flag: str, value, default: bool) -> bool:
@@ -151,7 +185,8 @@ def inspect_fields(req: dict) -> dict:
     except UsageError:  # a record from an older rl with a value it let pass: shown as nothing
         limits, shm = [], DEFAULT_SHM
     return {"Config": {"Annotations": dict(sorted(annotations.items())), "Timezone": req.get("tz") or ""},
-            "HostConfig": {"Ulimits": limits, "ShmSize": shm, "OomScoreAdj": req.get("oom_score_adj") or 0}}
+            "HostConfig": {"Ulimits": limits, "ShmSize": shm, "OomScoreAdj": req.get("oom_score_adj") or 0,
+                           "UTSMode": req.get("uts") or "private", "CgroupMode": req.get("cgroupns") or "private"}}
 
 
 # ---------------------------------------------------------------- --shm-size

@@ -180,6 +180,11 @@ EXTRA_FLAGS: tuple[Flag, ...] = (
     Flag("oom_score_adj", ("--oom-score-adj",), STR, "the container's OOM score adjustment, -1000..1000 "
          "(rootless: not below rl's own)"),
     Flag("hostuser", ("--hostuser",), LIST, "a host user (name or UID) added to the container's /etc/passwd"),
+    Flag("uts", ("--uts",), STR, "private (default: its own, named after the container) or host: the host's UTS "
+         "namespace and name"),
+    Flag("cgroupns", ("--cgroupns",), STR, "private (default: its own cgroup namespace) or host: the host's"),
+    Flag("personality", ("--personality",), STR, "execution domain: LINUX, or LINUX32 (uname -m reports a "
+         "32-bit machine)"),
     Flag("volumes_from", ("--volumes-from",), LIST, "CONTAINER[:ro|rw]: mount that container's volumes and "
          "bind mounts at the same places (ro/rw: all of them so)"),
 )

@@ -9,7 +9,7 @@ from rootless.linux.syscalls import (  # noqa: F401
     set_no_new_privs, set_pdeathsig, sethostname, setns, setns_path, umount2, unshare, set_keepcaps, cap_last_cap,
     seccomp_load_bpf, set_name,
 )
-from rootless.linux.syscalls import blank_exec_strings, set_dumpable  # noqa: F401
+from rootless.linux.syscalls import blank_exec_strings, personality, set_dumpable  # noqa: F401
 
 
 

@@ -222,6 +222,12 @@ def set_pdeathsig(sig: int) -> None:
     prctl(PR_SET_PDEATHSIG, sig)
 
 
+def personality(persona: int) -> int:
+    """personality(2): the execution domain, kept across execve (PER_LINUX32,
+    8: uname -m reports a 32-bit machine, as `setarch i686` does); the previous one."""
+    return _call(_libc.personality, "personality", None, ctypes.c_ulong(persona))
+
+
 def set_no_new_privs() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
 

@@ -205,7 +205,8 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None, def
         os.close(io.go_r)
         # the host may have moved us into the container's cgroup meanwhile: a
         # cgroup namespace rooted there shows the container "0::/", as podman's
-        linux.unshare(linux.Clone.NEWCGROUP)
+        if not spec.cgroupns_host:
+            linux.unshare(linux.Clone.NEWCGROUP)
     # failures found before the network was up are reported now: dying earlier would leave the
     # host side reporting slirp4netns's failure (its namespace gone) instead of the reason
     if deferred is not None:
@@ -228,6 +229,8 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None, def
     _workdir(spec.cwd)
     _stdio(spec, io)
     _set_rlimits(spec.rlimits)
+    if spec.personality is not None:  # before seccomp, which may not allow it; inherited by --init's child
+        linux.personality(spec.personality)
     security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
                    added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
     path = find_executable(spec.args[0], env["PATH"])

@@ -66,6 +66,7 @@ class ExecSpec:
     umask: int = 0o022             # podman's for exec, whatever rl's caller has
     rlimits: list = field(default_factory=list)  # the container's (name, soft, hard), as podman's exec
     oom_score_adj: int | None = None  # the container's --oom-score-adj
+    personality: int | None = None  # the container's --personality
 
 
 def _open_namespaces(pid: int) -> list[tuple[int, int]]:
@@ -123,6 +124,8 @@ def _inside(spec: ExecSpec, err_w: int, console: socket.socket | None, mask) -> 
             os.close(slave)
         os.umask(spec.umask)
         child._set_rlimits(spec.rlimits)
+        if spec.personality is not None:  # the container's --personality, as its PID 1 got it
+            linux.personality(spec.personality)
         security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
                        added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
         if not spec.die_with_parent:

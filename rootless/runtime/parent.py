@@ -107,7 +107,7 @@ def _reap_with_shim(spec: Spec, pid: int, unmount: bool) -> None:
 def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int, unmount: bool = False) -> int:
     """Unshare the container's namespaces (owned by the current user
     namespace), fork its PID 1, forward signals, return its status."""
-    flags = Clone.NEWPID | Clone.NEWCGROUP
+    flags = Clone.NEWPID if spec.cgroupns_host else Clone.NEWPID | Clone.NEWCGROUP
     if spec.netns and not spec.join_netns:
         flags |= Clone.NEWNET
     if spec.join_netns:  # --network container:X (we joined X's user namespace, which owns it)
@@ -116,14 +116,14 @@ def _pid1(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int, unmount
     for kind, flag in (("ipc", Clone.NEWIPC), ("uts", Clone.NEWUTS)):
         if kind in spec.join_ns:
             linux.setns_path(spec.join_ns[kind], flag)
-        else:
+        elif not (kind == "uts" and spec.uts_host):  # --uts=host: the one rl runs in, left as it is
             flags |= flag
     linux.unshare(flags)
     if spec.netns and not spec.join_netns:
         netdev.link_up("lo")
     os.write(netns_ready_w, str(os.getpid()).encode())  # slirp4netns joins this process's netns
     os.close(netns_ready_w)
-    if "uts" not in spec.join_ns:  # a joined UTS namespace keeps the name its holder gave it
+    if "uts" not in spec.join_ns and not spec.uts_host:  # a joined UTS namespace keeps the name its holder gave it
         linux.sethostname(spec.hostname)
     pid = os.fork()
     if pid == 0:

@@ -78,4 +78,7 @@ class Spec:
     shm_size: int = 65536000
     sysctls: dict[str, str] = field(default_factory=dict)
     oom_score_adj: int | None = None
+    uts_host: bool = False         # --uts=host: the host's UTS namespace (and name), none of its own
+    cgroupns_host: bool = False    # --cgroupns=host: the cgroup namespace rl runs in
+    personality: int | None = None  # --personality: personality(2)'s persona, set before the exec
     host_users: list[dict] = field(default_factory=list)  # --hostuser: name/uid/gid/gecos of host users

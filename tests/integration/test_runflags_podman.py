@@ -373,11 +373,85 @@ def test_stop_signal_and_timeout_inspect(pair):
     same(pair, "inspect", "--format", "{{.Config.StopSignal}} {{.Config.StopTimeout}}", "s", "d")
 
 
+# ---------------------------------------------------------------- --uts, --cgroupns, --personality
+
+def test_uts_host(pair):
+    host = (os.uname().nodename, os.readlink("/proc/self/ns/uts"))
+    mine, _ = same(pair, "run", "--rm", "--uts=host", IMG, "sh", "-c",
+                   "hostname; echo $HOSTNAME; readlink /proc/self/ns/uts")
+    assert mine.stdout.split() == [host[0]] * 2 + [host[1]]
+    mine, theirs = apart(pair, "run", "--rm", "--uts=host", IMG, "cat", "/etc/hostname",
+                         why="podman 4.3 writes the container's ID there (without a newline) though the name is "
+                             "the host's; rl writes the name the container has")
+    assert mine.stdout == host[0] + "\n"
+
+
+def test_uts_private(pair):
+    mine, _ = same(pair, "run", "--rm", "--uts=private", "--name", "named", IMG, "sh", "-c",
+                   "hostname | wc -c; readlink /proc/self/ns/uts", out=lambda s: s.split("\n")[0])
+    assert mine.stdout.split()[1] != os.readlink("/proc/self/ns/uts")  # its own
+
+
+def test_cgroupns_host_and_private(pair):
+    host = os.readlink("/proc/self/ns/cgroup")
+    mine, _ = same(pair, "run", "--rm", "--cgroupns=host", IMG, "readlink", "/proc/self/ns/cgroup")
+    assert mine.stdout.strip() == host
+    mine, _ = same(pair, "run", "--rm", "--cgroupns=private", IMG, "readlink", "/proc/self/ns/cgroup",
+                   out=lambda s: str(s.strip() != host))
+    assert mine.stdout.strip() != host
+    mine, theirs = apart(pair, "run", "--rm", IMG, "readlink", "/proc/self/ns/cgroup",
+                         why="the default: podman 4.3 takes the host's cgroup namespace where it sees cgroup v1 "
+                             "(this hybrid host), a private one on v2; rl always gives a private one")
+    assert mine.returncode == 0 and mine.stdout.strip() != host
+
+
+def test_uts_cgroupns_in_exec_and_inspect(pair):
+    """exec joins what the container has (the host's namespaces: nothing to join); inspect shows the modes."""
+    for args in (["--uts=host", "--cgroupns=host"], []):
+        same(pair, "run", "-d", "--name", "u", *args, IMG, "sleep", "600", out=lambda s: "")
+        same(pair, "exec", "u", "sh", "-c", "readlink /proc/self/ns/uts /proc/1/ns/uts | uniq | wc -l")
+        same(pair, "inspect", "--format", "{{.HostConfig.UTSMode}}", "u")
+        mine, theirs = apart(pair, "inspect", "--format", "{{.HostConfig.CgroupMode}}", "u",
+                             why="CgroupMode follows the default above: host for podman here, private for rl")
+        assert mine.stdout.strip() == ("host" if args else "private")
+        for tool in (pair.rl, pair.podman):
+            tool.run("rm", "-f", "-t", "0", "u")
+
+
+@pytest.mark.parametrize("args,flag", [(["--uts=bogus"], "--uts"), (["--cgroupns=bogus"], "--cgroupns"),
+                                       (["--uts=host", "--hostname", "x"], "hostname"),
+                                       (["--uts=container:nothere"], "--uts"),
+                                       (["--cgroupns=ns:/proc/1/ns/cgroup"], "--cgroupns")])
+def test_uts_cgroupns_refused(pair, args, flag):
+    mine, _ = same(pair, "run", "--rm", *args, IMG, "true")
+    refused(mine, flag)
+
+
+def test_personality(pair):
+    same(pair, "run", "--rm", "--personality=LINUX", IMG, "uname", "-m")
+    mine, theirs = apart(pair, "run", "--rm", "--personality=LINUX32", IMG, "uname", "-m",
+                         why="podman 4.3 hands the personality to runc 1.1, which ignores it; rl applies it")
+    assert mine.stdout.strip() == {"x86_64": "i686", "aarch64": "armv8l"}.get(os.uname().machine, mine.stdout.strip())
+    assert theirs.returncode == 0
+    # exec'd processes get it too, as PID 1 did
+    pair.rl.run("run", "-d", "--name", "p32", "--personality", "linux32", IMG, "sleep", "600", check=True)
+    res = pair.rl.run("exec", "p32", "uname", "-m")
+    assert res.stdout == mine.stdout
+
+
+def test_personality_unknown(pair):
+    mine, theirs = apart(pair, "run", "--rm", "--personality=bogus", IMG, "true",
+                         why="podman 4.3 accepts any word (its runtime ignores it); rl refuses what it cannot apply")
+    refused(mine, "--personality")
+    assert theirs.returncode == 0
+
+
 def test_every_new_flag_is_in_help(tools):
     res = tools[0].run("run", "--help")
     assert res.returncode == 0
     for flag in ("--ulimit", "--shm-size", "--sysctl", "--pull", "--label-file", "--annotation", "--tz", "--env-host",
-                 "--http-proxy", "--expose", "--oom-score-adj", "--hostuser", "--stop-signal", "--stop-timeout"):
+                 "--http-proxy", "--expose", "--oom-score-adj", "--hostuser", "--stop-signal", "--stop-timeout",
+                 "--uts", "--cgroupns", "--personality"):
         assert flag in res.stdout, flag
 
 

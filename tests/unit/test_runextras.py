@@ -9,3 +9,43 @@ def test_volumes_from_specs():
     assert volumes_from([("ro,z", src)], ["/mine:/bound/"]) == ["data:/named:ro", "anonx:/anon:U,ro"]
     # two sources: the first to mount a destination wins
     assert volumes_from([("", ["a:/d"]), ("", ["b:/d", "c:/e"])], []) == ["a:/d", "c:/e"]
+
+
+def test_namespace_modes():
+    import pytest
+
+    from rootless.containers.runextras import parse_ns_mode
+    from rootless.errors import UsageError
+    assert parse_ns_mode("--uts", None) is None
+    assert parse_ns_mode("--uts", "private") is None
+    assert parse_ns_mode("--cgroupns", "host") == "host"
+    for bad, words in (("bogus", "unrecognized namespace mode bogus"), ("container:web", "not supported by rl"),
+                       ("ns:/proc/1/ns/uts", "not supported by rl"), ("", "unrecognized namespace mode"),
+                       ("HOST", "unrecognized")):
+        with pytest.raises(UsageError) as e:
+            parse_ns_mode("--uts", bad)
+        assert words in e.value.message and e.value.message.startswith("--uts")
+
+
+def test_personality_names():
+    import pytest
+
+    from rootless.containers.runextras import PERSONALITIES, parse_personality
+    from rootless.errors import UsageError
+    assert parse_personality(None) is None
+    assert parse_personality("linux32") == "LINUX32" and PERSONALITIES["LINUX32"] == 8
+    assert parse_personality(" LINUX ") == "LINUX" and PERSONALITIES["LINUX"] == 0
+    for bad in ("bogus", "", "LINUX64"):
+        with pytest.raises(UsageError):
+            parse_personality(bad)
+
+
+def test_uts_host_with_a_hostname_is_refused():
+    import pytest
+
+    from rootless.containers.runextras import from_flags
+    from rootless.errors import UsageError
+    with pytest.raises(UsageError) as e:
+        from_flags({"uts": "host", "hostname": "x"})
+    assert "cannot set hostname" in e.value.message
+    assert from_flags({"uts": "host"})["uts"] == "host"

@@ -96,6 +96,8 @@ class RunRequest:
     oom_score_adj: int | None = None
     hostuser: list[str] = field(default_factory=list)   # host users added to /etc/passwd
     volumes_from: list[str] = field(default_factory=list)  # CONTAINER[:ro|rw]: its volumes and binds, at create
+    passwd: bool = True                                 # --passwd: lines added for -u's user
+    passwd_entry: str | None = None                     # --passwd-entry template
     uts: str | None = None                              # private (None) or host
     cgroupns: str | None = None                         # private (None) or host
     personality: str | None = None                      # LINUX or LINUX32

@@ -156,7 +156,8 @@ def build_spec(req: RunRequest, src: _Source, store: Store, rec, mode) -> Spec:
         user_files=user_files,
         rlimits=runextras.rlimits(req.ulimit), shm_size=runextras.parse_shm_size(req.shm_size),
         sysctls=runextras.sysctls(req.sysctl, net.mode), oom_score_adj=req.oom_score_adj,
-        host_users=runextras.host_users(req.hostuser), uts_host=req.uts == "host", cgroupns_host=req.cgroupns == "host",
+        host_users=runextras.host_users(req.hostuser), passwd=req.passwd, passwd_entry=req.passwd_entry,
+        uts_host=req.uts == "host", cgroupns_host=req.cgroupns == "host",
         personality=runextras.PERSONALITIES[req.personality] if req.personality else None)
 
 

@@ -1,6 +1,7 @@
 """The rest of podman's `run`/`create` flags (issue 14): --ulimit, --shm-size,
 --sysctl, --pull, --label-file, --annotation, --tz, --env-host,
---http-proxy, --expose, --oom-score-adj, --hostuser. Pure functions: each
+--http-proxy, --expose, --oom-score-adj, --hostuser, --uts, --cgroupns,
+--personality, --passwd, --passwd-entry. Pure functions: each
 value checked with podman's syntax and turned into what the runtime needs;
 a bad value is one UsageError naming the flag and the form it takes (exit
 125). Light: `rl run` imports it for every container."""
@@ -65,7 +66,18 @@ def from_flags(f: dict) -> dict:
             "oom_score_adj": parse_oom_score_adj(f.get("oom_score_adj")), "hostuser": list(f.get("hostuser") or []),
             "volumes_from": [check_volumes_from(v) for v in f.get("volumes_from") or []],
             "uts": uts, "cgroupns": parse_ns_mode("--cgroupns", f.get("cgroupns")),
-            "personality": parse_personality(f.get("personality"))}
+            "personality": parse_personality(f.get("personality")),
+            "passwd": parse_bool("--passwd", f.get("passwd"), True), "passwd_entry": parse_passwd_entry(f.get("passwd_entry"))}
+
+
+def parse_passwd_entry(value: str | None) -> str | None:
+    """--passwd-entry: one line (a newline would write lines of the user's own choosing besides)."""
+    if not value:
+        return None
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise UsageError("--passwd-entry: one line without newlines or NUL is expected",
+                         hint="e.g. --passwd-entry '$USERNAME:x:$UID:$GID:$NAME:$HOME:/bin/bash'")
+    return value
 
 
 def parse_ns_mode(flag: str, value: str | None) -> str | None:

@@ -180,6 +180,10 @@ EXTRA_FLAGS: tuple[Flag, ...] = (
     Flag("oom_score_adj", ("--oom-score-adj",), STR, "the container's OOM score adjustment, -1000..1000 "
          "(rootless: not below rl's own)"),
     Flag("hostuser", ("--hostuser",), LIST, "a host user (name or UID) added to the container's /etc/passwd"),
+    Flag("passwd", ("--passwd",), OPTBOOL, "add /etc/passwd and /etc/group lines for a --user the image lacks "
+         "(default true)"),
+    Flag("passwd_entry", ("--passwd-entry",), STR, "that /etc/passwd line's template: $USERNAME, $UID, $GID, $NAME "
+         "and $HOME are filled in"),
     Flag("uts", ("--uts",), STR, "private (default: its own, named after the container) or host: the host's UTS "
          "namespace and name"),
     Flag("cgroupns", ("--cgroupns",), STR, "private (default: its own cgroup namespace) or host: the host's"),

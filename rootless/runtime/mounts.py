@@ -541,7 +541,9 @@ def add_user_entries(fs: Rootfs, spec: Spec) -> None:
             except OSError:
                 fds.append(None)
         texts = [_read_regular(fd) for fd in fds]
-        lines = users.entries(spec.user, texts[0], texts[1], spec.cwd, spec.keep_id_user)
+        # --passwd=false: nothing for -u's user (keep-id's host user is still added)
+        lines = users.entries(spec.user if spec.passwd else "", texts[0], texts[1], spec.cwd, spec.keep_id_user,
+                              passwd_entry=spec.passwd_entry)
         if spec.host_users:  # --hostuser
             lines = (lines[0] + users.host_user_lines(texts[0] + lines[0], spec.host_users, spec.cwd), lines[1])
         for i, path in enumerate(USER_FILES):

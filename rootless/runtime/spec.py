@@ -78,6 +78,8 @@ class Spec:
     shm_size: int = 65536000
     sysctls: dict[str, str] = field(default_factory=dict)
     oom_score_adj: int | None = None
+    passwd: bool = True            # --passwd=false: no /etc/passwd, /etc/group lines for -u's user
+    passwd_entry: str | None = None  # --passwd-entry: the template of that /etc/passwd line
     uts_host: bool = False         # --uts=host: the host's UTS namespace (and name), none of its own
     cgroupns_host: bool = False    # --cgroupns=host: the cgroup namespace rl runs in
     personality: int | None = None  # --personality: personality(2)'s persona, set before the exec

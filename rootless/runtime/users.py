@@ -90,14 +90,16 @@ def _has(records: list[list[str]], *keys: str) -> bool:
     return any(r[0] in keys or r[2] in keys for r in records)
 
 
-def entries(user: str, passwd: str, group: str, workdir: str, keep_id: dict | None = None) -> tuple[str, str]:
+def entries(user: str, passwd: str, group: str, workdir: str, keep_id: dict | None = None,
+            passwd_entry: str | None = None) -> tuple[str, str]:
     """The lines podman adds to the container's /etc/passwd and /etc/group so
     that the user it runs as has a name (whoami, ~, ssh, pip need one):
     - --userns=keep-id: the host user ("NAME:*:UID:GID:GECOS:HOME:/bin/sh",
       HOME the working directory unless the user's home is mounted in, as
       keep_id["home"] says) and the host group ("GROUP:x:GID:NAME"), unless
       the image knows that name or number already;
-    - -u UID[:GID] unknown to the image: "UID:*:UID:GID:container user:WORKDIR:/bin/sh";
+    - -u UID[:GID] unknown to the image: "UID:*:UID:GID:container user:WORKDIR:/bin/sh",
+      or --passwd-entry's template with $USERNAME, $UID, $GID, $NAME and $HOME filled in;
     - a numeric group (the UID's own number when no group is given, as
       podman does) unknown to the image: "GID:x:GID:USER".
     Returns (passwd lines, group lines), "" when nothing is to be added."""
@@ -121,11 +123,21 @@ def entries(user: str, passwd: str, group: str, workdir: str, keep_id: dict | No
         elif spec_group:
             g = next((g for g in grp if g[0] == spec_group and g[2].isdigit()), None)
             gid = int(g[2]) if g else 0  # an unknown name fails in resolve()
-        add_pw += f"{spec_user}:*:{spec_user}:{gid}:{SYNTHETIC_GECOS}:{workdir}:/bin/sh\n"
+        if passwd_entry:
+            add_pw += fill_passwd_entry(passwd_entry, spec_user, spec_user, str(gid), SYNTHETIC_GECOS, workdir) + "\n"
+        else:
+            add_pw += f"{spec_user}:*:{spec_user}:{gid}:{SYNTHETIC_GECOS}:{workdir}:/bin/sh\n"
     numeric_group = spec_group if sep else spec_user
     if numeric_group.isdigit() and int(numeric_group) != added_gid and not _has(grp, numeric_group):
         add_gr += f"{numeric_group}:x:{numeric_group}:{spec_user}\n"
     return add_pw, add_gr
+
+
+def fill_passwd_entry(template: str, username: str, uid: str, gid: str, name: str, home: str) -> str:
+    """--passwd-entry: podman's variables replaced (the longest name first: $USERNAME before $UID)."""
+    for var, value in (("$USERNAME", username), ("$UID", uid), ("$GID", gid), ("$NAME", name), ("$HOME", home)):
+        template = template.replace(var, value)
+    return template
 
 
 def host_user_lines(passwd: str, host_users: list[dict], workdir: str) -> str:

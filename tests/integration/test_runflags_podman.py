@@ -446,12 +446,33 @@ def test_personality_unknown(pair):
     assert theirs.returncode == 0
 
 
+# ---------------------------------------------------------------- --passwd, --passwd-entry
+
+TEMPLATE = "$USERNAME:x:$UID:$GID:$NAME:$HOME:/bin/bash"
+
+
+@pytest.mark.parametrize("args", [["--user", "1234", "--passwd-entry", TEMPLATE],
+                                  ["--user", "1234:55", "-w", "/tmp", "--passwd-entry", TEMPLATE],
+                                  ["--user", "1234", "--passwd-entry", "u$UID:*:$UID:$GID::/home/u:/bin/sh"],
+                                  ["--user", "1234"], ["--user", "1234", "--passwd=false"],
+                                  ["--user", "1234", "--passwd=true"],
+                                  ["--passwd-entry", TEMPLATE], ["--user", "root", "--passwd-entry", TEMPLATE]])
+def test_passwd_entry(pair, args):
+    same(pair, "run", "--rm", *args, IMG, "sh", "-c", "tail -1 /etc/passwd; tail -1 /etc/group; id -un 2>&1 || true")
+
+
+def test_passwd_entry_of_several_lines_is_refused(pair):
+    mine, theirs = apart(pair, "run", "--rm", "--user", "1234", "--passwd-entry", "a:x:1:1::/:/bin/sh\nroot2:x:0:0::/:/bin/sh",
+                         IMG, "true", why="rl takes one line: a newline would add lines of the caller's choosing")
+    refused(mine, "--passwd-entry")
+
+
 def test_every_new_flag_is_in_help(tools):
     res = tools[0].run("run", "--help")
     assert res.returncode == 0
     for flag in ("--ulimit", "--shm-size", "--sysctl", "--pull", "--label-file", "--annotation", "--tz", "--env-host",
                  "--http-proxy", "--expose", "--oom-score-adj", "--hostuser", "--stop-signal", "--stop-timeout",
-                 "--uts", "--cgroupns", "--personality"):
+                 "--uts", "--cgroupns", "--personality", "--passwd", "--passwd-entry"):
         assert flag in res.stdout, flag
 
 

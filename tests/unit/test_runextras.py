@@ -49,3 +49,22 @@ def test_uts_host_with_a_hostname_is_refused():
         from_flags({"uts": "host", "hostname": "x"})
     assert "cannot set hostname" in e.value.message
     assert from_flags({"uts": "host"})["uts"] == "host"
+
+
+def test_passwd_entry_template():
+    import pytest
+
+    from rootless.containers.runextras import parse_passwd_entry
+    from rootless.errors import UsageError
+    from rootless.runtime import users
+    line = users.fill_passwd_entry("$USERNAME:x:$UID:$GID:$NAME:$HOME:/bin/bash", "1234", "1234", "55",
+                                   "container user", "/w")
+    assert line == "1234:x:1234:55:container user:/w:/bin/bash"
+    pw, gr = users.entries("1234:55", "root:x:0:0::/root:/bin/sh\n", "root:x:0:\n", "/w",
+                           passwd_entry="u$UID:*:$UID:$GID:$NAME:$HOME:/bin/sh")
+    assert pw == "u1234:*:1234:55:container user:/w:/bin/sh\n" and gr == "55:x:55:1234\n"
+    assert users.entries("root", "root:x:0:0::/root:/bin/sh\n", "", "/", passwd_entry="x") == ("", "")
+    assert parse_passwd_entry(None) is None and parse_passwd_entry("") is None
+    for bad in ("a\nb", "a\rb", "a\0b"):
+        with pytest.raises(UsageError):
+            parse_passwd_entry(bad)

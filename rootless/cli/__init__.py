@@ -110,7 +110,29 @@ def run(argv: list[str] | None = None) -> int:
                      "rerun with --log-level debug for a traceback and report it", EXIT_RL)
 
 
+# --preserve-fds: the fds above 2 open when rl started, before rl opened any of
+# its own (which would otherwise pass for the caller's); only looked at then
+CALLER_FDS: frozenset[int] = frozenset()
+
+
+def _caller_fds() -> frozenset[int]:
+    names = os.listdir("/proc/self/fd")  # its own directory fd is among them, and closed by now:
+    found = set()
+    for name in names:
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.fstat(fd)
+            except OSError:
+                continue
+            found.add(fd)
+    return frozenset(found)
+
+
 def main() -> None:
+    global CALLER_FDS
+    if any(a.startswith("--preserve-fds") for a in sys.argv[1:]):
+        CALLER_FDS = _caller_fds()
     sys.exit(run())
 
 

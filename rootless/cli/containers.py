@@ -36,6 +36,15 @@ def run(**flags) -> None:
     """Run a command in a new container."""
     from rootless.containers import detached
     req = runflags.to_request(flags, OPTIONS.storage_driver)
+    keep_fds = 0
+    if flags.get("preserve_fds"):  # this process's fds: never part of the container's record
+        from rootless.containers import runextras
+        from rootless.errors import UsageError
+        from rootless import cli
+        keep_fds = runextras.preserve_fds(flags["preserve_fds"], cli.CALLER_FDS)
+        if keep_fds and req.detach:
+            raise UsageError("--preserve-fds with -d is not supported by rl: the fds are passed by a foreground "
+                             "run's own process", hint="run in the foreground, or drop --preserve-fds")
     if req.pod:  # --pod: a member of the pod (new:NAME creates it)
         from rootless.pods import ops as pods
         pods.attach_request(_paths(), req, OPTIONS.storage_driver)
@@ -46,7 +55,7 @@ def run(**flags) -> None:
         print(detached.run_detached(_paths(), req).id)
         return
     from rootless.cli.ctrview import foreground
-    raise ContainerExit(foreground(_paths(), req, flags.get("detach_keys")))
+    raise ContainerExit(foreground(_paths(), req, flags.get("detach_keys"), preserve_fds=keep_fds))
 
 
 @command("create", *_RUN)
@@ -54,6 +63,10 @@ def create(**flags) -> None:
     """Create a container without starting it; prints its ID."""
     from rootless.containers import lifecycle, run as engine
     req = runflags.to_request(flags, OPTIONS.storage_driver)
+    if flags.get("preserve_fds"):
+        from rootless.errors import UsageError
+        raise UsageError("--preserve-fds is an option of rl run: the fds are the running process's own",
+                         hint="rl run --preserve-fds N ...")
     if req.pod:  # --pod: a member of the pod (new:NAME creates it)
         from rootless.pods import ops as pods
         pods.attach_request(_paths(), req, OPTIONS.storage_driver)

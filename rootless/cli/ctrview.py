@@ -362,15 +362,16 @@ def start_attached(paths, rec, detach_keys: str | None) -> int:
     return code
 
 
-def foreground(paths, req, detach_keys: str | None) -> int:
+def foreground(paths, req, detach_keys: str | None, preserve_fds: int = 0) -> int:
     """`rl run` without -d (both parsers): the container's exit status. A
     bad --detach-keys is refused before anything is created; what the run
     --requires is started first (detached)."""
     import os
 
     from rootless.containers import detached, lifecycle
-    if detach_keys is None and not (req.tty and req.interactive and os.isatty(0)):
-        return detached.run_foreground(paths, req)  # the common case imports nothing more (start latency)
+    if preserve_fds or detach_keys is None and not (req.tty and req.interactive and os.isatty(0)):
+        # the common case imports nothing more (start latency); --preserve-fds: this process passes them
+        return detached.run_foreground(paths, req, preserve_fds=preserve_fds)
     if detach_keys is not None:
         detach_sequence(detach_keys)
     if not attaches_through_monitor(req):

@@ -73,14 +73,14 @@ def run_detached(paths: Paths, req) -> Record:
     return rec
 
 
-def run_foreground(paths: Paths, req) -> int:
+def run_foreground(paths: Paths, req, preserve_fds: int = 0) -> int:
     """`rl run` without -d: the containers it --requires are started
     (detached) first, then it runs in the foreground; its exit status."""
     from rootless.containers import run as engine
     rec = engine.create(paths, req)
     if req.requires:
         start_requirements(paths, rec)
-    return engine.start(paths, rec)
+    return engine.start(paths, rec, preserve_fds=preserve_fds)
 
 
 def restart(paths: Paths, name: str, timeout: float | None = None) -> Record:

@@ -348,7 +348,7 @@ def _anonymous_volumes(paths: Paths, req: RunRequest, image_config: dict) -> Non
             req.volumes[i] = f"{name}:{path}"
 
 
-def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=None) -> int:
+def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=None, preserve_fds: int = 0) -> int:
     """Run a recorded container attached to this terminal; its exit status.
     hooks (the detached monitor): .stdio, .supervise, .started(pid), .reaper(),
     see runtime.RunOptions; with them this returns only by raising."""
@@ -385,6 +385,7 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
                 # a pod shares its infra's /etc/hosts and resolv.conf with its network
                 _pod_etc_files(store, req.pod_infra_id, spec)
         spec.join_ns = {k: v for k, v in pod_ns.items() if k != "user"}
+        spec.preserve_fds = preserve_fds if hooks is None else 0  # a foreground run's own fds 3..N+2
         if mode.mode == "bridge" and "/etc/hosts" in spec.etc_files:
             from rootless.network import usernet
             hosts_file = spec.etc_files["/etc/hosts"]

@@ -70,6 +70,23 @@ def from_flags(f: dict) -> dict:
             "passwd": parse_bool("--passwd", f.get("passwd"), True), "passwd_entry": parse_passwd_entry(f.get("passwd_entry"))}
 
 
+def preserve_fds(value: str | None, open_at_start) -> int:
+    """--preserve-fds N: 0 when not given; each of fds 3..N+2 must be among
+    open_at_start, the fds open when rl started: the caller's, passed to the
+    container's command as they are (never one of rl's own), and never saved
+    with the container."""
+    if value is None or value == "":
+        return 0
+    if not value.strip().isdigit():
+        raise UsageError(f"--preserve-fds {value}: not a number", hint="--preserve-fds N passes fds 3 to N+2")
+    n = int(value)
+    for fd in range(3, 3 + n):
+        if fd not in open_at_start:
+            raise UsageError(f"--preserve-fds {n}: file descriptor {fd} is not open",
+                             hint=f"open fds 3 to {2 + n} for rl (e.g. 3<file), or pass fewer")
+    return n
+
+
 def parse_passwd_entry(value: str | None) -> str | None:
     """--passwd-entry: one line (a newline would write lines of the user's own choosing besides)."""
     if not value:

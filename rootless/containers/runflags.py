@@ -180,6 +180,8 @@ EXTRA_FLAGS: tuple[Flag, ...] = (
     Flag("oom_score_adj", ("--oom-score-adj",), STR, "the container's OOM score adjustment, -1000..1000 "
          "(rootless: not below rl's own)"),
     Flag("hostuser", ("--hostuser",), LIST, "a host user (name or UID) added to the container's /etc/passwd"),
+    Flag("preserve_fds", ("--preserve-fds",), STR, "pass N more of rl's open fds (3 to N+2) into the container "
+         "(run in the foreground only)"),
     Flag("passwd", ("--passwd",), OPTBOOL, "add /etc/passwd and /etc/group lines for a --user the image lacks "
          "(default true)"),
     Flag("passwd_entry", ("--passwd-entry",), STR, "that /etc/passwd line's template: $USERNAME, $UID, $GID, $NAME "

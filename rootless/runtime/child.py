@@ -97,14 +97,17 @@ def _open_fds() -> list[int]:
     return [int(name) for name in os.listdir("/proc/self/fd") if int(name) > 2]
 
 
-def _close_inherited_fds(listed: list[int] | None = None) -> None:
+def _close_inherited_fds(listed: list[int] | None = None, preserve: int = 0) -> None:
     """Whatever rl's caller left open (a directory fd of the host would be a
-    way out) must not reach the container: every fd above 2 closes at exec.
+    way out) must not reach the container: every fd above 2 closes at exec,
+    but the `preserve` fds from 3 on that --preserve-fds passes on purpose.
     close_range(CLOSE_RANGE_CLOEXEC) does it in the kernel (5.11); before
     that, the fds `listed` on the host, or every fd number up to the limit,
     never a listing of the container's /proc."""
+    for fd in range(3, 3 + preserve):
+        os.set_inheritable(fd, True)
     try:
-        linux_sc.close_range(3, 0xFFFFFFFF, linux_sc.CLOSE_RANGE_CLOEXEC)
+        linux_sc.close_range(3 + preserve, 0xFFFFFFFF, linux_sc.CLOSE_RANGE_CLOEXEC)
         return
     except OSError as e:
         if e.errno not in (errno.ENOSYS, errno.EINVAL, errno.EPERM):
@@ -112,6 +115,8 @@ def _close_inherited_fds(listed: list[int] | None = None) -> None:
     if listed is None:
         listed = range(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     for fd in listed:
+        if fd < 3 + preserve:
+            continue
         try:
             os.set_inheritable(fd, False)
         except OSError:
@@ -234,7 +239,7 @@ def _after_pivot(spec: Spec, io: ChildIO, host_fds: list[int] | None = None, def
     security.apply(bounding=spec.caps, uid=creds.uid, gid=creds.gid, groups=creds.groups,
                    added=spec.added_caps, seccomp_bpf=spec.seccomp_bpf, no_new_privs=spec.no_new_privs)
     path = find_executable(spec.args[0], env["PATH"])
-    _close_inherited_fds(host_fds)
+    _close_inherited_fds(host_fds, spec.preserve_fds)
     os.umask(spec.umask)  # the container's, never the one rl's caller or the monitor (077) runs with
     args = spec.args
     if spec.init:

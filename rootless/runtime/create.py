@@ -148,7 +148,7 @@ def run(spec: Spec, opts: RunOptions, on_started=None) -> int:
             return 125
 
         keep = {err_w, ready_w, pid_w} | ({go_r} if go_r is not None else set()) | (
-            {console_ctr.fileno()} if console_ctr is not None else set())
+            {console_ctr.fileno()} if console_ctr is not None else set()) | set(range(3, 3 + spec.preserve_fds))
         pid = userns.fork_userns(maps, ns_side, more_flags=Clone.NEWNS, join=opts.join_userns, keep_fds=keep,
                                  stdio=stdio, setsid=True, name="the container's namespace side")
         fwd.attach(pid)

@@ -172,7 +172,7 @@ def _nested(spec: Spec, io: child.ChildIO, netns_ready_w: int, pid_w: int) -> in
             return 125
 
     keep = {go_r, go_w, netns_ready_w, pid_w, io.err_w} | ({io.go_r} if io.go_r is not None else set()) | (
-        {io.console.fileno()} if io.console is not None else set())
+        {io.console.fileno()} if io.console is not None else set()) | set(range(3, 3 + spec.preserve_fds))
     try:
         helper = spawn(nested, name="the keep-id user namespace", keep_fds=keep, stdio=None,
                        death_signal=signal.SIGKILL, log_to_starter=True, error=RuntimeSetupError,

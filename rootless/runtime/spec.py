@@ -78,6 +78,7 @@ class Spec:
     shm_size: int = 65536000
     sysctls: dict[str, str] = field(default_factory=dict)
     oom_score_adj: int | None = None
+    preserve_fds: int = 0          # --preserve-fds: fds 3..N+2 of the starting process, passed through
     passwd: bool = True            # --passwd=false: no /etc/passwd, /etc/group lines for -u's user
     passwd_entry: str | None = None  # --passwd-entry: the template of that /etc/passwd line
     uts_host: bool = False         # --uts=host: the host's UTS namespace (and name), none of its own

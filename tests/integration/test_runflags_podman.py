@@ -467,12 +467,70 @@ def test_passwd_entry_of_several_lines_is_refused(pair):
     refused(mine, "--passwd-entry")
 
 
+# ---------------------------------------------------------------- --preserve-fds
+
+def _with_fds(tool, args, files, env_extra=None):
+    """tool's `run ARGS` started by a shell that opened files on fds 3, 4, ... for it."""
+    import subprocess
+    import sys
+    cmd = list(tool.argv) if hasattr(tool, "argv") else [sys.executable, "-m", "rootless"]  # podman's, or rl's
+    redirects = " ".join(f'{3 + i}{mode}"$F{i}"' for i, (_, mode) in enumerate(files))
+    env = {**tool.env, **{f"F{i}": str(path) for i, (path, _) in enumerate(files)}}
+    return subprocess.run(["bash", "-c", f'exec "$@" {redirects}', "bash", *cmd, *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+PROBE_FDS = "cat <&3; echo written >&4; ls /proc/self/fd | sort -n | tr '\\n' ' '"
+
+
+def test_preserve_fds(pair, tmp_path):
+    src, dst = tmp_path / "in.txt", tmp_path / "out"
+    src.write_text("through fd 3\n")
+    out = {}
+    for name, tool, img in (("rl", pair.rl, IMG), ("podman", pair.podman, pair.podman_img)):
+        dst.write_text("")
+        res = _with_fds(tool, ["run", "--rm", "--preserve-fds", "2", img, "sh", "-c", PROBE_FDS],
+                        [(src, "<"), (dst, ">")])
+        out[name] = (res.returncode, res.stdout, dst.read_text())
+        assert res.returncode == 0, (name, res.stderr)
+    assert out["rl"] == out["podman"]
+    assert out["rl"][1].startswith("through fd 3\n0 1 2 3 4 ") and out["rl"][2] == "written\n"
+    TALLY["same"] += 1
+    # one of two: fd 4 stays behind
+    for name, tool, img in (("rl", pair.rl, IMG), ("podman", pair.podman, pair.podman_img)):
+        res = _with_fds(tool, ["run", "--rm", "--preserve-fds", "1", img, "sh", "-c", "ls /proc/self/fd | sort -n"],
+                        [(src, "<"), (dst, ">")])
+        out[name] = (res.returncode, res.stdout.split()[:4])
+    assert out["rl"] == out["podman"] == (0, ["0", "1", "2", "3"])
+    TALLY["same"] += 1
+
+
+def test_preserve_fds_not_open_or_detached_or_create(pair, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    res = _with_fds(pair.rl, ["run", "--rm", "--preserve-fds", "2", IMG, "true"], [(src, "<")])
+    refused(res, "--preserve-fds")
+    assert "file descriptor 4 is not open" in res.stderr
+    theirs = _with_fds(pair.podman, ["run", "--rm", "--preserve-fds", "2", pair.podman_img, "true"], [(src, "<")])
+    assert theirs.returncode == 125 and "file descriptor 4" in theirs.stderr  # podman refuses it too
+    TALLY["same"] += 1
+    # none open at all: never one of rl's own in their place
+    res = _with_fds(pair.rl, ["run", "--rm", "--preserve-fds", "1", IMG, "true"], [])
+    refused(res, "--preserve-fds")
+    assert "file descriptor 3 is not open" in res.stderr
+    res = _with_fds(pair.rl, ["run", "-d", "--preserve-fds", "1", IMG, "true"], [(src, "<")])
+    refused(res, "--preserve-fds")
+    res = _with_fds(pair.rl, ["create", "--preserve-fds", "1", IMG, "true"], [(src, "<")])
+    refused(res, "--preserve-fds")
+    assert pair.rl.run("ps", "-aq").stdout == ""  # nothing created by the refused ones
+
+
 def test_every_new_flag_is_in_help(tools):
     res = tools[0].run("run", "--help")
     assert res.returncode == 0
     for flag in ("--ulimit", "--shm-size", "--sysctl", "--pull", "--label-file", "--annotation", "--tz", "--env-host",
                  "--http-proxy", "--expose", "--oom-score-adj", "--hostuser", "--stop-signal", "--stop-timeout",
-                 "--uts", "--cgroupns", "--personality", "--passwd", "--passwd-entry"):
+                 "--uts", "--cgroupns", "--personality", "--passwd", "--passwd-entry", "--preserve-fds"):
         assert flag in res.stdout, flag
 
 

@@ -63,10 +63,11 @@ def create(**flags) -> None:
     """Create a container without starting it; prints its ID."""
     from rootless.containers import lifecycle, run as engine
     req = runflags.to_request(flags, OPTIONS.storage_driver)
-    if flags.get("preserve_fds"):
-        from rootless.errors import UsageError
-        raise UsageError("--preserve-fds is an option of rl run: the fds are the running process's own",
-                         hint="rl run --preserve-fds N ...")
+    for dest, flag, why in (("preserve_fds", "--preserve-fds", "the fds are the running process's own"),
+                            ("rmi", "--rmi", "the image goes when the run's container is done")):
+        if flags.get(dest):
+            from rootless.errors import UsageError
+            raise UsageError(f"{flag} is an option of rl run: {why}", hint=f"rl run {flag} ...")
     if req.pod:  # --pod: a member of the pod (new:NAME creates it)
         from rootless.pods import ops as pods
         pods.attach_request(_paths(), req, OPTIONS.storage_driver)

@@ -313,6 +313,9 @@ class Monitor:
                     self.store.remove(self.rec)
                 from rootless import volumes
                 volumes.remove_anonymous(self.store.paths, self.req.anon_volumes)
+                if self.req.rmi and not self.req.rootfs:  # run -d --rmi (an older record: False)
+                    from rootless.containers.run import remove_image
+                    remove_image(self.store.paths, self.req.image)
             except (OSError, RlError):  # TimeoutError included
                 pass
 

@@ -96,6 +96,7 @@ class RunRequest:
     oom_score_adj: int | None = None
     hostuser: list[str] = field(default_factory=list)   # host users added to /etc/passwd
     volumes_from: list[str] = field(default_factory=list)  # CONTAINER[:ro|rw]: its volumes and binds, at create
+    rmi: bool = False                                   # --rmi: the image removed after the container (with --rm)
     passwd: bool = True                                 # --passwd: lines added for -u's user
     passwd_entry: str | None = None                     # --passwd-entry template
     uts: str | None = None                              # private (None) or host

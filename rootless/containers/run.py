@@ -15,7 +15,7 @@ from rootless.containers.execsettings import save_exec_settings
 from rootless.containers.records import Store, start_time
 from rootless.containers.records import Record
 from rootless.containers.request import RunRequest, user_networks  # noqa: F401 - its home; callers import it from here
-from rootless.errors import ContainerError, UsageError
+from rootless.errors import ContainerError, RlError, UsageError
 from rootless.plain import asdict, record
 from rootless.runtime import create as runtime, keepid, security, userns
 from rootless.runtime.spec import BindMount, Spec, Storage
@@ -430,6 +430,19 @@ def start(paths: Paths, rec: Record, *, interactive: bool | None = None, hooks=N
         if req.rm and hooks is None:  # a monitor removes it after its last restart
             store.remove(rec)
             volumes.remove_anonymous(paths, req.anon_volumes)
+            if req.rmi and not req.rootfs:
+                remove_image(paths, req.image)
+
+
+def remove_image(paths: Paths, ref: str) -> None:
+    """--rmi: the image the container ran, as `rl rmi REF` removes it (a
+    name among several is untagged), unless a container still uses it:
+    then, or when it is gone already, nothing and no error (podman's)."""
+    from rootless.images import ops as image_ops
+    try:
+        image_ops.remove(paths, [ref], ignore=True)
+    except RlError:
+        pass
 
 
 def _ports(req: RunRequest, net, image_config: dict, choose: bool = False) -> list:

@@ -67,6 +67,7 @@ def from_flags(f: dict) -> dict:
             "volumes_from": [check_volumes_from(v) for v in f.get("volumes_from") or []],
             "uts": uts, "cgroupns": parse_ns_mode("--cgroupns", f.get("cgroupns")),
             "personality": parse_personality(f.get("personality")),
+            "rmi": bool(f.get("rmi")),
             "passwd": parse_bool("--passwd", f.get("passwd"), True), "passwd_entry": parse_passwd_entry(f.get("passwd_entry"))}
 
 

@@ -180,6 +180,8 @@ EXTRA_FLAGS: tuple[Flag, ...] = (
     Flag("oom_score_adj", ("--oom-score-adj",), STR, "the container's OOM score adjustment, -1000..1000 "
          "(rootless: not below rl's own)"),
     Flag("hostuser", ("--hostuser",), LIST, "a host user (name or UID) added to the container's /etc/passwd"),
+    Flag("rmi", ("--rmi",), BOOL, "remove the image once the container has exited and gone, unless another "
+         "container uses it (implies --rm; rl run only)"),
     Flag("preserve_fds", ("--preserve-fds",), STR, "pass N more of rl's open fds (3 to N+2) into the container "
          "(run in the foreground only)"),
     Flag("passwd", ("--passwd",), OPTBOOL, "add /etc/passwd and /etc/group lines for a --user the image lacks "
@@ -220,7 +222,7 @@ def to_request(flags: dict, storage_driver: str | None):
         from rootless.containers import policy
         policy.parse_duration(f["health_startup_interval"], 0)  # a bad value is refused, as podman's
     return RunRequest(
-        image=f["image"], command=list(f["command"] or []), rootfs=f["rootfs"], name=f["name"], rm=f["rm"],
+        image=f["image"], command=list(f["command"] or []), rootfs=f["rootfs"], name=f["name"], rm=f["rm"] or f["rmi"],
         interactive=f["interactive"], tty=f["tty"], hostname=f["hostname"], env=f["env"],
         env_files=f["env_file"], entrypoint=f["entrypoint"], workdir=f["workdir"], user=f["user"],
         volumes=f["volume"], tmpfs=f["tmpfs"], read_only=f["read_only"], init=f["init"], network=_network(f["network"]),

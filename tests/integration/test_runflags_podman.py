@@ -525,12 +525,61 @@ def test_preserve_fds_not_open_or_detached_or_create(pair, tmp_path):
     assert pair.rl.run("ps", "-aq").stdout == ""  # nothing created by the refused ones
 
 
+# ---------------------------------------------------------------- --rmi
+
+def _names(tool) -> list[str]:
+    res = tool.run("images", "--format", "{{.Repository}}:{{.Tag}}")
+    return sorted(res.stdout.split())
+
+
+def test_rmi(pair):
+    """A second name of the image, run with --rmi: the name goes (the image keeps its first), as podman's.
+    podman 4.3 leaves the container behind, though its --rmi implies --rm (fixed in later podman):
+    rl removes it, as documented."""
+    tagged = {"rl": f"{IMG.split(':')[0]}:rmi", "podman": "localhost/rl-test-rmi:1"}
+    pair.rl.run("tag", IMG, tagged["rl"], check=True)
+    assert pair.podman.run("tag", pair.podman_img, tagged["podman"]).returncode == 0
+    mine = pair.rl.run("run", "--rmi", tagged["rl"], "sh", "-c", "exit 3")
+    theirs = pair.podman.run("run", "--rmi", tagged["podman"], "sh", "-c", "exit 3")
+    assert mine.returncode == theirs.returncode == 3
+    assert not any(n.endswith(":rmi") for n in _names(pair.rl))
+    assert tagged["podman"] not in _names(pair.podman)
+    TALLY["same"] += 1
+    TALLY["apart"].append(("run --rmi IMG", "podman 4.3 leaves the container (its --rmi should imply --rm); "
+                                            "rl removes it"))
+    assert pair.rl.run("ps", "-aq").stdout == ""
+    assert any(IMG.split(":")[0] in n for n in _names(pair.rl))  # the image itself stays under its first name
+
+
+def test_rmi_keeps_an_image_in_use_and_works_detached(pair):
+    rl = pair.rl
+    # an image of its own, under this one name only (a second name would just be untagged, in use or not,
+    # as podman 4.3 does)
+    rl.run("create", "--name", "base", IMG, "true", check=True)
+    rl.run("commit", "-q", "base", "localhost/only-name:1", check=True)
+    rl.run("rm", "base", check=True)
+    rl.run("create", "--name", "user", "localhost/only-name:1", "true", check=True)
+    assert rl.run("run", "--rmi", "localhost/only-name:1", "true").returncode == 0
+    assert "localhost/only-name:1" in _names(rl)  # another container uses it: kept, no error
+    rl.run("rm", "user", check=True)
+    res = rl.run("run", "-d", "--rmi", "localhost/only-name:1", "true")
+    assert res.returncode == 0, res.stderr
+    import time
+    deadline = time.monotonic() + 30
+    while "localhost/only-name:1" in _names(rl) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "localhost/only-name:1" not in _names(rl)  # the monitor removed container, then image name
+    assert rl.run("ps", "-aq").stdout == ""
+    res = rl.run("create", "--rmi", IMG, "true")
+    refused(res, "--rmi")
+
+
 def test_every_new_flag_is_in_help(tools):
     res = tools[0].run("run", "--help")
     assert res.returncode == 0
     for flag in ("--ulimit", "--shm-size", "--sysctl", "--pull", "--label-file", "--annotation", "--tz", "--env-host",
                  "--http-proxy", "--expose", "--oom-score-adj", "--hostuser", "--stop-signal", "--stop-timeout",
-                 "--uts", "--cgroupns", "--personality", "--passwd", "--passwd-entry", "--preserve-fds"):
+                 "--uts", "--cgroupns", "--personality", "--passwd", "--passwd-entry", "--preserve-fds", "--rmi"):
         assert flag in res.stdout, flag
 
 

@@ -106,19 +106,32 @@ def _keeper(paths: Paths, d: Path, rep) -> int:
     from rootless import linux
     from rootless.runtime import userns
     hold_r, hold_w = os.pipe()
+    up_r, up_w = os.pipe()
 
     def pinner() -> int:
         os.close(hold_w)
+        os.close(up_r)
         if rep.fd is not None:
             os.close(rep.fd)  # the keeper alone reports
         linux.unshare(linux.Clone.NEWNET)
         from rootless.linux import netdev
         netdev.link_up("lo")
+        os.write(up_w, b"1")
+        os.close(up_w)
         os.read(hold_r, 1)  # until the keeper goes (or its pdeathsig fires)
         return 0
 
     pid = userns.fork_userns(userns.user_mappings(), pinner)
     os.close(hold_r)
+    os.close(up_w)
+    # fork_userns returns once the maps are written, before the pinner has its own network
+    # namespace: /proc/PID/ns/net would still be the host's, which nothing here may enter
+    # (setns: EPERM; outbound access was lost so, now and then, until this wait)
+    up = os.read(up_r, 1)
+    os.close(up_r)
+    if up != b"1":
+        raise RuntimeSetupError("the rootless network namespace did not come up",
+                                hint="rl system check; the pinner's own error went to the starter's stderr")
     ctl = keeperctl.listen(str(d / CTL))
     # with a socket, outbound access is set up while the starter creates its
     # container: the container's links (so its first packet) wait for this

@@ -1,8 +1,9 @@
 """The rootless-netns keeper's control socket (network/keeperctl.py): a real
 server in a forked process, a real pinner (a process in fresh user and
 network namespaces), real SCM_RIGHTS, and a client of another uid that must
-be turned away. Runs as root (the unit suite does): root may create the
-namespaces and switch a client to another uid."""
+be turned away: as root, uid 65534; as the unprivileged user (CI), uid 1 of
+a user namespace of the user's (a subordinate ID outside, as a container's
+processes are)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ import pytest
 from rootless import linux
 from rootless.network import keeperctl
 
-if os.geteuid() != 0:
-    pytest.skip("needs root: namespaces and a client of another uid", allow_module_level=True)
 
 
 def _pinner():
@@ -139,15 +138,29 @@ def test_other_uid_is_turned_away_unserved(keeper):
     from pathlib import Path
     mark = Path(path).parent / "ran"
     r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            os.setgid(65534)
-            os.setuid(65534)
-            os.write(w, repr(keeperctl.ask(path, {"op": "attack", "mark": str(mark)})).encode())
-        finally:
-            os._exit(0)
+
+    def attack() -> int:
+        os.write(w, repr(keeperctl.ask(path, {"op": "attack", "mark": str(mark)})).encode())
+        return 0
+
+    if os.geteuid() == 0:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(r)
+                os.setgid(65534)
+                os.setuid(65534)
+                attack()
+            finally:
+                os._exit(0)
+    else:
+        from rootless.runtime import userns
+
+        def as_uid_1() -> int:
+            os.setgid(1)
+            os.setuid(1)  # inside: 1, outside: the user's first subordinate ID
+            return attack()
+        pid = userns.fork_userns(userns.user_mappings(), as_uid_1)
     os.close(w)
     with os.fdopen(r) as f:
         answer = f.read()

@@ -103,6 +103,19 @@ def _reap(busy: set[int], block: bool) -> None:
             busy.discard(pid)
 
 
+def join_pinner(pinner: int) -> None:
+    """This forked (single-threaded) process into the pinner's user, then
+    network namespace: the keeper's answering forks and usernet's own helper."""
+    from rootless import linux
+    for kind, flag in (("user", linux.Clone.NEWUSER), ("net", linux.Clone.NEWNET)):
+        linux.setns_path(f"/proc/{pinner}/ns/{kind}", flag)
+
+
+def error_text(e: BaseException) -> str:
+    """What such a fork reports of its failure: an OSError's strerror, else the exception's text."""
+    return f"{getattr(e, 'strerror', None) or e}"
+
+
 def _answer(conn, pinner: int, handler) -> None:
     code = 1
     try:
@@ -118,12 +131,11 @@ def _answer(conn, pinner: int, handler) -> None:
             msg = jsonio.loads(data)
             if not isinstance(msg, dict):
                 raise ValueError("the request is not an object")
-            for kind, flag in (("user", linux.Clone.NEWUSER), ("net", linux.Clone.NEWNET)):
-                linux.setns_path(f"/proc/{pinner}/ns/{kind}", flag)
+            join_pinner(pinner)
             handler(msg, fds[0] if fds else None)
             reply = b""
         except BaseException as e:
-            reply = (f"{getattr(e, 'strerror', None) or e}" or type(e).__name__).encode(errors="replace")[:MAX - 1]
+            reply = (error_text(e) or type(e).__name__).encode(errors="replace")[:MAX - 1]
         conn.sendall(reply or b"\0")  # an empty message reads as EOF: "\0" says done
         code = 0
     finally:

@@ -142,16 +142,16 @@ def _keeper(paths: Paths, d: Path, rep) -> int:
     if ctl is not None:
         outbound = _outbound(pid, d)
     inuse = os.open(d / "inuse", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    done_r, done_w = os.pipe()
-
-    def wait_last_member() -> None:
-        fcntl.flock(inuse, fcntl.LOCK_EX)  # granted once no member holds its shared lock
-        os.write(done_w, b"x")
-
     if ctl is None:
-        wait_last_member()
-    else:
+        fcntl.flock(inuse, fcntl.LOCK_EX)  # granted once no member holds its shared lock
+    else:  # the same wait, in a thread: it tells the serving loop when to end
         import threading
+        done_r, done_w = os.pipe()
+
+        def wait_last_member() -> None:
+            fcntl.flock(inuse, fcntl.LOCK_EX)
+            os.write(done_w, b"x")
+
         threading.Thread(target=wait_last_member, daemon=True).start()
         from rootless.network import netlink
         try:
@@ -204,13 +204,12 @@ def _in_pinner(pinner: int, func) -> str:
         try:
             os.close(r)
             linux.set_pdeathsig(signal.SIGKILL)
-            for kind, flag in (("user", linux.Clone.NEWUSER), ("net", linux.Clone.NEWNET)):
-                linux.setns_path(f"/proc/{pinner}/ns/{kind}", flag)
+            keeperctl.join_pinner(pinner)
             func()
             code = 0
         except BaseException as e:
             try:
-                os.write(w, f"{getattr(e, 'strerror', None) or e}".encode())
+                os.write(w, keeperctl.error_text(e).encode())
             except OSError:
                 pass
         finally:

@@ -133,6 +133,16 @@ def read_private(path: str | os.PathLike, limit: int = 1 << 20) -> bytes:
         os.close(fd)
 
 
+def record_files(directory: str | os.PathLike) -> list[str]:
+    """The names of the JSON records in directory, sorted: NAME.json, never
+    a dot-file (atomic_write's temporary); [] when there is no directory."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if n.endswith(".json") and not n.startswith("."))
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int | None = 0o600, *,
                  fsync: bool = False) -> None:
     """Replace path with data: a reader sees the old file or the new, never

@@ -334,15 +334,10 @@ class ImageStore:
     def images(self) -> list[Image]:
         """Every image, newest pull first."""
         out = []
-        try:
-            entries = list(os.scandir(self.records))
-        except FileNotFoundError:
-            return []
-        for e in entries:
-            if e.name.endswith(".json") and not e.name.startswith("."):
-                rec = self._load(Path(e.path))
-                if rec:
-                    out.append(Image(self, rec))
+        for name in fsutil.record_files(self.records):
+            rec = self._load(self.records / name)
+            if rec:
+                out.append(Image(self, rec))
         out.sort(key=lambda i: i.record.get("pulled", 0), reverse=True)
         return out
 

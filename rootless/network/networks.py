@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 
-from rootless import jsonio
+from rootless import fsutil, jsonio
 from rootless.config import Paths, ensure_dir
 from rootless.errors import ContainerError, UsageError
 from rootless.names import valid_name
@@ -54,12 +54,8 @@ def exists(paths: Paths, name: str) -> bool:
 
 def all_networks(paths: Paths) -> list[Network]:
     d = _dir(paths)
-    try:
-        names = sorted(n for n in os.listdir(d) if n.endswith(".json") and not n.startswith("."))
-    except FileNotFoundError:
-        names = []
     out = []
-    for n in names:
+    for n in fsutil.record_files(d):
         try:
             out.append(Network(**jsonio.loads((d / n).read_text())))
         except (OSError, ValueError, TypeError):

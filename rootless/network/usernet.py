@@ -264,11 +264,7 @@ def _bridge_rule(bridge: str) -> list[str]:
 
 def _member_files(d: Path) -> list[Path]:
     """The members files of the rootless netns directory d, by network name."""
-    try:
-        names = os.listdir(d / "members")
-    except FileNotFoundError:
-        return []
-    return [d / "members" / n for n in sorted(names) if n.endswith(".json") and not n.startswith(".")]
+    return [d / "members" / n for n in fsutil.record_files(d / "members")]
 
 
 def _members_path(paths: Paths, net: str) -> Path:

@@ -126,3 +126,12 @@ def test_start_time_names_one_live_process():
     finally:
         os.waitpid(pid, 0)
     assert start_time(pid, zombie=True) is None
+
+
+def test_record_files(tmp_path):
+    """The JSON records of a directory (networks, members, images): sorted, no dot-file temporaries."""
+    from rootless import fsutil
+    assert fsutil.record_files(tmp_path / "missing") == []
+    for name in ("b.json", "a.json", ".a.json.123.tmp", ".hidden.json", "notes.txt", "c.json.tmp"):
+        (tmp_path / name).write_text("{}")
+    assert fsutil.record_files(tmp_path) == ["a.json", "b.json"]
